@@ -1,0 +1,106 @@
+/*
+ * block.h — blocks and commit certificates (DESIGN §4).
+ *
+ * Header encoding (the proposer signs "bsec/block/v1" || these bytes;
+ * block hash = SHA-256(these bytes), so the hash never depends on the
+ * signature's randomness):
+ *   u8 version (=1), 32 chain_id, u64 height, 32 prev_hash, u64 timestamp_ms,
+ *   u64 view, u16 proposer index, u8 proposer scheme, proposer key,
+ *   u32 tx_count, 32 tx_root
+ * followed by the proposer signature (sig_sig_len(scheme) bytes).
+ *
+ * Block encoding: the signed header, then, as many as the header's
+ * tx_count says, each tx as u32 length || signed tx.
+ * Certificate encoding: u64 view, u16 count, then count entries of
+ *   u16 node index (strictly increasing), u16 sig length, signature
+ * where each signature covers "bsec/commit/v1" || chain_id || u64 view ||
+ * u64 height || block hash.
+ *
+ * Height 1 is the first block; its prev_hash is the chain_id (the hash of
+ * the genesis file), so the chain is anchored in its genesis.
+ */
+#ifndef BSEC_BLOCK_H
+#define BSEC_BLOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tx.h"
+
+#define BLOCK_VERSION 1
+#define BLOCK_SIG_TAG "bsec/block/v1"
+#define COMMIT_SIG_TAG "bsec/commit/v1"
+#define CERT_MAX_SIGS 1024
+#define BLOCK_MAX_TXS 100000
+#define BLOCK_MAX_BYTES (64u << 20)
+
+typedef struct {
+	uint8_t version;
+	uint8_t chain_id[BSEC_HASH_BYTES];
+	uint64_t height;
+	uint8_t prev_hash[BSEC_HASH_BYTES];
+	uint64_t timestamp_ms;
+	uint64_t view;
+	uint16_t proposer;
+	uint8_t proposer_scheme;
+	uint8_t proposer_key[SIG_MAX_PUB];
+	uint32_t tx_count;
+	uint8_t tx_root[BSEC_HASH_BYTES];
+	uint8_t sig[SIG_MAX_SIG];
+	uint8_t hash[BSEC_HASH_BYTES];       /* computed, not encoded */
+} block_header_t;
+
+typedef struct {
+	uint16_t node;
+	uint16_t sig_len;
+	uint8_t sig[SIG_MAX_SIG];
+} cert_sig_t;
+
+typedef struct {
+	uint64_t view;
+	uint16_t n;
+	cert_sig_t *sigs;        /* owned */
+} cert_t;
+
+typedef struct {
+	block_header_t hdr;
+	tx_t *txs;               /* owned array of hdr.tx_count txs */
+	uint8_t (*tx_ids)[BSEC_HASH_BYTES]; /* owned, ids in order */
+} block_t;
+
+/* Header: unsigned bytes (for hashing/signing), and the signed form. */
+void block_header_encode_unsigned(buf_t *out, const block_header_t *h);
+void block_header_encode(buf_t *out, const block_header_t *h);
+/* Decodes a signed header from r (no trailing-bytes check; the caller
+ * decides), computing h->hash. */
+int block_header_read(rd_t *r, block_header_t *h);
+/* Fills in hash, tx_root/tx_count from txs and signs with key. */
+int block_seal(block_t *b, const sig_key_t *key) WUR;
+int block_header_verify_sig(const block_header_t *h) WUR;
+void block_header_hash(const block_header_t *h, uint8_t out[BSEC_HASH_BYTES]);
+
+/* Whole block (header + txs). */
+void block_encode(buf_t *out, const block_t *b);
+int block_decode(block_t *out, const uint8_t *data, size_t len, char *err, size_t errlen) WUR;
+void block_clear(block_t *b);
+/* Recomputes the Merkle root of the txs and compares it to the header's. */
+int block_check_root(const block_t *b) WUR;
+
+void cert_encode(buf_t *out, const cert_t *c);
+int cert_decode(cert_t *out, const uint8_t *data, size_t len, char *err, size_t errlen) WUR;
+void cert_clear(cert_t *c);
+/* Bytes a commit vote signs (caller frees). */
+uint8_t *commit_signed_bytes(const uint8_t chain_id[BSEC_HASH_BYTES], uint64_t view,
+			     uint64_t height, const uint8_t hash[BSEC_HASH_BYTES], size_t *len);
+
+struct genesis_t;
+/* Checks a certificate for block (height, hash) against the genesis: at
+ * least genesis_quorum distinct valid member signatures.  0 or -1 with
+ * the reason in err. */
+int cert_verify(const cert_t *c, const struct genesis_t *g, uint64_t height,
+		const uint8_t hash[BSEC_HASH_BYTES], char *err, size_t errlen) WUR;
+
+struct json_t;
+struct json_t *block_header_to_json(const block_header_t *h);
+struct json_t *cert_to_json(const cert_t *c);
+
+#endif

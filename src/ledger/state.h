@@ -1,0 +1,130 @@
+/*
+ * state.h — the state derived from the chain, in memory: registered
+ * tenants and their SLAs per domain, objects (VMs, VNFs, SFCs) with their
+ * owners, requests still waiting for a response, the ids of recent txs
+ * (for duplicate checks inside the timestamp window) and request rates.
+ *
+ * This is the "state interface" that validation (validate.h) reads.  The
+ * node keeps one for its tip, the auditor builds one by replaying from the
+ * genesis; both run the same validate_tx over it, so they agree.
+ *
+ * Mutations go through state_apply_tx and are recorded in an undo log:
+ * state_mark() / state_rollback() let a replica validate a proposed block
+ * (or speculative pool contents) and throw the effects away.
+ *
+ * Object life cycle, driven by committed txs:
+ *   create request -> CREATING; ok response -> ACTIVE; error -> removed
+ *   update request -> (unchanged, spec pending); ok -> spec replaced
+ *   delete request -> DELETING; ok -> removed; error -> ACTIVE again
+ * Names are unique per kind across the consortium; an object lives in the
+ * domain that created it.
+ *
+ * Persistence: every tenant/object changed since state_clear_dirty() is
+ * reported by state_foreach_dirty(), so the store can write exactly those
+ * rows inside the block's SQL transaction.  Not thread-safe.
+ */
+#ifndef BSEC_STATE_H
+#define BSEC_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tx.h"
+#include "instr.h"
+#include "genesis.h"
+
+typedef enum { OBJ_CREATING = 1, OBJ_ACTIVE = 2, OBJ_DELETING = 3 } obj_status_t;
+
+typedef struct {
+	char domain[TX_MAX_DOMAIN + 1];
+	pubkey_t key;
+	char name[TX_MAX_NAME + 1];
+	sla_t sla;
+	int revoked;
+	uint64_t height;                     /* block of the last change (0: genesis) */
+} tenant_rec_t;
+
+typedef struct {
+	uint8_t kind;                        /* obj_kind_t */
+	char name[INSTR_MAX_NAME + 1];
+	char domain[TX_MAX_DOMAIN + 1];
+	pubkey_t owner;
+	uint8_t status;                      /* obj_status_t */
+	char *spec;                          /* canonical instruction that defines it now (owned) */
+	char *pending_spec;                  /* update waiting for its response, or NULL */
+	uint8_t last_request[BSEC_HASH_BYTES];
+	uint64_t height;                     /* block of the last change */
+} object_rec_t;
+
+typedef struct {
+	uint8_t id[BSEC_HASH_BYTES];
+	char domain[TX_MAX_DOMAIN + 1];
+	pubkey_t sender;
+	uint8_t kind, verb;
+	char name[INSTR_MAX_NAME + 1];
+	uint64_t height;
+	uint64_t timestamp_ms;
+} open_request_t;
+
+typedef struct state_t state_t;
+
+/* New state at height 0: the genesis's tenants registered.  g must
+ * outlive the state. */
+state_t *state_new(const genesis_t *g);
+void state_free(state_t *st);
+const genesis_t *state_genesis(const state_t *st);
+
+/* Height and timestamp of the last block applied (0 for genesis). */
+uint64_t state_height(const state_t *st);
+uint64_t state_tip_ts(const state_t *st);
+
+/* ---- queries (the state interface) ---- */
+const tenant_rec_t *state_tenant(const state_t *st, const char *domain, size_t dlen,
+				 int scheme, const uint8_t *key);
+/* Any unrevoked grant of this key in any domain? */
+int state_is_tenant(const state_t *st, int scheme, const uint8_t *key);
+const object_rec_t *state_object(const state_t *st, int kind, const char *name, size_t nlen);
+/* Objects of kind owned by key in domain, counting CREATING and ACTIVE. */
+uint32_t state_count(const state_t *st, int scheme, const uint8_t *key, const char *domain,
+		     size_t dlen, int kind);
+const open_request_t *state_open_request(const state_t *st, const uint8_t id[BSEC_HASH_BYTES]);
+/* Is this tx id in the chain among txs whose timestamp is within the
+ * window of the tip (or applied speculatively)? */
+int state_has_tx(const state_t *st, const uint8_t id[BSEC_HASH_BYTES]);
+/* Requests by this tenant in (now_ms - 60 s, now_ms]. */
+uint32_t state_rate(const state_t *st, int scheme, const uint8_t *key, uint64_t now_ms);
+
+/* ---- mutation ---- */
+/* Starts block (height, ts): later applies are attributed to it and old
+ * recent-tx ids are pruned. */
+void state_begin_block(state_t *st, uint64_t height, uint64_t timestamp_ms);
+/* Applies a tx that validate_tx accepted. */
+void state_apply_tx(state_t *st, const tx_t *tx);
+
+typedef size_t state_mark_t;
+state_mark_t state_mark(const state_t *st);
+void state_rollback(state_t *st, state_mark_t m);
+/* Forgets the undo log (after a commit). */
+void state_forget_undo(state_t *st);
+
+/* ---- loading (store.c) ---- */
+void state_load_tenant(state_t *st, const tenant_rec_t *t);
+void state_load_object(state_t *st, const object_rec_t *o);
+void state_load_open_request(state_t *st, const open_request_t *r);
+void state_load_recent_tx(state_t *st, const uint8_t id[BSEC_HASH_BYTES], uint64_t ts,
+			  const tx_t *tx_or_null);
+void state_set_tip(state_t *st, uint64_t height, uint64_t timestamp_ms);
+
+/* ---- persistence ---- */
+/* Calls tcb for each tenant and ocb for each object changed since the
+ * last state_clear_dirty; obj is NULL when the object was removed (kind
+ * and name then identify it). Stops and returns non-zero if a cb does. */
+typedef int (*state_tenant_cb)(void *ctx, const tenant_rec_t *t);
+typedef int (*state_object_cb)(void *ctx, int kind, const char *name, const object_rec_t *obj);
+int state_foreach_dirty(state_t *st, state_tenant_cb tcb, state_object_cb ocb, void *ctx);
+void state_clear_dirty(state_t *st);
+
+/* Iterate all objects / tenants (for APIs and drift checks). */
+int state_foreach_object(const state_t *st, state_object_cb cb, void *ctx);
+int state_foreach_tenant(const state_t *st, state_tenant_cb cb, void *ctx);
+
+#endif

@@ -1,0 +1,127 @@
+/*
+ * store.h — the SQLite ledger store: blocks, txs, certificates, indexes
+ * (by sender, type, request->response, object) and the state derived from
+ * the chain (tenants, SLAs, objects), in DIR/ledger.db.
+ *
+ * WAL mode, synchronous=FULL for durability; appending a block is one SQL
+ * transaction (block, its txs, certificate, dirty state rows); every
+ * statement is prepared once at open.  store_open checks the tip: the last
+ * block decodes, its hash matches its recorded hash, it links to the
+ * previous one and its certificate verifies against the genesis.  A full
+ * check is audit_verify (audit.h).
+ *
+ * A consensus "meta" table (key -> blob) lets the node persist its view and
+ * the votes it is about to send, in the same file.
+ *
+ * Not thread-safe: one thread owns a store_t.
+ */
+#ifndef BSEC_STORE_H
+#define BSEC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "block.h"
+#include "genesis.h"
+#include "state.h"
+
+typedef struct store_t store_t;
+
+/* Opens (creating when absent) DIR/ledger.db for the consortium g, which
+ * must outlive the store.  A store made for another chain_id is refused.
+ * readonly: open without creating or writing (auditors). */
+int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
+	       char *err, size_t errlen) WUR;
+void store_close(store_t *s);
+
+uint64_t store_height(const store_t *s);               /* 0 when empty */
+const uint8_t *store_tip_hash(const store_t *s);       /* chain_id when empty */
+uint64_t store_tip_ts(const store_t *s);
+
+/* Appends block b (height = store_height+1, prev_hash = tip) with its
+ * certificate, in one SQL transaction, together with st's dirty rows
+ * (state_foreach_dirty); clears st's dirty set on success.  raw/raw_len
+ * is b's encoding when the caller already has it (else NULL).  On any
+ * error nothing is written and -1 is returned with the reason. */
+int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_len,
+		 const cert_t *c, state_t *st, char *err, size_t errlen) WUR;
+
+/* Encoded block and certificate at height (caller frees both). */
+int store_get_block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *block_len,
+			uint8_t **cert, size_t *cert_len) WUR;
+int store_get_block(store_t *s, uint64_t height, block_t *b, cert_t *c,
+		    char *err, size_t errlen) WUR;
+
+/* Tx lookup by id: signed bytes (caller frees), height and index. */
+int store_get_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], uint8_t **raw, size_t *len,
+		 uint64_t *height, uint32_t *index) WUR;
+/* Response to a request, if any: 0 and resp_id set, 1 when none, -1 error. */
+int store_find_response(store_t *s, const uint8_t req_id[BSEC_HASH_BYTES],
+			uint8_t resp_id[BSEC_HASH_BYTES]);
+
+/* Loads the derived state into st (fresh from state_new): tenants,
+ * objects, open requests, the recent txs within the window, the tip. */
+int store_load_state(store_t *s, state_t *st, char *err, size_t errlen) WUR;
+
+/* Consensus metadata, persisted with fsync before returning. */
+int store_meta_put(store_t *s, const char *key, const void *val, size_t len) WUR;
+/* 0 and a fresh copy (caller frees), 1 when absent, -1 on error. */
+int store_meta_get(store_t *s, const char *key, uint8_t **val, size_t *len);
+
+/* Tx index queries for audit history and APIs.  Calls cb for each match
+ * in chain order (height, index) with the signed bytes.  Filters: sender
+ * (scheme+key) or NULL; type 0 for all; object kind/name or NULL; domain
+ * or NULL.  cb returns non-zero to stop. */
+typedef struct {
+	const pubkey_t *sender;
+	int type;
+	int obj_kind;
+	const char *obj_name;
+	const char *domain;
+	uint64_t from_height;
+	size_t limit;          /* 0: no limit */
+} store_query_t;
+typedef int (*store_tx_cb)(void *ctx, uint64_t height, uint32_t index, uint64_t block_ts,
+			   const uint8_t *raw, size_t len);
+int store_query_txs(store_t *s, const store_query_t *q, store_tx_cb cb, void *ctx) WUR;
+
+/* Path of the database file, for messages. */
+const char *store_path(const store_t *s);
+
+/* ---- raw scan, for the auditor (audit.h) ----
+ * Reads the stored blocks and txs in height order straight from their
+ * tables, trusting no index, derived column or state table, and without
+ * any of store_open's checks (a tampered ledger must still be readable so
+ * the auditor can say where it breaks).  Opens DIR/ledger.db read-only. */
+typedef struct store_scan_t store_scan_t;
+
+typedef struct {
+	uint64_t height;              /* the row's height column */
+	uint32_t index;               /* the row's index column */
+	uint8_t stored_id[BSEC_HASH_BYTES]; /* the id column (a hint only) */
+	const uint8_t *raw;           /* signed tx bytes (owned by the scan) */
+	size_t len;
+} store_scan_tx_t;
+
+typedef struct {
+	uint64_t height;              /* the row's height column */
+	const uint8_t *header;        /* signed header encoding (owned by the scan) */
+	size_t header_len;
+	const uint8_t *cert;          /* certificate encoding (owned by the scan) */
+	size_t cert_len;
+	store_scan_tx_t *txs;         /* tx rows filed under this height, index order */
+	size_t n_txs;
+} store_scan_block_t;
+
+int store_scan_open(store_scan_t **out, const char *dir, char *err, size_t errlen) WUR;
+/* chain_id recorded in the ledger's meta table: 0 and set, 1 when absent, -1 error. */
+int store_scan_chain_id(store_scan_t *sc, uint8_t out[BSEC_HASH_BYTES]);
+/* Next stored block row; everything in *blk stays valid until the next
+ * call.  0 with a block, 1 at the end, -1 on a read error (reason in err).
+ * Tx rows filed under a height that has no block row are skipped and
+ * counted (store_scan_stray). */
+int store_scan_next(store_scan_t *sc, store_scan_block_t *blk, char *err, size_t errlen) WUR;
+/* Number of stray tx rows met so far and the height of the first one. */
+uint64_t store_scan_stray(const store_scan_t *sc, uint64_t *first_height);
+void store_scan_close(store_scan_t *sc);
+
+#endif

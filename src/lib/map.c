@@ -1,0 +1,158 @@
+/*
+ * map.c — open-addressing hash map with linear probing and tombstones
+ * (see map.h).  Keys are hashed with a seeded 64-bit FNV-1a variant; the
+ * table doubles at 70 % load, counting tombstones.
+ */
+#include "map.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	uint64_t h;          /* 0 = empty, 1 = tombstone, else hash|2 */
+	void *key;
+	size_t klen;
+	void *val;
+} slot_t;
+
+struct map_t {
+	slot_t *slots;
+	size_t cap;          /* power of two */
+	size_t used;         /* live entries */
+	size_t filled;       /* live + tombstones */
+};
+
+static uint64_t hash_key(const void *key, size_t klen)
+{
+	const uint8_t *p = key;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < klen; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h | 2;
+}
+
+map_t *map_new(void)
+{
+	map_t *m = xcalloc(1, sizeof(*m));
+	m->cap = 16;
+	m->slots = xcalloc(m->cap, sizeof(slot_t));
+	return m;
+}
+
+void map_free(map_t *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].h > 1)
+			free(m->slots[i].key);
+	free(m->slots);
+	free(m);
+}
+
+size_t map_size(const map_t *m)
+{
+	return m->used;
+}
+
+static slot_t *find(const map_t *m, uint64_t h, const void *key, size_t klen)
+{
+	size_t mask = m->cap - 1;
+	for (size_t i = h & mask, n = 0; n < m->cap; i = (i + 1) & mask, n++) {
+		slot_t *s = &m->slots[i];
+		if (s->h == 0)
+			return NULL;
+		if (s->h == h && s->klen == klen && memcmp(s->key, key, klen) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+static void grow(map_t *m)
+{
+	slot_t *old = m->slots;
+	size_t oldcap = m->cap;
+	size_t cap = m->cap;
+	while (m->used * 10 >= cap * 5)
+		cap *= 2;
+	m->cap = cap;
+	m->slots = xcalloc(cap, sizeof(slot_t));
+	m->filled = m->used;
+	for (size_t i = 0; i < oldcap; i++) {
+		if (old[i].h <= 1)
+			continue;
+		size_t j = old[i].h & (cap - 1);
+		while (m->slots[j].h)
+			j = (j + 1) & (cap - 1);
+		m->slots[j] = old[i];
+	}
+	free(old);
+}
+
+void *map_get(const map_t *m, const void *key, size_t klen)
+{
+	slot_t *s = find(m, hash_key(key, klen), key, klen);
+	return s ? s->val : NULL;
+}
+
+void *map_put(map_t *m, const void *key, size_t klen, void *val)
+{
+	uint64_t h = hash_key(key, klen);
+	slot_t *s = find(m, h, key, klen);
+	if (s) {
+		void *prev = s->val;
+		s->val = val;
+		return prev;
+	}
+	if ((m->filled + 1) * 10 > m->cap * 7)
+		grow(m);
+	size_t mask = m->cap - 1, i = h & mask;
+	while (m->slots[i].h > 1)
+		i = (i + 1) & mask;
+	if (m->slots[i].h == 0)
+		m->filled++;
+	s = &m->slots[i];
+	s->h = h;
+	s->key = xmalloc(klen);
+	memcpy(s->key, key, klen);
+	s->klen = klen;
+	s->val = val;
+	m->used++;
+	return NULL;
+}
+
+void *map_del(map_t *m, const void *key, size_t klen)
+{
+	slot_t *s = find(m, hash_key(key, klen), key, klen);
+	if (!s)
+		return NULL;
+	void *prev = s->val;
+	free(s->key);
+	s->key = NULL;
+	s->klen = 0;
+	s->val = NULL;
+	s->h = 1;
+	m->used--;
+	return prev;
+}
+
+int map_next(const map_t *m, size_t *i, const void **key, size_t *klen, void **val)
+{
+	for (; *i < m->cap; (*i)++) {
+		slot_t *s = &m->slots[*i];
+		if (s->h > 1) {
+			*key = s->key;
+			*klen = s->klen;
+			*val = s->val;
+			(*i)++;
+			return 1;
+		}
+	}
+	return 0;
+}
