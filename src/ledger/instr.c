@@ -233,13 +233,14 @@ static int check_lexeme(pctx_t *p, size_t off, size_t n, const lexeme_t *lex,
 		return fail(p, off, "empty %s (must match %s)", what, lex->pattern);
 	for (i = 0; i < n; i++) {
 		unsigned allowed = i == 0 ? lex->first : lex->rest;
+		unsigned cl = char_class((unsigned char)s[i]);
 
 		if (i == lex->max)
 			return fail(p, off + i, "%s '%s' must match %s (%zu characters, at most %zu)",
 				    what, q.s, lex->pattern, n, lex->max);
-		if (!(char_class((unsigned char)s[i]) & allowed))
+		if (!(cl & allowed))
 			return fail(p, off + i, "%s '%s' must match %s ('%c' not allowed%s)",
-				    what, q.s, lex->pattern, s[i], i == 0 ? " first" : "");
+				    what, q.s, lex->pattern, s[i], cl & lex->rest ? " first" : "");
 	}
 	return 0;
 }

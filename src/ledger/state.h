@@ -78,6 +78,8 @@ uint64_t state_height(const state_t *st);
 uint64_t state_tip_ts(const state_t *st);
 
 /* ---- queries (the state interface) ---- */
+/* genesis_provider_of_domain in O(1); NULL when no provider has it. */
+const provider_t *state_provider_of_domain(const state_t *st, const char *domain, size_t dlen);
 const tenant_rec_t *state_tenant(const state_t *st, const char *domain, size_t dlen,
 				 int scheme, const uint8_t *key);
 /* Any unrevoked grant of this key in any domain? */
@@ -92,21 +94,57 @@ const open_request_t *state_open_request(const state_t *st, const uint8_t id[BSE
 int state_has_tx(const state_t *st, const uint8_t id[BSEC_HASH_BYTES]);
 /* Requests by this tenant in (now_ms - 60 s, now_ms]. */
 uint32_t state_rate(const state_t *st, int scheme, const uint8_t *key, uint64_t now_ms);
+/* Rates count a request at the timestamp of the block that included it
+ * (a tenant chooses its tx timestamps, not the block's).  The SLA's
+ * rate_per_min applies per domain: requests to this domain only. */
+uint32_t state_rate_in(const state_t *st, const char *domain, size_t dlen, int scheme,
+		       const uint8_t *key, uint64_t now_ms);
+/* Has this key ever had a record (revoked or not) in any domain? */
+int state_was_tenant(const state_t *st, int scheme, const uint8_t *key);
+/* How many specs (current or pending) reference the object: VNFs naming
+ * a VM with --vm, SFCs naming a VNF in their chain. */
+uint32_t state_refs(const state_t *st, int kind, const char *name, size_t nlen);
+/* Was this request answered by a response that is still among the recent
+ * txs (see state_recent_span_ms)?  Older answers are forgotten. */
+int state_was_answered(const state_t *st, const uint8_t id[BSEC_HASH_BYTES]);
+/* The spec an update request would leave on object o (which must be the
+ * object upd names): o's create-form instruction with VNF config keys
+ * merged (the update's value wins) or the SFC chain replaced.  Returns a
+ * fresh string (caller frees), or NULL with a reason in err when the
+ * result would not be a valid instruction (too many config keys). */
+char *state_updated_spec(const object_rec_t *o, const instr_t *upd, char *err, size_t errlen);
+/* How far back (ms, before the tip's timestamp) the recent-tx set must
+ * reach: max(2 * timestamp window, 60 s).  Ids of txs in blocks older
+ * than that can no longer pass the timestamp rule, and requests older
+ * than a minute no longer count for rates. */
+uint64_t state_recent_span_ms(const state_t *st);
 
 /* ---- mutation ---- */
 /* Starts block (height, ts): later applies are attributed to it and old
- * recent-tx ids are pruned. */
+ * recent-tx ids are pruned.  state_height/state_tip_ts report it from now
+ * on (undone by a rollback to a mark taken before). */
 void state_begin_block(state_t *st, uint64_t height, uint64_t timestamp_ms);
 /* Applies a tx that validate_tx accepted. */
 void state_apply_tx(state_t *st, const tx_t *tx);
 
+/* Undo: state_mark returns a position in the undo log; state_rollback
+ * undoes every begin_block/apply made since, restoring queries exactly
+ * (dirty flags may stay set: they then report current values).  The log
+ * grows until state_forget_undo; marks taken before it become invalid. */
 typedef size_t state_mark_t;
 state_mark_t state_mark(const state_t *st);
 void state_rollback(state_t *st, state_mark_t m);
 /* Forgets the undo log (after a commit). */
 void state_forget_undo(state_t *st);
 
-/* ---- loading (store.c) ---- */
+/* ---- loading (store.c) ----
+ * Only on a fresh state (from state_new), before any state_begin_block;
+ * loads are not undoable.  Counters and references are derived from the
+ * loaded objects.  For state_load_recent_tx the store passes every tx of
+ * the blocks whose timestamp is >= tip_ts - state_recent_span_ms(), with
+ * ts = the timestamp of the block that included it and the decoded tx
+ * (so duplicates, "already answered" and request rates are rebuilt
+ * exactly). */
 void state_load_tenant(state_t *st, const tenant_rec_t *t);
 void state_load_object(state_t *st, const object_rec_t *o);
 void state_load_open_request(state_t *st, const open_request_t *r);

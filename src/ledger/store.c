@@ -1,0 +1,1408 @@
+/*
+ * store.c — the SQLite ledger (store.h): blocks with their certificates,
+ * txs with their indexes, the state derived from the chain, and the
+ * consensus metadata, in one file DIR/ledger.db.
+ *
+ * Layout (schema_version 1):
+ *   meta(key, value)          schema_version, chain_id
+ *   consensus_meta(key, value) the node's view and votes (store_meta_*)
+ *   blocks(height PK, hash, prev_hash, ts, view, proposer, tx_count,
+ *          header, cert)     signed header encoding + certificate encoding
+ *   txs(seq PK, height, idx, id UNIQUE, type, sender, domain, ts,
+ *       request_id, raw)     seq = height << 20 | idx, i.e. chain order, so
+ *                            a block's txs are one rowid range and the
+ *                            raw block is header || (u32 len || raw)*.
+ *                            Each tx's bytes are stored once.
+ *   tx_objects(kind, name, seq)  objects a request names (its object, the
+ *                            --vm of a vnf, the members of a chain); a
+ *                            response inherits its request's rows.
+ *   tenants, objects         the derived state, rewritten per block from
+ *                            state_foreach_dirty
+ *   open_requests(id, seq)   requests on chain without a response
+ *
+ * A response's domain column is its request's target domain, so a domain
+ * timeline shows both halves.  Every statement is prepared once at open;
+ * an append is one BEGIN IMMEDIATE ... COMMIT, so a block costs one WAL
+ * fsync whatever its size.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "instr.h"
+#include "../lib/util.h"
+
+#define STORE_SCHEMA_VERSION 1
+#define STORE_DB_NAME "ledger.db"
+#define STORE_BUSY_MS 5000
+#define SEQ_SHIFT 20
+#define SEQ_MAX_HEIGHT ((uint64_t)1 << 42)
+
+_Static_assert(BLOCK_MAX_TXS < (1 << SEQ_SHIFT), "tx index must fit in the seq's low bits");
+
+static const char SCHEMA_SQL[] =
+	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS consensus_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS blocks ("
+	" height INTEGER PRIMARY KEY, hash BLOB NOT NULL, prev_hash BLOB NOT NULL,"
+	" ts INTEGER NOT NULL, view INTEGER NOT NULL, proposer INTEGER NOT NULL,"
+	" tx_count INTEGER NOT NULL, header BLOB NOT NULL, cert BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS blocks_hash ON blocks(hash);"
+	"CREATE INDEX IF NOT EXISTS blocks_ts ON blocks(ts);"
+	"CREATE TABLE IF NOT EXISTS txs ("
+	" seq INTEGER PRIMARY KEY, height INTEGER NOT NULL, idx INTEGER NOT NULL,"
+	" id BLOB NOT NULL UNIQUE, type INTEGER NOT NULL, sender BLOB NOT NULL,"
+	" domain TEXT, ts INTEGER NOT NULL, request_id BLOB, raw BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS txs_sender ON txs(sender, seq);"
+	"CREATE INDEX IF NOT EXISTS txs_type ON txs(type, seq);"
+	"CREATE INDEX IF NOT EXISTS txs_domain ON txs(domain, seq);"
+	"CREATE INDEX IF NOT EXISTS txs_request ON txs(request_id) WHERE request_id IS NOT NULL;"
+	"CREATE TABLE IF NOT EXISTS tx_objects ("
+	" kind INTEGER NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" PRIMARY KEY (kind, name, seq)) WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS tx_objects_seq ON tx_objects(seq);"
+	"CREATE TABLE IF NOT EXISTS tenants ("
+	" domain TEXT NOT NULL, scheme INTEGER NOT NULL, key BLOB NOT NULL, name TEXT NOT NULL,"
+	" ops INTEGER NOT NULL, max_vms INTEGER NOT NULL, max_vnfs INTEGER NOT NULL,"
+	" max_sfcs INTEGER NOT NULL, max_chain INTEGER NOT NULL, rate_per_min INTEGER NOT NULL,"
+	" revoked INTEGER NOT NULL, height INTEGER NOT NULL,"
+	" PRIMARY KEY (domain, scheme, key));"
+	"CREATE TABLE IF NOT EXISTS objects ("
+	" kind INTEGER NOT NULL, name TEXT NOT NULL, domain TEXT NOT NULL,"
+	" owner_scheme INTEGER NOT NULL, owner BLOB NOT NULL, status INTEGER NOT NULL,"
+	" spec TEXT, pending_spec TEXT, last_request BLOB NOT NULL, height INTEGER NOT NULL,"
+	" PRIMARY KEY (kind, name));"
+	"CREATE TABLE IF NOT EXISTS open_requests (id BLOB PRIMARY KEY, seq INTEGER NOT NULL);";
+
+/* Filters shared by the tx queries; the driving index differs per statement.
+ * ?1 sender, ?2 type, ?3 domain, ?4 object kind, ?5 object name,
+ * ?6 first seq, ?7 limit (-1: none). */
+#define Q_SELECT "SELECT t.height, t.idx, b.ts, t.raw FROM "
+#define Q_FILTER                                                                          \
+	" AND t.seq >= ?6 AND (?1 IS NULL OR t.sender = ?1) AND (?2 = 0 OR t.type = ?2)"   \
+	" AND (?3 IS NULL OR t.domain = ?3) AND (?4 = 0 OR EXISTS (SELECT 1 FROM tx_objects o" \
+	" WHERE o.kind = ?4 AND o.name = ?5 AND o.seq = t.seq)) ORDER BY t.seq LIMIT ?7"
+
+enum {
+	S_BEGIN, S_COMMIT, S_ROLLBACK, S_TIP,
+	S_BLOCK_INS, S_TX_INS, S_TX_REQ, S_OBJREF_INS, S_OBJREF_COPY,
+	S_OPEN_INS, S_OPEN_DEL, S_TENANT_PUT, S_OBJECT_PUT, S_OBJECT_DEL,
+	S_BLOCK_GET, S_BLOCK_TXS, S_TX_GET, S_RESP_FIND, S_META_PUT, S_META_GET,
+	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_FIRST_SINCE, S_LOAD_RECENT,
+	S_Q_ALL, S_Q_SENDER, S_Q_TYPE, S_Q_DOMAIN, S_Q_OBJECT,
+	S_COUNT
+};
+
+static const char *const STMT_SQL[S_COUNT] = {
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_TIP] = "SELECT height, hash, ts FROM blocks ORDER BY height DESC LIMIT 1",
+	[S_BLOCK_INS] = "INSERT INTO blocks (height, hash, prev_hash, ts, view, proposer, tx_count,"
+			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_TX_INS] = "INSERT INTO txs (seq, height, idx, id, type, sender, domain, ts, request_id, raw)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_TX_REQ] = "SELECT seq, domain FROM txs WHERE id = ?1",
+	[S_OBJREF_INS] = "INSERT OR IGNORE INTO tx_objects (kind, name, seq) VALUES (?1, ?2, ?3)",
+	[S_OBJREF_COPY] = "INSERT OR IGNORE INTO tx_objects (kind, name, seq)"
+			  " SELECT kind, name, ?1 FROM tx_objects WHERE seq = ?2",
+	[S_OPEN_INS] = "INSERT INTO open_requests (id, seq) VALUES (?1, ?2)",
+	[S_OPEN_DEL] = "DELETE FROM open_requests WHERE id = ?1",
+	[S_TENANT_PUT] = "INSERT OR REPLACE INTO tenants (domain, scheme, key, name, ops, max_vms,"
+			 " max_vnfs, max_sfcs, max_chain, rate_per_min, revoked, height)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[S_OBJECT_PUT] = "INSERT OR REPLACE INTO objects (kind, name, domain, owner_scheme, owner,"
+			 " status, spec, pending_spec, last_request, height)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	[S_OBJECT_DEL] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
+	[S_BLOCK_GET] = "SELECT header, cert, tx_count, hash FROM blocks WHERE height = ?1",
+	[S_BLOCK_TXS] = "SELECT seq, raw FROM txs WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
+	[S_TX_GET] = "SELECT raw, height, idx FROM txs WHERE id = ?1",
+	[S_RESP_FIND] = "SELECT id FROM txs WHERE request_id = ?1 ORDER BY seq LIMIT 1",
+	[S_META_PUT] = "INSERT OR REPLACE INTO consensus_meta (key, value) VALUES (?1, ?2)",
+	[S_META_GET] = "SELECT value FROM consensus_meta WHERE key = ?1",
+	[S_LOAD_TENANTS] = "SELECT domain, scheme, key, name, ops, max_vms, max_vnfs, max_sfcs,"
+			   " max_chain, rate_per_min, revoked, height FROM tenants"
+			   " ORDER BY domain, scheme, key",
+	[S_LOAD_OBJECTS] = "SELECT kind, name, domain, owner_scheme, owner, status, spec,"
+			   " pending_spec, last_request, height FROM objects ORDER BY kind, name",
+	[S_LOAD_OPEN] = "SELECT t.raw, t.height FROM open_requests o JOIN txs t ON t.seq = o.seq"
+			" ORDER BY o.seq",
+	[S_FIRST_SINCE] = "SELECT MIN(height) FROM blocks WHERE ts >= ?1",
+	[S_LOAD_RECENT] = "SELECT t.raw, b.ts FROM txs t JOIN blocks b ON b.height = t.height"
+			  " WHERE t.seq >= ?1 ORDER BY t.seq",
+	[S_Q_ALL] = Q_SELECT "txs t JOIN blocks b ON b.height = t.height WHERE 1" Q_FILTER,
+	[S_Q_SENDER] = Q_SELECT "txs t INDEXED BY txs_sender JOIN blocks b ON b.height = t.height"
+		       " WHERE t.sender = ?1" Q_FILTER,
+	[S_Q_TYPE] = Q_SELECT "txs t INDEXED BY txs_type JOIN blocks b ON b.height = t.height"
+		     " WHERE t.type = ?2" Q_FILTER,
+	[S_Q_DOMAIN] = Q_SELECT "txs t INDEXED BY txs_domain JOIN blocks b ON b.height = t.height"
+		       " WHERE t.domain = ?3" Q_FILTER,
+	[S_Q_OBJECT] = Q_SELECT "tx_objects x JOIN txs t ON t.seq = x.seq"
+		       " JOIN blocks b ON b.height = t.height WHERE x.kind = ?4 AND x.name = ?5"
+		       Q_FILTER,
+};
+
+struct store_t {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+	const genesis_t *g;
+	char *path;
+	int readonly;
+	uint64_t height;
+	uint8_t tip_hash[BSEC_HASH_BYTES];
+	uint64_t tip_ts;
+};
+
+static int64_t seq_of(uint64_t height, uint32_t idx)
+{
+	return (int64_t)(height << SEQ_SHIFT | idx);
+}
+
+static void hex32(char out[2 * BSEC_HASH_BYTES + 1], const uint8_t *h)
+{
+	hex_encode(out, h, BSEC_HASH_BYTES);
+}
+
+/* Steps a statement that returns no row, then resets it. */
+static int step_done(store_t *s, sqlite3_stmt *q, const char *what, char *err, size_t errlen)
+{
+	int ret = 0;
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		err_set(err, errlen, "%s: %s", what, sqlite3_errmsg(s->db));
+		ret = -1;
+	}
+	sqlite3_reset(q);
+	return ret;
+}
+
+static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int ret = 0;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+		ret = -1;
+	}
+	sqlite3_free(msg);
+	return ret;
+}
+
+static void bind_hash(sqlite3_stmt *q, int i, const uint8_t *h)
+{
+	sqlite3_bind_blob(q, i, h, BSEC_HASH_BYTES, SQLITE_STATIC);
+}
+
+/* A column that must hold exactly n bytes; NULL otherwise. */
+static const uint8_t *col_fixed(sqlite3_stmt *q, int i, size_t n)
+{
+	const uint8_t *p = sqlite3_column_blob(q, i);
+	if (!p || (size_t)sqlite3_column_bytes(q, i) != n)
+		return NULL;
+	return p;
+}
+
+/* ---- open / close ---- */
+
+/* Reads meta[key] with a one-off statement: 0 and a copy, 1 absent, -1 error. */
+static int meta_read(sqlite3 *db, const char *key, uint8_t **val, size_t *len)
+{
+	sqlite3_stmt *q = NULL;
+	int ret = -1, rc;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &q, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+	} else if (rc == SQLITE_ROW) {
+		size_t n = (size_t)sqlite3_column_bytes(q, 0);
+		*val = xmalloc(n + 1);
+		if (n)
+			memcpy(*val, sqlite3_column_blob(q, 0), n);
+		(*val)[n] = 0;
+		*len = n;
+		ret = 0;
+	}
+out:
+	sqlite3_finalize(q);
+	return ret;
+}
+
+static int meta_write(sqlite3 *db, const char *key, const void *val, size_t len)
+{
+	sqlite3_stmt *q = NULL;
+	int ret = -1;
+	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", -1, &q,
+			       NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, val, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_DONE)
+		ret = 0;
+out:
+	sqlite3_finalize(q);
+	return ret;
+}
+
+/* Creates the schema when new, then checks schema_version and chain_id. */
+static int check_meta(store_t *s, char *err, size_t errlen)
+{
+	uint8_t *val = NULL;
+	size_t len = 0;
+	int ret = -1, r;
+	int began = 0;
+	char want[2 * BSEC_HASH_BYTES + 1], have[2 * BSEC_HASH_BYTES + 1];
+
+	if (!s->readonly) {
+		if (exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen) < 0)
+			goto out;
+		began = 1;
+		if (exec_sql(s->db, SCHEMA_SQL, err, errlen) < 0)
+			goto out;
+	}
+	r = meta_read(s->db, "schema_version", &val, &len);
+	if (r < 0) {
+		err_set(err, errlen, "%s is not a BSec ledger: %s", s->path, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (r == 1) {
+		char v[16];
+		if (s->readonly) {
+			err_set(err, errlen, "%s is not a BSec ledger (no schema_version)", s->path);
+			goto out;
+		}
+		snprintf(v, sizeof(v), "%d", STORE_SCHEMA_VERSION);
+		if (meta_write(s->db, "schema_version", v, strlen(v)) < 0 ||
+		    meta_write(s->db, "chain_id", s->g->chain_id, BSEC_HASH_BYTES) < 0) {
+			err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
+			goto out;
+		}
+	} else if (atoi((const char *)val) != STORE_SCHEMA_VERSION) {
+		err_set(err, errlen, "%s has schema_version `%s', this build reads %d", s->path,
+			(const char *)val, STORE_SCHEMA_VERSION);
+		goto out;
+	}
+	free(val);
+	val = NULL;
+	hex32(want, s->g->chain_id);
+	r = meta_read(s->db, "chain_id", &val, &len);
+	if (r != 0 || len != BSEC_HASH_BYTES) {
+		err_set(err, errlen, "%s has no valid chain_id", s->path);
+		goto out;
+	}
+	if (memcmp(val, s->g->chain_id, BSEC_HASH_BYTES) != 0) {
+		hex32(have, val);
+		err_set(err, errlen, "%s belongs to chain %s, not to this genesis's chain %s", s->path,
+			have, want);
+		goto out;
+	}
+	if (began) {
+		began = 0;
+		if (exec_sql(s->db, "COMMIT", err, errlen) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	if (began)
+		(void)exec_sql(s->db, "ROLLBACK", NULL, 0);
+	free(val);
+	return ret;
+}
+
+static int set_pragmas(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = NULL;
+	int ret = -1;
+	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
+	if (exec_sql(s->db, "PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;", err, errlen) < 0)
+		goto out;
+	if (s->readonly) {
+		ret = 0;
+		goto out;
+	}
+	if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &q, NULL) != SQLITE_OK ||
+	    sqlite3_step(q) != SQLITE_ROW ||
+	    strcmp((const char *)sqlite3_column_text(q, 0), "wal") != 0) {
+		err_set(err, errlen, "%s: cannot enable WAL: %s", s->path, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (exec_sql(s->db, "PRAGMA synchronous = FULL;", err, errlen) < 0)
+		goto out;
+	ret = 0;
+out:
+	sqlite3_finalize(q);
+	return ret;
+}
+
+static int prepare_all(store_t *s, char *err, size_t errlen)
+{
+	for (int i = 0; i < S_COUNT; i++) {
+		if (sqlite3_prepare_v3(s->db, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+				       NULL) != SQLITE_OK) {
+			err_set(err, errlen, "%s: preparing `%s': %s", s->path, STMT_SQL[i],
+				sqlite3_errmsg(s->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Reads a stored signed header (exact length) into h. */
+static int header_parse(block_header_t *h, const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+	rd_t r;
+	rd_init(&r, p, len);
+	if (block_header_read(&r, h) < 0 || !rd_end(&r)) {
+		err_set(err, errlen, "header does not decode: offset %zu: %s", r.err_off,
+			r.err ? r.err : "bad header");
+		return -1;
+	}
+	return 0;
+}
+
+/* Checks the tip: it decodes, its hash is the recorded one, its root and
+ * certificate verify, and it links to the block before (or the genesis). */
+static int check_tip(store_t *s, const uint8_t recorded_hash[BSEC_HASH_BYTES], char *err,
+		     size_t errlen)
+{
+	uint8_t *raw = NULL, *craw = NULL;
+	size_t len = 0, clen = 0;
+	block_t b;
+	cert_t c;
+	block_header_t prev;
+	char why[256], a[2 * BSEC_HASH_BYTES + 1], bh[2 * BSEC_HASH_BYTES + 1];
+	int ret = -1, have_b = 0, have_c = 0;
+	uint64_t h = s->height;
+	sqlite3_stmt *q = s->stmt[S_BLOCK_GET];
+
+	memset(&b, 0, sizeof(b));
+	memset(&c, 0, sizeof(c));
+	if (store_get_block_raw(s, h, &raw, &len, &craw, &clen) < 0) {
+		err_set(err, errlen, "%s: cannot read the tip block %" PRIu64, s->path, h);
+		goto out;
+	}
+	if (block_decode(&b, raw, len, why, sizeof(why)) < 0) {
+		err_set(err, errlen, "%s: tip block %" PRIu64 " does not decode: %s", s->path, h, why);
+		goto out;
+	}
+	have_b = 1;
+	if (b.hdr.height != h) {
+		err_set(err, errlen, "%s: the block stored at height %" PRIu64 " says height %" PRIu64,
+			s->path, h, b.hdr.height);
+		goto out;
+	}
+	if (memcmp(b.hdr.chain_id, s->g->chain_id, BSEC_HASH_BYTES) != 0) {
+		err_set(err, errlen, "%s: tip block %" PRIu64 " is of another chain", s->path, h);
+		goto out;
+	}
+	if (memcmp(b.hdr.hash, recorded_hash, BSEC_HASH_BYTES) != 0) {
+		hex32(a, b.hdr.hash);
+		hex32(bh, recorded_hash);
+		err_set(err, errlen, "%s: tip block %" PRIu64 " hashes to %s, recorded %s", s->path, h,
+			a, bh);
+		goto out;
+	}
+	if (block_check_root(&b) < 0) {
+		err_set(err, errlen, "%s: tip block %" PRIu64 ": tx_root does not match its txs",
+			s->path, h);
+		goto out;
+	}
+	if (cert_decode(&c, craw, clen, why, sizeof(why)) < 0) {
+		err_set(err, errlen, "%s: certificate of tip block %" PRIu64 " does not decode: %s",
+			s->path, h, why);
+		goto out;
+	}
+	have_c = 1;
+	if (cert_verify(&c, s->g, h, b.hdr.hash, why, sizeof(why)) < 0) {
+		err_set(err, errlen, "%s: certificate of tip block %" PRIu64 ": %s", s->path, h, why);
+		goto out;
+	}
+	if (h == 1) {
+		if (memcmp(b.hdr.prev_hash, s->g->chain_id, BSEC_HASH_BYTES) != 0) {
+			err_set(err, errlen, "%s: block 1's prev_hash is not the chain_id", s->path);
+			goto out;
+		}
+	} else {
+		int rc;
+		sqlite3_bind_int64(q, 1, (int64_t)(h - 1));
+		rc = sqlite3_step(q);
+		if (rc != SQLITE_ROW) {
+			err_set(err, errlen, "%s: block %" PRIu64 " below the tip is missing", s->path,
+				h - 1);
+			sqlite3_reset(q);
+			goto out;
+		}
+		rc = header_parse(&prev, sqlite3_column_blob(q, 0),
+				  (size_t)sqlite3_column_bytes(q, 0), why, sizeof(why));
+		sqlite3_reset(q);
+		if (rc < 0) {
+			err_set(err, errlen, "%s: block %" PRIu64 ": %s", s->path, h - 1, why);
+			goto out;
+		}
+		if (memcmp(prev.hash, b.hdr.prev_hash, BSEC_HASH_BYTES) != 0) {
+			err_set(err, errlen,
+				"%s: block %" PRIu64 ": prev_hash does not match block %" PRIu64
+				"'s hash",
+				s->path, h, h - 1);
+			goto out;
+		}
+	}
+	s->tip_ts = b.hdr.timestamp_ms;
+	memcpy(s->tip_hash, b.hdr.hash, BSEC_HASH_BYTES);
+	ret = 0;
+out:
+	if (have_b)
+		block_clear(&b);
+	if (have_c)
+		cert_clear(&c);
+	free(raw);
+	free(craw);
+	return ret;
+}
+
+static int load_tip(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = s->stmt[S_TIP];
+	uint8_t hash[BSEC_HASH_BYTES];
+	const uint8_t *p;
+	int rc = sqlite3_step(q), ret = -1;
+
+	if (rc == SQLITE_DONE) {
+		s->height = 0;
+		s->tip_ts = 0;
+		memcpy(s->tip_hash, s->g->chain_id, BSEC_HASH_BYTES);
+		sqlite3_reset(q);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		err_set(err, errlen, "%s: reading the tip: %s", s->path, sqlite3_errmsg(s->db));
+		sqlite3_reset(q);
+		return -1;
+	}
+	s->height = (uint64_t)sqlite3_column_int64(q, 0);
+	p = col_fixed(q, 1, BSEC_HASH_BYTES);
+	if (p)
+		memcpy(hash, p, BSEC_HASH_BYTES);
+	sqlite3_reset(q);
+	if (!p || s->height == 0) {
+		err_set(err, errlen, "%s: corrupt tip row at height %" PRIu64, s->path, s->height);
+		goto out;
+	}
+	ret = check_tip(s, hash, err, errlen);
+out:
+	return ret;
+}
+
+int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly, char *err,
+	       size_t errlen)
+{
+	store_t *s = xcalloc(1, sizeof(*s));
+	int ret = -1, flags;
+
+	*out = NULL;
+	s->g = g;
+	s->readonly = readonly;
+	memcpy(s->tip_hash, g->chain_id, BSEC_HASH_BYTES);
+	s->path = xasprintf("%s/%s", dir, STORE_DB_NAME);
+	if (!readonly && mkdir_p(dir, 0700) < 0) {
+		err_set(err, errlen, "cannot create data directory `%s': %s", dir, strerror(errno));
+		goto out;
+	}
+	flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+	if (sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		err_set(err, errlen, "cannot open `%s': %s", s->path,
+			s->db ? sqlite3_errmsg(s->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_extended_result_codes(s->db, 1);
+	if (set_pragmas(s, err, errlen) < 0 || check_meta(s, err, errlen) < 0 ||
+	    prepare_all(s, err, errlen) < 0 || load_tip(s, err, errlen) < 0)
+		goto out;
+	*out = s;
+	s = NULL;
+	ret = 0;
+out:
+	store_close(s);
+	return ret;
+}
+
+void store_close(store_t *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(s->stmt[i]);
+	if (s->db)
+		sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+}
+
+uint64_t store_height(const store_t *s)
+{
+	return s->height;
+}
+
+const uint8_t *store_tip_hash(const store_t *s)
+{
+	return s->tip_hash;
+}
+
+uint64_t store_tip_ts(const store_t *s)
+{
+	return s->tip_ts;
+}
+
+const char *store_path(const store_t *s)
+{
+	return s->path;
+}
+
+/* ---- append ---- */
+
+typedef struct {
+	store_t *s;
+	char *err;
+	size_t errlen;
+} append_ctx_t;
+
+static int put_tenant(void *ctx, const tenant_rec_t *t)
+{
+	append_ctx_t *a = ctx;
+	sqlite3_stmt *q = a->s->stmt[S_TENANT_PUT];
+	sqlite3_bind_text(q, 1, t->domain, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 2, t->key.scheme);
+	sqlite3_bind_blob(q, 3, t->key.key, (int)sig_pub_len(t->key.scheme), SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, t->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 5, t->sla.ops);
+	sqlite3_bind_int64(q, 6, t->sla.max_vms);
+	sqlite3_bind_int64(q, 7, t->sla.max_vnfs);
+	sqlite3_bind_int64(q, 8, t->sla.max_sfcs);
+	sqlite3_bind_int(q, 9, t->sla.max_chain);
+	sqlite3_bind_int64(q, 10, t->sla.rate_per_min);
+	sqlite3_bind_int(q, 11, t->revoked ? 1 : 0);
+	sqlite3_bind_int64(q, 12, (int64_t)t->height);
+	return step_done(a->s, q, "writing a tenant", a->err, a->errlen);
+}
+
+static int put_object(void *ctx, int kind, const char *name, const object_rec_t *o)
+{
+	append_ctx_t *a = ctx;
+	sqlite3_stmt *q;
+	if (!o) {
+		q = a->s->stmt[S_OBJECT_DEL];
+		sqlite3_bind_int(q, 1, kind);
+		sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+		return step_done(a->s, q, "deleting an object", a->err, a->errlen);
+	}
+	q = a->s->stmt[S_OBJECT_PUT];
+	sqlite3_bind_int(q, 1, o->kind);
+	sqlite3_bind_text(q, 2, o->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, o->domain, -1, SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, o->owner.scheme);
+	sqlite3_bind_blob(q, 5, o->owner.key, (int)sig_pub_len(o->owner.scheme), SQLITE_STATIC);
+	sqlite3_bind_int(q, 6, o->status);
+	if (o->spec)
+		sqlite3_bind_text(q, 7, o->spec, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 7);
+	if (o->pending_spec)
+		sqlite3_bind_text(q, 8, o->pending_spec, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 8);
+	bind_hash(q, 9, o->last_request);
+	sqlite3_bind_int64(q, 10, (int64_t)o->height);
+	return step_done(a->s, q, "writing an object", a->err, a->errlen);
+}
+
+static int put_objref(store_t *s, int kind, const char *name, int64_t seq, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = s->stmt[S_OBJREF_INS];
+	sqlite3_bind_int(q, 1, kind);
+	sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, seq);
+	return step_done(s, q, "indexing an object", err, errlen);
+}
+
+/* Object rows of a request: its object, the VM of a VNF, a chain's VNFs. */
+static int put_request_refs(store_t *s, const tx_t *tx, int64_t seq, char *err, size_t errlen)
+{
+	instr_t in;
+	size_t pos;
+	char why[128];
+
+	if (instr_parse(&in, tx->instruction, tx->instruction_len, &pos, why, sizeof(why)) < 0)
+		return 0; /* validation refuses these; nothing to index */
+	if (put_objref(s, in.kind, in.name, seq, err, errlen) < 0)
+		return -1;
+	if (in.kind == OBJ_VNF && in.vm[0] && put_objref(s, OBJ_VM, in.vm, seq, err, errlen) < 0)
+		return -1;
+	for (int i = 0; i < in.n_chain; i++)
+		if (put_objref(s, OBJ_VNF, in.chain[i], seq, err, errlen) < 0)
+			return -1;
+	return 0;
+}
+
+static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, char *err,
+		  size_t errlen)
+{
+	uint8_t sender[1 + SIG_MAX_PUB];
+	size_t klen = sig_pub_len(tx->scheme);
+	int64_t seq = seq_of(height, idx), req_seq = -1;
+	sqlite3_stmt *q = s->stmt[S_TX_INS], *r = s->stmt[S_TX_REQ];
+	char *req_domain = NULL;
+	char hx[2 * BSEC_HASH_BYTES + 1];
+	int ret = -1;
+
+	sender[0] = tx->scheme;
+	memcpy(sender + 1, tx->sender, klen);
+	if (tx->type == TX_RESPONSE) {
+		bind_hash(r, 1, tx->request_id);
+		if (sqlite3_step(r) == SQLITE_ROW) {
+			req_seq = sqlite3_column_int64(r, 0);
+			if (sqlite3_column_type(r, 1) == SQLITE_TEXT)
+				req_domain = xstrdup((const char *)sqlite3_column_text(r, 1));
+		}
+		sqlite3_reset(r);
+	}
+	sqlite3_bind_int64(q, 1, seq);
+	sqlite3_bind_int64(q, 2, (int64_t)height);
+	sqlite3_bind_int(q, 3, (int)idx);
+	bind_hash(q, 4, tx->id);
+	sqlite3_bind_int(q, 5, tx->type);
+	sqlite3_bind_blob(q, 6, sender, (int)(1 + klen), SQLITE_STATIC);
+	if (tx->type == TX_REQUEST || tx->type == TX_TENANT)
+		sqlite3_bind_text(q, 7, tx->domain, (int)tx->domain_len, SQLITE_STATIC);
+	else if (req_domain)
+		sqlite3_bind_text(q, 7, req_domain, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 7);
+	sqlite3_bind_int64(q, 8, (int64_t)tx->timestamp_ms);
+	if (tx->type == TX_RESPONSE)
+		bind_hash(q, 9, tx->request_id);
+	else
+		sqlite3_bind_null(q, 9);
+	sqlite3_bind_blob(q, 10, tx->raw, (int)tx->raw_len, SQLITE_STATIC);
+	if (sqlite3_step(q) != SQLITE_DONE) {
+		hex32(hx, tx->id);
+		err_set(err, errlen, "storing tx %" PRIu32 " (%s): %s", idx, hx, sqlite3_errmsg(s->db));
+		sqlite3_reset(q);
+		goto out;
+	}
+	sqlite3_reset(q);
+	if (tx->type == TX_REQUEST) {
+		if (put_request_refs(s, tx, seq, err, errlen) < 0)
+			goto out;
+		q = s->stmt[S_OPEN_INS];
+		bind_hash(q, 1, tx->id);
+		sqlite3_bind_int64(q, 2, seq);
+		if (step_done(s, q, "recording an open request", err, errlen) < 0)
+			goto out;
+	} else if (tx->type == TX_RESPONSE) {
+		if (req_seq >= 0) {
+			q = s->stmt[S_OBJREF_COPY];
+			sqlite3_bind_int64(q, 1, seq);
+			sqlite3_bind_int64(q, 2, req_seq);
+			if (step_done(s, q, "indexing a response", err, errlen) < 0)
+				goto out;
+		}
+		q = s->stmt[S_OPEN_DEL];
+		bind_hash(q, 1, tx->request_id);
+		if (step_done(s, q, "closing a request", err, errlen) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	free(req_domain);
+	return ret;
+}
+
+int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_len,
+		 const cert_t *c, state_t *st, char *err, size_t errlen)
+{
+	const block_header_t *h = &b->hdr;
+	buf_t hdr, cb;
+	char a[2 * BSEC_HASH_BYTES + 1], t[2 * BSEC_HASH_BYTES + 1];
+	int ret = -1, began = 0;
+	sqlite3_stmt *q;
+	append_ctx_t ctx = { s, err, errlen };
+
+	(void)raw;
+	(void)raw_len;
+	buf_init(&hdr);
+	buf_init(&cb);
+	if (s->readonly) {
+		err_set(err, errlen, "%s is open read-only", s->path);
+		goto out;
+	}
+	if (h->height != s->height + 1) {
+		err_set(err, errlen, "block height %" PRIu64 " does not follow the tip %" PRIu64,
+			h->height, s->height);
+		goto out;
+	}
+	if (h->height >= SEQ_MAX_HEIGHT || h->tx_count > BLOCK_MAX_TXS) {
+		err_set(err, errlen, "block %" PRIu64 " with %" PRIu32 " txs is beyond the store's limits",
+			h->height, h->tx_count);
+		goto out;
+	}
+	if (memcmp(h->chain_id, s->g->chain_id, BSEC_HASH_BYTES) != 0) {
+		hex32(a, h->chain_id);
+		err_set(err, errlen, "block %" PRIu64 " is of chain %s, not this ledger's", h->height, a);
+		goto out;
+	}
+	if (memcmp(h->prev_hash, s->tip_hash, BSEC_HASH_BYTES) != 0) {
+		hex32(a, h->prev_hash);
+		hex32(t, s->tip_hash);
+		err_set(err, errlen, "block %" PRIu64 ": prev_hash %s is not the tip's hash %s",
+			h->height, a, t);
+		goto out;
+	}
+	block_header_encode(&hdr, h);
+	cert_encode(&cb, c);
+
+	if (step_done(s, s->stmt[S_BEGIN], "BEGIN", err, errlen) < 0)
+		goto out;
+	began = 1;
+	q = s->stmt[S_BLOCK_INS];
+	sqlite3_bind_int64(q, 1, (int64_t)h->height);
+	bind_hash(q, 2, h->hash);
+	bind_hash(q, 3, h->prev_hash);
+	sqlite3_bind_int64(q, 4, (int64_t)h->timestamp_ms);
+	sqlite3_bind_int64(q, 5, (int64_t)h->view);
+	sqlite3_bind_int(q, 6, h->proposer);
+	sqlite3_bind_int64(q, 7, h->tx_count);
+	sqlite3_bind_blob(q, 8, hdr.data, (int)hdr.len, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 9, cb.data, (int)cb.len, SQLITE_STATIC);
+	if (step_done(s, q, "storing the block", err, errlen) < 0)
+		goto out;
+	for (uint32_t i = 0; i < h->tx_count; i++)
+		if (put_tx(s, &b->txs[i], h->height, i, err, errlen) < 0)
+			goto out;
+	if (st && state_foreach_dirty(st, put_tenant, put_object, &ctx) != 0)
+		goto out;
+	if (step_done(s, s->stmt[S_COMMIT], "COMMIT", err, errlen) < 0)
+		goto out;
+	began = 0;
+	s->height = h->height;
+	s->tip_ts = h->timestamp_ms;
+	memcpy(s->tip_hash, h->hash, BSEC_HASH_BYTES);
+	if (st)
+		state_clear_dirty(st);
+	ret = 0;
+out:
+	if (began && sqlite3_get_autocommit(s->db) == 0)
+		(void)step_done(s, s->stmt[S_ROLLBACK], "ROLLBACK", NULL, 0);
+	buf_free(&hdr);
+	buf_free(&cb);
+	return ret;
+}
+
+/* ---- reads ---- */
+
+int store_get_block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *block_len,
+			uint8_t **cert, size_t *cert_len)
+{
+	sqlite3_stmt *q = s->stmt[S_BLOCK_GET], *t = s->stmt[S_BLOCK_TXS];
+	buf_t out;
+	uint64_t count = 0, n = 0;
+	int ret = -1, rc;
+
+	buf_init(&out);
+	*block = NULL;
+	*cert = NULL;
+	if (height == 0 || height >= SEQ_MAX_HEIGHT)
+		goto out;
+	sqlite3_bind_int64(q, 1, (int64_t)height);
+	if (sqlite3_step(q) != SQLITE_ROW)
+		goto out;
+	buf_put(&out, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0));
+	*cert_len = (size_t)sqlite3_column_bytes(q, 1);
+	*cert = xmalloc(*cert_len);
+	if (*cert_len)
+		memcpy(*cert, sqlite3_column_blob(q, 1), *cert_len);
+	count = (uint64_t)sqlite3_column_int64(q, 2);
+	sqlite3_bind_int64(t, 1, seq_of(height, 0));
+	sqlite3_bind_int64(t, 2, seq_of(height + 1, 0));
+	while ((rc = sqlite3_step(t)) == SQLITE_ROW) {
+		size_t len = (size_t)sqlite3_column_bytes(t, 1);
+		if (sqlite3_column_int64(t, 0) != seq_of(height, (uint32_t)n))
+			break;
+		buf_u32(&out, (uint32_t)len);
+		buf_put(&out, sqlite3_column_blob(t, 1), len);
+		n++;
+	}
+	if (n != count)
+		goto out;
+	*block = buf_steal(&out, block_len);
+	ret = 0;
+out:
+	sqlite3_reset(q);
+	sqlite3_reset(t);
+	buf_free(&out);
+	if (ret < 0) {
+		free(*cert);
+		*cert = NULL;
+	}
+	return ret;
+}
+
+int store_get_block(store_t *s, uint64_t height, block_t *b, cert_t *c, char *err, size_t errlen)
+{
+	uint8_t *raw = NULL, *craw = NULL;
+	size_t len = 0, clen = 0;
+	int ret = -1;
+
+	if (store_get_block_raw(s, height, &raw, &len, &craw, &clen) < 0) {
+		err_set(err, errlen, "no block %" PRIu64 " in %s", height, s->path);
+		goto out;
+	}
+	if (block_decode(b, raw, len, err, errlen) < 0)
+		goto out;
+	if (cert_decode(c, craw, clen, err, errlen) < 0) {
+		block_clear(b);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(raw);
+	free(craw);
+	return ret;
+}
+
+int store_get_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], uint8_t **raw, size_t *len,
+		 uint64_t *height, uint32_t *index)
+{
+	sqlite3_stmt *q = s->stmt[S_TX_GET];
+	int ret = -1;
+
+	bind_hash(q, 1, id);
+	if (sqlite3_step(q) != SQLITE_ROW)
+		goto out;
+	*len = (size_t)sqlite3_column_bytes(q, 0);
+	*raw = xmalloc(*len);
+	if (*len)
+		memcpy(*raw, sqlite3_column_blob(q, 0), *len);
+	if (height)
+		*height = (uint64_t)sqlite3_column_int64(q, 1);
+	if (index)
+		*index = (uint32_t)sqlite3_column_int64(q, 2);
+	ret = 0;
+out:
+	sqlite3_reset(q);
+	return ret;
+}
+
+int store_find_response(store_t *s, const uint8_t req_id[BSEC_HASH_BYTES],
+			uint8_t resp_id[BSEC_HASH_BYTES])
+{
+	sqlite3_stmt *q = s->stmt[S_RESP_FIND];
+	const uint8_t *p;
+	int ret = -1, rc;
+
+	bind_hash(q, 1, req_id);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+	} else if (rc == SQLITE_ROW && (p = col_fixed(q, 0, BSEC_HASH_BYTES)) != NULL) {
+		memcpy(resp_id, p, BSEC_HASH_BYTES);
+		ret = 0;
+	}
+	sqlite3_reset(q);
+	return ret;
+}
+
+/* ---- state loading ---- */
+
+/* Copies a text column into a fixed buffer; -1 when absent or too long. */
+static int col_str(sqlite3_stmt *q, int i, char *out, size_t cap)
+{
+	const unsigned char *p = sqlite3_column_text(q, i);
+	size_t n = (size_t)sqlite3_column_bytes(q, i);
+	if (!p || n >= cap)
+		return -1;
+	memcpy(out, p, n);
+	out[n] = 0;
+	return 0;
+}
+
+static int col_key(sqlite3_stmt *q, int si, int ki, pubkey_t *k)
+{
+	int scheme = sqlite3_column_int(q, si);
+	const uint8_t *p;
+	memset(k, 0, sizeof(*k));
+	if (!sig_scheme_valid(scheme) || !(p = col_fixed(q, ki, sig_pub_len(scheme))))
+		return -1;
+	k->scheme = (uint8_t)scheme;
+	memcpy(k->key, p, sig_pub_len(scheme));
+	return 0;
+}
+
+static int load_tenants(store_t *s, state_t *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = s->stmt[S_LOAD_TENANTS];
+	tenant_rec_t t;
+	int rc, ret = -1;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(&t, 0, sizeof(t));
+		if (col_str(q, 0, t.domain, sizeof(t.domain)) < 0 || col_key(q, 1, 2, &t.key) < 0 ||
+		    col_str(q, 3, t.name, sizeof(t.name)) < 0) {
+			err_set(err, errlen, "%s: corrupt tenant row", s->path);
+			goto out;
+		}
+		t.sla.ops = (uint16_t)sqlite3_column_int(q, 4);
+		t.sla.max_vms = (uint32_t)sqlite3_column_int64(q, 5);
+		t.sla.max_vnfs = (uint32_t)sqlite3_column_int64(q, 6);
+		t.sla.max_sfcs = (uint32_t)sqlite3_column_int64(q, 7);
+		t.sla.max_chain = (uint16_t)sqlite3_column_int(q, 8);
+		t.sla.rate_per_min = (uint32_t)sqlite3_column_int64(q, 9);
+		t.revoked = sqlite3_column_int(q, 10) != 0;
+		t.height = (uint64_t)sqlite3_column_int64(q, 11);
+		state_load_tenant(st, &t);
+	}
+	if (rc != SQLITE_DONE) {
+		err_set(err, errlen, "%s: reading tenants: %s", s->path, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_reset(q);
+	return ret;
+}
+
+static int load_objects(store_t *s, state_t *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = s->stmt[S_LOAD_OBJECTS];
+	object_rec_t o;
+	const uint8_t *lr;
+	int rc, ret = -1;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(&o, 0, sizeof(o));
+		o.kind = (uint8_t)sqlite3_column_int(q, 0);
+		if (col_str(q, 1, o.name, sizeof(o.name)) < 0 ||
+		    col_str(q, 2, o.domain, sizeof(o.domain)) < 0 || col_key(q, 3, 4, &o.owner) < 0 ||
+		    !(lr = col_fixed(q, 8, BSEC_HASH_BYTES))) {
+			err_set(err, errlen, "%s: corrupt object row", s->path);
+			goto out;
+		}
+		o.status = (uint8_t)sqlite3_column_int(q, 5);
+		/* state_load_object copies what it keeps */
+		o.spec = (char *)sqlite3_column_text(q, 6);
+		o.pending_spec = (char *)sqlite3_column_text(q, 7);
+		memcpy(o.last_request, lr, BSEC_HASH_BYTES);
+		o.height = (uint64_t)sqlite3_column_int64(q, 9);
+		state_load_object(st, &o);
+	}
+	if (rc != SQLITE_DONE) {
+		err_set(err, errlen, "%s: reading objects: %s", s->path, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_reset(q);
+	return ret;
+}
+
+static int load_open(store_t *s, state_t *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = s->stmt[S_LOAD_OPEN];
+	const uint8_t *cid = s->g->chain_id;
+	open_request_t r;
+	instr_t in;
+	tx_t tx;
+	char why[256];
+	size_t pos;
+	int rc, ret = -1;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (tx_decode(&tx, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0), cid,
+			      why, sizeof(why)) < 0) {
+			err_set(err, errlen, "%s: stored request does not decode: %s", s->path, why);
+			goto out;
+		}
+		rc = tx.type == TX_REQUEST && tx.domain_len <= TX_MAX_DOMAIN
+			     ? instr_parse(&in, tx.instruction, tx.instruction_len, &pos, why,
+					   sizeof(why))
+			     : -1;
+		if (rc < 0) {
+			tx_clear(&tx);
+			err_set(err, errlen, "%s: stored open request is not a valid request", s->path);
+			goto out;
+		}
+		memset(&r, 0, sizeof(r));
+		memcpy(r.id, tx.id, BSEC_HASH_BYTES);
+		memcpy(r.domain, tx.domain, tx.domain_len);
+		r.sender.scheme = tx.scheme;
+		memcpy(r.sender.key, tx.sender, sig_pub_len(tx.scheme));
+		r.kind = (uint8_t)in.kind;
+		r.verb = (uint8_t)in.verb;
+		memcpy(r.name, in.name, sizeof(r.name));
+		r.height = (uint64_t)sqlite3_column_int64(q, 1);
+		r.timestamp_ms = tx.timestamp_ms;
+		state_load_open_request(st, &r);
+		tx_clear(&tx);
+	}
+	if (rc != SQLITE_DONE) {
+		err_set(err, errlen, "%s: reading open requests: %s", s->path, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_reset(q);
+	return ret;
+}
+
+/* How far back from the tip the state keeps recent txs (duplicate check)
+ * and request timestamps (rate): max(2 * window, 60 s) of *block* time, as
+ * state_begin_block prunes (state.c). */
+static uint64_t recent_span(const genesis_t *g)
+{
+	uint64_t w2 = 2 * g->params.timestamp_window_ms;
+	return w2 > 60000 ? w2 : 60000;
+}
+
+/* Recent txs are those of blocks with ts >= tip_ts - span, loaded with
+ * their block's timestamp (the state ages them by block time). */
+static int load_recent(store_t *s, state_t *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *f = s->stmt[S_FIRST_SINCE], *q = s->stmt[S_LOAD_RECENT];
+	uint64_t span = recent_span(s->g);
+	uint64_t since = s->tip_ts > span ? s->tip_ts - span : 0;
+	uint64_t first = 0;
+	char why[256];
+	tx_t tx;
+	int rc, ret = -1;
+
+	sqlite3_bind_int64(f, 1, (int64_t)since);
+	rc = sqlite3_step(f);
+	if (rc == SQLITE_ROW && sqlite3_column_type(f, 0) != SQLITE_NULL)
+		first = (uint64_t)sqlite3_column_int64(f, 0);
+	sqlite3_reset(f);
+	if (rc != SQLITE_ROW) {
+		err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (!first) {
+		ret = 0;
+		goto out;
+	}
+	sqlite3_bind_int64(q, 1, seq_of(first, 0));
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (tx_decode(&tx, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0),
+			      s->g->chain_id, why, sizeof(why)) < 0) {
+			err_set(err, errlen, "%s: stored tx does not decode: %s", s->path, why);
+			goto out;
+		}
+		state_load_recent_tx(st, tx.id, (uint64_t)sqlite3_column_int64(q, 1), &tx);
+		tx_clear(&tx);
+	}
+	if (rc != SQLITE_DONE) {
+		err_set(err, errlen, "%s: reading recent txs: %s", s->path, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_reset(q);
+	return ret;
+}
+
+int store_load_state(store_t *s, state_t *st, char *err, size_t errlen)
+{
+	state_set_tip(st, s->height, s->tip_ts);
+	if (load_tenants(s, st, err, errlen) < 0 || load_objects(s, st, err, errlen) < 0 ||
+	    load_open(s, st, err, errlen) < 0 || load_recent(s, st, err, errlen) < 0)
+		return -1;
+	state_clear_dirty(st);
+	state_forget_undo(st);
+	return 0;
+}
+
+/* ---- consensus metadata ---- */
+
+int store_meta_put(store_t *s, const char *key, const void *val, size_t len)
+{
+	sqlite3_stmt *q = s->stmt[S_META_PUT];
+	if (s->readonly || len > INT32_MAX)
+		return -1;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, len ? val : "", (int)len, SQLITE_STATIC);
+	/* autocommit + synchronous=FULL: the WAL is fsynced before this returns */
+	return step_done(s, q, "meta", NULL, 0);
+}
+
+int store_meta_get(store_t *s, const char *key, uint8_t **val, size_t *len)
+{
+	sqlite3_stmt *q = s->stmt[S_META_GET];
+	int ret = -1, rc;
+
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_DONE) {
+		ret = 1;
+	} else if (rc == SQLITE_ROW) {
+		*len = (size_t)sqlite3_column_bytes(q, 0);
+		*val = xmalloc(*len);
+		if (*len)
+			memcpy(*val, sqlite3_column_blob(q, 0), *len);
+		ret = 0;
+	}
+	sqlite3_reset(q);
+	return ret;
+}
+
+/* ---- queries ---- */
+
+int store_query_txs(store_t *s, const store_query_t *qr, store_tx_cb cb, void *ctx)
+{
+	uint8_t sender[1 + SIG_MAX_PUB];
+	int which = S_Q_ALL, rc, ret = -1;
+	int has_obj = qr->obj_name != NULL;
+	sqlite3_stmt *q;
+
+	if (has_obj && (qr->obj_kind < OBJ_VM || qr->obj_kind > OBJ_SFC))
+		return -1;
+	if (has_obj)
+		which = S_Q_OBJECT;
+	else if (qr->sender)
+		which = S_Q_SENDER;
+	else if (qr->domain)
+		which = S_Q_DOMAIN;
+	else if (qr->type)
+		which = S_Q_TYPE;
+	q = s->stmt[which];
+	if (qr->sender) {
+		size_t klen = sig_pub_len(qr->sender->scheme);
+		sender[0] = qr->sender->scheme;
+		memcpy(sender + 1, qr->sender->key, klen);
+		sqlite3_bind_blob(q, 1, sender, (int)(1 + klen), SQLITE_STATIC);
+	} else {
+		sqlite3_bind_null(q, 1);
+	}
+	sqlite3_bind_int(q, 2, qr->type);
+	if (qr->domain)
+		sqlite3_bind_text(q, 3, qr->domain, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 3);
+	sqlite3_bind_int(q, 4, has_obj ? qr->obj_kind : 0);
+	if (has_obj)
+		sqlite3_bind_text(q, 5, qr->obj_name, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 5);
+	sqlite3_bind_int64(q, 6, seq_of(qr->from_height < SEQ_MAX_HEIGHT ? qr->from_height
+									  : SEQ_MAX_HEIGHT, 0));
+	sqlite3_bind_int64(q, 7, qr->limit ? (int64_t)qr->limit : -1);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (cb(ctx, (uint64_t)sqlite3_column_int64(q, 0), (uint32_t)sqlite3_column_int64(q, 1),
+		       (uint64_t)sqlite3_column_int64(q, 2), sqlite3_column_blob(q, 3),
+		       (size_t)sqlite3_column_bytes(q, 3)) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc == SQLITE_DONE)
+		ret = 0;
+	sqlite3_reset(q);
+	return ret;
+}
+
+/* ---- raw scan for the auditor ---- */
+
+struct store_scan_t {
+	sqlite3 *db;
+	sqlite3_stmt *blocks, *txs;
+	int tx_row;              /* txs has a current row */
+	int tx_done;
+	uint8_t *header, *cert;
+	store_scan_tx_t *tx;
+	size_t tx_cap;
+	uint8_t **tx_raw;        /* per-slot copies, reused */
+	size_t *tx_raw_cap;
+	uint64_t stray, stray_first;
+};
+
+int store_scan_open(store_scan_t **out, const char *dir, char *err, size_t errlen)
+{
+	store_scan_t *sc = xcalloc(1, sizeof(*sc));
+	char *path = xasprintf("%s/%s", dir, STORE_DB_NAME);
+	int ret = -1;
+
+	*out = NULL;
+	if (sqlite3_open_v2(path, &sc->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		err_set(err, errlen, "cannot open `%s': %s", path,
+			sc->db ? sqlite3_errmsg(sc->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(sc->db, STORE_BUSY_MS);
+	/* plain rowid-order table scans: no secondary index is consulted */
+	if (sqlite3_prepare_v2(sc->db,
+			       "SELECT height, header, cert FROM blocks NOT INDEXED ORDER BY height",
+			       -1, &sc->blocks, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(sc->db, "SELECT seq, id, raw FROM txs NOT INDEXED ORDER BY seq", -1,
+			       &sc->txs, NULL) != SQLITE_OK) {
+		err_set(err, errlen, "`%s' is not a BSec ledger: %s", path, sqlite3_errmsg(sc->db));
+		goto out;
+	}
+	*out = sc;
+	sc = NULL;
+	ret = 0;
+out:
+	store_scan_close(sc);
+	free(path);
+	return ret;
+}
+
+int store_scan_chain_id(store_scan_t *sc, uint8_t out[BSEC_HASH_BYTES])
+{
+	uint8_t *val = NULL;
+	size_t len = 0;
+	int r = meta_read(sc->db, "chain_id", &val, &len);
+	if (r == 0) {
+		if (len == BSEC_HASH_BYTES)
+			memcpy(out, val, BSEC_HASH_BYTES);
+		else
+			r = -1;
+	}
+	free(val);
+	return r;
+}
+
+static uint8_t *dup_col(sqlite3_stmt *q, int i, size_t *len)
+{
+	size_t n = (size_t)sqlite3_column_bytes(q, i);
+	uint8_t *p = xmalloc(n);
+	if (n)
+		memcpy(p, sqlite3_column_blob(q, i), n);
+	*len = n;
+	return p;
+}
+
+/* Moves the tx cursor one row on. */
+static int scan_tx_step(store_scan_t *sc, char *err, size_t errlen)
+{
+	int rc = sqlite3_step(sc->txs);
+	sc->tx_row = rc == SQLITE_ROW;
+	sc->tx_done = rc == SQLITE_DONE;
+	if (!sc->tx_row && !sc->tx_done) {
+		err_set(err, errlen, "reading txs: %s", sqlite3_errmsg(sc->db));
+		return -1;
+	}
+	return 0;
+}
+
+static void scan_stray(store_scan_t *sc, int64_t seq)
+{
+	if (!sc->stray++)
+		sc->stray_first = (uint64_t)seq >> SEQ_SHIFT;
+}
+
+int store_scan_next(store_scan_t *sc, store_scan_block_t *blk, char *err, size_t errlen)
+{
+	int rc;
+	uint64_t h;
+
+	memset(blk, 0, sizeof(*blk));
+	free(sc->header);
+	free(sc->cert);
+	sc->header = sc->cert = NULL;
+	if (!sc->tx_row && !sc->tx_done && scan_tx_step(sc, err, errlen) < 0)
+		return -1;
+	rc = sqlite3_step(sc->blocks);
+	if (rc == SQLITE_DONE) {
+		/* the rest of the tx rows belong to no block */
+		while (sc->tx_row) {
+			scan_stray(sc, sqlite3_column_int64(sc->txs, 0));
+			if (scan_tx_step(sc, err, errlen) < 0)
+				return -1;
+		}
+		return 1;
+	}
+	if (rc != SQLITE_ROW) {
+		err_set(err, errlen, "reading blocks: %s", sqlite3_errmsg(sc->db));
+		return -1;
+	}
+	h = (uint64_t)sqlite3_column_int64(sc->blocks, 0);
+	blk->height = h;
+	sc->header = dup_col(sc->blocks, 1, &blk->header_len);
+	sc->cert = dup_col(sc->blocks, 2, &blk->cert_len);
+	blk->header = sc->header;
+	blk->cert = sc->cert;
+	while (sc->tx_row) {
+		int64_t seq = sqlite3_column_int64(sc->txs, 0);
+		uint64_t th = (uint64_t)seq >> SEQ_SHIFT;
+		store_scan_tx_t *t;
+		const uint8_t *id;
+		size_t n;
+		if (seq < 0 || th < h) {
+			scan_stray(sc, seq);
+		} else if (th > h) {
+			break;
+		} else {
+			if (blk->n_txs == sc->tx_cap) {
+				size_t cap = sc->tx_cap ? 2 * sc->tx_cap : 64;
+				sc->tx = xrealloc(sc->tx, cap * sizeof(*sc->tx));
+				sc->tx_raw = xrealloc(sc->tx_raw, cap * sizeof(*sc->tx_raw));
+				sc->tx_raw_cap = xrealloc(sc->tx_raw_cap, cap * sizeof(*sc->tx_raw_cap));
+				for (size_t i = sc->tx_cap; i < cap; i++) {
+					sc->tx_raw[i] = NULL;
+					sc->tx_raw_cap[i] = 0;
+				}
+				sc->tx_cap = cap;
+			}
+			t = &sc->tx[blk->n_txs];
+			memset(t, 0, sizeof(*t));
+			t->height = th;
+			t->index = (uint32_t)(seq & ((1 << SEQ_SHIFT) - 1));
+			id = col_fixed(sc->txs, 1, BSEC_HASH_BYTES);
+			if (id)
+				memcpy(t->stored_id, id, BSEC_HASH_BYTES);
+			n = (size_t)sqlite3_column_bytes(sc->txs, 2);
+			if (n > sc->tx_raw_cap[blk->n_txs]) {
+				free(sc->tx_raw[blk->n_txs]);
+				sc->tx_raw[blk->n_txs] = xmalloc(n);
+				sc->tx_raw_cap[blk->n_txs] = n;
+			}
+			if (n)
+				memcpy(sc->tx_raw[blk->n_txs], sqlite3_column_blob(sc->txs, 2), n);
+			t->raw = sc->tx_raw[blk->n_txs];
+			t->len = n;
+			blk->n_txs++;
+		}
+		if (scan_tx_step(sc, err, errlen) < 0)
+			return -1;
+	}
+	blk->txs = sc->tx;
+	return 0;
+}
+
+uint64_t store_scan_stray(const store_scan_t *sc, uint64_t *first_height)
+{
+	if (first_height)
+		*first_height = sc->stray_first;
+	return sc->stray;
+}
+
+void store_scan_close(store_scan_t *sc)
+{
+	if (!sc)
+		return;
+	sqlite3_finalize(sc->blocks);
+	sqlite3_finalize(sc->txs);
+	if (sc->db)
+		sqlite3_close(sc->db);
+	for (size_t i = 0; i < sc->tx_cap; i++)
+		free(sc->tx_raw[i]);
+	free(sc->tx_raw);
+	free(sc->tx_raw_cap);
+	free(sc->tx);
+	free(sc->header);
+	free(sc->cert);
+	free(sc);
+}

@@ -1,0 +1,530 @@
+/*
+ * test_codec.c — the canonical encoding: buf/rd primitives, the hash map,
+ * RFC 6962 Merkle trees, tx and block/certificate encode/decode, and
+ * known-answer vectors that pin the tx encoding (tests/vectors/).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "lib/buf.h"
+#include "lib/map.h"
+#include "lib/merkle.h"
+#include "ledger/tx.h"
+#include "ledger/block.h"
+#include "ledger/genesis.h"
+
+static uint8_t CID[BSEC_HASH_BYTES];
+
+static void test_buf_roundtrip(void **st)
+{
+	(void)st;
+	buf_t b;
+	buf_init(&b);
+	buf_u8(&b, 0xab);
+	buf_u16(&b, 0x1234);
+	buf_u32(&b, 0xdeadbeef);
+	buf_u64(&b, 0x0102030405060708ull);
+	buf_str8(&b, "hey", 3);
+	buf_str16(&b, "there", 5);
+	assert_int_equal(b.len, 1 + 2 + 4 + 8 + 4 + 7);
+	assert_int_equal(b.data[1], 0x12); /* big-endian */
+	rd_t r;
+	rd_init(&r, b.data, b.len);
+	assert_int_equal(rd_u8(&r), 0xab);
+	assert_int_equal(rd_u16(&r), 0x1234);
+	assert_int_equal(rd_u32(&r), 0xdeadbeef);
+	assert_true(rd_u64(&r) == 0x0102030405060708ull);
+	size_t n;
+	const char *s = rd_str8(&r, &n, 8);
+	assert_int_equal(n, 3);
+	assert_memory_equal(s, "hey", 3);
+	s = rd_str16(&r, &n, 4); /* limit 4 < 5 */
+	assert_null(s);
+	assert_false(rd_ok(&r));
+	assert_string_equal(r.err, "field longer than allowed");
+	/* truncated */
+	rd_init(&r, b.data, 3);
+	rd_u8(&r);
+	rd_u32(&r);
+	assert_false(rd_ok(&r));
+	assert_string_equal(r.err, "truncated");
+	assert_int_equal(r.err_off, 1);
+	/* trailing */
+	rd_init(&r, b.data, 2);
+	rd_u8(&r);
+	assert_false(rd_end(&r));
+	assert_string_equal(r.err, "trailing bytes");
+	buf_free(&b);
+}
+
+static void test_map(void **st)
+{
+	(void)st;
+	map_t *m = map_new();
+	enum { N = 20000 };
+	for (uintptr_t i = 0; i < N; i++)
+		assert_null(map_put(m, &i, sizeof(i), (void *)(i + 1)));
+	assert_int_equal(map_size(m), N);
+	for (uintptr_t i = 0; i < N; i += 2)
+		assert_ptr_equal(map_del(m, &i, sizeof(i)), (void *)(i + 1));
+	assert_int_equal(map_size(m), N / 2);
+	for (uintptr_t i = 0; i < N; i++)
+		assert_ptr_equal(map_get(m, &i, sizeof(i)), i % 2 ? (void *)(i + 1) : NULL);
+	size_t it = 0, cnt = 0, kl;
+	const void *k;
+	void *v;
+	while (map_next(m, &it, &k, &kl, &v))
+		cnt++;
+	assert_int_equal(cnt, N / 2);
+	uintptr_t one = 1;
+	assert_ptr_equal(map_put(m, &one, sizeof(one), (void *)99), (void *)2);
+	map_free(m);
+}
+
+static void leafh(uint8_t out[32], const uint8_t d[32])
+{
+	uint8_t in[33] = { 0 };
+	memcpy(in + 1, d, 32);
+	hash_sha256(out, in, 33);
+}
+
+static void nodeh(uint8_t out[32], const uint8_t *l, const uint8_t *r)
+{
+	uint8_t in[65];
+	in[0] = 1;
+	memcpy(in + 1, l, 32);
+	memcpy(in + 33, r, 32);
+	hash_sha256(out, in, 65);
+}
+
+static void test_merkle(void **st)
+{
+	(void)st;
+	uint8_t leaves[70][32], root[32], exp[32], a[32], b[32], c[32], ab[32];
+	for (int i = 0; i < 70; i++)
+		hash_sha256(leaves[i], &i, sizeof(i));
+	merkle_root(root, leaves, 0);
+	hash_sha256(exp, "", 0);
+	assert_memory_equal(root, exp, 32);
+	merkle_root(root, leaves, 1);
+	leafh(exp, leaves[0]);
+	assert_memory_equal(root, exp, 32);
+	leafh(a, leaves[0]);
+	leafh(b, leaves[1]);
+	leafh(c, leaves[2]);
+	nodeh(ab, a, b);
+	merkle_root(root, leaves, 2);
+	assert_memory_equal(root, ab, 32);
+	nodeh(exp, ab, c); /* RFC 6962: split at 2 for n = 3 */
+	merkle_root(root, leaves, 3);
+	assert_memory_equal(root, exp, 32);
+	for (size_t n = 1; n <= 70; n++) {
+		merkle_root(root, leaves, n);
+		for (size_t i = 0; i < n; i++) {
+			uint8_t path[MERKLE_MAX_PATH][32];
+			size_t plen;
+			assert_int_equal(merkle_proof(path, &plen, leaves, n, i), 0);
+			assert_int_equal(merkle_verify(root, leaves[i], i, n, path, plen), 0);
+			if (n > 1) {
+				assert_int_not_equal(merkle_verify(root, leaves[(i + 1) % n], i, n, path, plen), 0);
+				assert_int_not_equal(merkle_verify(root, leaves[i], (i + 1) % n, n, path, plen), 0);
+				path[0][5] ^= 1;
+				assert_int_not_equal(merkle_verify(root, leaves[i], i, n, path, plen), 0);
+			}
+		}
+		uint8_t path[MERKLE_MAX_PATH][32];
+		size_t plen;
+		assert_int_equal(merkle_proof(path, &plen, leaves, n, n), -1);
+	}
+}
+
+static sig_key_t *seed_key(uint8_t b)
+{
+	uint8_t seed[32];
+	memset(seed, b, 32);
+	return sig_key_from_ed25519_seed(seed);
+}
+
+static void build_request(tx_t *tx, const sig_key_t *k, const char *ins)
+{
+	tx_fields_t f = { .type = TX_REQUEST, .timestamp_ms = 1763700000000ull, .nonce = 42,
+			  .domain = "p1", .instruction = ins };
+	char err[256];
+	assert_int_equal(tx_build(tx, &f, k, CID, err, sizeof(err)), 0);
+}
+
+/* Layout written out field by field, independent of tx.c's writer. */
+static void test_tx_layout(void **st)
+{
+	(void)st;
+	sig_key_t *k = seed_key(7);
+	tx_t tx;
+	const char *ins = "vnf create fw --type firewall";
+	build_request(&tx, k, ins);
+	uint8_t exp[512];
+	size_t n = 0;
+	exp[n++] = 1;            /* version */
+	exp[n++] = 1;            /* REQUEST */
+	uint64_t ts = 1763700000000ull;
+	for (int i = 7; i >= 0; i--)
+		exp[n++] = (uint8_t)(ts >> (8 * i));
+	exp[n++] = 0; exp[n++] = 0; exp[n++] = 0; exp[n++] = 42;
+	exp[n++] = SIG_ED25519;
+	memcpy(exp + n, sig_key_pub(k), 32);
+	n += 32;
+	exp[n++] = 2;
+	memcpy(exp + n, "p1", 2);
+	n += 2;
+	exp[n++] = 0;
+	exp[n++] = (uint8_t)strlen(ins);
+	memcpy(exp + n, ins, strlen(ins));
+	n += strlen(ins);
+	assert_int_equal(tx.content_len, n);
+	assert_memory_equal(tx.raw, exp, n);
+	assert_int_equal(tx.raw_len, n + 64);
+	/* id = SHA-256(chain_id || content) */
+	uint8_t idin[600], id[32];
+	memcpy(idin, CID, 32);
+	memcpy(idin + 32, exp, n);
+	hash_sha256(id, idin, 32 + n);
+	assert_memory_equal(tx.id, id, 32);
+	/* signed bytes = tag || chain_id || content, and the signature verifies */
+	size_t ml;
+	uint8_t *m = tx_signed_bytes(&tx, CID, &ml);
+	assert_int_equal(ml, 10 + 32 + n);
+	assert_memory_equal(m, "bsec/tx/v1", 10);
+	assert_int_equal(sig_verify(SIG_ED25519, sig_key_pub(k), tx.sig, m, ml), 0);
+	assert_int_equal(tx_verify_sig(&tx, CID), 0);
+	free(m);
+	/* ed25519 request with a 32-byte instruction: the size target is 160 */
+	tx_t t32;
+	build_request(&t32, k, "vm create abcdefghijklmnopqrstuv");
+	assert_int_equal(strlen("vm create abcdefghijklmnopqrstuv"), 32);
+	assert_true(t32.raw_len <= 160);
+	tx_clear(&t32);
+	tx_clear(&tx);
+	sig_key_free(k);
+}
+
+/* Known answers in tests/vectors/tx_vectors.json pin encoding, id and
+ * (deterministic Ed25519) signature. */
+static void test_tx_vectors(void **st)
+{
+	(void)st;
+	json_error_t je;
+	json_t *root = json_load_file("tests/vectors/tx_vectors.json", 0, &je);
+	assert_non_null(root);
+	uint8_t cid[32];
+	assert_int_equal(hex_decode(cid, 32, json_string_value(json_object_get(root, "chain_id"))), 0);
+	json_t *vecs = json_object_get(root, "vectors");
+	assert_true(json_array_size(vecs) >= 3);
+	size_t i;
+	json_t *v;
+	json_array_foreach(vecs, i, v) {
+		const char *raw_hex = json_string_value(json_object_get(v, "raw_hex"));
+		size_t len = strlen(raw_hex) / 2;
+		uint8_t *raw = xmalloc(len);
+		assert_int_equal(hex_decode(raw, len, raw_hex), 0);
+		tx_t tx;
+		char err[256];
+		assert_int_equal(tx_decode(&tx, raw, len, cid, err, sizeof(err)), 0);
+		char id[65];
+		hex_encode(id, tx.id, 32);
+		assert_string_equal(id, json_string_value(json_object_get(v, "id")));
+		assert_int_equal(tx_verify_sig(&tx, cid), 0);
+		/* rebuilding from the seed gives the same bytes */
+		json_t *seed = json_object_get(v, "seed_byte");
+		if (seed) {
+			sig_key_t *k = seed_key((uint8_t)json_integer_value(seed));
+			tx_fields_t f = { .type = tx.type, .timestamp_ms = tx.timestamp_ms, .nonce = tx.nonce };
+			char *dom = tx.domain ? xstrndup(tx.domain, tx.domain_len) : NULL;
+			char *ins = tx.instruction ? xstrndup(tx.instruction, tx.instruction_len) : NULL;
+			char *res = tx.result ? xstrndup(tx.result, tx.result_len) : NULL;
+			char *er = tx.error ? xstrndup(tx.error, tx.error_len) : NULL;
+			char *nm = tx.name ? xstrndup(tx.name, tx.name_len) : NULL;
+			f.domain = dom; f.instruction = ins; f.result = res; f.error = er; f.name = nm;
+			f.request_id = tx.request_id; f.status = tx.status; f.action = tx.action;
+			f.tenant_scheme = tx.tenant_scheme; f.tenant_key = tx.tenant_key; f.sla = tx.sla;
+			tx_t again;
+			assert_int_equal(tx_build(&again, &f, k, cid, err, sizeof(err)), 0);
+			assert_int_equal(again.raw_len, len);
+			assert_memory_equal(again.raw, raw, len);
+			tx_clear(&again);
+			free(dom); free(ins); free(res); free(er); free(nm);
+			sig_key_free(k);
+		}
+		tx_clear(&tx);
+		free(raw);
+	}
+	json_decref(root);
+}
+
+static void test_tx_decode_rejects(void **st)
+{
+	(void)st;
+	sig_key_t *k = seed_key(9);
+	tx_t tx, d;
+	char err[256];
+	build_request(&tx, k, "vm create a");
+	/* every truncation fails with a reason */
+	for (size_t n = 0; n < tx.raw_len; n++) {
+		err[0] = 0;
+		assert_int_equal(tx_decode(&d, tx.raw, n, CID, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "offset"));
+	}
+	/* trailing byte */
+	uint8_t *x = xmalloc(tx.raw_len + 1);
+	memcpy(x, tx.raw, tx.raw_len);
+	x[tx.raw_len] = 0;
+	assert_int_equal(tx_decode(&d, x, tx.raw_len + 1, CID, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trailing bytes"));
+	/* bad version, type, scheme, over-long domain */
+	struct { size_t off; uint8_t val; const char *why; } bad[] = {
+		{ 0, 2, "unknown version" }, { 1, 9, "unknown tx type" }, { 1, 0, "unknown tx type" },
+		{ 14, 7, "unknown signature scheme" }, { 47, 33, "longer than allowed" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		memcpy(x, tx.raw, tx.raw_len);
+		x[bad[i].off] = bad[i].val;
+		assert_int_equal(tx_decode(&d, x, tx.raw_len, CID, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, bad[i].why));
+	}
+	/* a flipped signature bit decodes but does not verify; id unchanged */
+	memcpy(x, tx.raw, tx.raw_len);
+	x[tx.raw_len - 1] ^= 1;
+	assert_int_equal(tx_decode(&d, x, tx.raw_len, CID, err, sizeof(err)), 0);
+	assert_memory_equal(d.id, tx.id, 32);
+	assert_int_not_equal(tx_verify_sig(&d, CID), 0);
+	tx_clear(&d);
+	/* another chain: different id, signature fails */
+	uint8_t other[32];
+	hash_sha256(other, "other", 5);
+	assert_int_equal(tx_decode(&d, tx.raw, tx.raw_len, other, err, sizeof(err)), 0);
+	assert_memory_not_equal(d.id, tx.id, 32);
+	assert_int_not_equal(tx_verify_sig(&d, other), 0);
+	tx_clear(&d);
+	/* over-long field refused at build */
+	char *big = xmalloc(TX_MAX_INSTRUCTION + 2);
+	memset(big, 'a', TX_MAX_INSTRUCTION + 1);
+	big[TX_MAX_INSTRUCTION + 1] = 0;
+	tx_fields_t f = { .type = TX_REQUEST, .domain = "p1", .instruction = big };
+	assert_int_equal(tx_build(&d, &f, k, CID, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "instruction"));
+	free(big);
+	free(x);
+	tx_clear(&tx);
+	sig_key_free(k);
+}
+
+static void test_tx_types_roundtrip(void **st)
+{
+	(void)st;
+	int schemes[] = { SIG_ED25519, SIG_ECDSA_P256, SIG_RSA_PSS_2048 };
+	for (size_t s = 0; s < 3; s++) {
+		sig_key_t *k = sig_keygen((sig_scheme_t)schemes[s]);
+		sig_key_t *t = sig_keygen(SIG_ED25519);
+		uint8_t rid[32] = { 5 };
+		tx_fields_t fs[] = {
+			{ .type = TX_REQUEST, .domain = "p2", .instruction = "sfc delete s1" },
+			{ .type = TX_RESPONSE, .request_id = rid, .status = TX_STATUS_ERROR, .result = "",
+			  .error = "driver failed" },
+			{ .type = TX_TENANT, .action = TENANT_REGISTER, .domain = "p0", .tenant_scheme = SIG_ED25519,
+			  .tenant_key = sig_key_pub(t), .name = "acme",
+			  .sla = { .ops = OP_VNF_CREATE | OP_SFC_CREATE, .max_vms = 3, .max_vnfs = 4, .max_sfcs = 5,
+				   .max_chain = 6, .rate_per_min = 7 } },
+		};
+		for (size_t i = 0; i < ARRAY_LEN(fs); i++) {
+			tx_t a, b;
+			char err[256];
+			assert_int_equal(tx_build(&a, &fs[i], k, CID, err, sizeof(err)), 0);
+			assert_int_equal(tx_decode(&b, a.raw, a.raw_len, CID, err, sizeof(err)), 0);
+			assert_int_equal(tx_verify_sig(&b, CID), 0);
+			assert_int_equal(b.type, fs[i].type);
+			assert_memory_equal(a.id, b.id, 32);
+			if (b.type == TX_TENANT) {
+				assert_int_equal(b.sla.max_chain, 6);
+				assert_int_equal(b.sla.rate_per_min, 7);
+				assert_memory_equal(b.tenant_key, sig_key_pub(t), 32);
+			}
+			if (b.type == TX_RESPONSE) {
+				assert_int_equal(b.status, TX_STATUS_ERROR);
+				assert_int_equal(b.error_len, strlen("driver failed"));
+			}
+			tx_t c;
+			tx_copy(&c, &b);
+			assert_memory_equal(c.id, b.id, 32);
+			assert_int_equal(c.raw_len, b.raw_len);
+			tx_clear(&a);
+			tx_clear(&b);
+			tx_clear(&c);
+		}
+		sig_key_free(k);
+		sig_key_free(t);
+	}
+}
+
+static void test_sla_ops(void **st)
+{
+	(void)st;
+	uint16_t ops;
+	char err[128];
+	assert_int_equal(sla_ops_parse(&ops, "vnf:*,sfc:create", err, sizeof(err)), 0);
+	assert_int_equal(ops, OP_VNF_CREATE | OP_VNF_UPDATE | OP_VNF_DELETE | OP_SFC_CREATE);
+	char *s = sla_ops_format(ops);
+	assert_string_equal(s, "vnf:create,vnf:update,vnf:delete,sfc:create");
+	free(s);
+	assert_int_equal(sla_ops_parse(&ops, "*", err, sizeof(err)), 0);
+	assert_int_equal(ops, OP_ALL);
+	assert_int_equal(sla_ops_parse(&ops, "vm:create,vm:fly", err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "vm:fly"));
+}
+
+/* A genesis of n providers whose node keys are keys[i]. */
+static int make_genesis(genesis_t *g, sig_key_t **keys, int n)
+{
+	json_t *provs = json_array();
+	for (int i = 0; i < n; i++) {
+		char *pem = sig_pub_to_pem(sig_key_scheme(keys[i]), sig_key_pub(keys[i]));
+		char name[8];
+		snprintf(name, sizeof(name), "p%d", i);
+		json_array_append_new(provs, json_pack("{s:s,s:s,s:s,s:s}", "name", name, "node_key", pem,
+						       "orchestrator_key", pem, "admin_key", pem));
+		free(pem);
+	}
+	json_t *root = json_pack("{s:i,s:s,s:o}", "version", 1, "name", "t", "providers", provs);
+	char *txt = json_dumps(root, JSON_COMPACT);
+	char err[256];
+	int r = genesis_parse(g, (uint8_t *)txt, strlen(txt), err, sizeof(err));
+	if (r)
+		fprintf(stderr, "%s\n", err);
+	free(txt);
+	json_decref(root);
+	return r;
+}
+
+static void test_block_and_cert(void **st)
+{
+	(void)st;
+	sig_key_t *keys[4];
+	for (int i = 0; i < 4; i++)
+		keys[i] = sig_keygen(i == 3 ? SIG_ECDSA_P256 : SIG_ED25519);
+	genesis_t g;
+	assert_int_equal(make_genesis(&g, keys, 4), 0);
+	assert_int_equal(genesis_quorum(&g), 3);
+	block_t b;
+	memset(&b, 0, sizeof(b));
+	memcpy(b.hdr.chain_id, g.chain_id, 32);
+	memcpy(b.hdr.prev_hash, g.chain_id, 32);
+	b.hdr.height = 1;
+	b.hdr.timestamp_ms = 1763700000000ull;
+	b.hdr.tx_count = 5;
+	b.txs = xcalloc(5, sizeof(tx_t));
+	for (int i = 0; i < 5; i++) {
+		char ins[32];
+		snprintf(ins, sizeof(ins), "vm create v%d", i);
+		tx_fields_t f = { .type = TX_REQUEST, .domain = "p1", .instruction = ins };
+		assert_int_equal(tx_build(&b.txs[i], &f, keys[0], g.chain_id, NULL, 0), 0);
+	}
+	assert_int_equal(block_seal(&b, keys[1]), 0);
+	assert_int_equal(block_header_verify_sig(&b.hdr), 0);
+	buf_t enc;
+	buf_init(&enc);
+	block_encode(&enc, &b);
+	block_t d;
+	char err[256];
+	assert_int_equal(block_decode(&d, enc.data, enc.len, err, sizeof(err)), 0);
+	assert_memory_equal(d.hdr.hash, b.hdr.hash, 32);
+	assert_int_equal(d.hdr.tx_count, 5);
+	assert_int_equal(block_check_root(&d), 0);
+	assert_int_equal(block_header_verify_sig(&d.hdr), 0);
+	block_clear(&d);
+	/* truncations and trailing bytes refused */
+	for (size_t n = 0; n < enc.len; n += 7)
+		assert_int_equal(block_decode(&d, enc.data, n, err, sizeof(err)), -1);
+	buf_u8(&enc, 0);
+	assert_int_equal(block_decode(&d, enc.data, enc.len, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trailing"));
+	enc.len--;
+	/* a changed header byte changes the hash and breaks the signature */
+	enc.data[20] ^= 1;
+	assert_int_equal(block_decode(&d, enc.data, enc.len, err, sizeof(err)), 0);
+	assert_memory_not_equal(d.hdr.hash, b.hdr.hash, 32);
+	assert_int_not_equal(block_header_verify_sig(&d.hdr), 0);
+	block_clear(&d);
+	enc.data[20] ^= 1;
+	/* swapping two txs breaks the root */
+	assert_int_equal(block_decode(&d, enc.data, enc.len, err, sizeof(err)), 0);
+	uint8_t tmp[32];
+	memcpy(tmp, d.tx_ids[0], 32);
+	memcpy(d.tx_ids[0], d.tx_ids[1], 32);
+	memcpy(d.tx_ids[1], tmp, 32);
+	assert_int_not_equal(block_check_root(&d), 0);
+	block_clear(&d);
+
+	/* certificate: 3 of 4 verifies; 2 does not; a bad signature does not */
+	cert_t c = { .view = 2, .n = 3 };
+	c.sigs = xcalloc(3, sizeof(cert_sig_t));
+	size_t ml;
+	uint8_t *m = commit_signed_bytes(g.chain_id, 2, 1, b.hdr.hash, &ml);
+	for (int i = 0; i < 3; i++) {
+		int node = i + 1;
+		c.sigs[i].node = (uint16_t)node;
+		c.sigs[i].sig_len = (uint16_t)sig_sig_len(sig_key_scheme(keys[node]));
+		assert_int_equal(sig_sign(keys[node], c.sigs[i].sig, m, ml), 0);
+	}
+	free(m);
+	assert_int_equal(cert_verify(&c, &g, 1, b.hdr.hash, err, sizeof(err)), 0);
+	assert_int_not_equal(cert_verify(&c, &g, 2, b.hdr.hash, err, sizeof(err)), 0);
+	buf_t ce;
+	buf_init(&ce);
+	cert_encode(&ce, &c);
+	cert_t c2;
+	assert_int_equal(cert_decode(&c2, ce.data, ce.len, err, sizeof(err)), 0);
+	assert_int_equal(c2.n, 3);
+	assert_int_equal(cert_verify(&c2, &g, 1, b.hdr.hash, err, sizeof(err)), 0);
+	c2.n = 2;
+	assert_int_not_equal(cert_verify(&c2, &g, 1, b.hdr.hash, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "quorum"));
+	c2.n = 3;
+	c2.sigs[2].sig[0] ^= 1;
+	assert_int_not_equal(cert_verify(&c2, &g, 1, b.hdr.hash, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "does not verify"));
+	cert_clear(&c2);
+	/* duplicate signer refused by the decoder */
+	c.sigs[1].node = c.sigs[0].node;
+	buf_reset(&ce);
+	cert_encode(&ce, &c);
+	assert_int_equal(cert_decode(&c2, ce.data, ce.len, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "strictly increasing"));
+	buf_free(&ce);
+	cert_clear(&c);
+	buf_free(&enc);
+	block_clear(&b);
+	genesis_free(&g);
+	for (int i = 0; i < 4; i++)
+		sig_key_free(keys[i]);
+}
+
+int main(void)
+{
+	hash_sha256(CID, "bsec-test", 9);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_buf_roundtrip),
+		cmocka_unit_test(test_map),
+		cmocka_unit_test(test_merkle),
+		cmocka_unit_test(test_tx_layout),
+		cmocka_unit_test(test_tx_vectors),
+		cmocka_unit_test(test_tx_decode_rejects),
+		cmocka_unit_test(test_tx_types_roundtrip),
+		cmocka_unit_test(test_sla_ops),
+		cmocka_unit_test(test_block_and_cert),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
