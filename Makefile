@@ -78,10 +78,15 @@ $(B)/fuzzobj/%.o: %.c
 	@echo "  CC/FUZZ $<"
 	$(Q)$(FUZZCC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
 
-$(B)/fuzz/%: fuzz/%.c $(FOBJ)
+$(B)/fuzzobj/libbsec.a: $(FOBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/fuzz/%: fuzz/%.c $(B)/fuzzobj/libbsec.a
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
-	$(Q)$(FUZZCC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(FOBJ) $(LDLIBS)
+	$(Q)$(FUZZCC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(B)/fuzzobj/libbsec.a $(LDLIBS)
+
+.SECONDARY:
 
 unit: deps $(TESTS)
 asan: deps $(ATESTS) $(B)/asan/bsec

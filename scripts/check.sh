@@ -55,7 +55,8 @@ if want fuzz; then
 		work=$(mktemp -d)
 		[ -d fuzz/corpus/$name ] && cp -r fuzz/corpus/$name/. "$work/"
 		log="$LOG/fuzz_$name.log"
-		(cd "$work" && timeout $((secs + 60)) "$OLDPWD/$f" -max_total_time="$secs" -rss_limit_mb=2048 \
+		dict=; [ -f fuzz/fuzz_$name.dict ] && dict=-dict=$PWD/fuzz/fuzz_$name.dict
+		(cd "$work" && timeout $((secs + 60)) "$OLDPWD/$f" -max_total_time="$secs" -rss_limit_mb=2048 $dict \
 			-print_final_stats=1 "$work" >"$OLDPWD/$log" 2>&1)
 		rc=$?
 		rm -rf "$work"

@@ -11,7 +11,8 @@ for f in build/fuzz/fuzz_*; do
 	mkdir -p "$work"
 	[ -d fuzz/corpus/$name ] && cp -rn fuzz/corpus/$name/. "$work/"
 	log=build/fuzz-$name.log
-	(cd build && "../$f" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 \
+	dict=; [ -f fuzz/fuzz_$name.dict ] && dict=-dict=$PWD/fuzz/fuzz_$name.dict
+	(cd build && "../$f" -max_total_time="$secs" -rss_limit_mb=2048 $dict -print_final_stats=1 \
 		"fuzz-corpus/$name" >"../$log" 2>&1)
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

@@ -123,11 +123,14 @@ class CliTest(unittest.TestCase):
             out = os.path.join(d, "t.tx")
             run("tx", "request", "--key", key, "--chain-id", CHAIN, "--domain", "p1",
                 "--instruction", "vm create a", "--out", out)
-            data = bytearray(open(out, "rb").read())
+            with open(out, "rb") as fh:
+                data = bytearray(fh.read())
             data[60] ^= 0x01
-            open(out, "wb").write(bytes(data))
+            with open(out, "wb") as fh:
+                fh.write(bytes(data))
             self.assertEqual(run("tx", "verify", out, check=False).returncode, 1)
-            open(out, "wb").write(bytes(data[:50]))
+            with open(out, "wb") as fh:
+                fh.write(bytes(data[:50]))
             p = run("tx", "show", out, check=False)
             self.assertEqual(p.returncode, 1)
             self.assertIn("truncated", p.stderr)

@@ -1,0 +1,970 @@
+/*
+ * test_store.c — the SQLite ledger (store.h) and the offline auditor
+ * (audit.h): a 4-provider consortium with real keys, signed blocks and
+ * commit certificates; append, reopen, reload the derived state and
+ * compare it with the state that built the chain; refusals (height,
+ * prev_hash, chain, a failing append rolls back); then audit_verify_dir on
+ * a valid chain and on copies tampered in SQL (a tx byte, a header byte, a
+ * certificate signature, a deleted block, two swapped blocks, a block
+ * whose tx breaks a validation rule), each reported at the right height.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "lib/util.h"
+#include "lib/sig.h"
+#include "ledger/tx.h"
+#include "ledger/block.h"
+#include "ledger/genesis.h"
+#include "ledger/state.h"
+#include "ledger/validate.h"
+#include "ledger/store.h"
+#include "ledger/audit.h"
+
+#define NPROV 4
+#define BASE_TS 1763700000000ull
+
+/* ---- the consortium ---- */
+
+typedef struct {
+	char dir[256];           /* pristine chain: genesis.json + ledger.db */
+	genesis_t g;
+	sig_key_t *node[NPROV], *orch[NPROV], *admin[NPROV];
+	sig_key_t *t1, *t2;      /* t1: genesis tenant in p0; t2: registered in p1 by tx */
+	state_t *live;           /* the state that built the chain */
+	uint8_t ids[64][BSEC_HASH_BYTES];
+	size_t n_ids;
+	uint8_t req_vm1[BSEC_HASH_BYTES], req_s1[BSEC_HASH_BYTES], req_fw1[BSEC_HASH_BYTES];
+	uint8_t hash[8][BSEC_HASH_BYTES];
+	uint64_t height;
+} world_t;
+
+static world_t W;
+
+static json_t *pem_json(const sig_key_t *k)
+{
+	char *pem = sig_pub_to_pem(sig_key_scheme(k), sig_key_pub(k));
+	json_t *j = json_string(pem);
+	free(pem);
+	return j;
+}
+
+/* Writes DIR/genesis.json for the world's keys; created_ms varies the chain. */
+static void write_genesis(const char *dir, uint64_t created_ms)
+{
+	char err[256], *path;
+	json_t *root = json_object(), *provs = json_array(), *tens = json_array();
+	json_object_set_new(root, "version", json_integer(1));
+	json_object_set_new(root, "name", json_string("test"));
+	json_object_set_new(root, "created_ms", json_integer((json_int_t)created_ms));
+	json_object_set_new(root, "params",
+			    json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "timestamp_window_ms",
+				      (json_int_t)60000, "view_timeout_ms", (json_int_t)2000,
+				      "max_block_txs", (json_int_t)4096, "max_block_bytes",
+				      (json_int_t)4194304, "checkpoint_interval", (json_int_t)100,
+				      "request_timeout_ms", (json_int_t)4000));
+	for (int i = 0; i < NPROV; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "p%d", i);
+		json_t *p = json_object();
+		json_object_set_new(p, "name", json_string(name));
+		json_object_set_new(p, "domains", json_pack("[s]", name));
+		json_object_set_new(p, "node_key", pem_json(W.node[i]));
+		json_object_set_new(p, "orchestrator_key", pem_json(W.orch[i]));
+		json_object_set_new(p, "admin_key", pem_json(W.admin[i]));
+		json_object_set_new(p, "peer", json_string("127.0.0.1:7100"));
+		json_object_set_new(p, "api", json_string("https://127.0.0.1:7200"));
+		json_array_append_new(provs, p);
+	}
+	json_object_set_new(root, "providers", provs);
+	json_t *t = json_object();
+	json_object_set_new(t, "name", json_string("demo"));
+	json_object_set_new(t, "key", pem_json(W.t1));
+	json_object_set_new(t, "grants",
+			    json_pack("[{s:s, s:s, s:i, s:i, s:i, s:i, s:i}]", "domain", "p0", "ops",
+				      "*", "max_vms", 0, "max_vnfs", 0, "max_sfcs", 0, "max_chain", 0,
+				      "rate_per_min", 0));
+	json_array_append_new(tens, t);
+	json_object_set_new(root, "tenants", tens);
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	assert_non_null(text);
+	assert_int_equal(mkdir_p(dir, 0700), 0);
+	path = xasprintf("%s/genesis.json", dir);
+	assert_int_equal(file_write(path, text, strlen(text), 0644, err, sizeof(err)), 0);
+	free(path);
+	free(text);
+	json_decref(root);
+}
+
+/* ---- txs and blocks ---- */
+
+static void mk_request(tx_t *tx, const sig_key_t *k, const char *domain, const char *instr,
+		       uint64_t ts)
+{
+	char err[256];
+	tx_fields_t f = { .type = TX_REQUEST, .timestamp_ms = ts, .domain = domain,
+			  .instruction = instr };
+	if (tx_build(tx, &f, k, W.g.chain_id, err, sizeof(err)) < 0)
+		fail_msg("tx_build: %s", err);
+}
+
+static void mk_response(tx_t *tx, const sig_key_t *k, const uint8_t *req, int status, uint64_t ts)
+{
+	char err[256];
+	tx_fields_t f = { .type = TX_RESPONSE, .timestamp_ms = ts, .request_id = req,
+			  .status = (uint8_t)status, .result = status ? "" : "done",
+			  .error = status ? "no capacity" : "" };
+	if (tx_build(tx, &f, k, W.g.chain_id, err, sizeof(err)) < 0)
+		fail_msg("tx_build: %s", err);
+}
+
+static void mk_tenant(tx_t *tx, const sig_key_t *admin, int action, const char *domain,
+		      const sig_key_t *tenant, const char *name, uint32_t max_vms, uint64_t ts)
+{
+	char err[256];
+	tx_fields_t f = { .type = TX_TENANT, .timestamp_ms = ts, .action = (uint8_t)action,
+			  .domain = domain, .tenant_scheme = (uint8_t)sig_key_scheme(tenant),
+			  .tenant_key = sig_key_pub(tenant), .name = name,
+			  .sla = { .ops = OP_ALL, .max_vms = max_vms } };
+	if (tx_build(tx, &f, admin, W.g.chain_id, err, sizeof(err)) < 0)
+		fail_msg("tx_build: %s", err);
+}
+
+/* Block at height h over txs (moved into the block), sealed by node
+ * `proposer`, with a certificate from nodes 0..quorum-1. */
+static void mk_block(block_t *b, cert_t *c, uint64_t h, const uint8_t prev[BSEC_HASH_BYTES],
+		     uint64_t ts, uint16_t proposer, tx_t *txs, uint32_t n)
+{
+	memset(b, 0, sizeof(*b));
+	memcpy(b->hdr.chain_id, W.g.chain_id, BSEC_HASH_BYTES);
+	b->hdr.height = h;
+	memcpy(b->hdr.prev_hash, prev, BSEC_HASH_BYTES);
+	b->hdr.timestamp_ms = ts;
+	b->hdr.view = 0;
+	b->hdr.proposer = proposer;
+	b->hdr.tx_count = n;
+	b->txs = xcalloc(n ? n : 1, sizeof(tx_t));
+	memcpy(b->txs, txs, n * sizeof(tx_t));
+	assert_int_equal(block_seal(b, W.node[proposer]), 0);
+	size_t q = genesis_quorum(&W.g);
+	c->view = 0;
+	c->n = (uint16_t)q;
+	c->sigs = xcalloc(q, sizeof(cert_sig_t));
+	size_t len;
+	uint8_t *msg = commit_signed_bytes(W.g.chain_id, 0, h, b->hdr.hash, &len);
+	for (size_t i = 0; i < q; i++) {
+		c->sigs[i].node = (uint16_t)i;
+		c->sigs[i].sig_len = (uint16_t)sig_sig_len(sig_key_scheme(W.node[i]));
+		assert_int_equal(sig_sign(W.node[i], c->sigs[i].sig, msg, len), 0);
+	}
+	free(msg);
+}
+
+/* What a node does: validate every tx against st, apply, append. */
+static void commit_block(store_t *s, state_t *st, tx_t *txs, uint32_t n, uint64_t ts)
+{
+	block_t b;
+	cert_t c;
+	char err[512];
+	uint64_t h = store_height(s) + 1;
+	mk_block(&b, &c, h, store_tip_hash(s), ts, (uint16_t)(h % NPROV), txs, n);
+	state_begin_block(st, h, ts);
+	for (uint32_t i = 0; i < n; i++) {
+		verdict_t v;
+		verr_t r = validate_tx(st, &b.txs[i], ts, &v);
+		if (r != V_OK)
+			fail_msg("block %llu tx %u: %s: %s", (unsigned long long)h, i, verr_name(r), v.msg);
+		state_apply_tx(st, &b.txs[i]);
+	}
+	if (store_append(s, &b, NULL, 0, &c, st, err, sizeof(err)) < 0)
+		fail_msg("store_append: %s", err);
+	state_forget_undo(st);
+	for (uint32_t i = 0; i < n && st == W.live; i++)
+		memcpy(W.ids[W.n_ids++], b.txs[i].id, BSEC_HASH_BYTES);
+	if (st == W.live)
+		memcpy(W.hash[h], b.hdr.hash, BSEC_HASH_BYTES);
+	block_clear(&b);
+	cert_clear(&c);
+}
+
+static uint64_t bts(uint64_t h)
+{
+	return BASE_TS + h * 1000;
+}
+
+/* The pristine chain: 5 blocks exercising every tx type and life cycle. */
+static void build_chain(void)
+{
+	char err[512];
+	store_t *s;
+	tx_t t[4];
+	uint8_t vm9[BSEC_HASH_BYTES], vm2[BSEC_HASH_BYTES], vm2d[BSEC_HASH_BYTES];
+
+	assert_int_equal(store_open(&s, W.dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), 0);
+	assert_memory_equal(store_tip_hash(s), W.g.chain_id, BSEC_HASH_BYTES);
+	W.live = state_new(&W.g);
+
+	mk_tenant(&t[0], W.admin[1], TENANT_REGISTER, "p1", W.t2, "acme", 5, bts(1) - 5);
+	mk_request(&t[1], W.t1, "p0", "vm create vm1 --image debian-12", bts(1) - 4);
+	mk_request(&t[2], W.t1, "p0", "vm create vm9", bts(1) - 3);
+	memcpy(W.req_vm1, t[1].id, BSEC_HASH_BYTES);
+	memcpy(vm9, t[2].id, BSEC_HASH_BYTES);
+	commit_block(s, W.live, t, 3, bts(1));
+
+	mk_response(&t[0], W.orch[0], W.req_vm1, TX_STATUS_OK, bts(2) - 5);
+	mk_request(&t[1], W.t2, "p1", "vm create vm2", bts(2) - 4);
+	mk_response(&t[2], W.orch[0], vm9, TX_STATUS_ERROR, bts(2) - 3);
+	memcpy(vm2, t[1].id, BSEC_HASH_BYTES);
+	commit_block(s, W.live, t, 3, bts(2));
+
+	mk_request(&t[0], W.t1, "p0", "vnf create fw1 --type firewall --vm vm1", bts(3) - 5);
+	mk_response(&t[1], W.orch[1], vm2, TX_STATUS_OK, bts(3) + 20);
+	memcpy(W.req_fw1, t[0].id, BSEC_HASH_BYTES);
+	commit_block(s, W.live, t, 2, bts(3));
+
+	mk_response(&t[0], W.orch[0], W.req_fw1, TX_STATUS_OK, bts(4) - 5);
+	mk_request(&t[1], W.t1, "p0", "sfc create s1 --chain fw1 --match proto=tcp", bts(4) - 4);
+	mk_request(&t[2], W.t2, "p1", "vm delete vm2", bts(4) - 3);
+	memcpy(W.req_s1, t[1].id, BSEC_HASH_BYTES);
+	memcpy(vm2d, t[2].id, BSEC_HASH_BYTES);
+	commit_block(s, W.live, t, 3, bts(4));
+
+	mk_request(&t[0], W.t1, "p0", "vnf update fw1 --config mode=strict", bts(5) - 5);
+	mk_tenant(&t[1], W.admin[1], TENANT_UPDATE, "p1", W.t2, "acme", 9, bts(5) - 4);
+	commit_block(s, W.live, t, 2, bts(5));
+	W.height = 5;
+	assert_int_equal(store_height(s), 5);
+	store_close(s);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	char err[256];
+	for (int i = 0; i < NPROV; i++) {
+		W.node[i] = sig_keygen(SIG_ED25519);
+		W.orch[i] = sig_keygen(SIG_ED25519);
+		W.admin[i] = sig_keygen(SIG_ED25519);
+	}
+	W.t1 = sig_keygen(SIG_ECDSA_P256);
+	W.t2 = sig_keygen(SIG_ED25519);
+	snprintf(W.dir, sizeof(W.dir), "/tmp/bsec-test-store-%d/pristine", (int)getpid());
+	write_genesis(W.dir, BASE_TS);
+	char *gp = xasprintf("%s/genesis.json", W.dir);
+	if (genesis_load(&W.g, gp, err, sizeof(err)) < 0)
+		fail_msg("genesis: %s", err);
+	free(gp);
+	build_chain();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	char *cmd = xasprintf("rm -rf /tmp/bsec-test-store-%d", (int)getpid());
+	if (system(cmd) != 0)
+		fprintf(stderr, "cleanup failed: %s\n", cmd);
+	free(cmd);
+	state_free(W.live);
+	genesis_free(&W.g);
+	for (int i = 0; i < NPROV; i++) {
+		sig_key_free(W.node[i]);
+		sig_key_free(W.orch[i]);
+		sig_key_free(W.admin[i]);
+	}
+	sig_key_free(W.t1);
+	sig_key_free(W.t2);
+	return 0;
+}
+
+/* A fresh copy of the pristine data dir (genesis + ledger). */
+static char *copy_dir(const char *name)
+{
+	char err[256];
+	char *dir = xasprintf("/tmp/bsec-test-store-%d/%s", (int)getpid(), name);
+	const char *files[] = { "genesis.json", "ledger.db" };
+	assert_int_equal(mkdir_p(dir, 0700), 0);
+	for (size_t i = 0; i < ARRAY_LEN(files); i++) {
+		size_t len;
+		char *src = xasprintf("%s/%s", W.dir, files[i]);
+		char *dst = xasprintf("%s/%s", dir, files[i]);
+		uint8_t *d = file_read(src, &len, 1u << 30, err, sizeof(err));
+		if (!d)
+			fail_msg("%s", err);
+		assert_int_equal(file_write(dst, d, len, 0600, err, sizeof(err)), 0);
+		free(d);
+		free(src);
+		free(dst);
+	}
+	return dir;
+}
+
+static void sql(const char *dir, const char *stmt)
+{
+	sqlite3 *db;
+	char *path = xasprintf("%s/ledger.db", dir), *msg = NULL;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, stmt, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", stmt, msg);
+	assert_int_equal(sqlite3_changes(db) > 0 || strncmp(stmt, "UPDATE", 6), 1);
+	sqlite3_close(db);
+	free(path);
+}
+
+/* Flips bit 0 of byte `at` (negative: from the end) of a blob column. */
+static void flip(const char *dir, const char *table, const char *col, const char *where, int at)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	char *path = xasprintf("%s/ledger.db", dir);
+	char *sel = xasprintf("SELECT %s FROM %s WHERE %s", col, table, where);
+	char *upd = xasprintf("UPDATE %s SET %s = ?1 WHERE %s", table, col, where);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sel, -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	int n = sqlite3_column_bytes(q, 0);
+	uint8_t *b = xmalloc((size_t)n);
+	memcpy(b, sqlite3_column_blob(q, 0), (size_t)n);
+	sqlite3_finalize(q);
+	int i = at < 0 ? n + at : at;
+	assert_true(i >= 0 && i < n);
+	b[i] ^= 1;
+	assert_int_equal(sqlite3_prepare_v2(db, upd, -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_blob(q, 1, b, n, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(b);
+	free(path);
+	free(sel);
+	free(upd);
+}
+
+/* ---- store tests ---- */
+
+static void test_reopen_and_read(void **unused)
+{
+	(void)unused;
+	char err[512];
+	store_t *s;
+	block_t b;
+	cert_t c;
+	uint8_t *raw, *craw, resp[BSEC_HASH_BYTES];
+	size_t len, clen;
+	uint64_t h;
+	uint32_t idx;
+
+	assert_int_equal(store_open(&s, W.dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), 5);
+	assert_memory_equal(store_tip_hash(s), W.hash[5], BSEC_HASH_BYTES);
+	assert_true(store_tip_ts(s) == bts(5));
+	for (uint64_t i = 1; i <= 5; i++) {
+		buf_t enc;
+		assert_int_equal(store_get_block(s, i, &b, &c, err, sizeof(err)), 0);
+		assert_memory_equal(b.hdr.hash, W.hash[i], BSEC_HASH_BYTES);
+		assert_int_equal(cert_verify(&c, &W.g, i, b.hdr.hash, err, sizeof(err)), 0);
+		/* the raw form is exactly the block's encoding */
+		assert_int_equal(store_get_block_raw(s, i, &raw, &len, &craw, &clen), 0);
+		buf_init(&enc);
+		block_encode(&enc, &b);
+		assert_int_equal(enc.len, len);
+		assert_memory_equal(enc.data, raw, len);
+		buf_free(&enc);
+		free(raw);
+		free(craw);
+		block_clear(&b);
+		cert_clear(&c);
+	}
+	assert_int_equal(store_get_block_raw(s, 6, &raw, &len, &craw, &clen), -1);
+	assert_int_equal(store_get_block(s, 0, &b, &c, err, sizeof(err)), -1);
+
+	/* txs by id */
+	assert_int_equal(store_get_tx(s, W.req_fw1, &raw, &len, &h, &idx), 0);
+	assert_int_equal(h, 3);
+	assert_int_equal(idx, 0);
+	tx_t tx;
+	assert_int_equal(tx_decode(&tx, raw, len, W.g.chain_id, err, sizeof(err)), 0);
+	assert_memory_equal(tx.id, W.req_fw1, BSEC_HASH_BYTES);
+	tx_clear(&tx);
+	free(raw);
+	uint8_t nope[BSEC_HASH_BYTES] = { 1 };
+	assert_int_equal(store_get_tx(s, nope, &raw, &len, &h, &idx), -1);
+
+	/* request -> response */
+	assert_int_equal(store_find_response(s, W.req_vm1, resp), 0);
+	assert_int_equal(store_get_tx(s, resp, &raw, &len, &h, &idx), 0);
+	assert_int_equal(h, 2);
+	assert_int_equal(idx, 0);
+	free(raw);
+	assert_int_equal(store_find_response(s, W.req_s1, resp), 1);
+
+	/* writes are refused read-only */
+	assert_int_equal(store_meta_put(s, "view", "x", 1), -1);
+	store_close(s);
+}
+
+typedef struct {
+	uint64_t heights[64];
+	uint32_t idx[64];
+	size_t n;
+	size_t stop_after;
+} qres_t;
+
+static int collect(void *ctx, uint64_t height, uint32_t index, uint64_t block_ts,
+		   const uint8_t *raw, size_t len)
+{
+	qres_t *r = ctx;
+	assert_true(block_ts == bts(height));
+	assert_true(len > 0 && raw != NULL);
+	r->heights[r->n] = height;
+	r->idx[r->n] = index;
+	r->n++;
+	return r->stop_after && r->n >= r->stop_after;
+}
+
+static void test_queries(void **unused)
+{
+	(void)unused;
+	char err[512];
+	store_t *s;
+	pubkey_t t1 = { .scheme = (uint8_t)sig_key_scheme(W.t1) };
+	memcpy(t1.key, sig_key_pub(W.t1), sig_pub_len(t1.scheme));
+
+	assert_int_equal(store_open(&s, W.dir, &W.g, 1, err, sizeof(err)), 0);
+	static const struct {
+		const char *what;
+		store_query_t q;
+		size_t n;
+		uint64_t first_h, last_h;
+	} cases[] = {
+		{ "all", { 0 }, 13, 1, 5 },
+		{ "sender t1", { .sender = (const pubkey_t *)1 }, 5, 1, 5 },
+		{ "responses", { .type = TX_RESPONSE }, 4, 2, 4 },
+		{ "tenant txs", { .type = TX_TENANT }, 2, 1, 5 },
+		/* vm1: its create and response, fw1's create (--vm vm1) and response */
+		{ "object vm1", { .obj_kind = OBJ_VM, .obj_name = "vm1" }, 4, 1, 4 },
+		/* fw1: create, response, s1's chain, update */
+		{ "object fw1", { .obj_kind = OBJ_VNF, .obj_name = "fw1" }, 4, 3, 5 },
+		{ "domain p1", { .domain = "p1" }, 5, 1, 5 },
+		{ "domain p1 requests", { .domain = "p1", .type = TX_REQUEST }, 2, 2, 4 },
+		{ "t1 requests from 4", { .sender = (const pubkey_t *)1, .type = TX_REQUEST,
+					  .from_height = 4 }, 2, 4, 5 },
+		{ "t1 on vm1", { .sender = (const pubkey_t *)1, .obj_kind = OBJ_VM,
+				 .obj_name = "vm1" }, 2, 1, 3 },
+		{ "limit", { .limit = 3 }, 3, 1, 1 },
+		{ "nothing", { .obj_kind = OBJ_SFC, .obj_name = "zz" }, 0, 0, 0 },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		store_query_t q = cases[i].q;
+		qres_t r = { .n = 0 };
+		if (q.sender)
+			q.sender = &t1;
+		assert_int_equal(store_query_txs(s, &q, collect, &r), 0);
+		if (r.n != cases[i].n)
+			fail_msg("%s: %zu results, want %zu", cases[i].what, r.n, cases[i].n);
+		if (r.n) {
+			assert_int_equal(r.heights[0], cases[i].first_h);
+			assert_int_equal(r.heights[r.n - 1], cases[i].last_h);
+		}
+		for (size_t k = 1; k < r.n; k++) /* chain order */
+			assert_true(r.heights[k] > r.heights[k - 1] ||
+				    (r.heights[k] == r.heights[k - 1] && r.idx[k] > r.idx[k - 1]));
+	}
+	qres_t r = { .stop_after = 2 };
+	store_query_t all = { 0 };
+	assert_int_equal(store_query_txs(s, &all, collect, &r), 0);
+	assert_int_equal(r.n, 2);
+	store_close(s);
+}
+
+/* ---- reloaded state == the state that built the chain ---- */
+
+typedef struct {
+	const state_t *self, *other;
+} pair_t;
+
+static int cmp_object(void *ctx, int kind, const char *name, const object_rec_t *a)
+{
+	const pair_t *p = ctx;
+	const object_rec_t *b = state_object(p->other, kind, name, strlen(name));
+	if (!b)
+		fail_msg("%s %s missing after reload", obj_kind_name(kind), name);
+	assert_int_equal(a->kind, b->kind);
+	assert_string_equal(a->domain, b->domain);
+	assert_int_equal(a->owner.scheme, b->owner.scheme);
+	assert_memory_equal(a->owner.key, b->owner.key, sig_pub_len(a->owner.scheme));
+	assert_int_equal(a->status, b->status);
+	assert_string_equal(a->spec ? a->spec : "-", b->spec ? b->spec : "-");
+	assert_string_equal(a->pending_spec ? a->pending_spec : "-",
+			    b->pending_spec ? b->pending_spec : "-");
+	assert_memory_equal(a->last_request, b->last_request, BSEC_HASH_BYTES);
+	assert_int_equal(a->height, b->height);
+	assert_int_equal(state_refs(p->self, kind, name, strlen(name)),
+			 state_refs(p->other, kind, name, strlen(name)));
+	return 0;
+}
+
+static int cmp_tenant(void *ctx, const tenant_rec_t *a)
+{
+	const pair_t *p = ctx;
+	const tenant_rec_t *b = state_tenant(p->other, a->domain, strlen(a->domain), a->key.scheme,
+					     a->key.key);
+	if (!b)
+		fail_msg("tenant %s in %s missing after reload", a->name, a->domain);
+	assert_string_equal(a->name, b->name);
+	assert_memory_equal(&a->sla, &b->sla, sizeof(sla_t));
+	assert_int_equal(a->revoked, b->revoked);
+	assert_int_equal(a->height, b->height);
+	for (int k = OBJ_VM; k <= OBJ_SFC; k++)
+		assert_int_equal(state_count(p->self, a->key.scheme, a->key.key, a->domain,
+					     strlen(a->domain), k),
+				 state_count(p->other, a->key.scheme, a->key.key, a->domain,
+					     strlen(a->domain), k));
+	for (uint64_t now = bts(1); now <= bts(6) + 60000; now += 7000)
+		assert_int_equal(state_rate_in(p->self, a->domain, strlen(a->domain), a->key.scheme,
+					       a->key.key, now),
+				 state_rate_in(p->other, a->domain, strlen(a->domain), a->key.scheme,
+					       a->key.key, now));
+	return 0;
+}
+
+static int count_obj(void *ctx, int kind, const char *name, const object_rec_t *o)
+{
+	(void)kind, (void)name, (void)o;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static int count_ten(void *ctx, const tenant_rec_t *t)
+{
+	(void)t;
+	(*(size_t *)ctx)++;
+	return 0;
+}
+
+static void compare_states(const state_t *a, const state_t *b)
+{
+	size_t na = 0, nb = 0;
+	assert_int_equal(state_height(a), state_height(b));
+	assert_true(state_tip_ts(a) == state_tip_ts(b));
+	pair_t ab = { a, b }, ba = { b, a };
+	assert_int_equal(state_foreach_object(a, cmp_object, &ab), 0);
+	assert_int_equal(state_foreach_object(b, cmp_object, &ba), 0);
+	state_foreach_object(a, count_obj, &na);
+	state_foreach_object(b, count_obj, &nb);
+	assert_int_equal(na, nb);
+	assert_int_equal(state_foreach_tenant(a, cmp_tenant, &ab), 0);
+	assert_int_equal(state_foreach_tenant(b, cmp_tenant, &ba), 0);
+	na = nb = 0;
+	state_foreach_tenant(a, count_ten, &na);
+	state_foreach_tenant(b, count_ten, &nb);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < W.n_ids; i++) {
+		const open_request_t *x = state_open_request(a, W.ids[i]);
+		const open_request_t *y = state_open_request(b, W.ids[i]);
+		assert_int_equal(state_has_tx(a, W.ids[i]), state_has_tx(b, W.ids[i]));
+		assert_int_equal(state_was_answered(a, W.ids[i]), state_was_answered(b, W.ids[i]));
+		assert_int_equal(!x, !y);
+		if (!x)
+			continue;
+		assert_string_equal(x->domain, y->domain);
+		assert_memory_equal(&x->sender, &y->sender, sizeof(pubkey_t));
+		assert_int_equal(x->kind, y->kind);
+		assert_int_equal(x->verb, y->verb);
+		assert_string_equal(x->name, y->name);
+		assert_int_equal(x->height, y->height);
+		assert_true(x->timestamp_ms == y->timestamp_ms);
+	}
+}
+
+static void test_load_state(void **unused)
+{
+	(void)unused;
+	char err[512];
+	store_t *s;
+	state_t *st = state_new(&W.g);
+	const object_rec_t *o;
+
+	assert_int_equal(store_open(&s, W.dir, &W.g, 1, err, sizeof(err)), 0);
+	if (store_load_state(s, st, err, sizeof(err)) < 0)
+		fail_msg("load: %s", err);
+	compare_states(W.live, st);
+
+	/* spot checks of what the chain says */
+	assert_null(state_object(st, OBJ_VM, "vm9", 3));            /* create failed */
+	o = state_object(st, OBJ_VM, "vm2", 3);
+	assert_non_null(o);
+	assert_int_equal(o->status, OBJ_DELETING);
+	o = state_object(st, OBJ_VNF, "fw1", 3);
+	assert_non_null(o);
+	assert_int_equal(o->status, OBJ_ACTIVE);
+	assert_non_null(o->pending_spec);
+	assert_non_null(state_open_request(st, W.req_s1));
+	assert_null(state_open_request(st, W.req_vm1));
+	assert_true(state_has_tx(st, W.req_vm1));
+	assert_int_equal(state_refs(st, OBJ_VM, "vm1", 3), 1);
+
+	/* both states give the same verdicts on new txs */
+	static const struct {
+		const char *instr;
+		verr_t want;
+	} probes[] = {
+		{ "vm delete vm1", V_IN_USE },
+		{ "vm create vm1", V_EXISTS },
+		{ "vm create vm3", V_OK },
+		{ "sfc delete s1", V_IN_USE },
+		{ "vnf delete nope", V_NO_OBJECT },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(probes); i++) {
+		tx_t tx;
+		verdict_t v1, v2;
+		mk_request(&tx, W.t1, "p0", probes[i].instr, bts(6) - 1);
+		assert_int_equal(validate_tx(W.live, &tx, bts(6), &v1), probes[i].want);
+		assert_int_equal(validate_tx(st, &tx, bts(6), &v2), probes[i].want);
+		tx_clear(&tx);
+	}
+	/* a tx already in the chain is a duplicate for both */
+	uint8_t *raw;
+	size_t len;
+	uint64_t h;
+	uint32_t idx;
+	tx_t dup;
+	verdict_t v;
+	assert_int_equal(store_get_tx(s, W.req_s1, &raw, &len, &h, &idx), 0);
+	assert_int_equal(tx_decode(&dup, raw, len, W.g.chain_id, err, sizeof(err)), 0);
+	assert_int_equal(validate_tx(st, &dup, bts(6), &v), V_DUPLICATE);
+	assert_int_equal(validate_tx(W.live, &dup, bts(6), &v), V_DUPLICATE);
+	tx_clear(&dup);
+	free(raw);
+	state_free(st);
+	store_close(s);
+}
+
+/* ---- refusals ---- */
+
+static void test_refusals(void **unused)
+{
+	(void)unused;
+	char err[512], *dir = copy_dir("refuse");
+	store_t *s;
+	state_t *st = state_new(&W.g);
+	block_t b;
+	cert_t c;
+	tx_t t[2];
+	uint8_t bad[BSEC_HASH_BYTES];
+
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+
+	/* wrong height */
+	mk_request(&t[0], W.t1, "p0", "vm create vm7", bts(6) - 1);
+	mk_block(&b, &c, 7, store_tip_hash(s), bts(6), 1, t, 1);
+	assert_int_equal(store_append(s, &b, NULL, 0, &c, st, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "height 7 does not follow the tip 5"));
+	block_clear(&b);
+	cert_clear(&c);
+
+	/* wrong prev_hash */
+	memcpy(bad, store_tip_hash(s), BSEC_HASH_BYTES);
+	bad[0] ^= 1;
+	mk_request(&t[0], W.t1, "p0", "vm create vm7", bts(6) - 1);
+	mk_block(&b, &c, 6, bad, bts(6), 1, t, 1);
+	assert_int_equal(store_append(s, &b, NULL, 0, &c, st, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "prev_hash"));
+	block_clear(&b);
+	cert_clear(&c);
+
+	/* a failure inside the SQL transaction (a tx id already stored)
+	 * leaves nothing behind */
+	uint8_t *raw;
+	size_t len;
+	uint64_t h;
+	uint32_t idx;
+	assert_int_equal(store_get_tx(s, W.req_s1, &raw, &len, &h, &idx), 0);
+	mk_request(&t[0], W.t1, "p0", "vm create vm8", bts(6) - 1);
+	assert_int_equal(tx_decode(&t[1], raw, len, W.g.chain_id, err, sizeof(err)), 0);
+	free(raw);
+	mk_block(&b, &c, 6, store_tip_hash(s), bts(6), 2, t, 2);
+	assert_int_equal(store_append(s, &b, NULL, 0, &c, st, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "tx 1"));
+	assert_int_equal(store_height(s), 5);
+	assert_int_equal(store_get_tx(s, b.txs[0].id, &raw, &len, &h, &idx), -1);
+	block_clear(&b);
+	cert_clear(&c);
+	store_close(s);
+
+	/* still a valid ledger: reopen, append a real block */
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), 5);
+	mk_request(&t[0], W.t1, "p0", "vm create vm8", bts(6) - 1);
+	commit_block(s, st, t, 1, bts(6));
+	assert_int_equal(store_height(s), 6);
+
+	/* consensus metadata */
+	uint8_t *val;
+	assert_int_equal(store_meta_get(s, "view", &val, &len), 1);
+	assert_int_equal(store_meta_put(s, "view", "\x00\x07", 2), 0);
+	assert_int_equal(store_meta_put(s, "view", "\x00\x08", 2), 0);
+	assert_int_equal(store_meta_put(s, "empty", "", 0), 0);
+	assert_int_equal(store_meta_get(s, "view", &val, &len), 0);
+	assert_int_equal(len, 2);
+	assert_memory_equal(val, "\x00\x08", 2);
+	free(val);
+	assert_int_equal(store_meta_get(s, "empty", &val, &len), 0);
+	assert_int_equal(len, 0);
+	free(val);
+	store_close(s);
+
+	/* a ledger of another chain is refused */
+	genesis_t g2;
+	char *d2 = xasprintf("%s-other", dir), *gp;
+	write_genesis(d2, BASE_TS + 1);
+	gp = xasprintf("%s/genesis.json", d2);
+	assert_int_equal(genesis_load(&g2, gp, err, sizeof(err)), 0);
+	assert_int_equal(store_open(&s, dir, &g2, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "belongs to chain"));
+	assert_int_equal(store_open(&s, dir, &g2, 1, err, sizeof(err)), -1);
+	/* and the auditor says so too */
+	audit_report_t rep;
+	assert_int_equal(audit_verify_dir(dir, gp, 1, &rep), -1);
+	assert_int_equal(rep.ok, 0);
+	assert_int_equal(rep.bad_height, 0);
+	assert_non_null(strstr(rep.reason, "is of chain"));
+	genesis_free(&g2);
+	free(gp);
+	free(d2);
+
+	/* read-only never creates */
+	char *d3 = xasprintf("%s-absent", dir);
+	assert_int_equal(store_open(&s, d3, &W.g, 1, err, sizeof(err)), -1);
+	assert_int_not_equal(access(d3, F_OK), 0);
+	free(d3);
+
+	/* a tampered tip is refused at open */
+	flip(dir, "blocks", "cert", "height = 6", -1);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "certificate"));
+	state_free(st);
+	free(dir);
+}
+
+/* ---- audit ---- */
+
+static void test_audit_valid(void **unused)
+{
+	(void)unused;
+	audit_report_t rep;
+	char *dir = copy_dir("valid");
+	for (int threads = 1; threads <= 4; threads += 3) {
+		if (audit_verify_dir(dir, NULL, threads, &rep) != 0)
+			fail_msg("audit: %s", rep.reason);
+		assert_int_equal(rep.ok, 1);
+		assert_int_equal(rep.blocks, 5);
+		assert_int_equal(rep.txs, 13);
+		assert_int_equal(rep.threads, threads);
+		assert_memory_equal(rep.tip_hash, W.hash[5], BSEC_HASH_BYTES);
+	}
+	json_t *j = audit_report_to_json(&rep);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(j, "blocks")), 5);
+	assert_true(json_is_null(json_object_get(j, "reason")));
+	json_decref(j);
+	free(dir);
+}
+
+static const char *tamper_sql[] = {
+	/* swap blocks 2 and 3 with their txs */
+	"UPDATE blocks SET height = -height WHERE height IN (2, 3);"
+	"UPDATE blocks SET height = 5 + height WHERE height < 0;"
+	"UPDATE txs SET seq = -seq WHERE height IN (2, 3);"
+	"UPDATE txs SET height = 5 - height, seq = ((5 - height) << 20) | ((-seq) & 1048575)"
+	" WHERE seq < 0;",
+};
+
+typedef struct {
+	const char *name;
+	const char *table, *col, *where;   /* a byte to flip, or NULL */
+	int at;
+	const char *stmt;                  /* SQL to run, or NULL */
+	uint64_t height;
+	int64_t tx;
+	const char *reason;
+} tamper_t;
+
+static void test_audit_tampered(void **unused)
+{
+	(void)unused;
+	static const tamper_t cases[] = {
+		{ "tx-content", "txs", "raw", "height = 3 AND idx = 1", 12, NULL, 3, 1,
+		  "block 3: tx_root does not match its txs (tx 1 is not the tx that was committed)" },
+		{ "tx-signature", "txs", "raw", "height = 4 AND idx = 2", -1, NULL, 4, 2,
+		  "block 4 tx 2: signature does not verify" },
+		{ "header", "blocks", "header", "height = 2", 80, NULL, 2, -1,
+		  "block 2: proposer signature does not verify" },
+		{ "header-prev", "blocks", "header", "height = 2", 60, NULL, 2, -1,
+		  "block 2: prev_hash does not match block 1's hash" },
+		{ "header-height", "blocks", "header", "height = 4", 40, NULL, 4, -1,
+		  "block 4: its header says height" },
+		{ "cert-signature", "blocks", "cert", "height = 4", -3, NULL, 4, -1,
+		  "block 4: certificate signature of node 2 (p2) does not verify" },
+		{ "deleted", NULL, NULL, NULL, 0, "DELETE FROM blocks WHERE height = 3", 3, -1,
+		  "block 3: missing (the ledger goes from block 2 to block 4)" },
+		{ "deleted-tip", NULL, NULL, NULL, 0, "DELETE FROM blocks WHERE height = 5", 5, -1,
+		  "block 5: missing, yet the ledger files 2 tx rows" },
+		{ "deleted-tx", NULL, NULL, NULL, 0, "DELETE FROM txs WHERE height = 2 AND idx = 1", 2,
+		  1, "block 2: tx 1 is missing from the ledger" },
+		{ "swapped", NULL, NULL, NULL, 0, NULL, 2, -1, "block 2: its header says height 3" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		const tamper_t *t = &cases[i];
+		char *dir = copy_dir(t->name);
+		audit_report_t rep;
+		if (t->table)
+			flip(dir, t->table, t->col, t->where, t->at);
+		else
+			sql(dir, t->stmt ? t->stmt : tamper_sql[0]);
+		for (int threads = 1; threads <= 3; threads += 2) {
+			assert_int_equal(audit_verify_dir(dir, NULL, threads, &rep), -1);
+			if (rep.ok || rep.bad_height != t->height || rep.bad_tx != t->tx ||
+			    !strstr(rep.reason, t->reason))
+				fail_msg("%s: got height %llu tx %lld `%s'", t->name,
+					 (unsigned long long)rep.bad_height, (long long)rep.bad_tx,
+					 rep.reason);
+			assert_int_equal(rep.blocks, t->height - 1);
+		}
+		json_t *j = audit_report_to_json(&rep);
+		assert_true(json_is_false(json_object_get(j, "ok")));
+		assert_int_equal(json_integer_value(json_object_get(j, "bad_height")), t->height);
+		json_decref(j);
+		free(dir);
+	}
+}
+
+/* A block that is perfectly signed and certified but carries a tx that
+ * breaks a rule: only the replay finds it. */
+static void test_audit_invalid_tx(void **unused)
+{
+	(void)unused;
+	char err[512], *dir = copy_dir("badrule");
+	store_t *s;
+	block_t b;
+	cert_t c;
+	tx_t t[2];
+	audit_report_t rep;
+
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	mk_request(&t[0], W.t1, "p0", "vm create vm6", bts(6) - 2);
+	/* p1's orchestrator answers a p0 request */
+	mk_response(&t[1], W.orch[1], W.req_s1, TX_STATUS_OK, bts(6) - 1);
+	mk_block(&b, &c, 6, store_tip_hash(s), bts(6), 2, t, 2);
+	assert_int_equal(store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)), 0);
+	block_clear(&b);
+	cert_clear(&c);
+	store_close(s);
+	assert_int_equal(audit_verify_dir(dir, NULL, 2, &rep), -1);
+	assert_int_equal(rep.bad_height, 6);
+	assert_int_equal(rep.bad_tx, 1);
+	assert_non_null(strstr(rep.reason, "block 6 tx 1: not_orchestrator"));
+	assert_int_equal(rep.blocks, 5);
+	assert_int_equal(rep.txs, 13);
+	free(dir);
+}
+
+/* One block of 4000 txs: one SQL transaction, a few ms; then audited. */
+static double cpu_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void test_big_block(void **unused)
+{
+	(void)unused;
+	enum { N = 4000 };
+	char err[512], name[40];
+	char *dir = xasprintf("/tmp/bsec-test-store-%d/big", (int)getpid());
+	char *gsrc = xasprintf("%s/genesis.json", W.dir), *gdst = xasprintf("%s/genesis.json", dir);
+	size_t len;
+	uint8_t *gj = file_read(gsrc, &len, 1 << 20, err, sizeof(err));
+	store_t *s;
+	state_t *st = state_new(&W.g);
+	tx_t *t = xcalloc(N, sizeof(tx_t));
+	block_t b;
+	cert_t c;
+	audit_report_t rep;
+
+	assert_non_null(gj);
+	assert_int_equal(mkdir_p(dir, 0700), 0);
+	assert_int_equal(file_write(gdst, gj, len, 0644, err, sizeof(err)), 0);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "vm create v%d", i);
+		mk_request(&t[i], W.t1, "p0", name, bts(1) - 1);
+	}
+	mk_block(&b, &c, 1, W.g.chain_id, bts(1), 1, t, N);
+	state_begin_block(st, 1, bts(1));
+	for (int i = 0; i < N; i++)
+		state_apply_tx(st, &b.txs[i]);
+	double c0 = cpu_ms();
+	uint64_t w0 = mono_us();
+	assert_int_equal(store_append(s, &b, NULL, 0, &c, st, err, sizeof(err)), 0);
+	double cpu = cpu_ms() - c0;
+	double wall = (double)(mono_us() - w0) / 1e3;
+	print_message("append of a %d-tx block: %.1f ms CPU, %.1f ms wall\n", N, cpu, wall);
+	assert_true(cpu < 2000);
+	block_clear(&b);
+	cert_clear(&c);
+	store_close(s);
+
+	uint64_t a0 = mono_us();
+	assert_int_equal(audit_verify_dir(dir, NULL, 0, &rep), 0);
+	print_message("audit of it: %.1f ms on %d threads\n", (double)(mono_us() - a0) / 1e3,
+		      rep.threads);
+	assert_int_equal(rep.txs, N);
+
+	/* reload: 4000 open requests and recent txs */
+	state_t *st2 = state_new(&W.g);
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st2, err, sizeof(err)), 0);
+	size_t n = 0;
+	state_foreach_object(st2, count_obj, &n);
+	assert_int_equal(n, N);
+	assert_non_null(state_open_request(st2, t[N - 1].id));
+	assert_true(state_has_tx(st2, t[0].id));
+	store_close(s);
+	state_free(st2);
+	state_free(st);
+	free(t);
+	free(gj);
+	free(gsrc);
+	free(gdst);
+	free(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reopen_and_read),
+		cmocka_unit_test(test_queries),
+		cmocka_unit_test(test_load_state),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_audit_valid),
+		cmocka_unit_test(test_audit_tampered),
+		cmocka_unit_test(test_audit_invalid_tx),
+		cmocka_unit_test(test_big_block),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
