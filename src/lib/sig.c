@@ -94,6 +94,8 @@ static pthread_key_t vcache_key;
 static uint8_t vcache_hkey[crypto_shorthash_KEYBYTES];
 static _Thread_local vcache_t *tls_vcache;
 
+/* Frees a thread's cache; also the pthread key's destructor, which runs
+ * in the exiting thread itself. */
 static void vcache_destroy(void *p)
 {
 	vcache_t *c = p;
@@ -103,6 +105,8 @@ static void vcache_destroy(void *p)
 		for (size_t w = 0; w < VC_WAYS; w++)
 			EVP_PKEY_CTX_free(c->e[s][w].ctx);
 	free(c);
+	if (tls_vcache == c)
+		tls_vcache = NULL;
 }
 
 static void init_fn(void)
@@ -299,7 +303,6 @@ void sig_verify_cache_flush(void)
 {
 	sig_init();
 	vcache_destroy(tls_vcache);
-	tls_vcache = NULL;
 	pthread_setspecific(vcache_key, NULL);
 }
 

@@ -260,6 +260,35 @@ static void test_verr_names(void **state)
 	assert_string_equal(verr_name((verr_t)-1), "unknown");
 }
 
+/* Rule 1 is tx_verify_sig (callers map a failure to V_BAD_SIGNATURE):
+ * flipping any byte of the content or the signature must break it. */
+static void test_signature(void **state)
+{
+	(void)state;
+	block();
+	const int signers[] = { K_ALICE, K_BOB };   /* ed25519, ecdsa-p256 */
+	for (size_t k = 0; k < ARRAY_LEN(signers); k++) {
+		const tx_t *tx = req(signers[k], "p0", "vm create sig1");
+		assert_int_equal(tx_verify_sig(tx, gen.chain_id), 0);
+		const size_t at[] = { 1, 20, tx->content_len - 1, tx->content_len, tx->raw_len - 1 };
+		for (size_t i = 0; i < ARRAY_LEN(at); i++) {
+			uint8_t *raw = xmalloc(tx->raw_len);
+			memcpy(raw, tx->raw, tx->raw_len);
+			raw[at[i]] ^= 0x01;
+			tx_t bad;
+			char err[128];
+			if (tx_decode(&bad, raw, tx->raw_len, gen.chain_id, err, sizeof(err)) == 0) {
+				assert_int_not_equal(tx_verify_sig(&bad, gen.chain_id), 0);
+				tx_clear(&bad);
+			}
+			free(raw);
+		}
+		uint8_t other[BSEC_HASH_BYTES];
+		memset(other, 7, sizeof(other));
+		assert_int_not_equal(tx_verify_sig(tx, other), 0);   /* another chain */
+	}
+}
+
 /* Rule 2: each row builds a tx (optionally tampered after decoding) that
  * validate_fields must refuse, with a message containing `needle'. */
 static void test_fields(void **state)
@@ -562,10 +591,10 @@ static void test_cross_domain_chain(void **state)
 	ok(resp(K_P0O, c, 1, ""));
 	assert_int_equal(state_refs(F->st, OBJ_VNF, "b", 1), 1);
 	/* update the chain: b leaves it once the update is acknowledged */
-	create_ok(K_ALICE, "p1b", "vnf create m --type monitor", K_P1O);
+	create_ok(K_ALICE, "p1", "vnf create m --type monitor", K_P1O);
 	const tx_t *u = ok(req(K_ALICE, "p0", "sfc update web --chain a,m"));
 	expect(req(K_ALICE, "p1", "vnf delete b"), V_IN_USE);
-	expect(req(K_ALICE, "p1b", "vnf delete m"), V_IN_USE);
+	expect(req(K_ALICE, "p1", "vnf delete m"), V_IN_USE);
 	ok(resp(K_P0O, u, 1, ""));
 	assert_non_null(strstr(obj(OBJ_SFC, "web")->spec, "--chain a,m"));
 	assert_non_null(strstr(obj(OBJ_SFC, "web")->spec, "--match"));
@@ -584,6 +613,7 @@ static void test_responses(void **state)
 {
 	(void)state;
 	block();
+	ok(ten(K_P1A, TENANT_REGISTER, "p1b", K_ALICE, "alice", (sla_t){ .ops = OP_ALL }));
 	const tx_t *r = ok(req(K_ALICE, "p0", "vm create rvm"));
 	const tx_t *r1 = ok(req(K_ALICE, "p1b", "vm create rvm2"));
 	expect(resp(K_P1O, r, 1, ""), V_NOT_ORCHESTRATOR);
@@ -592,8 +622,6 @@ static void test_responses(void **state)
 	expect(resp(K_P0A, r, 1, ""), V_NOT_ORCHESTRATOR);
 	expect(resp(K_P0O, r1, 1, ""), V_NOT_ORCHESTRATOR);
 	ok(resp(K_P1O, r1, 1, ""));                   /* p1 runs p1b too */
-	tx_t fake;
-	memcpy(&fake, r, sizeof(fake));
 	uint8_t bogus[BSEC_HASH_BYTES];
 	memset(bogus, 0x42, sizeof(bogus));
 	tx_fields_t f = { .type = TX_RESPONSE, .request_id = bogus, .status = 0 };
@@ -727,8 +755,9 @@ static int dig_ten(void *ctx, const tenant_rec_t *t)
 	return 0;
 }
 
-/* Everything the state answers about the txs and keys this test knows. */
-static void fingerprint(const state_t *st, digest_t *d, int with_tip)
+/* Everything the state answers about the first ntx txs of the fixture and
+ * the keys, domains and names this test uses. */
+static void fingerprint(const state_t *st, digest_t *d, int ntx)
 {
 	static const char *const doms[] = { "p0", "p1", "p1b" };
 	static const char *const names[] = { "k1", "k2", "k3", "kv", "kf", "kg", "ks", "x1", "x2" };
@@ -736,13 +765,11 @@ static void fingerprint(const state_t *st, digest_t *d, int with_tip)
 	state_foreach_object(st, dig_obj, d);
 	state_foreach_tenant(st, dig_ten, d);
 	char *s;
-	if (with_tip) {
-		s = xasprintf("tip|%llu|%llu", (unsigned long long)state_height(st),
-			      (unsigned long long)state_tip_ts(st));
-		digest_add(d, s);
-		free(s);
-	}
-	for (int i = 0; i < F->n_txs; i++) {
+	s = xasprintf("tip|%llu|%llu", (unsigned long long)state_height(st),
+		      (unsigned long long)state_tip_ts(st));
+	digest_add(d, s);
+	free(s);
+	for (int i = 0; i < ntx; i++) {
 		const tx_t *tx = &F->txs[i];
 		const open_request_t *r = state_open_request(st, tx->id);
 		s = xasprintf("tx|%d|%d|%d|%d|%s|%d|%d", i, state_has_tx(st, tx->id),
@@ -835,20 +862,22 @@ static void test_rollback(void **state)
 	digest_t d0, d1, d2, d3;
 	verr_t v0[16], v1[16], v2[16];
 	state_forget_undo(F->st);
-	fingerprint(F->st, &d0, 1);
+	int n0 = F->n_txs;
+	fingerprint(F->st, &d0, n0);
 	probes(v0, p, np);
 	uint64_t now0 = F->now, h0 = F->height;
 
 	state_mark_t m = state_mark(F->st);
-	int before = F->n_txs;
 	speculate();
-	fingerprint(F->st, &d1, 1);
-	assert_memory_not_equal(d0.acc, d1.acc, BSEC_HASH_BYTES);
+	int n1 = F->n_txs;
+	fingerprint(F->st, &d1, n1);
+	fingerprint(F->st, &d3, n0);
+	assert_memory_not_equal(d0.acc, d3.acc, BSEC_HASH_BYTES);
 	assert_false(state_has_tx(F->st, F->txs[0].id));    /* pruned */
 	state_rollback(F->st, m);
 	F->now = now0;
 	F->height = h0;
-	fingerprint(F->st, &d2, 1);
+	fingerprint(F->st, &d2, n0);
 	probes(v2, p, np);
 	assert_memory_equal(d0.acc, d2.acc, BSEC_HASH_BYTES);
 	for (int i = 0; i < np; i++)
@@ -856,25 +885,34 @@ static void test_rollback(void **state)
 	assert_true(state_has_tx(F->st, F->txs[0].id));
 
 	/* replaying the same txs gives the same state again */
-	int after = F->n_txs;
 	block_at(F->now + state_recent_span_ms(F->st) + 30000);
-	for (int i = before; i < after; i++) {
-		if (F->txs[i].type == TX_TENANT || F->tx_block_ts[i])
+	for (int i = n0; i < n1; i++)
+		if (F->tx_block_ts[i])
 			apply(&F->txs[i]);
-	}
-	fingerprint(F->st, &d3, 1);
+	fingerprint(F->st, &d3, n1);
 	assert_memory_equal(d1.acc, d3.acc, BSEC_HASH_BYTES);
-	/* and a rollback in the middle of a block works too */
+
+	/* and a rollback in the middle of a block */
 	state_rollback(F->st, m);
 	F->now = now0;
 	F->height = h0;
 	block();
+	const tx_t *a = req(K_ALICE, "p0", "vm create k2");
+	const tx_t *b = ten(K_P0A, TENANT_REVOKE, "p0", K_CAROL, "", (sla_t){ 0 });
+	const tx_t *c = req(K_DAVE, "p0", "vm create x3");
 	state_mark_t m2 = state_mark(F->st);
-	fingerprint(F->st, &d1, 1);
+	int nm = F->n_txs;
+	fingerprint(F->st, &d1, nm);
 	probes(v1, p, np);
-	ok(req(K_ALICE, "p0", "vm delete k1") ? p[1] : NULL);
+	ok(a);
+	ok(b);
+	ok(c);
+	ok(resp(K_P0O, a, 1, ""));
+	fingerprint(F->st, &d3, nm);
+	assert_memory_not_equal(d1.acc, d3.acc, BSEC_HASH_BYTES);
 	state_rollback(F->st, m2);
-	fingerprint(F->st, &d2, 1);
+	assert_int_equal(state_mark(F->st), m2);
+	fingerprint(F->st, &d2, nm);
 	probes(v2, p, np);
 	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
 	for (int i = 0; i < np; i++)
@@ -974,8 +1012,8 @@ static void test_reload(void **state)
 	state_set_tip(st2, F->height, F->now);
 
 	digest_t d1, d2;
-	fingerprint(F->st, &d1, 1);
-	fingerprint(st2, &d2, 1);
+	fingerprint(F->st, &d1, F->n_txs);
+	fingerprint(st2, &d2, F->n_txs);
 	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
 	/* and they keep agreeing after the same next block */
 	const tx_t *nx[] = {
@@ -993,8 +1031,8 @@ static void test_reload(void **state)
 				state_apply_tx(both[s], nx[i]);
 		}
 	}
-	fingerprint(F->st, &d1, 1);
-	fingerprint(st2, &d2, 1);
+	fingerprint(F->st, &d1, F->n_txs);
+	fingerprint(st2, &d2, F->n_txs);
 	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
 	verdict_t v;
 	assert_int_equal(validate_tx(st2, req(K_DAVE, "p0", "vm create x8"), F->now, &v), V_RATE);
@@ -1013,6 +1051,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_verr_names),
+		cmocka_unit_test_setup_teardown(test_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timestamp_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_duplicate, setup, teardown),
