@@ -78,13 +78,14 @@ static int verify_main(int argc, char **argv)
 		       rep.blocks, rep.txs, cid, tip, rep.threads, (double)rep.elapsed_us / 1e6);
 	} else {
 		printf("FAILED: %s\n", rep.reason);
-		if (rep.bad_height)
-			printf("first bad block: %" PRIu64 "%s", rep.bad_height,
-			       rep.bad_tx >= 0 ? "" : "\n");
 		if (rep.bad_height && rep.bad_tx >= 0)
-			printf(", tx %" PRId64 "\n", rep.bad_tx);
-		printf("verified before it: %" PRIu64 " blocks, %" PRIu64 " txs\n", rep.blocks,
-		       rep.txs);
+			printf("first bad block: %" PRIu64 ", tx %" PRId64 "\n", rep.bad_height,
+			       rep.bad_tx);
+		else if (rep.bad_height)
+			printf("first bad block: %" PRIu64 "\n", rep.bad_height);
+		if (rep.bad_height)
+			printf("verified before it: %" PRIu64 " blocks, %" PRIu64 " txs\n",
+			       rep.blocks, rep.txs);
 	}
 	return rc == 0 ? 0 : 1;
 }

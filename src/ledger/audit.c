@@ -479,6 +479,6 @@ json_t *audit_report_to_json(const audit_report_t *rep)
 	json_object_set_new(o, "chain_id", json_string(cid));
 	json_object_set_new(o, "tip_hash", json_string(tip));
 	json_object_set_new(o, "threads", json_integer(rep->threads));
-	json_object_set_new(o, "elapsed_ms", json_real((double)rep->elapsed_us / 1000.0));
+	json_object_set_new(o, "elapsed_us", json_integer((json_int_t)rep->elapsed_us));
 	return o;
 }

@@ -46,7 +46,7 @@ int audit_verify_dir(const char *dir, const char *genesis_path_or_null, int thre
 
 /* JSON form of a report (jansson; caller json_decref's):
  * {"ok", "blocks", "txs", "bad_height", "bad_tx", "reason", "chain_id",
- *  "tip_hash", "threads", "elapsed_ms"}; bad_* and reason are null when ok. */
+ *  "tip_hash", "threads", "elapsed_us"}; bad_* and reason are null when ok. */
 struct json_t;
 struct json_t *audit_report_to_json(const audit_report_t *rep);
 

@@ -8,11 +8,15 @@
  *    enforced twice: evhttp itself stops reading at a hard limit of
  *    4 x max_body (its own 413 page), and requests between max_body and
  *    that get our JSON 413 from the dispatcher.
- *  - evhttp calls the connection close callback when a client drops a
- *    connection whose request is still unanswered; for a deferred request
- *    that is where the handler's `gone` callback runs.  If libevent had
- *    already detached the request from the connection it no longer frees
- *    it, so we do.
+ *  - Once a request is read, evhttp stops reading the connection, so it
+ *    cannot notice a client that leaves while a deferred request waits.
+ *    We watch the socket ourselves: an EV_READ|EV_CLOSED event for prompt
+ *    notice, and a sweep every GONE_SWEEP_MS that asks the kernel for the
+ *    TCP state (a FIN queued behind unread TLS bytes is only visible
+ *    there).  A gone client's connection is freed through evhttp, whose
+ *    close callback runs the handler's `gone` callback.  If libevent had
+ *    already detached the request from a failed connection it no longer
+ *    frees it, so we do.
  */
 #include "https.h"
 
@@ -24,6 +28,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -59,8 +66,11 @@ struct https_req_t {
 	int *done_flag;           /* set to 1 on reply while the handler runs */
 	https_gone_fn gone;
 	void *gone_ctx;
+	struct event *watch;      /* deferred: client socket readable/closed */
 	https_req_t *prev, *next; /* deferred list */
 };
+
+#define GONE_SWEEP_MS 500
 
 struct https_server_t {
 	struct event_base *base;
@@ -72,6 +82,7 @@ struct https_server_t {
 	void *ctx;
 	size_t max_body;
 	https_req_t *deferred;
+	struct event *sweep;      /* runs while deferred requests exist */
 };
 
 static const struct {
@@ -106,7 +117,11 @@ static void req_free(https_req_t *req)
 			srv->deferred = req->next;
 		if (req->next)
 			req->next->prev = req->prev;
+		if (!srv->deferred && srv->sweep)
+			event_del(srv->sweep);
 	}
+	if (req->watch)
+		event_free(req->watch);
 	evhttp_clear_headers(&req->query);
 	free(req->path);
 	free(req->body);
@@ -159,6 +174,10 @@ void https_reply(https_req_t *req, int status, const char *content_type, const v
 		evbuffer_add(b, body, len);
 	if (req->deferred)
 		evhttp_connection_set_closecb(req->evcon, NULL, NULL);
+	if (req->watch) {
+		event_free(req->watch);
+		req->watch = NULL;
+	}
 	if (req->done_flag)
 		*req->done_flag = 1;
 	evhttp_send_reply(req->ev, status, NULL, b);
@@ -202,9 +221,64 @@ static void conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 	req_free(req);
 }
 
+static int req_fd(const https_req_t *req)
+{
+	struct bufferevent *bev = req->evcon ? evhttp_connection_get_bufferevent(req->evcon) : NULL;
+
+	return bev ? (int)bufferevent_getfd(bev) : -1;
+}
+
+/* 1 when the client's side of the TCP connection is closed or reset. */
+static int client_gone(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	if (fd < 0)
+		return 1;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return 0;
+	return ti.tcpi_state != TCP_ESTABLISHED;
+}
+
+/* Frees the connection; evhttp runs conn_closed_cb on the way. */
+static void drop_gone(https_req_t *req)
+{
+	evhttp_connection_free(req->evcon);
+}
+
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	https_req_t *req = arg;
+
+	if ((what & EV_CLOSED) || client_gone((int)fd)) {
+		drop_gone(req);
+		return;
+	}
+	/* Bytes arrived (a pipelined request, a TLS record) on a live
+	 * connection: stop watching them, the sweep keeps checking. */
+}
+
+static void sweep_cb(evutil_socket_t unused, short what, void *arg)
+{
+	https_server_t *srv = arg;
+	https_req_t *r = srv->deferred, *next;
+
+	for (; r; r = next) {
+		next = r->next;
+		if (client_gone(req_fd(r)))
+			drop_gone(r);
+	}
+	if (srv->deferred) {
+		struct timeval tv = { GONE_SWEEP_MS / 1000, (GONE_SWEEP_MS % 1000) * 1000 };
+		event_add(srv->sweep, &tv);
+	}
+}
+
 void https_req_defer(https_req_t *req, https_gone_fn gone, void *gone_ctx)
 {
 	https_server_t *srv = req->srv;
+	int fd;
 
 	if (req->deferred)
 		return;
@@ -217,6 +291,16 @@ void https_req_defer(https_req_t *req, https_gone_fn gone, void *gone_ctx)
 		srv->deferred->prev = req;
 	srv->deferred = req;
 	evhttp_connection_set_closecb(req->evcon, conn_closed_cb, req);
+	fd = req_fd(req);
+	if (fd >= 0) {
+		req->watch = event_new(srv->base, fd, EV_READ | EV_CLOSED, watch_cb, req);
+		if (req->watch)
+			event_add(req->watch, NULL);
+	}
+	if (srv->sweep && !event_pending(srv->sweep, EV_TIMEOUT, NULL)) {
+		struct timeval tv = { GONE_SWEEP_MS / 1000, (GONE_SWEEP_MS % 1000) * 1000 };
+		event_add(srv->sweep, &tv);
+	}
 }
 
 const char *https_req_method(const https_req_t *req)
@@ -436,6 +520,7 @@ https_server_t *https_server_new(struct event_base *base, const https_server_con
 		err_set(err, errlen, "https: evhttp_new failed");
 		goto out;
 	}
+	srv->sweep = evtimer_new(base, sweep_cb, srv);
 	evhttp_set_bevcb(srv->http, bevcb, srv);
 	evhttp_set_gencb(srv->http, gencb, srv);
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -486,6 +571,8 @@ void https_server_free(https_server_t *srv)
 			r->gone(r, r->gone_ctx);
 		req_free(r);
 	}
+	if (srv->sweep)
+		event_free(srv->sweep);
 	tls_ctx_free(srv->tls);
 	free(srv);
 }

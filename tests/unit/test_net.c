@@ -571,6 +571,8 @@ static void test_peer_restart(void **state)
 	assert_int_equal(c.rx[0].downs[2], 1);
 	/* restart it on the same address with fresh state */
 	memset(c.rx, 0, sizeof(c.rx));
+	for (i = 0; i < NNODES; i++)
+		c.rx[i].self = i;
 	c.net[2] = make_cluster_node(base, &c, 2);
 	assert_non_null(c.net[2]);
 	assert_int_equal(run_until(base, all_connected, &c, 8000), 0);

@@ -74,7 +74,7 @@ static void write_genesis(const char *dir, uint64_t created_ms)
 				      (json_int_t)4194304, "checkpoint_interval", (json_int_t)100,
 				      "request_timeout_ms", (json_int_t)4000));
 	for (int i = 0; i < NPROV; i++) {
-		char name[8];
+		char name[16];
 		snprintf(name, sizeof(name), "p%d", i);
 		json_t *p = json_object();
 		json_object_set_new(p, "name", json_string(name));
