@@ -35,5 +35,9 @@ int tx_main(int argc, char **argv);
 int audit_main(int argc, char **argv);
 int bench_main(int argc, char **argv);
 int instr_main(int argc, char **argv);
+int node_main(int argc, char **argv);
+int devnet_main(int argc, char **argv);       /* cmd_devnet.c, devnet_run.c */
+int request_main(int argc, char **argv);      /* cmd_request.c */
+int tx_submit_main(int argc, char **argv);    /* cmd_request.c: `tx submit` */
 
 #endif

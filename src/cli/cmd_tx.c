@@ -205,9 +205,9 @@ out:
 	return ret;
 }
 
-static int request_main(int argc, char **argv) { return build_main(argc, argv, TX_REQUEST); }
-static int response_main(int argc, char **argv) { return build_main(argc, argv, TX_RESPONSE); }
-static int tenant_main(int argc, char **argv) { return build_main(argc, argv, TX_TENANT); }
+static int txreq_main(int argc, char **argv) { return build_main(argc, argv, TX_REQUEST); }
+static int txresp_main(int argc, char **argv) { return build_main(argc, argv, TX_RESPONSE); }
+static int txtenant_main(int argc, char **argv) { return build_main(argc, argv, TX_TENANT); }
 
 static void print_text(const tx_t *tx, const uint8_t chain_id[BSEC_HASH_BYTES])
 {
@@ -290,11 +290,12 @@ static int verify_main(int argc, char **argv)
 }
 
 static const cli_cmd_t tx_cmds[] = {
-	{ "request", request_main, "build and sign a REQUEST" },
-	{ "response", response_main, "build and sign a RESPONSE" },
-	{ "tenant", tenant_main, "build and sign a TENANT tx" },
+	{ "request", txreq_main, "build and sign a REQUEST" },
+	{ "response", txresp_main, "build and sign a RESPONSE" },
+	{ "tenant", txtenant_main, "build and sign a TENANT tx" },
 	{ "show", show_main, "print a tx file (--json for JSON)" },
 	{ "verify", verify_main, "check a tx file's signature and fields" },
+	{ "submit", tx_submit_main, "post a tx file to a node's API (cmd_request.c)" },
 	{ NULL, NULL, NULL },
 };
 

@@ -571,6 +571,17 @@ void state_rollback(state_t *st, state_mark_t m)
 		undo_one(st, &st->undo[--st->n_undo]);
 }
 
+size_t state_trim_undo(state_t *st, state_mark_t m)
+{
+	if (m > st->n_undo)
+		m = st->n_undo;
+	for (size_t i = 0; i < m; i++)
+		undo_release(&st->undo[i]);
+	memmove(st->undo, st->undo + m, (st->n_undo - m) * sizeof(undo_t));
+	st->n_undo -= m;
+	return m;
+}
+
 void state_forget_undo(state_t *st)
 {
 	for (size_t i = 0; i < st->n_undo; i++)

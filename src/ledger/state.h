@@ -136,6 +136,10 @@ state_mark_t state_mark(const state_t *st);
 void state_rollback(state_t *st, state_mark_t m);
 /* Forgets the undo log (after a commit). */
 void state_forget_undo(state_t *st);
+/* Forgets the undo entries before mark m (those changes become
+ * permanent) and keeps the later ones; every mark taken after m must be
+ * reduced by the returned count. */
+size_t state_trim_undo(state_t *st, state_mark_t m);
 
 /* ---- loading (store.c) ----
  * Only on a fresh state (from state_new), before any state_begin_block;

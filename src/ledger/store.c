@@ -95,7 +95,7 @@ enum {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_TIP,
 	S_BLOCK_INS, S_TX_INS, S_TX_REQ, S_OBJREF_INS,
 	S_OPEN_INS, S_OPEN_DEL, S_TENANT_PUT, S_OBJECT_PUT, S_OBJECT_DEL,
-	S_BLOCK_GET, S_BLOCK_TXS, S_TX_GET, S_RESP_FIND, S_META_PUT, S_META_GET,
+	S_BLOCK_GET, S_BLOCK_TXS, S_TX_GET, S_RESP_FIND, S_META_PUT, S_META_GET, S_META_DEL, S_META_LIST,
 	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_FIRST_SINCE, S_LOAD_RECENT,
 	S_Q_ALL, S_Q_SENDER, S_Q_TYPE, S_Q_DOMAIN, S_Q_OBJECT,
 	S_COUNT
@@ -127,6 +127,8 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_RESP_FIND] = "SELECT id FROM txs WHERE request_id = ?1 ORDER BY seq LIMIT 1",
 	[S_META_PUT] = "INSERT OR REPLACE INTO consensus_meta (key, value) VALUES (?1, ?2)",
 	[S_META_GET] = "SELECT value FROM consensus_meta WHERE key = ?1",
+	[S_META_DEL] = "DELETE FROM consensus_meta WHERE key = ?1",
+	[S_META_LIST] = "SELECT key, value FROM consensus_meta WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
 	[S_LOAD_TENANTS] = "SELECT domain, scheme, key, name, ops, max_vms, max_vnfs, max_sfcs,"
 			   " max_chain, rate_per_min, revoked, height FROM tenants"
 			   " ORDER BY domain, scheme, key",
@@ -1121,6 +1123,33 @@ int store_meta_put(store_t *s, const char *key, const void *val, size_t len)
 	sqlite3_bind_blob(q, 2, len ? val : "", (int)len, SQLITE_STATIC);
 	/* autocommit + synchronous=FULL: the WAL is fsynced before this returns */
 	return step_done(s, q, "meta", NULL, 0);
+}
+
+int store_meta_del(store_t *s, const char *key)
+{
+	sqlite3_stmt *q = s->stmt[S_META_DEL];
+	if (s->readonly)
+		return -1;
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	return step_done(s, q, "meta", NULL, 0);
+}
+
+int store_meta_foreach(store_t *s, const char *prefix, store_meta_cb cb, void *ctx)
+{
+	sqlite3_stmt *q = s->stmt[S_META_LIST];
+	int ret = 0, rc;
+	sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (cb(ctx, (const char *)sqlite3_column_text(q, 0), sqlite3_column_blob(q, 1),
+		       (size_t)sqlite3_column_bytes(q, 1)) != 0) {
+			ret = 1;
+			break;
+		}
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = -1;
+	sqlite3_reset(q);
+	return ret;
 }
 
 int store_meta_get(store_t *s, const char *key, uint8_t **val, size_t *len)

@@ -66,6 +66,12 @@ int store_load_state(store_t *s, state_t *st, char *err, size_t errlen) WUR;
 int store_meta_put(store_t *s, const char *key, const void *val, size_t len) WUR;
 /* 0 and a fresh copy (caller frees), 1 when absent, -1 on error. */
 int store_meta_get(store_t *s, const char *key, uint8_t **val, size_t *len);
+/* Deletes a key (absent is fine). 0 / -1. */
+int store_meta_del(store_t *s, const char *key);
+/* Calls cb for every key starting with prefix, in key order; stops when cb
+ * returns non-zero (then returns 1).  -1 on a database error. */
+typedef int (*store_meta_cb)(void *ctx, const char *key, const void *val, size_t len);
+int store_meta_foreach(store_t *s, const char *prefix, store_meta_cb cb, void *ctx);
 
 /* Tx index queries for audit history and APIs.  Calls cb for each match
  * in chain order (height, index) with the signed bytes.  Filters: sender

@@ -177,7 +177,8 @@ int file_write(const char *path, const void *data, size_t len, int mode, char *e
 {
 	int ret = -1, fd = -1;
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	unlink(tmp); /* a stale temp file from a crash */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0) {
 		err_set(err, errlen, "cannot create `%s': %s", tmp, strerror(errno));
 		goto out;

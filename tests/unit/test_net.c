@@ -279,6 +279,15 @@ static void on_state(void *ctx, int index, int up)
 		(up ? rx->ups : rx->downs)[index]++;
 }
 
+/* Frees a base after letting libevent finish the bufferevents freed just
+ * before (their finalizers and deferred callbacks run from the loop). */
+static void base_free(struct event_base *base)
+{
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_free(base);
+}
+
 typedef int (*cond_fn)(void *arg);
 
 /* Runs the loop until cond holds or timeout_ms passes; returns 0 / -1. */
@@ -444,7 +453,7 @@ static void test_peer_exchange(void **state)
 		assert_int_equal(c.rx[2].bad, 1);   /* addressed to 1, so node 2 flags it */
 	}
 	cluster_free(&c);
-	event_base_free(base);
+	base_free(base);
 }
 
 typedef struct {
@@ -507,7 +516,7 @@ static void test_peer_unpinned_refused(void **state)
 	/* the real nodes stayed connected */
 	assert_true(all_connected(&c));
 	cluster_free(&c);
-	event_base_free(base);
+	base_free(base);
 }
 
 static int one_up(void *arg)
@@ -545,7 +554,7 @@ static void test_peer_wrong_identity(void **state)
 	assert_int_equal(peer_net_peer_counters(n0, 7, &pc), -1);
 	peer_net_free(n0);
 	peer_net_free(n2);
-	event_base_free(base);
+	base_free(base);
 }
 
 static int node2_down_seen(void *arg)
@@ -583,7 +592,7 @@ static void test_peer_restart(void **state)
 	for (i = 0; i < NNODES; i++)
 		assert_int_equal(c.rx[i].bad, 0);
 	cluster_free(&c);
-	event_base_free(base);
+	base_free(base);
 }
 
 typedef struct {
@@ -660,7 +669,7 @@ static void test_peer_oversized_and_limits(void **state)
 	peer_net_free(x);
 	peer_net_free(y);
 	free(big);
-	event_base_free(base);
+	base_free(base);
 }
 
 static void test_peer_config_errors(void **state)
@@ -692,7 +701,7 @@ static void test_peer_config_errors(void **state)
 		assert_null(make_node(base, 0, addr, NULL, 0, node_cert[0], node_key[0], 0, 0, &rx));
 		peer_net_free(a);
 	}
-	event_base_free(base);
+	base_free(base);
 }
 
 /* ---- HTTPS ------------------------------------------------------------ */
@@ -824,7 +833,7 @@ static void web_stop(web_t *w)
 	event_base_loopbreak(w->base);
 	pthread_join(w->thr, NULL);
 	https_server_free(w->srv);
-	event_base_free(w->base);
+	base_free(w->base);
 }
 
 static int req(const char *url, const char *method, const void *body, size_t len,
@@ -1086,7 +1095,7 @@ static void test_https_client_chunked(void **state)
 	pthread_join(w.thr, NULL);
 	evhttp_free(http);
 	tls_ctx_free(tls);
-	event_base_free(w.base);
+	base_free(w.base);
 }
 
 int main(void)
@@ -1107,5 +1116,7 @@ int main(void)
 		cmocka_unit_test(test_https_client_chunked),
 	};
 
+	if (getenv("BSEC_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("BSEC_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

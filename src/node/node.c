@@ -1,0 +1,871 @@
+/*
+ * node.c — one consensus replica (see node.h): start-up and shutdown, the
+ * PBFT callbacks (block building, speculative validation, delivery to the
+ * store), tx admission and forwarding to the leader.
+ *
+ * Two copies of the derived state are kept.  `committed` is exactly the
+ * delivered chain and is what the store persists at each block; `spec`
+ * is committed plus the blocks PBFT has accepted but not yet committed
+ * (up to its window), with one undo mark per speculative block so a view
+ * change can discard them.  Admission checks run against `spec`.
+ */
+#include "node.h"
+#include "node_internal.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/merkle.h"
+
+static const char *MOD = "node";
+
+static uint64_t mono_ms(void)
+{
+	return mono_us() / 1000;
+}
+
+uint64_t node_height(const node_t *n)
+{
+	return store_height(n->store);
+}
+
+/* ---- signature checks on the worker pool ---- */
+
+typedef struct {
+	node_t *n;
+	const block_t *b;
+	uint8_t *need;     /* 1: must verify */
+	uint8_t *bad;      /* result */
+} verify_job_t;
+
+static void verify_one(void *ctx, size_t i)
+{
+	verify_job_t *j = ctx;
+	if (j->need[i])
+		j->bad[i] = tx_verify_sig(&j->b->txs[i], j->n->g.chain_id) != 0;
+}
+
+/* Verifies every tx signature of b that this replica has not verified
+ * already (a tx in the mempool with identical bytes was verified on
+ * admission).  Returns the index of the first bad tx, or -1. */
+static long verify_block_txs(node_t *n, const block_t *b)
+{
+	size_t cnt = b->hdr.tx_count;
+	long first_bad = -1;
+	if (!cnt)
+		return -1;
+	verify_job_t j = { .n = n, .b = b, .need = xcalloc(cnt, 1), .bad = xcalloc(cnt, 1) };
+	for (size_t i = 0; i < cnt; i++) {
+		mp_entry_t *e = mempool_get(n->pool, b->txs[i].id);
+		j.need[i] = !(e && e->tx.raw_len == b->txs[i].raw_len &&
+			      !memcmp(e->tx.raw, b->txs[i].raw, e->tx.raw_len));
+	}
+	workers_run(n->workers, cnt, verify_one, &j);
+	for (size_t i = 0; i < cnt; i++)
+		if (j.bad[i]) {
+			first_bad = (long)i;
+			break;
+		}
+	free(j.need);
+	free(j.bad);
+	return first_bad;
+}
+
+/* ---- PBFT callbacks ---- */
+
+static void cb_send(void *ctx, uint16_t to, const uint8_t *msg, size_t len)
+{
+	node_t *n = ctx;
+	peer_net_send(n->net, to, msg, len);
+}
+
+static void cb_broadcast(void *ctx, const uint8_t *msg, size_t len)
+{
+	node_t *n = ctx;
+	peer_net_broadcast(n->net, msg, len);
+}
+
+static int cb_persist(void *ctx, const char *key, const uint8_t *val, size_t len)
+{
+	node_t *n = ctx;
+	int r = len ? store_meta_put(n->store, key, val, len) : store_meta_del(n->store, key);
+	if (r != 0)
+		log_error(MOD, "cannot persist %s: the vote is withheld", key);
+	return r;
+}
+
+static int cb_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len)
+{
+	node_t *n = ctx;
+	size_t need = sig_sig_len(sig_key_scheme(n->key));
+	if (*sig_len < need)
+		return -1;
+	*sig_len = need;
+	return sig_sign(n->key, sig, msg, len);
+}
+
+static int cb_verify(void *ctx, uint16_t node, const uint8_t *msg, size_t len, const uint8_t *sig,
+		     size_t sig_len)
+{
+	node_t *n = ctx;
+	if (node >= n->g.n_providers)
+		return -1;
+	const pubkey_t *k = &n->g.providers[node].node_key;
+	if (sig_len != sig_sig_len(k->scheme))
+		return -1;
+	return sig_verify(k->scheme, k->key, sig, msg, len);
+}
+
+static int cb_block_id(void *ctx, const uint8_t *block, size_t len, uint64_t *height,
+		       uint8_t hash[BSEC_HASH_BYTES], uint8_t prev[BSEC_HASH_BYTES])
+{
+	(void)ctx;
+	rd_t r;
+	block_header_t h;
+	rd_init(&r, block, len);
+	if (block_header_read(&r, &h) < 0)
+		return -1;
+	*height = h.height;
+	memcpy(hash, h.hash, BSEC_HASH_BYTES);
+	memcpy(prev, h.prev_hash, BSEC_HASH_BYTES);
+	return 0;
+}
+
+static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BSEC_HASH_BYTES],
+			  uint64_t view, uint8_t **out, size_t *out_len)
+{
+	node_t *n = ctx;
+	if (height != n->spec_tip + 1 || memcmp(prev_hash, n->spec_tip_hash, BSEC_HASH_BYTES)) {
+		log_warn(MOD, "asked to build height %llu on a tip we do not have (ours %llu)",
+			 (unsigned long long)height, (unsigned long long)n->spec_tip);
+		return -1;
+	}
+	uint64_t ts = now_ms();
+	if (ts <= n->spec_tip_ts)
+		ts = n->spec_tip_ts + 1;
+	size_t max_txs = n->g.params.max_block_txs, max_bytes = n->g.params.max_block_bytes - 1024;
+	tx_t *txs = xcalloc(max_txs, sizeof(tx_t));
+	size_t cnt = 0, bytes = 0, ndrop = 0;
+	uint8_t (*drop)[BSEC_HASH_BYTES] = NULL;
+	state_mark_t mark = state_mark(n->spec);
+	state_begin_block(n->spec, height, ts);
+	for (mp_entry_t *e = mempool_first(n->pool); e && cnt < max_txs; e = e->next) {
+		if (e->inflight_height)
+			continue;
+		if (bytes + e->tx.raw_len + 4 > max_bytes)
+			break;
+		verdict_t v;
+		if (validate_tx(n->spec, &e->tx, ts, &v) != V_OK) {
+			char id[17];
+			hex_encode(id, e->tx.id, 8);
+			log_info(MOD, "dropping tx %s from the pool: %s", id, v.msg);
+			n->rejected[v.code]++;
+			drop = xrealloc(drop, (ndrop + 1) * BSEC_HASH_BYTES);
+			memcpy(drop[ndrop++], e->tx.id, BSEC_HASH_BYTES);
+			continue;
+		}
+		state_apply_tx(n->spec, &e->tx);
+		txs[cnt++] = e->tx; /* shallow: the pool keeps ownership */
+		bytes += e->tx.raw_len + 4;
+	}
+	state_rollback(n->spec, mark);
+	for (size_t i = 0; i < ndrop; i++)
+		mempool_remove(n->pool, drop[i]);
+	free(drop);
+	int ret = 1;
+	if (cnt) {
+		block_t b;
+		memset(&b, 0, sizeof(b));
+		memcpy(b.hdr.chain_id, n->g.chain_id, BSEC_HASH_BYTES);
+		b.hdr.height = height;
+		memcpy(b.hdr.prev_hash, prev_hash, BSEC_HASH_BYTES);
+		b.hdr.timestamp_ms = ts;
+		b.hdr.view = view;
+		b.hdr.proposer = (uint16_t)n->self;
+		b.hdr.tx_count = (uint32_t)cnt;
+		b.txs = txs;
+		ret = -1;
+		if (block_seal(&b, n->key) == 0) {
+			buf_t enc;
+			buf_init(&enc);
+			block_encode(&enc, &b);
+			*out = buf_steal(&enc, out_len);
+			ret = 0;
+		}
+		free(b.tx_ids);
+	}
+	free(txs);
+	return ret;
+}
+
+static void spec_block_free(spec_block_t *sb)
+{
+	free(sb->raw);
+	block_clear(&sb->block);
+	memset(sb, 0, sizeof(*sb));
+}
+
+/* Header checks shared by speculative validation and state transfer. */
+static int check_header(node_t *n, const block_t *b, uint64_t height, const uint8_t *prev,
+			uint64_t prev_ts, char *why, size_t wl)
+{
+	const block_header_t *h = &b->hdr;
+	if (memcmp(h->chain_id, n->g.chain_id, BSEC_HASH_BYTES)) {
+		err_set(why, wl, "block of another chain");
+		return -1;
+	}
+	if (h->height != height) {
+		err_set(why, wl, "height %llu where %llu was expected", (unsigned long long)h->height,
+			(unsigned long long)height);
+		return -1;
+	}
+	if (memcmp(h->prev_hash, prev, BSEC_HASH_BYTES)) {
+		err_set(why, wl, "prev_hash does not match our block %llu", (unsigned long long)height - 1);
+		return -1;
+	}
+	if (h->timestamp_ms <= prev_ts) {
+		err_set(why, wl, "timestamp does not advance");
+		return -1;
+	}
+	if (h->proposer >= n->g.n_providers) {
+		err_set(why, wl, "proposer %u is not a member", h->proposer);
+		return -1;
+	}
+	const pubkey_t *k = &n->g.providers[h->proposer].node_key;
+	if (h->proposer_scheme != k->scheme || memcmp(h->proposer_key, k->key, sig_pub_len(k->scheme))) {
+		err_set(why, wl, "proposer key is not node %u's key", h->proposer);
+		return -1;
+	}
+	if (h->tx_count > n->g.params.max_block_txs) {
+		err_set(why, wl, "%u txs, the limit is %llu", h->tx_count,
+			(unsigned long long)n->g.params.max_block_txs);
+		return -1;
+	}
+	if (block_header_verify_sig(h) != 0) {
+		err_set(why, wl, "proposer signature does not verify");
+		return -1;
+	}
+	if (block_check_root(b) != 0) {
+		err_set(why, wl, "tx_root does not match the txs");
+		return -1;
+	}
+	return 0;
+}
+
+/* Applies b's txs to st after validating each; returns the index of the
+ * first invalid tx (v says why) or -1 when all were applied. */
+static long apply_block(state_t *st, const block_t *b, verdict_t *v)
+{
+	state_begin_block(st, b->hdr.height, b->hdr.timestamp_ms);
+	for (uint32_t i = 0; i < b->hdr.tx_count; i++) {
+		if (validate_tx(st, &b->txs[i], b->hdr.timestamp_ms, v) != V_OK)
+			return (long)i;
+		state_apply_tx(st, &b->txs[i]);
+	}
+	return -1;
+}
+
+static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const uint8_t *raw,
+			     size_t len)
+{
+	node_t *n = ctx;
+	char why[256];
+	block_t b;
+	if (n->n_spec >= PBFT_MAX_LOG_WINDOW || height != n->spec_tip + 1) {
+		log_warn(MOD, "block %llu out of order (speculative tip %llu)", (unsigned long long)height,
+			 (unsigned long long)n->spec_tip);
+		return -1;
+	}
+	if (len > n->g.params.max_block_bytes) {
+		log_warn(MOD, "block %llu: %zu bytes, over the limit", (unsigned long long)height, len);
+		return -1;
+	}
+	if (block_decode(&b, raw, len, why, sizeof(why)) < 0) {
+		log_warn(MOD, "block %llu does not decode: %s", (unsigned long long)height, why);
+		return -1;
+	}
+	int ret = -1;
+	if (check_header(n, &b, height, n->spec_tip_hash, n->spec_tip_ts, why, sizeof(why)) < 0)
+		goto bad;
+	/* who may propose: the leader of the view it was first proposed in */
+	if (b.hdr.view > view || b.hdr.proposer != b.hdr.view % n->g.n_providers) {
+		err_set(why, sizeof(why), "proposer %u is not the leader of view %llu", b.hdr.proposer,
+			(unsigned long long)b.hdr.view);
+		goto bad;
+	}
+	/* a fresh proposal must carry a timestamp near our clock */
+	uint64_t now = now_ms(), skew = n->g.params.timestamp_window_ms / 2;
+	if (b.hdr.view == view && (b.hdr.timestamp_ms > now + skew || b.hdr.timestamp_ms + skew < now)) {
+		err_set(why, sizeof(why), "timestamp %llu is too far from our clock %llu",
+			(unsigned long long)b.hdr.timestamp_ms, (unsigned long long)now);
+		goto bad;
+	}
+	long bad = verify_block_txs(n, &b);
+	if (bad >= 0) {
+		err_set(why, sizeof(why), "tx %ld: signature does not verify", bad);
+		goto bad;
+	}
+	state_mark_t mark = state_mark(n->spec);
+	verdict_t v;
+	bad = apply_block(n->spec, &b, &v);
+	if (bad >= 0) {
+		state_rollback(n->spec, mark);
+		err_set(why, sizeof(why), "tx %ld: %s: %s", bad, verr_name(v.code), v.msg);
+		goto bad;
+	}
+	spec_block_t *sb = &n->spec_blocks[n->n_spec++];
+	sb->height = height;
+	sb->raw = xmalloc(len);
+	memcpy(sb->raw, raw, len);
+	sb->raw_len = len;
+	sb->block = b;
+	sb->mark = mark;
+	memset(&b, 0, sizeof(b));
+	n->spec_tip = height;
+	memcpy(n->spec_tip_hash, sb->block.hdr.hash, BSEC_HASH_BYTES);
+	n->spec_tip_ts = sb->block.hdr.timestamp_ms;
+	for (uint32_t i = 0; i < sb->block.hdr.tx_count; i++) {
+		mp_entry_t *e = mempool_get(n->pool, sb->block.txs[i].id);
+		if (e)
+			e->inflight_height = height;
+	}
+	ret = 0;
+	goto out;
+bad:
+	log_warn(MOD, "refusing block %llu from node %u: %s", (unsigned long long)height, b.hdr.proposer,
+		 why);
+out:
+	block_clear(&b);
+	return ret;
+}
+
+static void cb_abort_from(void *ctx, uint64_t from)
+{
+	node_t *n = ctx;
+	while (n->n_spec && n->spec_blocks[n->n_spec - 1].height >= from) {
+		spec_block_t *sb = &n->spec_blocks[--n->n_spec];
+		state_rollback(n->spec, sb->mark);
+		spec_block_free(sb);
+	}
+	mempool_clear_inflight(n->pool, from);
+	if (n->n_spec) {
+		spec_block_t *top = &n->spec_blocks[n->n_spec - 1];
+		n->spec_tip = top->height;
+		memcpy(n->spec_tip_hash, top->block.hdr.hash, BSEC_HASH_BYTES);
+		n->spec_tip_ts = top->block.hdr.timestamp_ms;
+	} else {
+		n->spec_tip = store_height(n->store);
+		memcpy(n->spec_tip_hash, store_tip_hash(n->store), BSEC_HASH_BYTES);
+		n->spec_tip_ts = store_tip_ts(n->store);
+	}
+}
+
+static void observe_latency(node_t *n, double ms)
+{
+	n->lat_count++;
+	n->lat_sum += ms;
+	size_t i = 0;
+	while (i < LAT_BUCKETS && ms > node_lat_bounds[i])
+		i++;
+	n->lat_hist[i]++;
+}
+
+static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len, const cert_t *cert)
+{
+	node_t *n = ctx;
+	char why[256];
+	block_t fetched;
+	const block_t *b;
+	int from_spec = n->n_spec && n->spec_blocks[0].height == height &&
+			n->spec_blocks[0].raw_len == len && !memcmp(n->spec_blocks[0].raw, raw, len);
+	memset(&fetched, 0, sizeof(fetched));
+	if (from_spec) {
+		b = &n->spec_blocks[0].block;
+	} else {
+		/* state transfer (or a block we never validated): check it all */
+		if (n->n_spec)
+			cb_abort_from(n, height);
+		if (block_decode(&fetched, raw, len, why, sizeof(why)) < 0 ||
+		    check_header(n, &fetched, height, store_tip_hash(n->store), store_tip_ts(n->store), why,
+				 sizeof(why)) < 0) {
+			log_error(MOD, "certified block %llu fails its checks: %s", (unsigned long long)height, why);
+			block_clear(&fetched);
+			return -1;
+		}
+		long bad = verify_block_txs(n, &fetched);
+		if (bad >= 0) {
+			log_error(MOD, "certified block %llu: tx %ld signature does not verify",
+				  (unsigned long long)height, bad);
+			block_clear(&fetched);
+			return -1;
+		}
+		verdict_t v;
+		if ((bad = apply_block(n->spec, &fetched, &v)) >= 0) {
+			log_error(MOD, "certified block %llu: tx %ld: %s", (unsigned long long)height, bad, v.msg);
+			block_clear(&fetched);
+			return -1;
+		}
+		state_forget_undo(n->spec);
+		b = &fetched;
+	}
+	/* the committed copy: same txs, same order, already validated above */
+	state_begin_block(n->committed, height, b->hdr.timestamp_ms);
+	for (uint32_t i = 0; i < b->hdr.tx_count; i++)
+		state_apply_tx(n->committed, &b->txs[i]);
+	state_forget_undo(n->committed);
+	if (store_append(n->store, b, raw, len, cert, n->committed, why, sizeof(why)) < 0) {
+		log_error(MOD, "cannot store block %llu: %s; stopping to accept work",
+			  (unsigned long long)height, why);
+		n->failed = 1;
+		block_clear(&fetched);
+		return -1;
+	}
+	uint64_t now = mono_ms();
+	for (uint32_t i = 0; i < b->hdr.tx_count; i++) {
+		mp_entry_t *e = mempool_get(n->pool, b->txs[i].id);
+		if (e) {
+			observe_latency(n, (double)(now - e->arrived_ms));
+			mempool_remove(n->pool, b->txs[i].id);
+		}
+		node_api_committed(n, b->txs[i].id, height);
+	}
+	n->committed_txs += b->hdr.tx_count;
+	if (from_spec) {
+		spec_block_free(&n->spec_blocks[0]);
+		memmove(&n->spec_blocks[0], &n->spec_blocks[1], (n->n_spec - 1) * sizeof(spec_block_t));
+		memset(&n->spec_blocks[--n->n_spec], 0, sizeof(spec_block_t));
+		if (n->n_spec) {
+			size_t shift = state_trim_undo(n->spec, n->spec_blocks[0].mark);
+			for (size_t i = 0; i < n->n_spec; i++)
+				n->spec_blocks[i].mark -= shift;
+		} else {
+			state_forget_undo(n->spec);
+		}
+	} else {
+		n->spec_tip = height;
+		memcpy(n->spec_tip_hash, b->hdr.hash, BSEC_HASH_BYTES);
+		n->spec_tip_ts = b->hdr.timestamp_ms;
+	}
+	log_debug(MOD, "committed block %llu with %u txs", (unsigned long long)height, b->hdr.tx_count);
+	block_clear(&fetched);
+	return 0;
+}
+
+static int cb_get_block(void *ctx, uint64_t height, uint8_t **block, size_t *len, uint8_t **cert,
+			size_t *cert_len)
+{
+	node_t *n = ctx;
+	if (height == 0 || height > store_height(n->store))
+		return -1;
+	return store_get_block_raw(n->store, height, block, len, cert, cert_len) == 0 ? 0 : -1;
+}
+
+static int cb_has_pending(void *ctx)
+{
+	node_t *n = ctx;
+	return mempool_oldest_waiting(n->pool) != 0;
+}
+
+/* ---- admission and forwarding ---- */
+
+static void forward_flush(node_t *n)
+{
+	if (!n->fwd_count)
+		return;
+	int leader = pbft_leader(n->pbft);
+	if (leader != n->self) {
+		n->fwd.data[1] = (uint8_t)(n->fwd_count >> 8);
+		n->fwd.data[2] = (uint8_t)n->fwd_count;
+		peer_net_send(n->net, leader, n->fwd.data, n->fwd.len);
+	}
+	buf_reset(&n->fwd);
+	n->fwd_count = 0;
+}
+
+static void forward_add(node_t *n, const tx_t *tx)
+{
+	if (!n->fwd_count) {
+		buf_reset(&n->fwd);
+		buf_u8(&n->fwd, NODE_MSG_TXS);
+		buf_u16(&n->fwd, 0);
+	}
+	buf_blob32(&n->fwd, tx->raw, tx->raw_len);
+	if (++n->fwd_count >= NODE_FORWARD_BATCH)
+		forward_flush(n);
+	else if (n->flush_ev)
+		event_active(n->flush_ev, EV_TIMEOUT, 0);
+}
+
+/* Sends every waiting tx to the (new) leader. */
+static void forward_all(node_t *n)
+{
+	if (pbft_leader(n->pbft) == n->self)
+		return;
+	for (mp_entry_t *e = mempool_first(n->pool); e; e = e->next)
+		if (!e->inflight_height)
+			forward_add(n, &e->tx);
+	forward_flush(n);
+}
+
+int node_submit(node_t *n, const uint8_t *raw, size_t len, tx_t *out_tx, verdict_t *v, char *err,
+		size_t errlen)
+{
+	tx_t tx;
+	v->code = V_OK;
+	v->msg[0] = 0;
+	if (n->failed) {
+		err_set(err, errlen, "this node hit a storage error and accepts no work; see its log");
+		return 503;
+	}
+	if (tx_decode(&tx, raw, len, n->g.chain_id, err, errlen) < 0)
+		return 400;
+	if (out_tx)
+		tx_copy(out_tx, &tx);
+	int status;
+	if (mempool_has(n->pool, tx.id)) {
+		status = 200;
+		goto out;
+	}
+	uint8_t *sraw;
+	size_t slen;
+	uint64_t h;
+	uint32_t idx;
+	if (store_get_tx(n->store, tx.id, &sraw, &slen, &h, &idx) == 0) {
+		free(sraw);
+		status = 200;
+		goto out;
+	}
+	if (mempool_is_full(n->pool)) {
+		n->mempool_full++;
+		err_set(err, errlen, "the mempool is full (%zu txs); retry later", mempool_count(n->pool));
+		status = 503;
+		goto out;
+	}
+	if (validate_fields(&tx, v) != V_OK || validate_tx(n->spec, &tx, now_ms(), v) != V_OK) {
+		n->rejected[v->code]++;
+		err_set(err, errlen, "%s", v->msg);
+		status = 422;
+		goto out;
+	}
+	if (tx_verify_sig(&tx, n->g.chain_id) != 0) {
+		v->code = V_BAD_SIGNATURE;
+		snprintf(v->msg, sizeof(v->msg), "the signature does not verify under the sender's %s key",
+			 sig_scheme_name(tx.scheme));
+		n->rejected[V_BAD_SIGNATURE]++;
+		err_set(err, errlen, "%s", v->msg);
+		status = 422;
+		goto out;
+	}
+	if (pbft_leader(n->pbft) != n->self)
+		forward_add(n, &tx);
+	mempool_add(n->pool, &tx, mono_ms());
+	pbft_note_pending(n->pbft, mono_ms());
+	status = 202;
+out:
+	tx_clear(&tx);
+	return status;
+}
+
+/* A NODE_MSG_TXS batch from a peer: admit each tx as if submitted here. */
+static void on_forwarded(node_t *n, int from, const uint8_t *data, size_t len)
+{
+	rd_t r;
+	rd_init(&r, data, len);
+	rd_u8(&r);
+	uint16_t cnt = rd_u16(&r);
+	for (uint16_t i = 0; i < cnt && rd_ok(&r); i++) {
+		size_t tl;
+		const uint8_t *t = rd_blob32(&r, &tl, TX_MAX_BYTES);
+		if (!t)
+			break;
+		verdict_t v;
+		char err[256];
+		int st = node_submit(n, t, tl, NULL, &v, err, sizeof(err));
+		if (st == 400 || (st == 422 && v.code == V_BAD_SIGNATURE))
+			n->bad_forward++;
+	}
+	if (!rd_end(&r)) {
+		n->bad_forward++;
+		log_warn(MOD, "malformed tx batch from node %d: %s", from, r.err);
+	}
+}
+
+static void on_peer_message(void *ctx, int from, const uint8_t *data, size_t len)
+{
+	node_t *n = ctx;
+	if (len && data[0] == NODE_MSG_TXS) {
+		on_forwarded(n, from, data, len);
+		return;
+	}
+	pbft_receive(n->pbft, mono_ms(), from, data, len);
+}
+
+static void on_peer_state(void *ctx, int index, int up)
+{
+	node_t *n = ctx;
+	log_info(MOD, "link to %s %s", n->g.providers[index].name, up ? "up" : "down");
+}
+
+/* ---- timers and signals ---- */
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	node_t *n = arg;
+	(void)fd;
+	(void)what;
+	pbft_tick(n->pbft, mono_ms());
+	int leader = pbft_leader(n->pbft);
+	if (leader != n->last_leader && !pbft_in_view_change(n->pbft)) {
+		log_info(MOD, "view %llu: leader is %s", (unsigned long long)pbft_view(n->pbft),
+			 n->g.providers[leader].name);
+		n->last_leader = leader;
+		forward_all(n);
+		pbft_note_pending(n->pbft, mono_ms());
+	}
+	/* re-send waiting txs to the leader now and then, in case a link dropped them */
+	uint64_t now = mono_ms(), oldest = mempool_oldest_waiting(n->pool);
+	if (oldest && now - oldest > n->g.params.view_timeout_ms / 2 &&
+	    now - n->last_forward_ms > n->g.params.view_timeout_ms / 2) {
+		n->last_forward_ms = now;
+		forward_all(n);
+	}
+	forward_flush(n);
+	if (pbft_failed(n->pbft) && !n->failed) {
+		n->failed = 1;
+		log_error(MOD, "consensus stopped after a delivery failure; this node accepts no work");
+	}
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	forward_flush(arg);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	node_t *n = arg;
+	(void)what;
+	log_info(MOD, "signal %d: stopping", (int)sig);
+	n->stopping = 1;
+	event_base_loopexit(n->base, NULL);
+}
+
+/* ---- start-up ---- */
+
+static int restore_cb(void *ctx, const char *key, const void *val, size_t len)
+{
+	node_t *n = ctx;
+	if (len && pbft_restore(n->pbft, key, val, len) < 0)
+		log_warn(MOD, "persisted consensus value %s is corrupt; ignoring it", key);
+	return 0;
+}
+
+static int check_genesis_copy(node_t *n, char *err, size_t errlen)
+{
+	char *p = xasprintf("%s/genesis.json", n->cfg.data_dir);
+	size_t len;
+	char e2[256];
+	int ret = -1;
+	uint8_t *d = file_read(p, &len, GENESIS_MAX_BYTES, e2, sizeof(e2));
+	if (!d) {
+		ret = file_write(p, n->g.raw, n->g.raw_len, 0644, err, errlen);
+	} else if (len != n->g.raw_len || memcmp(d, n->g.raw, len)) {
+		err_set(err, errlen, "%s differs from %s: this data directory belongs to another consortium",
+			p, n->cfg.genesis);
+	} else {
+		ret = 0;
+	}
+	free(d);
+	free(p);
+	return ret;
+}
+
+static int node_init(node_t *n, const char *config_path, char *err, size_t errlen)
+{
+	char e2[512];
+	if (node_config_load(&n->cfg, config_path, err, errlen) < 0)
+		return -1;
+	log_set_level(n->cfg.log_level);
+	log_set_name(n->cfg.name);
+	if (genesis_load(&n->g, n->cfg.genesis, err, errlen) < 0)
+		return -1;
+	n->me = genesis_provider_by_name(&n->g, n->cfg.name);
+	if (!n->me) {
+		err_set(err, errlen, "%s: `name' is `%s', which is not a provider of the genesis",
+			config_path, n->cfg.name);
+		return -1;
+	}
+	n->self = n->me->index;
+	if (sig_key_load(&n->key, n->cfg.node_key, err, errlen) < 0)
+		return -1;
+	if (sig_key_scheme(n->key) != n->me->node_key.scheme ||
+	    memcmp(sig_key_pub(n->key), n->me->node_key.key, sig_pub_len(n->me->node_key.scheme))) {
+		err_set(err, errlen, "%s is not the node key the genesis lists for `%s'", n->cfg.node_key,
+			n->cfg.name);
+		return -1;
+	}
+	if (mkdir_p(n->cfg.data_dir, 0700) < 0) {
+		err_set(err, errlen, "cannot create data directory `%s'", n->cfg.data_dir);
+		return -1;
+	}
+	if (check_genesis_copy(n, err, errlen) < 0)
+		return -1;
+	if (store_open(&n->store, n->cfg.data_dir, &n->g, 0, err, errlen) < 0)
+		return -1;
+	n->committed = state_new(&n->g);
+	n->spec = state_new(&n->g);
+	if (store_load_state(n->store, n->committed, err, errlen) < 0 ||
+	    store_load_state(n->store, n->spec, err, errlen) < 0)
+		return -1;
+	n->spec_tip = store_height(n->store);
+	memcpy(n->spec_tip_hash, store_tip_hash(n->store), BSEC_HASH_BYTES);
+	n->spec_tip_ts = store_tip_ts(n->store);
+	n->pool = mempool_new(n->cfg.mempool_max, 512u << 20);
+	n->workers = workers_new(n->cfg.workers);
+	n->waiters = map_new();
+	buf_init(&n->fwd);
+	n->base = event_base_new();
+	if (!n->base) {
+		err_set(err, errlen, "cannot create the event loop");
+		return -1;
+	}
+	/* peers */
+	size_t np = n->g.n_providers - 1;
+	peer_info_t *peers = xcalloc(np ? np : 1, sizeof(peer_info_t));
+	for (size_t i = 0, j = 0; i < n->g.n_providers; i++) {
+		if ((int)i == n->self)
+			continue;
+		const provider_t *p = &n->g.providers[i];
+		if (!p->peer || !p->tls_cert_pem) {
+			err_set(err, errlen, "genesis: provider `%s' has no peer endpoint or TLS certificate", p->name);
+			free(peers);
+			return -1;
+		}
+		peers[j].index = (int)i;
+		peers[j].addr = p->peer;
+		peers[j].cert_pem = p->tls_cert_pem;
+		j++;
+	}
+	peer_config_t pc = {
+		.base = n->base, .self = n->self, .cert_file = n->cfg.tls_cert, .key_file = n->cfg.tls_key,
+		.listen = n->cfg.peer_listen ? n->cfg.peer_listen : n->me->peer, .peers = peers, .npeers = np,
+		.on_message = on_peer_message, .on_peer_state = on_peer_state, .ctx = n,
+	};
+	if (np || pc.listen) {
+		n->net = peer_net_new(&pc, e2, sizeof(e2));
+		if (!n->net) {
+			err_set(err, errlen, "peer transport: %s", e2);
+			free(peers);
+			return -1;
+		}
+	}
+	free(peers);
+	/* consensus */
+	pbft_config_t pcfg;
+	pbft_config_default(&pcfg, (uint16_t)n->g.n_providers, (uint16_t)n->self);
+	memcpy(pcfg.chain_id, n->g.chain_id, BSEC_HASH_BYTES);
+	pcfg.view_timeout_ms = n->g.params.view_timeout_ms;
+	pcfg.checkpoint_interval = n->g.params.checkpoint_interval;
+	pcfg.max_block_bytes = n->g.params.max_block_bytes;
+	pbft_callbacks_t cb = {
+		.ctx = n, .send = cb_send, .broadcast = cb_broadcast, .persist = cb_persist,
+		.sign = cb_sign, .verify = cb_verify, .block_id = cb_block_id,
+		.build_block = cb_build_block, .validate_block = cb_validate_block,
+		.abort_from = cb_abort_from, .deliver = cb_deliver, .get_block = cb_get_block,
+		.has_pending = cb_has_pending,
+	};
+	cert_t tipcert, *tc = NULL;
+	memset(&tipcert, 0, sizeof(tipcert));
+	if (store_height(n->store)) {
+		uint8_t *braw, *craw;
+		size_t bl, cl;
+		if (store_get_block_raw(n->store, store_height(n->store), &braw, &bl, &craw, &cl) < 0 ||
+		    cert_decode(&tipcert, craw, cl, e2, sizeof(e2)) < 0) {
+			err_set(err, errlen, "cannot read the tip's certificate");
+			return -1;
+		}
+		free(braw);
+		free(craw);
+		tc = &tipcert;
+	}
+	n->pbft = pbft_new(&pcfg, &cb, store_height(n->store), store_tip_hash(n->store), tc, e2, sizeof(e2));
+	cert_clear(&tipcert);
+	if (!n->pbft) {
+		err_set(err, errlen, "consensus: %s", e2);
+		return -1;
+	}
+	if (store_meta_foreach(n->store, "pbft.", restore_cb, n) < 0) {
+		err_set(err, errlen, "cannot read persisted consensus state");
+		return -1;
+	}
+	if (node_api_start(n, err, errlen) < 0)
+		return -1;
+	struct timeval tv = { 0, 20000 };
+	n->tick_ev = event_new(n->base, -1, EV_PERSIST, on_tick, n);
+	event_add(n->tick_ev, &tv);
+	n->flush_ev = event_new(n->base, -1, 0, on_flush, n);
+	n->sigterm_ev = evsignal_new(n->base, SIGTERM, on_signal, n);
+	n->sigint_ev = evsignal_new(n->base, SIGINT, on_signal, n);
+	event_add(n->sigterm_ev, NULL);
+	event_add(n->sigint_ev, NULL);
+	n->last_leader = -1;
+	n->start_ms = now_ms();
+	return 0;
+}
+
+static void node_free(node_t *n)
+{
+	node_api_stop(n);
+	if (n->tick_ev)
+		event_free(n->tick_ev);
+	if (n->flush_ev)
+		event_free(n->flush_ev);
+	if (n->sigterm_ev)
+		event_free(n->sigterm_ev);
+	if (n->sigint_ev)
+		event_free(n->sigint_ev);
+	pbft_free(n->pbft);
+	peer_net_free(n->net);
+	for (size_t i = 0; i < n->n_spec; i++)
+		spec_block_free(&n->spec_blocks[i]);
+	mempool_free(n->pool);
+	workers_free(n->workers);
+	map_free(n->waiters);
+	buf_free(&n->fwd);
+	state_free(n->committed);
+	state_free(n->spec);
+	store_close(n->store);
+	if (n->base)
+		event_base_free(n->base);
+	sig_key_free(n->key);
+	genesis_free(&n->g);
+	node_config_free(&n->cfg);
+}
+
+int node_run(const char *config_path)
+{
+	node_t *n = xcalloc(1, sizeof(*n));
+	char err[1024];
+	int ret = 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (node_init(n, config_path, err, sizeof(err)) < 0) {
+		log_error(MOD, "cannot start: %s", err);
+		goto out;
+	}
+	log_info(MOD, "node %s (index %d of %zu) at height %llu; peers on %s, API on %s", n->cfg.name,
+		 n->self, n->g.n_providers, (unsigned long long)store_height(n->store),
+		 n->cfg.peer_listen ? n->cfg.peer_listen : n->me->peer,
+		 n->cfg.api_listen ? n->cfg.api_listen : n->me->api);
+	pbft_start(n->pbft, mono_ms());
+	event_base_dispatch(n->base);
+	ret = n->stopping ? 0 : 1;
+	log_info(MOD, "stopped at height %llu", (unsigned long long)store_height(n->store));
+out:
+	node_free(n);
+	free(n);
+	return ret;
+}

@@ -1,0 +1,105 @@
+/*
+ * node_internal.h — the node's shared state, for node.c (consensus glue,
+ * mempool admission, forwarding) and api.c (HTTPS API and metrics).
+ */
+#ifndef BSEC_NODE_INTERNAL_H
+#define BSEC_NODE_INTERNAL_H
+
+#include <stdint.h>
+#include "config.h"
+#include "mempool.h"
+#include "../consensus/pbft.h"
+#include "../ledger/block.h"
+#include "../ledger/genesis.h"
+#include "../ledger/state.h"
+#include "../ledger/store.h"
+#include "../ledger/validate.h"
+#include "../lib/https.h"
+#include "../lib/map.h"
+#include "../lib/peer.h"
+#include "../lib/workers.h"
+
+struct event_base;
+struct event;
+
+/* Node-level peer messages (PBFT's types are 1..8). */
+#define NODE_MSG_TXS 100      /* u16 count, count x blob tx: txs forwarded to the leader */
+#define NODE_FORWARD_BATCH 512
+
+/* A block validated speculatively and not yet delivered. */
+typedef struct {
+	uint64_t height;
+	uint8_t *raw;
+	size_t raw_len;
+	block_t block;
+	state_mark_t mark;       /* spec state's mark before the block was applied */
+} spec_block_t;
+
+/* Commit-latency histogram buckets (ms, upper bounds). */
+#define LAT_BUCKETS 14
+extern const double node_lat_bounds[LAT_BUCKETS];
+
+typedef struct waiter_t {
+	uint8_t id[BSEC_HASH_BYTES];
+	https_req_t *req;
+	struct event *timer;
+	struct node_t *node;
+	struct waiter_t *next;   /* same id */
+} waiter_t;
+
+typedef struct node_t {
+	node_config_t cfg;
+	genesis_t g;
+	int self;
+	const provider_t *me;
+	sig_key_t *key;
+	struct event_base *base;
+	struct event *tick_ev, *sigterm_ev, *sigint_ev, *flush_ev;
+	store_t *store;
+	state_t *committed;        /* exactly the delivered chain */
+	state_t *spec;             /* committed + speculative blocks */
+	spec_block_t spec_blocks[PBFT_MAX_LOG_WINDOW];
+	size_t n_spec;
+	uint64_t spec_tip;
+	uint8_t spec_tip_hash[BSEC_HASH_BYTES];
+	uint64_t spec_tip_ts;
+	pbft_t *pbft;
+	peer_net_t *net;
+	https_server_t *api;
+	mempool_t *pool;
+	workers_t *workers;
+	map_t *waiters;            /* id -> waiter_t list */
+	/* forwarding to the leader */
+	buf_t fwd;
+	size_t fwd_count;
+	int last_leader;
+	uint64_t last_forward_ms;
+	int stopping;
+	int failed;
+	/* metrics */
+	uint64_t committed_txs;
+	uint64_t lat_count;
+	double lat_sum;
+	uint64_t lat_hist[LAT_BUCKETS + 1];
+	uint64_t rejected[V_COUNT];
+	uint64_t api_requests;
+	uint64_t mempool_full;
+	uint64_t bad_forward;
+	uint64_t start_ms;
+} node_t;
+
+/* node.c */
+/* Checks and admits one tx (bytes from a client or a peer).  Returns an
+ * HTTP-like status: 202 admitted, 200 already committed or pending, 400
+ * malformed, 422 refused by a rule (v says which), 503 pool full. */
+int node_submit(node_t *n, const uint8_t *raw, size_t len, tx_t *out_tx, verdict_t *v,
+		char *err, size_t errlen);
+uint64_t node_height(const node_t *n);
+
+/* api.c */
+int node_api_start(node_t *n, char *err, size_t errlen);
+void node_api_stop(node_t *n);
+/* Wakes long-polls waiting for tx id (now committed at height). */
+void node_api_committed(node_t *n, const uint8_t id[BSEC_HASH_BYTES], uint64_t height);
+
+#endif
