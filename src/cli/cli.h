@@ -34,6 +34,8 @@ int keygen_main(int argc, char **argv);
 int tx_main(int argc, char **argv);
 int audit_main(int argc, char **argv);
 int bench_main(int argc, char **argv);
+int bench_load_main(int argc, char **argv);        /* bench_load.c */
+int bench_throughput_main(int argc, char **argv);
 int instr_main(int argc, char **argv);
 int node_main(int argc, char **argv);
 int devnet_main(int argc, char **argv);       /* cmd_devnet.c, devnet_run.c */

@@ -191,6 +191,8 @@ static int verify_main(int argc, char **argv)
 static const cli_cmd_t bench_cmds[] = {
 	{ "sizes", sizes_main, "encoded sizes of txs and blocks per scheme, beside the paper's" },
 	{ "verify", verify_main, "single-core verify/s per scheme; decode+validate cost" },
+	{ "load", bench_load_main, "submit pre-signed txs to a devnet and measure" },
+	{ "throughput", bench_throughput_main, "committed tx/s, latency and CPU per tx on a fresh devnet" },
 	{ NULL, NULL, NULL },
 };
 

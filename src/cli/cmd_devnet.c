@@ -80,7 +80,7 @@ static int init_main(int argc, char **argv)
 	};
 	const char *dir = NULL, *driver = NULL;
 	int nodes = 0, base = 0, force = 0, ret = 1;
-	long view_timeout = 1000;
+	long view_timeout = 2000;
 	sig_scheme_t scheme = SIG_ED25519;
 	char err[512];
 	optind = 1;
@@ -227,7 +227,7 @@ static int init_main(int argc, char **argv)
 	free(demo_pub);
 	genesis = json_pack("{s:i,s:s,s:I,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:O,s:O}", "version", 1, "name", "devnet",
 		"created_ms", (json_int_t)now_ms(), "params", "timestamp_window_ms", (json_int_t)60000,
-		"view_timeout_ms", (json_int_t)view_timeout, "max_block_txs", (json_int_t)4096,
+		"view_timeout_ms", (json_int_t)view_timeout, "max_block_txs", (json_int_t)2048,
 		"max_block_bytes", (json_int_t)(4 << 20), "checkpoint_interval", (json_int_t)100,
 		"request_timeout_ms", (json_int_t)(view_timeout * 2), "providers", provs, "tenants", tenants);
 	char *gtxt = json_dumps(genesis, JSON_INDENT(2));

@@ -674,7 +674,7 @@ static int vc_parse(pbft_t *p, const uint8_t *data, size_t len, int with_att, vc
 	}
 	at = r.off;
 	uint16_t cnt = rd_u16(&r);
-	if (rd_ok(&r) && cnt > PBFT_MAX_LOG_WINDOW) {
+	if (rd_ok(&r) && cnt > p->L) {
 		r.off = at;
 		rd_fail(&r, "too many prepared entries");
 	}
@@ -802,7 +802,7 @@ static int msg_decode(pbft_t *p, const uint8_t *data, size_t len, msg_t *m, cons
 			m->vc[i] = rd_blob32(&r, &m->vc_len[i], p->cfg.max_msg_bytes);
 		at = r.off;
 		m->nblk = rd_u16(&r);
-		if (rd_ok(&r) && m->nblk > PBFT_MAX_LOG_WINDOW) {
+		if (rd_ok(&r) && m->nblk > p->L) {
 			r.off = at;
 			rd_fail(&r, "too many blocks");
 			break;
@@ -1523,6 +1523,14 @@ static void pump(pbft_t *p)
 		if (!ch)
 			break;
 	}
+	/* a certificate above a height we cannot fill: fetch up to it */
+	for (uint64_t h = p->delivered + p->L; h > p->delivered + 1; h--) {
+		slot_t *s = slot_peek(p, h);
+		if (s && s->committed) {
+			trigger_fetch(p, h, s->cert.n ? s->cert.sigs[h % s->cert.n].node : -1);
+			break;
+		}
+	}
 	if (p->in_vc) {
 		p->progress_deadline = 0;
 	} else if (work_outstanding(p)) {
@@ -1670,7 +1678,7 @@ static void compute_picks(pbft_t *p, vc_t *const *v, size_t nv, uint64_t *min_s,
 	for (size_t i = 0; i < nv; i++) {
 		for (uint16_t k = 0; k < v[i]->count; k++) {
 			const pentry_t *e = &v[i]->e[k];
-			if (e->height <= *min_s || e->height > *min_s + PBFT_MAX_LOG_WINDOW)
+			if (e->height <= *min_s || e->height > *min_s + p->L)
 				continue;
 			pick_t *pk = &picks[e->height - *min_s - 1];
 			if (!pk->have || e->view > pk->view) {
@@ -2087,7 +2095,7 @@ static int on_new_view(pbft_t *p, const msg_t *m, const uint8_t *data, size_t le
 	int bad = need != m->nblk;
 	for (uint16_t i = 0; !bad && i < m->nblk; i++) {
 		uint64_t h = m->bh[i];
-		if (h <= min_s || h > min_s + PBFT_MAX_LOG_WINDOW || !picks[h - min_s - 1].have) {
+		if (h <= min_s || h > min_s + p->L || !picks[h - min_s - 1].have) {
 			bad = 1;
 			break;
 		}
@@ -2499,7 +2507,9 @@ int pbft_receive(pbft_t *p, uint64_t now_ms, int from, const uint8_t *data, size
 		memset(&m, 0, sizeof(m));
 		return drop(p, PBFT_DROP_MALFORMED, NULL, why ? why : "too large");
 	}
-	if (m.sender >= p->cfg.n || m.sender == p->cfg.self || (from >= 0 && from != m.sender)) {
+	/* a NEW-VIEW is a self-contained proof and may be relayed by anyone */
+	if (m.sender >= p->cfg.n || (m.sender == p->cfg.self && m.type != PBFT_MSG_NEW_VIEW) ||
+	    (from >= 0 && from != m.sender && m.type != PBFT_MSG_NEW_VIEW)) {
 		drop(p, PBFT_DROP_NOT_MEMBER, &m, "sender");
 		goto out;
 	}
@@ -2547,6 +2557,15 @@ static void retransmit(pbft_t *p)
 	if (p->delivered != p->rt_delivered || !work_outstanding(p)) {
 		p->rt_delivered = p->delivered;
 		return;
+	}
+	/* stuck: maybe the others are ahead (e.g. they delivered a height we
+	 * still vote on); ask one peer per interval, rotating */
+	if (p->cfg.n > 1) {
+		uint16_t peer = (uint16_t)((p->cfg.self + 1 + p->delivered + p->now / p->cfg.retransmit_ms) %
+					   p->cfg.n);
+		if (peer == p->cfg.self)
+			peer = (uint16_t)((peer + 1) % p->cfg.n);
+		send_fetch(p, peer, p->delivered + 1, p->delivered + p->L);
 	}
 	for (uint64_t h = p->delivered + 1; h <= p->acc_tip; h++) {
 		slot_t *s = slot_peek(p, h);

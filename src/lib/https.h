@@ -76,7 +76,8 @@ https_server_t *https_server_new(struct event_base *base, const https_server_con
 				 char *err, size_t errlen);
 
 /* Stops and frees the server; deferred requests still open get their
- * gone callback.  NULL is fine. */
+ * gone callback.  NULL is fine.  As with peer_net_free, run the loop once
+ * (EVLOOP_NONBLOCK) before event_base_free. */
 void https_server_free(https_server_t *srv);
 
 /* The bound port (useful with port 0). */

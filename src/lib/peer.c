@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -297,6 +298,7 @@ static void dial(peer_net_t *net, slot_t *s)
 	SSL *ssl = NULL;
 	conn_t *c;
 	int pos = (int)(s - net->slots);
+	evutil_socket_t fd;
 
 	if (s->out)
 		return;
@@ -305,13 +307,21 @@ static void dial(peer_net_t *net, slot_t *s)
 		schedule_retry(net, s);
 		return;
 	}
-	ssl = tls_ssl_new(net->tls, pos);
-	if (!ssl)
+	/* our own socket: close-on-exec, no Nagle */
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		goto fail;
-	bev = bufferevent_openssl_socket_new(net->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+	net_tune_socket(fd);
+	ssl = tls_ssl_new(net->tls, pos);
+	if (!ssl) {
+		evutil_closesocket(fd);
+		goto fail;
+	}
+	bev = bufferevent_openssl_socket_new(net->base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
 					     BEV_OPT_CLOSE_ON_FREE);
 	if (!bev) {
 		SSL_free(ssl);
+		evutil_closesocket(fd);
 		goto fail;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -330,8 +340,6 @@ static void dial(peer_net_t *net, slot_t *s)
 		out_lost(net, s, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		return;
 	}
-	if (bufferevent_getfd(bev) >= 0)
-		net_tune_socket(bufferevent_getfd(bev));
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	return;
 fail:
@@ -523,8 +531,8 @@ peer_net_t *peer_net_new(const peer_config_t *cfg, char *err, size_t errlen)
 	net->base = cfg->base;
 	net->self = cfg->self;
 	net->max_frame = cfg->max_frame ? cfg->max_frame : PEER_DEFAULT_MAX_FRAME;
-	if (net->max_frame > UINT32_MAX)
-		net->max_frame = UINT32_MAX;
+	if (net->max_frame > PEER_MAX_FRAME_LIMIT)
+		net->max_frame = PEER_MAX_FRAME_LIMIT;
 	net->max_queue = cfg->max_queue ? cfg->max_queue : PEER_DEFAULT_MAX_QUEUE;
 	if (net->max_queue < net->max_frame + 4)
 		net->max_queue = net->max_frame + 4;

@@ -35,6 +35,7 @@
 struct event_base;
 
 #define PEER_DEFAULT_MAX_FRAME (64u * 1024 * 1024)   /* 64 MiB */
+#define PEER_MAX_FRAME_LIMIT (1u << 30)              /* max_frame is capped at 1 GiB */
 #define PEER_DEFAULT_MAX_QUEUE (128u * 1024 * 1024)  /* 128 MiB per peer: two largest frames */
 #define PEER_HANDSHAKE_TIMEOUT_MS 10000
 #define PEER_MAX_PENDING_INBOUND 64                  /* unauthenticated connections */
@@ -76,7 +77,7 @@ typedef struct {
 	const char *listen;            /* "host:port" (port 0: ephemeral); NULL: no listener */
 	const peer_info_t *peers;      /* the other nodes */
 	size_t npeers;
-	size_t max_frame;              /* 0: PEER_DEFAULT_MAX_FRAME */
+	size_t max_frame;              /* 0: PEER_DEFAULT_MAX_FRAME; capped at PEER_MAX_FRAME_LIMIT */
 	size_t max_queue;              /* 0: PEER_DEFAULT_MAX_QUEUE (raised to >= max_frame + 4) */
 	uint64_t rate_limit_bps;       /* per inbound link read limit, bytes/s; 0: none */
 	peer_on_message_fn on_message;
@@ -91,7 +92,9 @@ typedef struct {
 peer_net_t *peer_net_new(const peer_config_t *cfg, char *err, size_t errlen);
 
 /* Closes every link and frees everything; queued frames are discarded.
- * No callbacks run.  NULL is fine. */
+ * No callbacks run.  NULL is fine.  libevent finishes closing the links
+ * from the loop: before event_base_free, run the loop once more
+ * (EVLOOP_NONBLOCK) or libevent may leak them at exit. */
 void peer_net_free(peer_net_t *net);
 
 /* Queues one frame to node `to`.  Returns 0 when queued (it is sent once

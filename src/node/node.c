@@ -13,6 +13,7 @@
 #include "node_internal.h"
 
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -606,6 +607,9 @@ static void on_peer_state(void *ctx, int index, int up)
 {
 	node_t *n = ctx;
 	log_info(MOD, "link to %s %s", n->g.providers[index].name, up ? "up" : "down");
+	/* frames queued while the link was down may be lost: re-send our txs */
+	if (up && index == pbft_leader(n->pbft))
+		forward_all(n);
 }
 
 /* ---- timers and signals ---- */
@@ -623,13 +627,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		n->last_leader = leader;
 		forward_all(n);
 		pbft_note_pending(n->pbft, mono_ms());
-	}
-	/* re-send waiting txs to the leader now and then, in case a link dropped them */
-	uint64_t now = mono_ms(), oldest = mempool_oldest_waiting(n->pool);
-	if (oldest && now - oldest > n->g.params.view_timeout_ms / 2 &&
-	    now - n->last_forward_ms > n->g.params.view_timeout_ms / 2) {
-		n->last_forward_ms = now;
-		forward_all(n);
 	}
 	forward_flush(n);
 	if (pbft_failed(n->pbft) && !n->failed) {
@@ -839,8 +836,11 @@ static void node_free(node_t *n)
 	state_free(n->committed);
 	state_free(n->spec);
 	store_close(n->store);
-	if (n->base)
+	if (n->base) {
+		/* one pass so libevent finishes closing connections */
+		event_base_loop(n->base, EVLOOP_NONBLOCK);
 		event_base_free(n->base);
+	}
 	sig_key_free(n->key);
 	genesis_free(&n->g);
 	node_config_free(&n->cfg);
@@ -852,6 +852,10 @@ int node_run(const char *config_path)
 	char err[1024];
 	int ret = 1;
 	signal(SIGPIPE, SIG_IGN);
+	/* blocks and tx arrays are large and short-lived: keep them on the heap
+	 * instead of mapping and zeroing fresh pages for each one */
+	mallopt(M_MMAP_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	if (node_init(n, config_path, err, sizeof(err)) < 0) {
 		log_error(MOD, "cannot start: %s", err);
 		goto out;

@@ -73,7 +73,6 @@ typedef struct node_t {
 	buf_t fwd;
 	size_t fwd_count;
 	int last_leader;
-	uint64_t last_forward_ms;
 	int stopping;
 	int failed;
 	/* metrics */

@@ -1,0 +1,1418 @@
+/*
+ * test_pbft.c — PBFT (src/consensus/pbft.c) on a simulated network.
+ *
+ * A sim_t holds n replicas (and optionally a Byzantine "twin" of one: a
+ * second instance with the same index and key that proposes other blocks),
+ * a message queue delivered in rounds of virtual time (FIFO, or shuffled,
+ * dropped and duplicated from a seeded generator), and per-replica fake
+ * nodes: a persisted key/value store that survives crashes, a ledger, a
+ * speculative chain and a mempool of numbered txs.  Fake blocks are
+ * u64 height || 32 prev || u64 view || u16 proposer || u32 salt || u16 ntx
+ * || ntx x u32 tx, hashed with SHA-256.
+ *
+ * Monitors run on every event: the node contract (validate/deliver/abort
+ * in order, speculative block = delivered block), commit certificates
+ * verify, no height is delivered with two hashes by honest replicas, and
+ * no honest replica ever sends two different PREPAREs, COMMITs or
+ * PRE-PREPAREs for one (view, height) — across crashes and restarts.
+ *
+ * Signatures are real Ed25519 (sig.h) except in the 200-seed random
+ * schedule test, which uses a keyed SHA-256 stand-in to stay fast.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/hash.h"
+#include "lib/sig.h"
+#include "ledger/block.h"
+#include "consensus/pbft.h"
+
+#define MAXN 8
+#define MAXH 400
+#define BLOCK_TXS 8
+#define HB BSEC_HASH_BYTES
+
+/* ---------------------------------------------------------------- fake blocks */
+
+typedef struct {
+	uint64_t height, view;
+	uint8_t prev[HB];
+	uint16_t proposer;
+	uint32_t salt;
+	uint16_t ntx;
+	uint32_t tx[BLOCK_TXS];
+} fblock_t;
+
+static int fb_parse(const uint8_t *b, size_t len, fblock_t *f)
+{
+	rd_t r;
+	rd_init(&r, b, len);
+	f->height = rd_u64(&r);
+	rd_copy(&r, f->prev, HB);
+	f->view = rd_u64(&r);
+	f->proposer = rd_u16(&r);
+	f->salt = rd_u32(&r);
+	f->ntx = rd_u16(&r);
+	if (f->ntx > BLOCK_TXS)
+		return -1;
+	for (unsigned i = 0; i < f->ntx; i++)
+		f->tx[i] = rd_u32(&r);
+	return rd_end(&r) ? 0 : -1;
+}
+
+static uint8_t *fb_encode(const fblock_t *f, size_t *len)
+{
+	buf_t b;
+	buf_init(&b);
+	buf_u64(&b, f->height);
+	buf_put(&b, f->prev, HB);
+	buf_u64(&b, f->view);
+	buf_u16(&b, f->proposer);
+	buf_u32(&b, f->salt);
+	buf_u16(&b, f->ntx);
+	for (unsigned i = 0; i < f->ntx; i++)
+		buf_u32(&b, f->tx[i]);
+	return buf_steal(&b, len);
+}
+
+/* ---------------------------------------------------------------- simulation */
+
+typedef struct {
+	char key[48];
+	uint8_t *val;
+	size_t len;
+} kv_t;
+
+typedef struct {
+	int from, to;
+	uint8_t *data;
+	size_t len;
+} qmsg_t;
+
+typedef struct {
+	int type;
+	uint16_t sender;
+	uint64_t view, height;
+	uint8_t hash[HB];
+} vrec_t;
+
+typedef struct sim sim_t;
+
+typedef struct {
+	sim_t *sim;
+	int idx, twin;
+	pbft_t *p;
+	int alive;
+	unsigned route;            /* bitmask of reachable destinations */
+	uint32_t salt;
+	int censor;                /* build_block never proposes */
+	int persist_fail;
+	kv_t *kv;
+	size_t nkv;
+	uint64_t delivered;
+	uint8_t hash[MAXH + 1][HB];
+	uint8_t *blk[MAXH + 1];
+	size_t blen[MAXH + 1];
+	uint8_t *cert[MAXH + 1];
+	size_t clen[MAXH + 1];
+	uint64_t cert_view[MAXH + 1];
+	uint64_t spec_tip;
+	uint8_t spec_hash[MAXH + 1][HB];
+	uint32_t spec_tx[MAXH + 1][BLOCK_TXS];
+	uint8_t spec_ntx[MAXH + 1];
+	uint32_t *pool;
+	size_t npool, cpool;
+	uint64_t sent_prepares;
+} inst_t;
+
+struct sim {
+	unsigned n;
+	inst_t *node[MAXN];
+	inst_t *twin[MAXN];
+	sig_key_t *key[MAXN];
+	uint8_t fkey[MAXN][HB];
+	int fake_sig;
+	uint8_t chain_id[HB];
+	pbft_config_t cfg;
+	qmsg_t *q;
+	size_t qlen, qcap;
+	uint64_t now;
+	uint32_t rng;
+	unsigned drop_pct, dup_pct, reorder;
+	int (*filter)(sim_t *s, const qmsg_t *m);
+	int isolated;              /* node cut off by filter_isolate, -1 none */
+	uint8_t ghash[MAXH + 1][HB];
+	uint8_t ghave[MAXH + 1];
+	vrec_t *votes;
+	size_t nvotes, cvotes;
+	uint32_t next_tx;
+	int violations;
+	char why[256];
+	int capture;               /* copy up to 40 sent messages of each type */
+	qmsg_t *cap;
+	size_t ncap;
+	int captypes[16];
+};
+
+static void violation(sim_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	s->violations++;
+	if (s->violations == 1) {
+		va_start(ap, fmt);
+		vsnprintf(s->why, sizeof(s->why), fmt, ap);
+		va_end(ap);
+		fprintf(stderr, "VIOLATION: %s\n", s->why);
+	}
+}
+
+static uint32_t rnd(sim_t *s)
+{
+	uint32_t x = s->rng ? s->rng : 0x9e3779b9u;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	s->rng = x;
+	return x;
+}
+
+static int is_byz(const sim_t *s, int idx)
+{
+	return s->twin[idx] != NULL;
+}
+
+static void tip_hash(const inst_t *in, uint8_t out[HB])
+{
+	if (in->spec_tip > in->delivered)
+		memcpy(out, in->spec_hash[in->spec_tip], HB);
+	else
+		memcpy(out, in->hash[in->delivered], HB);
+}
+
+/* vote monitor: an honest replica never sends two different votes for one
+ * (type, view, height) */
+static void monitor(sim_t *s, inst_t *in, const uint8_t *msg, size_t len)
+{
+	pbft_msg_info_t mi;
+	if (pbft_msg_peek(msg, len, &mi) != 0) {
+		violation(s, "node %d sent an unparsable message", in->idx);
+		return;
+	}
+	if (mi.sender != in->idx && mi.type != PBFT_MSG_NEW_VIEW)   /* new-views are relayed */
+		violation(s, "node %d sent a message as %u", in->idx, mi.sender);
+	if (is_byz(s, in->idx))
+		return;
+	if (mi.type == PBFT_MSG_PREPARE)
+		in->sent_prepares++;
+	if (mi.type == PBFT_MSG_PRE_PREPARE) {
+		rd_t r;
+		rd_init(&r, msg, len);
+		rd_bytes(&r, 19);
+		size_t bl = 0;
+		const uint8_t *b = rd_blob32(&r, &bl, 1u << 30);
+		if (!b) {
+			violation(s, "bad pre-prepare from %d", in->idx);
+			return;
+		}
+		hash_sha256(mi.hash, b, bl);
+	} else if (mi.type != PBFT_MSG_PREPARE && mi.type != PBFT_MSG_COMMIT) {
+		return;
+	}
+	for (size_t i = 0; i < s->nvotes; i++) {
+		vrec_t *v = &s->votes[i];
+		if (v->type == mi.type && v->sender == mi.sender && v->view == mi.view &&
+		    v->height == mi.height) {
+			if (memcmp(v->hash, mi.hash, HB) != 0)
+				violation(s, "node %u sent two different %s for view %llu height %llu",
+					  mi.sender, pbft_msg_name(mi.type), (unsigned long long)mi.view,
+					  (unsigned long long)mi.height);
+			return;
+		}
+	}
+	if (s->nvotes == s->cvotes) {
+		s->cvotes = s->cvotes ? 2 * s->cvotes : 256;
+		s->votes = realloc(s->votes, s->cvotes * sizeof(*s->votes));
+	}
+	vrec_t *v = &s->votes[s->nvotes++];
+	v->type = mi.type;
+	v->sender = mi.sender;
+	v->view = mi.view;
+	v->height = mi.height;
+	memcpy(v->hash, mi.hash, HB);
+}
+
+/* hash of the pre-prepare an honest leader sent for (view, height) */
+static int sent_pp_hash(sim_t *s, uint64_t view, uint64_t height, uint8_t out[HB])
+{
+	for (size_t i = 0; i < s->nvotes; i++)
+		if (s->votes[i].type == PBFT_MSG_PRE_PREPARE && s->votes[i].view == view &&
+		    s->votes[i].height == height) {
+			memcpy(out, s->votes[i].hash, HB);
+			return 0;
+		}
+	return -1;
+}
+
+static void enqueue(sim_t *s, int from, int to, const uint8_t *msg, size_t len)
+{
+	if (s->qlen == s->qcap) {
+		s->qcap = s->qcap ? 2 * s->qcap : 1024;
+		s->q = realloc(s->q, s->qcap * sizeof(*s->q));
+	}
+	if (s->capture && len && s->captypes[msg[0] & 15]++ < 40) {
+		s->cap = realloc(s->cap, (s->ncap + 1) * sizeof(*s->cap));
+		s->cap[s->ncap].from = from;
+		s->cap[s->ncap].to = to;
+		s->cap[s->ncap].data = malloc(len);
+		memcpy(s->cap[s->ncap].data, msg, len);
+		s->cap[s->ncap++].len = len;
+	}
+	qmsg_t *m = &s->q[s->qlen++];
+	m->from = from;
+	m->to = to;
+	m->data = malloc(len);
+	memcpy(m->data, msg, len);
+	m->len = len;
+}
+
+/* ---------------------------------------------------------------- node callbacks */
+
+static void cb_send(void *ctx, uint16_t to, const uint8_t *msg, size_t len)
+{
+	inst_t *in = ctx;
+	sim_t *s = in->sim;
+	if (to == in->idx || to >= s->n)
+		violation(s, "node %d sent to %u", in->idx, to);
+	monitor(s, in, msg, len);
+	if (in->route & (1u << to))
+		enqueue(s, in->idx, to, msg, len);
+}
+
+static void cb_broadcast(void *ctx, const uint8_t *msg, size_t len)
+{
+	inst_t *in = ctx;
+	sim_t *s = in->sim;
+	monitor(s, in, msg, len);
+	for (unsigned j = 0; j < s->n; j++)
+		if ((int)j != in->idx && (in->route & (1u << j)))
+			enqueue(s, in->idx, (int)j, msg, len);
+}
+
+static int cb_persist(void *ctx, const char *key, const uint8_t *val, size_t len)
+{
+	inst_t *in = ctx;
+	if (in->persist_fail && len)
+		return -1;
+	for (size_t i = 0; i < in->nkv; i++) {
+		if (strcmp(in->kv[i].key, key) != 0)
+			continue;
+		free(in->kv[i].val);
+		if (!len) {
+			in->kv[i] = in->kv[--in->nkv];
+			return 0;
+		}
+		in->kv[i].val = malloc(len);
+		memcpy(in->kv[i].val, val, len);
+		in->kv[i].len = len;
+		return 0;
+	}
+	if (!len)
+		return 0;
+	in->kv = realloc(in->kv, (in->nkv + 1) * sizeof(*in->kv));
+	kv_t *k = &in->kv[in->nkv++];
+	snprintf(k->key, sizeof(k->key), "%s", key);
+	k->val = malloc(len);
+	memcpy(k->val, val, len);
+	k->len = len;
+	return 0;
+}
+
+static void fake_sign(const sim_t *s, int node, const uint8_t *msg, size_t len, uint8_t out[HB])
+{
+	hash_ctx_t c;
+	hash_init(&c);
+	hash_update(&c, s->fkey[node], HB);
+	hash_update(&c, msg, len);
+	hash_final(&c, out);
+}
+
+static int cb_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len)
+{
+	inst_t *in = ctx;
+	sim_t *s = in->sim;
+	if (s->fake_sig) {
+		fake_sign(s, in->idx, msg, len, sig);
+		*sig_len = HB;
+		return 0;
+	}
+	if (*sig_len < 64 || sig_sign(s->key[in->idx], sig, msg, len) != 0)
+		return -1;
+	*sig_len = 64;
+	return 0;
+}
+
+static int sim_verify(const sim_t *s, uint16_t node, const uint8_t *msg, size_t len, const uint8_t *sig,
+		      size_t sl)
+{
+	if (node >= s->n)
+		return -1;
+	if (s->fake_sig) {
+		uint8_t h[HB];
+		fake_sign(s, node, msg, len, h);
+		return sl == HB && memcmp(h, sig, HB) == 0 ? 0 : -1;
+	}
+	if (sl != 64)
+		return -1;
+	return sig_verify(SIG_ED25519, sig_key_pub(s->key[node]), sig, msg, len);
+}
+
+static int cb_verify(void *ctx, uint16_t node, const uint8_t *msg, size_t len, const uint8_t *sig,
+		     size_t sl)
+{
+	inst_t *in = ctx;
+	return sim_verify(in->sim, node, msg, len, sig, sl);
+}
+
+static int cb_block_id(void *ctx, const uint8_t *b, size_t len, uint64_t *height, uint8_t hash[HB],
+		       uint8_t prev[HB])
+{
+	(void)ctx;
+	fblock_t f;
+	if (fb_parse(b, len, &f) != 0)
+		return -1;
+	*height = f.height;
+	memcpy(prev, f.prev, HB);
+	hash_sha256(hash, b, len);
+	return 0;
+}
+
+static int in_spec(const inst_t *in, uint32_t tx)
+{
+	for (uint64_t h = in->delivered + 1; h <= in->spec_tip; h++)
+		for (unsigned i = 0; i < in->spec_ntx[h]; i++)
+			if (in->spec_tx[h][i] == tx)
+				return 1;
+	return 0;
+}
+
+static int cb_has_pending(void *ctx)
+{
+	inst_t *in = ctx;
+	for (size_t i = 0; i < in->npool; i++)
+		if (!in_spec(in, in->pool[i]))
+			return 1;
+	return 0;
+}
+
+static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev[HB], uint64_t view,
+			  uint8_t **block, size_t *len)
+{
+	inst_t *in = ctx;
+	uint8_t tip[HB];
+	tip_hash(in, tip);
+	if (height != in->spec_tip + 1 || memcmp(prev, tip, HB) != 0)
+		violation(in->sim, "node %d asked to build height %llu off its tip %llu", in->idx,
+			  (unsigned long long)height, (unsigned long long)in->spec_tip);
+	if (in->censor)
+		return 1;
+	fblock_t f;
+	memset(&f, 0, sizeof(f));
+	f.height = height;
+	memcpy(f.prev, prev, HB);
+	f.view = view;
+	f.proposer = (uint16_t)in->idx;
+	f.salt = in->salt;
+	for (size_t i = 0; i < in->npool && f.ntx < BLOCK_TXS; i++)
+		if (!in_spec(in, in->pool[i]))
+			f.tx[f.ntx++] = in->pool[i];
+	if (!f.ntx)
+		return 1;
+	*block = fb_encode(&f, len);
+	return 0;
+}
+
+static int cb_validate(void *ctx, uint64_t height, uint64_t view, const uint8_t *b, size_t len)
+{
+	inst_t *in = ctx;
+	fblock_t f;
+	uint8_t tip[HB];
+	if (fb_parse(b, len, &f) != 0 || f.height != height || f.view > view)
+		return -1;
+	if (height != in->spec_tip + 1 || height > MAXH) {
+		violation(in->sim, "node %d validate height %llu with tip %llu", in->idx,
+			  (unsigned long long)height, (unsigned long long)in->spec_tip);
+		return -1;
+	}
+	tip_hash(in, tip);
+	if (memcmp(tip, f.prev, HB) != 0) {
+		violation(in->sim, "node %d validate of a block not on its tip", in->idx);
+		return -1;
+	}
+	in->spec_tip = height;
+	hash_sha256(in->spec_hash[height], b, len);
+	in->spec_ntx[height] = (uint8_t)f.ntx;
+	memcpy(in->spec_tx[height], f.tx, f.ntx * sizeof(uint32_t));
+	return 0;
+}
+
+static void cb_abort(void *ctx, uint64_t from)
+{
+	inst_t *in = ctx;
+	if (from <= in->delivered)
+		violation(in->sim, "node %d aborted from %llu at or below delivered %llu", in->idx,
+			  (unsigned long long)from, (unsigned long long)in->delivered);
+	if (in->spec_tip >= from)
+		in->spec_tip = from - 1;
+}
+
+static int check_cert(const sim_t *s, const cert_t *c, uint64_t h, const uint8_t hash[HB])
+{
+	size_t len;
+	uint8_t *m = commit_signed_bytes(s->chain_id, c->view, h, hash, &len);
+	unsigned good = 0;
+	for (uint16_t i = 0; i < c->n; i++)
+		if ((i == 0 || c->sigs[i].node > c->sigs[i - 1].node) &&
+		    sim_verify(s, c->sigs[i].node, m, len, c->sigs[i].sig, c->sigs[i].sig_len) == 0)
+			good++;
+	free(m);
+	return good >= pbft_quorum(s->n) && good == c->n ? 0 : -1;
+}
+
+static int cb_deliver(void *ctx, uint64_t h, const uint8_t *b, size_t len, const cert_t *cert)
+{
+	inst_t *in = ctx;
+	sim_t *s = in->sim;
+	fblock_t f;
+	uint8_t hash[HB];
+	hash_sha256(hash, b, len);
+	if (h != in->delivered + 1 || h > MAXH || fb_parse(b, len, &f) != 0 || f.height != h ||
+	    memcmp(f.prev, in->hash[in->delivered], HB) != 0) {
+		violation(s, "node %d: bad deliver of height %llu (delivered %llu)", in->idx,
+			  (unsigned long long)h, (unsigned long long)in->delivered);
+		return -1;
+	}
+	if (in->spec_tip >= h && memcmp(in->spec_hash[h], hash, HB) != 0)
+		violation(s, "node %d: delivered block differs from its speculative one at %llu", in->idx,
+			  (unsigned long long)h);
+	if (check_cert(s, cert, h, hash) != 0)
+		violation(s, "node %d: certificate of height %llu does not verify", in->idx,
+			  (unsigned long long)h);
+	if (!is_byz(s, in->idx)) {
+		if (s->ghave[h] && memcmp(s->ghash[h], hash, HB) != 0)
+			violation(s, "SAFETY: height %llu delivered with two hashes (node %d)",
+				  (unsigned long long)h, in->idx);
+		s->ghave[h] = 1;
+		memcpy(s->ghash[h], hash, HB);
+	}
+	in->delivered = h;
+	memcpy(in->hash[h], hash, HB);
+	in->blk[h] = malloc(len);
+	memcpy(in->blk[h], b, len);
+	in->blen[h] = len;
+	buf_t cb;
+	buf_init(&cb);
+	cert_encode(&cb, cert);
+	in->cert[h] = buf_steal(&cb, &in->clen[h]);
+	in->cert_view[h] = cert->view;
+	if (in->spec_tip < h)
+		in->spec_tip = h;
+	for (unsigned i = 0; i < f.ntx; i++)
+		for (size_t k = 0; k < in->npool; k++)
+			if (in->pool[k] == f.tx[i]) {
+				in->pool[k] = in->pool[--in->npool];
+				break;
+			}
+	return 0;
+}
+
+static int cb_get_block(void *ctx, uint64_t h, uint8_t **b, size_t *len, uint8_t **cert, size_t *cl)
+{
+	inst_t *in = ctx;
+	if (h == 0 || h > in->delivered)
+		return -1;
+	*b = malloc(in->blen[h]);
+	memcpy(*b, in->blk[h], in->blen[h]);
+	*len = in->blen[h];
+	*cert = malloc(in->clen[h]);
+	memcpy(*cert, in->cert[h], in->clen[h]);
+	*cl = in->clen[h];
+	return 0;
+}
+
+/* ---------------------------------------------------------------- sim lifecycle */
+
+static void inst_boot(inst_t *in)
+{
+	sim_t *s = in->sim;
+	pbft_config_t cfg = s->cfg;
+	cfg.n = (uint16_t)s->n;
+	cfg.self = (uint16_t)in->idx;
+	memcpy(cfg.chain_id, s->chain_id, HB);
+	pbft_callbacks_t cb = {
+		.ctx = in, .send = cb_send, .broadcast = cb_broadcast, .persist = cb_persist,
+		.sign = cb_sign, .verify = cb_verify, .block_id = cb_block_id,
+		.build_block = cb_build_block, .validate_block = cb_validate, .abort_from = cb_abort,
+		.deliver = cb_deliver, .get_block = cb_get_block, .has_pending = cb_has_pending,
+	};
+	cert_t c;
+	memset(&c, 0, sizeof(c));
+	if (in->delivered)
+		assert_int_equal(cert_decode(&c, in->cert[in->delivered], in->clen[in->delivered], NULL, 0), 0);
+	char err[256];
+	in->spec_tip = in->delivered;   /* speculative state does not survive */
+	in->p = pbft_new(&cfg, &cb, in->delivered, in->hash[in->delivered], in->delivered ? &c : NULL,
+			 err, sizeof(err));
+	cert_clear(&c);
+	if (!in->p)
+		fail_msg("pbft_new: %s", err);
+	for (size_t i = 0; i < in->nkv; i++)
+		assert_int_equal(pbft_restore(in->p, in->kv[i].key, in->kv[i].val, in->kv[i].len), 0);
+	in->alive = 1;
+	pbft_start(in->p, s->now);
+}
+
+static inst_t *inst_new(sim_t *s, int idx, int twin)
+{
+	inst_t *in = calloc(1, sizeof(*in));
+	in->sim = s;
+	in->idx = idx;
+	in->twin = twin;
+	in->route = ~0u;
+	in->salt = twin ? 0xbad : 0;
+	memcpy(in->hash[0], s->chain_id, HB);
+	return in;
+}
+
+static sim_t *sim_new(unsigned n, unsigned window, uint32_t seed, int fake_sig)
+{
+	sim_t *s = calloc(1, sizeof(*s));
+	s->n = n;
+	s->rng = seed * 2654435761u + 1;
+	s->fake_sig = fake_sig;
+	s->isolated = -1;
+	s->now = 1000;
+	hash_sha256(s->chain_id, "test-pbft-genesis", 17);
+	for (unsigned i = 0; i < n; i++) {
+		if (fake_sig) {
+			for (unsigned k = 0; k < HB; k++)
+				s->fkey[i][k] = (uint8_t)(i * 31 + k);
+		} else {
+			s->key[i] = sig_keygen(SIG_ED25519);
+		}
+	}
+	pbft_config_default(&s->cfg, (uint16_t)n, 0);
+	s->cfg.view_timeout_ms = 1000;
+	s->cfg.max_timeout_ms = 8000;
+	s->cfg.window = window;
+	s->cfg.log_window = window * 2 < 4 ? 4 : window * 2;
+	s->cfg.checkpoint_interval = 10;
+	s->cfg.retransmit_ms = 500;
+	s->cfg.fetch_retry_ms = 200;
+	s->cfg.fetch_max_blocks = 16;
+	s->cfg.max_block_bytes = 4096;
+	s->cfg.max_msg_bytes = 1u << 20;
+	for (unsigned i = 0; i < n; i++)
+		s->node[i] = inst_new(s, (int)i, 0);
+	return s;
+}
+
+static void sim_boot_all(sim_t *s)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		inst_boot(s->node[i]);
+		if (s->twin[i])
+			inst_boot(s->twin[i]);
+	}
+}
+
+static void inst_crash(inst_t *in)
+{
+	pbft_free(in->p);
+	in->p = NULL;
+	in->alive = 0;
+	in->spec_tip = in->delivered;
+}
+
+static void inst_free(inst_t *in)
+{
+	if (!in)
+		return;
+	pbft_free(in->p);
+	for (size_t i = 0; i < in->nkv; i++)
+		free(in->kv[i].val);
+	free(in->kv);
+	for (unsigned h = 0; h <= MAXH; h++) {
+		free(in->blk[h]);
+		free(in->cert[h]);
+	}
+	free(in->pool);
+	free(in);
+}
+
+static void sim_free(sim_t *s)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		inst_free(s->node[i]);
+		inst_free(s->twin[i]);
+		sig_key_free(s->key[i]);
+	}
+	for (size_t i = 0; i < s->qlen; i++)
+		free(s->q[i].data);
+	free(s->q);
+	free(s->votes);
+	for (size_t i = 0; i < s->ncap; i++)
+		free(s->cap[i].data);
+	free(s->cap);
+	free(s);
+}
+
+static void pool_add(inst_t *in, uint32_t tx)
+{
+	if (in->npool == in->cpool) {
+		in->cpool = in->cpool ? 2 * in->cpool : 64;
+		in->pool = realloc(in->pool, in->cpool * sizeof(*in->pool));
+	}
+	in->pool[in->npool++] = tx;
+}
+
+/* Submits count txs to the replicas in mask (and their twins). */
+static void sim_submit(sim_t *s, unsigned mask, unsigned count)
+{
+	for (unsigned c = 0; c < count; c++) {
+		uint32_t tx = ++s->next_tx;
+		for (unsigned i = 0; i < s->n; i++) {
+			if (!(mask & (1u << i)))
+				continue;
+			pool_add(s->node[i], tx);
+			if (s->twin[i])
+				pool_add(s->twin[i], tx);
+		}
+	}
+	for (unsigned i = 0; i < s->n; i++) {
+		if (!(mask & (1u << i)))
+			continue;
+		if (s->node[i]->alive)
+			pbft_note_pending(s->node[i]->p, s->now);
+		if (s->twin[i] && s->twin[i]->alive)
+			pbft_note_pending(s->twin[i]->p, s->now);
+	}
+}
+
+static void deliver_to(sim_t *s, inst_t *in, const qmsg_t *m)
+{
+	if (in && in->alive)
+		pbft_receive(in->p, s->now, m->from, m->data, m->len);
+}
+
+/* One round: drain the queue (shuffled/dropped/duplicated as configured),
+ * then advance the clock 10 ms and tick everyone. */
+static void sim_round(sim_t *s)
+{
+	size_t budget = 200000;
+	while (s->qlen && budget--) {
+		size_t i = 0;
+		if (s->reorder > 1) {
+			size_t w = s->qlen < s->reorder ? s->qlen : s->reorder;
+			i = rnd(s) % w;
+		}
+		qmsg_t m = s->q[i];
+		memmove(&s->q[i], &s->q[i + 1], (s->qlen - i - 1) * sizeof(*s->q));
+		s->qlen--;
+		int lost = (s->drop_pct && rnd(s) % 100 < s->drop_pct) || (s->filter && s->filter(s, &m));
+		if (!lost && s->dup_pct && rnd(s) % 100 < s->dup_pct)
+			enqueue(s, m.from, m.to, m.data, m.len);
+		if (!lost) {
+			deliver_to(s, s->node[m.to], &m);
+			deliver_to(s, s->twin[m.to], &m);
+		}
+		free(m.data);
+	}
+	s->now += 10;
+	for (unsigned i = 0; i < s->n; i++) {
+		if (s->node[i]->alive)
+			pbft_tick(s->node[i]->p, s->now);
+		if (s->twin[i] && s->twin[i]->alive)
+			pbft_tick(s->twin[i]->p, s->now);
+	}
+}
+
+static uint64_t min_delivered(const sim_t *s, unsigned mask)
+{
+	uint64_t m = UINT64_MAX;
+	for (unsigned i = 0; i < s->n; i++)
+		if ((mask & (1u << i)) && s->node[i]->delivered < m)
+			m = s->node[i]->delivered;
+	return m;
+}
+
+/* Runs until every replica in mask delivered `target` (or max_rounds). */
+static int sim_run_until(sim_t *s, unsigned mask, uint64_t target, unsigned max_rounds)
+{
+	for (unsigned r = 0; r < max_rounds; r++) {
+		if (min_delivered(s, mask) >= target)
+			return 0;
+		sim_round(s);
+	}
+	return min_delivered(s, mask) >= target ? 0 : -1;
+}
+
+static void sim_run(sim_t *s, unsigned rounds)
+{
+	for (unsigned r = 0; r < rounds; r++)
+		sim_round(s);
+}
+
+/* Delivered sequences of honest replicas in mask agree on their common prefix. */
+static void assert_agreement(sim_t *s, unsigned mask)
+{
+	for (unsigned i = 0; i < s->n; i++) {
+		if (!(mask & (1u << i)) || is_byz(s, (int)i))
+			continue;
+		for (uint64_t h = 1; h <= s->node[i]->delivered; h++) {
+			if (!s->ghave[h] || memcmp(s->ghash[h], s->node[i]->hash[h], HB) != 0)
+				fail_msg("node %u height %llu disagrees", i, (unsigned long long)h);
+		}
+	}
+	if (s->violations)
+		fail_msg("%d violation(s), first: %s", s->violations, s->why);
+}
+
+static pbft_stats_t stats_of(const inst_t *in)
+{
+	pbft_stats_t st;
+	pbft_stats(in->p, &st);
+	return st;
+}
+
+#define ALL(n) ((1u << (n)) - 1)
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_config(void **st)
+{
+	(void)st;
+	pbft_config_t c;
+	char err[200];
+	pbft_callbacks_t cb;
+	memset(&cb, 0, sizeof(cb));
+	pbft_config_default(&c, 4, 0);
+	assert_null(pbft_new(&c, &cb, 0, NULL, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "callback"));
+	c.self = 4;
+	assert_null(pbft_new(&c, &cb, 0, NULL, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "self=4"));
+	pbft_config_default(&c, 4, 1);
+	c.window = 9;
+	assert_null(pbft_new(&c, &cb, 0, NULL, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "window=9"));
+	pbft_config_default(&c, 4, 1);
+	c.max_msg_bytes = 1u << 20;   /* 8 x 4 MiB blocks cannot fit */
+	assert_null(pbft_new(&c, &cb, 0, NULL, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "max_msg_bytes"));
+	static const unsigned fq[][3] = { { 1, 0, 1 }, { 2, 0, 2 }, { 3, 0, 3 }, { 4, 1, 3 },
+					  { 5, 1, 4 }, { 7, 2, 5 }, { 10, 3, 7 } };
+	for (size_t i = 0; i < sizeof(fq) / sizeof(fq[0]); i++) {
+		assert_int_equal(pbft_f(fq[i][0]), fq[i][1]);
+		assert_int_equal(pbft_quorum(fq[i][0]), fq[i][2]);
+	}
+	assert_string_equal(pbft_drop_name(PBFT_DROP_BAD_SIG), "bad_sig");
+	assert_string_equal(pbft_msg_name(PBFT_MSG_NEW_VIEW), "new-view");
+	assert_null(pbft_msg_name(99));
+}
+
+static void test_single_node(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(1, 1, 1, 0);
+	sim_boot_all(s);
+	sim_submit(s, 1, 20);
+	/* n = 1 commits synchronously on its own votes */
+	assert_int_equal(s->node[0]->delivered, 3);
+	assert_int_equal(s->node[0]->npool, 0);
+	assert_int_equal(s->node[0]->cert_view[1], 0);
+	sim_run(s, 300);    /* idle: no view change */
+	pbft_stats_t ps = stats_of(s->node[0]);
+	assert_int_equal(ps.view_changes, 0);
+	assert_int_equal(ps.view, 0);
+	/* restart from the persisted state and carry on */
+	inst_crash(s->node[0]);
+	inst_boot(s->node[0]);
+	sim_submit(s, 1, 5);
+	assert_int_equal(s->node[0]->delivered, 4);
+	assert_int_equal(s->node[0]->nkv, 0);   /* delivered heights leave no keys */
+	assert_agreement(s, 1);
+	sim_free(s);
+}
+
+static void normal_case(unsigned window)
+{
+	sim_t *s = sim_new(4, window, 2, 0);
+	sim_boot_all(s);
+	for (int r = 0; r < 400 && min_delivered(s, ALL(4)) < 100; r++) {
+		if (r % 3 == 0)
+			sim_submit(s, ALL(4), 12);
+		sim_round(s);
+	}
+	assert_true(min_delivered(s, ALL(4)) >= 100);
+	assert_agreement(s, ALL(4));
+	for (unsigned i = 0; i < 4; i++) {
+		pbft_stats_t ps = stats_of(s->node[i]);
+		assert_int_equal(ps.view_changes, 0);
+		assert_int_equal(ps.view, 0);
+		assert_int_equal(ps.dropped[PBFT_DROP_BAD_SIG], 0);
+		assert_int_equal(ps.dropped[PBFT_DROP_EQUIVOCATION], 0);
+		assert_true(ps.stable_checkpoint >= 90);
+		/* identical sequences */
+		for (uint64_t h = 1; h <= 100; h++)
+			assert_memory_equal(s->node[i]->hash[h], s->node[0]->hash[h], HB);
+	}
+	assert_true(stats_of(s->node[0]).proposed >= 100);
+	sim_free(s);
+}
+
+static void test_normal_case_window4(void **st)
+{
+	(void)st;
+	normal_case(4);
+}
+
+static void test_normal_case_window1(void **st)
+{
+	(void)st;
+	normal_case(1);
+}
+
+static void test_leader_crash(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 3, 0);
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 40);
+	assert_int_equal(sim_run_until(s, ALL(4), 5, 50), 0);
+	inst_crash(s->node[0]);
+	uint64_t before = min_delivered(s, 0xe);
+	sim_submit(s, 0xe, 80);
+	assert_int_equal(sim_run_until(s, 0xe, before + 10, 2000), 0);
+	for (unsigned i = 1; i < 4; i++) {
+		pbft_stats_t ps = stats_of(s->node[i]);
+		assert_true(ps.view >= 1);
+		assert_true(ps.view_changes >= 1);
+		assert_int_equal(ps.leader, ps.view % 4);
+		assert_int_not_equal(ps.leader, 0);
+	}
+	/* the old leader comes back, catches up and follows the new view */
+	inst_boot(s->node[0]);
+	sim_submit(s, ALL(4), 16);
+	assert_int_equal(sim_run_until(s, ALL(4), min_delivered(s, 0xe), 1000), 0);
+	assert_int_equal(stats_of(s->node[0]).view, stats_of(s->node[1]).view);
+	assert_agreement(s, ALL(4));
+	sim_free(s);
+}
+
+static void test_equivocating_leader(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 1, 4, 0);
+	s->twin[0] = inst_new(s, 0, 1);
+	s->node[0]->route = (1u << 1) | (1u << 3);   /* block A to 1 and 3 */
+	s->twin[0]->route = (1u << 2) | (1u << 3);   /* block B to 2 and 3 */
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 30);
+	assert_int_equal(sim_run_until(s, 0xe, 3, 3000), 0);
+	pbft_stats_t p3 = stats_of(s->node[3]);
+	assert_true(p3.equivocations >= 1);
+	assert_true(p3.dropped[PBFT_DROP_EQUIVOCATION] >= 1);
+	for (unsigned i = 1; i < 4; i++) {
+		pbft_stats_t ps = stats_of(s->node[i]);
+		assert_true(ps.view >= 1);
+		assert_true(ps.view_changes >= 1);
+	}
+	assert_agreement(s, 0xe);
+	sim_free(s);
+}
+
+/* commits of height 3 in view 0 never arrive: the block is prepared
+ * everywhere, the view changes, and the new leader re-proposes it */
+static int filter_commit_h3_v0(sim_t *s, const qmsg_t *m)
+{
+	(void)s;
+	pbft_msg_info_t mi;
+	return pbft_msg_peek(m->data, m->len, &mi) == 0 && mi.type == PBFT_MSG_COMMIT && mi.view == 0 &&
+	       mi.height == 3;
+}
+
+static void test_reproposal(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 1, 5, 0);
+	s->filter = filter_commit_h3_v0;
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 24);   /* three blocks of 8 */
+	sim_run(s, 20);
+	assert_int_equal(min_delivered(s, ALL(4)), 2);
+	uint8_t h3[HB];
+	assert_int_equal(sent_pp_hash(s, 0, 3, h3), 0);
+	assert_int_equal(sim_run_until(s, ALL(4), 3, 1000), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_memory_equal(s->node[i]->hash[3], h3, HB);
+		assert_int_equal(s->node[i]->cert_view[3], 1);
+		assert_int_equal(stats_of(s->node[i]).view, 1);
+	}
+	/* and the new view makes progress of its own */
+	sim_submit(s, ALL(4), 8);
+	assert_int_equal(sim_run_until(s, ALL(4), 4, 100), 0);
+	assert_int_equal(s->node[0]->cert_view[4], 1);
+	assert_agreement(s, ALL(4));
+	sim_free(s);
+}
+
+static void test_restart_never_conflicts(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 1, 6, 0);
+	s->twin[0] = inst_new(s, 0, 1);
+	s->node[0]->route = 1u << 3;   /* block A only to replica 3 */
+	s->twin[0]->route = 0;         /* B held back for now */
+	sim_boot_all(s);
+	/* only the honest-looking instance of 0 gets txs first */
+	pool_add(s->node[0], 1);
+	pbft_note_pending(s->node[0]->p, s->now);
+	sim_run(s, 1);
+	assert_true(s->node[3]->sent_prepares >= 1);
+	assert_true(s->node[3]->nkv >= 2);   /* block and vote persisted before the prepare */
+	/* crash replica 3 and restart it from its persisted blobs */
+	inst_crash(s->node[3]);
+	inst_boot(s->node[3]);
+	/* now the twin proposes block B for the same (view 0, height 1) to 3 */
+	s->twin[0]->route = 1u << 3;
+	pool_add(s->twin[0], 2);
+	pbft_note_pending(s->twin[0]->p, s->now);
+	sim_run(s, 1);
+	pbft_stats_t ps = stats_of(s->node[3]);
+	assert_true(ps.equivocations >= 1);
+	assert_true(ps.view_changes >= 1);   /* and it moves against the leader */
+	assert_int_equal(s->violations, 0);  /* never prepared B */
+	/* crash again during the view change: it resumes it */
+	inst_crash(s->node[3]);
+	inst_boot(s->node[3]);
+	assert_true(pbft_in_view_change(s->node[3]->p));
+	assert_int_equal(pbft_view(s->node[3]->p), 1);
+	assert_int_equal(s->violations, 0);
+	sim_free(s);
+}
+
+static int filter_isolate(sim_t *s, const qmsg_t *m)
+{
+	return s->isolated >= 0 && (m->from == s->isolated || m->to == s->isolated);
+}
+
+static void test_lagging_replica_catches_up(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 7, 0);
+	s->filter = filter_isolate;
+	s->isolated = 3;
+	sim_boot_all(s);
+	for (int r = 0; r < 400 && min_delivered(s, 7) < 60; r++) {
+		if (r % 2 == 0)
+			sim_submit(s, 7, 16);
+		sim_round(s);
+	}
+	assert_true(min_delivered(s, 7) >= 60);
+	assert_int_equal(s->node[3]->delivered, 0);
+	s->isolated = -1;
+	uint64_t target = s->node[0]->delivered;
+	sim_submit(s, 7, 8);
+	assert_int_equal(sim_run_until(s, 8, target, 500), 0);
+	pbft_stats_t ps = stats_of(s->node[3]);
+	assert_true(ps.fetched >= target - 8);
+	assert_int_equal(ps.view_changes, 0);
+	/* it votes again: the others keep committing with it */
+	sim_submit(s, ALL(4), 8);
+	assert_int_equal(sim_run_until(s, ALL(4), s->node[0]->delivered, 200), 0);
+	assert_agreement(s, ALL(4));
+	sim_free(s);
+}
+
+static void test_seven_with_two_crashed(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(7, 2, 8, 0);
+	/* the leaders of views 0 and 1 are down: two view changes in a row */
+	for (unsigned i = 2; i < 7; i++)
+		inst_boot(s->node[i]);
+	unsigned live = ALL(7) & ~3u;
+	for (int r = 0; r < 4000 && min_delivered(s, live) < 20; r++) {
+		if (r % 20 == 0)
+			sim_submit(s, live, 16);
+		sim_round(s);
+	}
+	assert_true(min_delivered(s, live) >= 20);
+	for (unsigned i = 2; i < 7; i++) {
+		pbft_stats_t ps = stats_of(s->node[i]);
+		assert_int_equal(ps.view, 2);
+		assert_true(ps.view_changes >= 2);
+	}
+	assert_agreement(s, live);
+	sim_free(s);
+}
+
+static void test_censoring_leader(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 9, 0);
+	s->node[0]->censor = 1;   /* alive and voting, never proposes */
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 8);
+	assert_int_equal(sim_run_until(s, ALL(4), 1, 1000), 0);
+	assert_true(stats_of(s->node[1]).view >= 1);
+	assert_int_equal(s->node[1]->npool, 0);
+	assert_agreement(s, ALL(4));
+	sim_free(s);
+}
+
+static void test_persist_failure_blocks_votes(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 1, 10, 0);
+	s->node[2]->persist_fail = 1;
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 8);
+	sim_run(s, 5);
+	assert_int_equal(s->node[2]->sent_prepares, 0);   /* nothing left unpersisted */
+	assert_int_equal(min_delivered(s, 0xb), 1);        /* the other three suffice */
+	s->node[2]->persist_fail = 0;
+	sim_submit(s, ALL(4), 8);
+	assert_int_equal(sim_run_until(s, ALL(4), 2, 300), 0);
+	assert_agreement(s, ALL(4));
+	sim_free(s);
+}
+
+/* ---------------------------------------------------------------- wire format, written independently */
+
+static uint8_t *wire_msg(sim_t *s, int type, uint16_t sender, const uint8_t *body, size_t blen,
+			 size_t *len)
+{
+	buf_t b, sb;
+	buf_init(&b);
+	buf_u8(&b, (uint8_t)type);
+	buf_u16(&b, sender);
+	buf_put(&b, body, blen);
+	buf_init(&sb);
+	buf_put(&sb, "bsec/pbft/v1", 12);
+	buf_put(&sb, s->chain_id, HB);
+	buf_put(&sb, b.data, b.len);
+	uint8_t sig[64];
+	assert_int_equal(sig_sign(s->key[sender], sig, sb.data, sb.len), 0);
+	buf_u16(&b, 64);
+	buf_put(&b, sig, 64);
+	buf_free(&sb);
+	return buf_steal(&b, len);
+}
+
+static uint8_t *wire_prepare(sim_t *s, uint16_t sender, uint64_t view, uint64_t h, uint8_t fill,
+			     size_t *len)
+{
+	buf_t b;
+	buf_init(&b);
+	buf_u64(&b, view);
+	buf_u64(&b, h);
+	uint8_t hash[HB];
+	memset(hash, fill, HB);
+	buf_put(&b, hash, HB);
+	uint8_t *m = wire_msg(s, PBFT_MSG_PREPARE, sender, b.data, b.len, len);
+	buf_free(&b);
+	return m;
+}
+
+static uint8_t *wire_preprepare(sim_t *s, uint16_t sender, uint64_t view, uint64_t h, uint32_t salt,
+				size_t *len)
+{
+	fblock_t f;
+	memset(&f, 0, sizeof(f));
+	f.height = h;
+	memcpy(f.prev, s->chain_id, HB);
+	f.proposer = sender;
+	f.salt = salt;
+	f.ntx = 1;
+	f.tx[0] = salt;
+	size_t bl;
+	uint8_t *blk = fb_encode(&f, &bl);
+	buf_t b;
+	buf_init(&b);
+	buf_u64(&b, view);
+	buf_u64(&b, h);
+	buf_blob32(&b, blk, bl);
+	uint8_t *m = wire_msg(s, PBFT_MSG_PRE_PREPARE, sender, b.data, b.len, len);
+	buf_free(&b);
+	free(blk);
+	return m;
+}
+
+static void test_wire_and_drops(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 11, 0);
+	for (unsigned i = 0; i < 4; i++)
+		s->node[i]->route = 0;   /* node 2 is alone with what we feed it */
+	sim_boot_all(s);
+	pbft_t *p = s->node[2]->p;
+	size_t len;
+	uint8_t *m;
+	struct {
+		int from;
+		uint16_t sender;
+		uint64_t view, height;
+		uint8_t fill;
+		int mutate;     /* 0 none, 1 trailing byte, 2 flip sig, 3 truncate */
+		int want_ret;
+		pbft_drop_t want;
+	} cases[] = {
+		{ 1, 1, 0, 1, 0xaa, 0, 0, PBFT_DROP__COUNT },
+		{ 1, 1, 0, 1, 0xaa, 0, -1, PBFT_DROP_DUPLICATE },
+		{ 1, 1, 0, 1, 0xbb, 0, -1, PBFT_DROP_EQUIVOCATION },
+		{ 1, 1, 0, 2, 0xaa, 1, -1, PBFT_DROP_MALFORMED },
+		{ 1, 1, 0, 2, 0xaa, 3, -1, PBFT_DROP_MALFORMED },
+		{ 1, 1, 0, 2, 0xaa, 2, -1, PBFT_DROP_BAD_SIG },
+		{ 3, 1, 0, 2, 0xaa, 0, -1, PBFT_DROP_NOT_MEMBER },
+		{ -1, 2, 0, 2, 0xaa, 0, -1, PBFT_DROP_NOT_MEMBER },   /* ourselves */
+		{ 1, 1, 7, 2, 0xaa, 0, -1, PBFT_DROP_WRONG_VIEW },
+		{ 1, 1, 0, 500, 0xaa, 0, -1, PBFT_DROP_OUT_OF_WINDOW },
+		{ -1, 3, 0, 2, 0xaa, 0, 0, PBFT_DROP__COUNT },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		pbft_stats_t before = stats_of(s->node[2]);
+		m = wire_prepare(s, cases[i].sender, cases[i].view, cases[i].height, cases[i].fill, &len);
+		size_t l = len;
+		if (cases[i].mutate == 1) {
+			m = realloc(m, len + 1);
+			m[len] = 0;
+			l = len + 1;
+		} else if (cases[i].mutate == 2) {
+			m[len - 5] ^= 1;
+		} else if (cases[i].mutate == 3) {
+			l = len - 1;
+		}
+		int r = pbft_receive(p, s->now, cases[i].from, m, l);
+		free(m);
+		assert_int_equal(r, cases[i].want_ret);
+		pbft_stats_t after = stats_of(s->node[2]);
+		if (cases[i].want != PBFT_DROP__COUNT)
+			assert_int_equal(after.dropped[cases[i].want], before.dropped[cases[i].want] + 1);
+	}
+	/* a sender index outside the consortium */
+	m = wire_prepare(s, 1, 0, 3, 0xaa, &len);
+	m[2] = 9;
+	assert_int_equal(pbft_receive(p, s->now, -1, m, len), -1);
+	free(m);
+	assert_int_equal(stats_of(s->node[2]).dropped[PBFT_DROP_NOT_MEMBER], 3);
+	/* pre-prepare from a backup */
+	m = wire_preprepare(s, 1, 0, 1, 77, &len);
+	assert_int_equal(pbft_receive(p, s->now, 1, m, len), -1);
+	free(m);
+	assert_int_equal(stats_of(s->node[2]).dropped[PBFT_DROP_NOT_LEADER], 1);
+	/* the leader's pre-prepare is accepted (validated, prepared) ... */
+	m = wire_preprepare(s, 0, 0, 1, 77, &len);
+	assert_int_equal(pbft_receive(p, s->now, 0, m, len), 0);
+	free(m);
+	assert_int_equal(s->node[2]->spec_tip, 1);
+	assert_int_equal(s->node[2]->sent_prepares, 1);
+	/* ... a second, different one for (0, 1) is equivocation: view change */
+	m = wire_preprepare(s, 0, 0, 1, 78, &len);
+	assert_int_equal(pbft_receive(p, s->now, 0, m, len), -1);
+	free(m);
+	pbft_stats_t ps = stats_of(s->node[2]);
+	assert_int_equal(ps.equivocations, 1);
+	assert_int_equal(ps.view_changes, 1);
+	assert_true(pbft_in_view_change(p));
+	assert_int_equal(s->node[2]->spec_tip, 0);   /* speculation discarded */
+	assert_int_equal(s->violations, 0);
+	sim_free(s);
+}
+
+/* Mutated and random bytes never crash a replica (run under ASan too). */
+static void test_garbage_never_crashes(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 12, 1);
+	s->cfg.checkpoint_interval = 1;
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 24);
+	/* capture real traffic of every kind, including a view change */
+	s->capture = 1;
+	for (int r = 0; r < 400; r++) {
+		if (r == 5)
+			inst_crash(s->node[0]);
+		if (r == 6)
+			sim_submit(s, 0xe, 8);
+		if (r == 300)
+			inst_boot(s->node[0]);   /* catches up: FETCH, BLOCKS */
+		sim_round(s);
+	}
+	s->capture = 0;
+	qmsg_t *cap = s->cap;
+	size_t ncap = s->ncap;
+	for (int t = PBFT_MSG_PRE_PREPARE; t <= PBFT_MSG_BLOCKS; t++)
+		assert_true(s->captypes[t] > 0);
+	pbft_t *p = s->node[3]->p;
+	for (size_t i = 0; i < ncap; i++) {
+		for (int k = 0; k < 24; k++) {
+			size_t l = cap[i].len;
+			uint8_t *m = malloc(l + 8);
+			memcpy(m, cap[i].data, l);
+			switch (k % 4) {
+			case 0:
+				m[rnd(s) % l] ^= (uint8_t)(1u << (rnd(s) % 8));
+				break;
+			case 1:
+				l = rnd(s) % l;
+				break;
+			case 2:
+				for (int j = 0; j < 4; j++)
+					m[rnd(s) % l] = (uint8_t)rnd(s);
+				break;
+			default:
+				memcpy(m + l, "\0\1\2\3\4\5\6\7", 8);
+				l += 1 + rnd(s) % 7;
+				break;
+			}
+			pbft_receive(p, s->now, -1, m, l);
+			free(m);
+		}
+	}
+	for (int k = 0; k < 2000; k++) {
+		uint8_t m[64];
+		for (size_t j = 0; j < sizeof(m); j++)
+			m[j] = (uint8_t)rnd(s);
+		m[0] = (uint8_t)(1 + k % 8);
+		m[1] = 0;
+		m[2] = (uint8_t)(k % 4);
+		pbft_receive(p, s->now, -1, m, 1 + rnd(s) % sizeof(m));
+	}
+	pbft_stats_t ps = stats_of(s->node[3]);
+	assert_true(ps.dropped[PBFT_DROP_MALFORMED] > 1000);
+	assert_int_equal(s->violations, 0);
+	sim_free(s);
+}
+
+/* ---------------------------------------------------------------- random schedules */
+
+static void random_schedule(uint32_t seed, uint64_t *progress)
+{
+	unsigned n = seed % 5 == 0 ? 7 : 4;
+	unsigned window = 1 + seed % 4;
+	sim_t *s = sim_new(n, window, seed, 1);
+	s->cfg.view_timeout_ms = 300;
+	s->cfg.max_timeout_ms = 2400;
+	s->cfg.checkpoint_interval = 5;
+	s->drop_pct = rnd(s) % 21;
+	s->dup_pct = rnd(s) % 8;
+	s->reorder = 1 + rnd(s) % 16;
+	unsigned f = pbft_f(n);
+	int byz = -1;
+	if (seed % 3 == 0) {
+		byz = (int)(rnd(s) % n);
+		s->twin[byz] = inst_new(s, byz, 1);
+		unsigned half = rnd(s) & ALL(n);
+		s->node[byz]->route = half;
+		s->twin[byz]->route = ~half | (rnd(s) & ALL(n));
+	}
+	sim_boot_all(s);
+	int down = -1;
+	unsigned down_until = 0;
+	for (unsigned r = 0; r < 700; r++) {
+		if (r % 7 == 0 && r < 550)
+		{
+			unsigned mask = rnd(s) & ALL(n);
+			sim_submit(s, mask ? mask : ALL(n), 1 + rnd(s) % 12);
+		}
+		if (byz < 0 && f > 0 && down < 0 && rnd(s) % 60 == 0) {
+			down = (int)(rnd(s) % n);
+			down_until = r + 20 + rnd(s) % 150;
+			inst_crash(s->node[down]);
+		} else if (down >= 0 && r >= down_until) {
+			inst_boot(s->node[down]);
+			down = -1;
+		}
+		if (r == 600) {   /* calm: no losses, everyone up */
+			s->drop_pct = 0;
+			s->dup_pct = 0;
+		}
+		sim_round(s);
+		if (s->violations)
+			break;
+	}
+	if (s->violations)
+		fail_msg("seed %u (n=%u window=%u drop=%u%% dup=%u%% reorder=%u byz=%d): %s", seed, n,
+			 window, s->drop_pct, s->dup_pct, s->reorder, byz, s->why);
+	assert_agreement(s, ALL(n));
+	uint64_t best = 0;
+	for (unsigned i = 0; i < n; i++)
+		if ((int)i != byz && s->node[i]->delivered > best)
+			best = s->node[i]->delivered;
+	*progress += best;
+	if (getenv("PBFT_TEST_VERBOSE")) {
+		uint64_t vcs = 0, maxv = 0, fetched = 0, minb = UINT64_MAX;
+		for (unsigned i = 0; i < n; i++) {
+			if (!s->node[i]->alive)
+				continue;
+			pbft_stats_t ps = stats_of(s->node[i]);
+			vcs += ps.view_changes;
+			fetched += ps.fetched;
+			if (ps.view > maxv)
+				maxv = ps.view;
+			if ((int)i != byz && s->node[i]->delivered < minb)
+				minb = s->node[i]->delivered;
+		}
+		fprintf(stderr, "seed %3u n=%u w=%u drop=%2u dup=%u reo=%2u byz=%2d: delivered %3llu..%3llu view %llu vcs %llu fetched %llu txs %u\n",
+			seed, n, window, s->drop_pct, s->dup_pct, s->reorder, byz, (unsigned long long)minb,
+			(unsigned long long)best, (unsigned long long)maxv, (unsigned long long)vcs,
+			(unsigned long long)fetched, s->next_tx);
+	}
+	sim_free(s);
+}
+
+static void test_random_schedules(void **st)
+{
+	(void)st;
+	uint64_t progress = 0;
+	unsigned seeds = 200, first = 1;
+	if (getenv("PBFT_TEST_SEEDS"))   /* longer soak runs: PBFT_TEST_SEEDS=5000 */
+		seeds = (unsigned)strtoul(getenv("PBFT_TEST_SEEDS"), NULL, 10);
+	if (getenv("PBFT_TEST_FIRST_SEED"))
+		first = (unsigned)strtoul(getenv("PBFT_TEST_FIRST_SEED"), NULL, 10);
+	for (uint32_t seed = first; seed < first + seeds; seed++)
+		random_schedule(seed, &progress);
+	/* safety is the point; liveness shows up as blocks on average */
+	assert_true(progress / seeds >= 5);
+}
+
+int main(void)
+{
+	log_set_level(LOG_ERROR);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_single_node),
+		cmocka_unit_test(test_normal_case_window4),
+		cmocka_unit_test(test_normal_case_window1),
+		cmocka_unit_test(test_leader_crash),
+		cmocka_unit_test(test_equivocating_leader),
+		cmocka_unit_test(test_reproposal),
+		cmocka_unit_test(test_restart_never_conflicts),
+		cmocka_unit_test(test_lagging_replica_catches_up),
+		cmocka_unit_test(test_seven_with_two_crashed),
+		cmocka_unit_test(test_censoring_leader),
+		cmocka_unit_test(test_persist_failure_blocks_votes),
+		cmocka_unit_test(test_wire_and_drops),
+		cmocka_unit_test(test_garbage_never_crashes),
+		cmocka_unit_test(test_random_schedules),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
