@@ -884,7 +884,7 @@ int devnet_down_main(int argc, char **argv)
 		}
 	}
 	if (!ret)
-		printf("devnet `%s' down (%zu node%s were running)\n", o.dir, was, was == 1 ? "" : "s");
+		printf("devnet `%s' down (%zu node%s running before)\n", o.dir, was, was == 1 ? " was" : "s were");
 	nodes_free(np, n);
 	devnet_close(&d);
 	return ret;

@@ -15,6 +15,7 @@ static const cli_cmd_t commands[] = {
 	{ "keygen", keygen_main, "generate a signing key (PKCS#8 PEM, mode 0600)" },
 	{ "tx", tx_main, "build, sign, show and verify transactions" },
 	{ "instr", instr_main, "check an instruction and print its canonical form" },
+	{ "genesis", genesis_main, "found a consortium: provider descriptors, init, show" },
 	{ "node", node_main, "run one consensus replica (--config FILE)" },
 	{ "devnet", devnet_main, "a local consortium: init, up, status, stop, start, down" },
 	{ "request", request_main, "sign and submit an instruction, wait until it is committed" },

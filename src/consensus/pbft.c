@@ -1315,7 +1315,8 @@ static int step_accept(pbft_t *p)
 		s->my_prep_view = p->view;
 		memcpy(s->my_prep_hash, s->pp->hash, HB);
 	}
-	if (persist_slot(p, s, s->pp) != 0) {
+	int on_disk = voted && s->persisted_pp && memcmp(s->persisted_pp->hash, s->pp->hash, HB) == 0;
+	if (!on_disk && persist_slot(p, s, s->pp) != 0) {
 		if (!voted)
 			s->my_prep = 0;   /* nothing left us; retried at the next event */
 		spec_abort(p, h);
@@ -1501,6 +1502,20 @@ static int work_outstanding(pbft_t *p)
 	return p->cb.has_pending(p->cb.ctx) ? 1 : 0;
 }
 
+/* Fetches up to the highest height in the window with a commit
+ * certificate, if it is above the next one.  1 when there is one. */
+static int fetch_to_certified(pbft_t *p)
+{
+	for (uint64_t h = p->delivered + p->L; h > p->delivered + 1; h--) {
+		slot_t *s = slot_peek(p, h);
+		if (s && s->committed) {
+			trigger_fetch(p, h, s->cert.n ? s->cert.sigs[h % s->cert.n].node : -1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void pump(pbft_t *p)
 {
 	if (p->failed || !p->started)
@@ -1523,14 +1538,12 @@ static void pump(pbft_t *p)
 		if (!ch)
 			break;
 	}
-	/* a certificate above a height we cannot fill: fetch up to it */
-	for (uint64_t h = p->delivered + p->L; h > p->delivered + 1; h--) {
-		slot_t *s = slot_peek(p, h);
-		if (s && s->committed) {
-			trigger_fetch(p, h, s->cert.n ? s->cert.sigs[h % s->cert.n].node : -1);
-			break;
-		}
-	}
+	/* a certificate above a height of which we hold no block at all (its
+	 * messages passed us by): fetch up to it now.  Gaps we are still
+	 * voting on are left to the stuck check in retransmit(). */
+	slot_t *next = slot_peek(p, p->delivered + 1);
+	if (!next || (!next->pp && !next->pc_blk))
+		fetch_to_certified(p);
 	if (p->in_vc) {
 		p->progress_deadline = 0;
 	} else if (work_outstanding(p)) {
@@ -2560,6 +2573,8 @@ static void retransmit(pbft_t *p)
 	}
 	/* stuck: maybe the others are ahead (e.g. they delivered a height we
 	 * still vote on); ask one peer per interval, rotating */
+	if (fetch_to_certified(p))
+		goto resend;
 	if (p->cfg.n > 1) {
 		uint16_t peer = (uint16_t)((p->cfg.self + 1 + p->delivered + p->now / p->cfg.retransmit_ms) %
 					   p->cfg.n);
@@ -2567,6 +2582,7 @@ static void retransmit(pbft_t *p)
 			peer = (uint16_t)((peer + 1) % p->cfg.n);
 		send_fetch(p, peer, p->delivered + 1, p->delivered + p->L);
 	}
+resend:
 	for (uint64_t h = p->delivered + 1; h <= p->acc_tip; h++) {
 		slot_t *s = slot_peek(p, h);
 		if (!s)

@@ -18,10 +18,12 @@
  *    carries forward.
  *  - Normal case: the leader of view v (node v mod n) asks the node for a
  *    block as soon as txs are pending and fewer than `window` heights are
- *    uncommitted, signs PRE-PREPARE(v, h, block) and broadcasts it.  Every
- *    replica, the leader included, validates it (validate_block) and
- *    broadcasts PREPARE(v, h, hash).  Prepared = accepted pre-prepare + a
- *    quorum (n - f) of matching PREPAREs; a replica then broadcasts
+ *    uncommitted (has_pending, build_block; no fixed timer), signs
+ *    PRE-PREPARE(v, h, block) and broadcasts it.  Every replica, the
+ *    leader included, validates it (validate_block) and broadcasts
+ *    PREPARE(v, h, hash) — the leader's own PREPARE stands for PBFT's
+ *    pre-prepare in the count.  Prepared = accepted pre-prepare + a quorum
+ *    (n - f) of matching PREPAREs; a replica then broadcasts
  *    COMMIT(v, h, hash) whose signature is the certificate signature of
  *    block.h (commit_signed_bytes).  A quorum of COMMITs of one view is the
  *    commit certificate (cert_t); the block is delivered with it, in
@@ -63,7 +65,17 @@
  *    two hashes at one (view, height).
  *  - Liveness: timers back off ×2 per consecutive view change (capped at
  *    2^backoff_max_shift and max_timeout_ms), reset by a delivery; votes,
- *    own pre-prepares and VIEW-CHANGEs are retransmitted while stuck.
+ *    own pre-prepares and VIEW-CHANGEs are retransmitted while stuck, and
+ *    a stuck replica asks a peer (FETCH) for newer blocks.  A replica
+ *    that receives signed messages of a newer view asks their sender for
+ *    its NEW-VIEW; replicas answer a VIEW-CHANGE or FETCH from an older
+ *    view with theirs (a NEW-VIEW is self-proving, so anyone may relay
+ *    it).  A replica alone in a view change waits (PBFT: its new-view
+ *    timer starts only once a quorum asks for the same view) while it
+ *    keeps delivering through certificates and state transfer.
+ *  - All replicas must use the same log_window (take it from the
+ *    genesis): it bounds the heights a VIEW-CHANGE reports and the
+ *    candidates of the O set, and every replica recomputes that set.
  *
  * Messages (all integers big-endian; "blob" = u32 length || bytes):
  *   u8 type, u16 sender, body, u16 sig_len, sig
@@ -75,7 +87,7 @@
  *   COMMIT       u64 view, u64 height, 32 hash
  *   CHECKPOINT   u64 height, 32 hash
  *   VIEW-CHANGE  u64 new_view, u64 c_height, 32 c_hash, blob c_cert
- *                (cert.h encoding, empty at height 0), u16 count, count x
+ *                (block.h certificate encoding, empty at height 0), u16 count, count x
  *                { u64 view, u64 height, 32 hash, u16 nsig, nsig x
  *                { u16 node, u16 len, sig of that node's PREPARE } }
  *                — then, after the signature, count x blob block
@@ -188,10 +200,12 @@ typedef struct {
 			   uint64_t view, uint8_t **block, size_t *len);
 	/* Fully validate `block` as height `height` on top of the node's
 	 * speculative tip (height - 1) and, when valid, apply it speculatively
-	 * (the tip becomes height).  `view` is the view it is (re-)proposed
-	 * in: when the block's own header view is older, it is a re-proposal
-	 * from a NEW-VIEW and its timestamp may be old.  Called in strict
-	 * height order, for the leader's own blocks too. */
+	 * (the tip becomes height).  Called in strict height order, for the
+	 * leader's own blocks too.  `view` is the view it is (re-)proposed
+	 * in: a fresh proposal has header view == view and proposer == view
+	 * mod n (and a timestamp near our clock); a block carried over by a
+	 * NEW-VIEW has an older header view (proposer == that view mod n) and
+	 * its timestamp may be old. */
 	int (*validate_block)(void *ctx, uint64_t height, uint64_t view, const uint8_t *block,
 			      size_t len);
 	/* Discard speculative heights >= from (the tip becomes from - 1);

@@ -301,6 +301,12 @@ class ConsensusTest(unittest.TestCase):
         dn = Devnet(self, 4)
         dn.up()
         clients = Clients(dn, threads=4)
+        load = None
+        if bench_load_available():
+            # background load besides the watched clients; its own result does not matter
+            load = subprocess.Popen([BSEC, "bench", "load", "--dir", dn.dir, "--count", "20000",
+                                     "--rate", "400"], stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
         clients.start()
         try:
             wait_until(lambda: clients.count() >= 8, 30, "8 commits before the crash", dn.logs)
@@ -329,6 +335,9 @@ class ConsensusTest(unittest.TestCase):
                        "clients' commits to continue in the new view", dn.logs)
         finally:
             clients.finish()
+            if load:
+                load.kill()
+                load.wait(timeout=10)
         self.assertLessEqual(resumed, budget + 0.3,  # + our 100 ms polling
                              f"commits resumed {resumed:.2f} s after the leader's crash; "
                              f"view timeout {dn.view_timeout_ms} ms")

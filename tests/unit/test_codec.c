@@ -393,7 +393,7 @@ static int make_genesis(genesis_t *g, sig_key_t **keys, int n)
 	for (int i = 0; i < n; i++) {
 		char *pem = sig_pub_to_pem(sig_key_scheme(keys[i]), sig_key_pub(keys[i]));
 		char name[8];
-		snprintf(name, sizeof(name), "p%d", i);
+		snprintf(name, sizeof(name), "p%d", i & 0xff);
 		json_array_append_new(provs, json_pack("{s:s,s:s,s:s,s:s}", "name", name, "node_key", pem,
 						       "orchestrator_key", pem, "admin_key", pem));
 		free(pem);
