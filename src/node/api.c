@@ -4,7 +4,7 @@
  *   POST /v1/transactions          binary signed tx -> 202 pending / 200 known / 4xx / 503
  *   GET  /v1/transactions/{id}     ?wait=MS long-polls until committed
  *   GET  /v1/blocks/{height}       header, certificate, txs (JSON)
- *   GET  /v1/blocks?from=H&limit=N
+ *   GET  /v1/blocks?from=H&limit=N[&txs=1][&wait=MS]  (long-polls for block H)
  *   GET  /v1/proofs/{id}           inclusion proof bundle
  *   GET  /v1/status                node, height, tip_hash, view, leader, peers, ...
  *   GET  /metrics                  Prometheus text
@@ -342,6 +342,72 @@ static json_t *block_json(node_t *n, uint64_t height, int with_txs, block_t *out
 	return o;
 }
 
+/* Long polls on GET /v1/blocks?from=H&wait=MS, answered at H's commit. */
+typedef struct block_waiter_t {
+	node_t *n;
+	https_req_t *req;
+	uint64_t from, limit;
+	int txs;
+	struct event *timer;
+	struct block_waiter_t *next;
+} block_waiter_t;
+
+static block_waiter_t *block_waiters;
+
+static void blocks_reply(node_t *n, https_req_t *req, uint64_t from, uint64_t limit, int txs)
+{
+	json_t *arr = json_array();
+	for (uint64_t h = from; h <= store_height(n->store) && json_array_size(arr) < limit; h++) {
+		json_t *o = block_json(n, h, txs, NULL);
+		if (o)
+			json_array_append_new(arr, o);
+	}
+	json_t *o = json_pack("{s:o,s:I}", "blocks", arr, "height", (json_int_t)store_height(n->store));
+	reply_json_obj(req, 200, o);
+}
+
+static void block_waiter_unlink(block_waiter_t *w)
+{
+	for (block_waiter_t **pp = &block_waiters; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	event_free(w->timer);
+	free(w);
+}
+
+static void block_waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	block_waiter_t *w = arg;
+	(void)fd;
+	(void)what;
+	blocks_reply(w->n, w->req, w->from, w->limit, w->txs);
+	block_waiter_unlink(w);
+}
+
+static void block_waiter_gone(https_req_t *req, void *ctx)
+{
+	(void)req;
+	block_waiter_unlink(ctx);
+}
+
+void node_api_block(node_t *n, uint64_t height)
+{
+	block_waiter_t **pp = &block_waiters;
+	while (*pp) {
+		block_waiter_t *w = *pp;
+		if (w->n == n && w->from <= height) {
+			*pp = w->next;
+			blocks_reply(n, w->req, w->from, w->limit, w->txs);
+			event_free(w->timer);
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
 static void h_blocks(https_req_t *req, void *ctx)
 {
 	node_t *n = ctx;
@@ -363,22 +429,34 @@ static void h_blocks(https_req_t *req, void *ctx)
 		reply_json_obj(req, 200, o);
 		return;
 	}
-	uint64_t from, limit, txs;
+	uint64_t from, limit, txs, wait;
 	if (https_req_query_u64(req, "from", 1, UINT64_MAX >> 1, &from) < 0 ||
 	    https_req_query_u64(req, "limit", 20, MAX_BLOCKS_PAGE, &limit) < 0 ||
-	    https_req_query_u64(req, "txs", 0, 1, &txs) < 0) {
-		https_reply_error(req, 400, "bad_query", "from must be a height, limit 0..%d, txs 0 or 1",
-				  MAX_BLOCKS_PAGE);
+	    https_req_query_u64(req, "txs", 0, 1, &txs) < 0 ||
+	    https_req_query_u64(req, "wait", 0, MAX_WAIT_MS, &wait) < 0) {
+		https_reply_error(req, 400, "bad_query", "from must be a height, limit 0..%d, txs 0 or 1, wait 0..%d ms",
+				  MAX_BLOCKS_PAGE, MAX_WAIT_MS);
 		return;
 	}
-	json_t *arr = json_array();
-	for (uint64_t h = from ? from : 1; h <= store_height(n->store) && json_array_size(arr) < limit; h++) {
-		json_t *o = block_json(n, h, (int)txs, NULL);
-		if (o)
-			json_array_append_new(arr, o);
+	if (!from)
+		from = 1;
+	if (wait && from > store_height(n->store)) {
+		/* long poll: answer when block `from` commits or the wait ends */
+		block_waiter_t *w = xcalloc(1, sizeof(*w));
+		w->n = n;
+		w->req = req;
+		w->from = from;
+		w->limit = limit;
+		w->txs = (int)txs;
+		w->timer = evtimer_new(n->base, block_waiter_timeout, w);
+		struct timeval tv = { (time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000) };
+		evtimer_add(w->timer, &tv);
+		w->next = block_waiters;
+		block_waiters = w;
+		https_req_defer(req, block_waiter_gone, w);
+		return;
 	}
-	json_t *o = json_pack("{s:o,s:I}", "blocks", arr, "height", (json_int_t)store_height(n->store));
-	reply_json_obj(req, 200, o);
+	blocks_reply(n, req, from, limit, (int)txs);
 }
 
 static void h_proofs(https_req_t *req, void *ctx)

@@ -433,6 +433,7 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		node_api_committed(n, b->txs[i].id, height);
 	}
 	n->committed_txs += b->hdr.tx_count;
+	node_api_block(n, height);
 	if (from_spec) {
 		spec_block_free(&n->spec_blocks[0]);
 		memmove(&n->spec_blocks[0], &n->spec_blocks[1], (n->n_spec - 1) * sizeof(spec_block_t));

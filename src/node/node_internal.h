@@ -100,5 +100,7 @@ int node_api_start(node_t *n, char *err, size_t errlen);
 void node_api_stop(node_t *n);
 /* Wakes long-polls waiting for tx id (now committed at height). */
 void node_api_committed(node_t *n, const uint8_t id[BSEC_HASH_BYTES], uint64_t height);
+/* Wakes long-polls waiting for blocks up to height. */
+void node_api_block(node_t *n, uint64_t height);
 
 #endif
