@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "devnet.h"
 #include "../ledger/tx.h"
+#include "../lib/buf.h"
 #include "../lib/https.h"
 #include "../lib/sig.h"
 #include "../lib/workers.h"
@@ -126,6 +127,74 @@ static void note_error(load_t *L, const char *fmt, const char *detail)
 	pthread_mutex_unlock(&L->lock);
 }
 
+#define LOAD_BATCH 64
+
+/* Unpaced mode: claim LOAD_BATCH txs at a time and POST them as one
+ * batch; txs refused because the pool was full are posted again. */
+static void submit_batches(load_t *L, https_client_t *c)
+{
+	buf_t b;
+	char err[256];
+	buf_init(&b);
+	size_t pending[LOAD_BATCH], np = 0;
+	for (;;) {
+		if (L->deadline_us && mono_us() >= L->deadline_us)
+			break;
+		/* top the batch up with fresh txs */
+		while (np < LOAD_BATCH) {
+			size_t i = atomic_fetch_add(&L->next, 1);
+			if (i >= L->count)
+				break;
+			if (L->txs[i].raw)
+				pending[np++] = i;
+		}
+		if (!np)
+			break;
+		buf_reset(&b);
+		for (size_t k = 0; k < np; k++)
+			buf_blob32(&b, L->txs[pending[k]].raw, L->txs[pending[k]].raw_len);
+		int status;
+		uint8_t *resp = NULL;
+		size_t rl;
+		if (https_client_request(c, "POST", "/v1/transactions/batch", "application/octet-stream", b.data,
+					 b.len, &status, &resp, &rl, err, sizeof(err)) < 0 || status != 200) {
+			atomic_fetch_add(&L->errors, 1);
+			note_error(L, "%s", resp ? (char *)resp : err);
+			free(resp);
+			usleep(20000);
+			continue;
+		}
+		json_t *o = json_loads((char *)resp, 0, NULL);
+		free(resp);
+		size_t keep = 0, acc = np;
+		json_t *ref = json_object_get(o, "refused"), *e;
+		size_t ri;
+		size_t again[LOAD_BATCH];
+		json_array_foreach(ref, ri, e) {
+			size_t idx = (size_t)json_integer_value(json_object_get(e, "index"));
+			const char *code = json_string_value(json_object_get(e, "error"));
+			if (idx >= np)
+				continue;
+			acc--;
+			if (code && !strcmp(code, "mempool_full")) {
+				again[keep++] = pending[idx];
+			} else {
+				atomic_fetch_add(&L->refused_other, 1);
+				note_error(L, "%s", json_string_value(json_object_get(e, "message")));
+			}
+		}
+		json_decref(o);
+		atomic_fetch_add(&L->submitted, acc);
+		if (keep) {
+			atomic_fetch_add(&L->refused_full, keep);
+			memcpy(pending, again, keep * sizeof(size_t));
+			usleep(2000);
+		}
+		np = keep;
+	}
+	buf_free(&b);
+}
+
 static void *submit_thread(void *arg)
 {
 	worker_arg_t *wa = arg;
@@ -134,6 +203,11 @@ static void *submit_thread(void *arg)
 	https_client_t *c = https_client_new(L->urls[wa->idx % L->nurls], &L->trust, 15000, err, sizeof(err));
 	if (!c) {
 		note_error(L, "%s", err);
+		return NULL;
+	}
+	if (!L->wait_commit && L->rate <= 0) {
+		submit_batches(L, c);
+		https_client_free(c);
 		return NULL;
 	}
 	for (;;) {

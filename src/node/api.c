@@ -2,6 +2,7 @@
  * api.c — the node's HTTPS API (DESIGN §9) and Prometheus metrics.
  *
  *   POST /v1/transactions          binary signed tx -> 202 pending / 200 known / 4xx / 503
+ *   POST /v1/transactions/batch    (u32 length || signed tx)... -> counts and refusals
  *   GET  /v1/transactions/{id}     ?wait=MS long-polls until committed
  *   GET  /v1/blocks/{height}       header, certificate, txs (JSON)
  *   GET  /v1/blocks?from=H&limit=N[&txs=1][&wait=MS]  (long-polls for block H)
@@ -181,6 +182,11 @@ static void h_tx_post(https_req_t *req, node_t *n)
 	} else if (st == 503) {
 		https_req_set_header(req, "Retry-After", "1");
 		https_reply_error(req, 503, n->failed ? "node_failed" : "mempool_full", "%s", err);
+	} else if (st == 202) {
+		char id[2 * BSEC_HASH_BYTES + 1], body_out[128];
+		hex_encode(id, tx.id, BSEC_HASH_BYTES);
+		snprintf(body_out, sizeof(body_out), "{\"id\":\"%s\",\"status\":\"pending\",\"height\":null}", id);
+		https_reply_json(req, 202, body_out);
 	} else {
 		int found;
 		json_t *o = tx_status_json(n, tx.id, &found);
@@ -189,6 +195,49 @@ static void h_tx_post(https_req_t *req, node_t *n)
 		reply_json_obj(req, st, o);
 	}
 	tx_clear(&tx);
+}
+
+/* POST /v1/transactions/batch: body = (u32 length || signed tx)...; each tx
+ * is admitted as if posted alone.  Reply: counts, and the refused ones
+ * with their index, code and reason (mempool_full ones may be retried). */
+static void h_tx_batch(https_req_t *req, node_t *n)
+{
+	size_t len;
+	const uint8_t *body = https_req_body(req, &len);
+	rd_t r;
+	rd_init(&r, body, len);
+	size_t accepted = 0, known = 0, idx = 0, full = 0;
+	json_t *refused = json_array();
+	while (rd_ok(&r) && r.off < r.len) {
+		size_t tl;
+		const uint8_t *t = rd_blob32(&r, &tl, TX_MAX_BYTES);
+		if (!t)
+			break;
+		verdict_t v;
+		char err[512];
+		int st = node_submit(n, t, tl, NULL, &v, err, sizeof(err));
+		if (st == 202)
+			accepted++;
+		else if (st == 200)
+			known++;
+		else {
+			full += st == 503;
+			json_array_append_new(refused, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)idx, "error",
+				st == 400 ? "malformed_tx" : st == 503 ? "mempool_full" : verr_name(v.code),
+				"message", err));
+		}
+		idx++;
+	}
+	if (!rd_ok(&r)) {
+		json_decref(refused);
+		https_reply_error(req, 400, "malformed_batch", "tx %zu of the batch at offset %zu: %s", idx,
+				  r.err_off, r.err);
+		return;
+	}
+	if (full)
+		https_req_set_header(req, "Retry-After", "1");
+	reply_json_obj(req, 200, json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)accepted, "known",
+					   (json_int_t)known, "refused", refused));
 }
 
 typedef struct {
@@ -303,6 +352,8 @@ static void h_transactions(https_req_t *req, void *ctx)
 	const char *m = https_req_method(req);
 	if (!strcmp(m, "POST") && !rest[0])
 		h_tx_post(req, n);
+	else if (!strcmp(m, "POST") && !strcmp(rest, "batch"))
+		h_tx_batch(req, n);
 	else if (!strcmp(m, "GET") && rest[0])
 		h_tx_get(req, n, rest);
 	else

@@ -530,15 +530,6 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, tx_t *out_tx, verdict
 		status = 200;
 		goto out;
 	}
-	uint8_t *sraw;
-	size_t slen;
-	uint64_t h;
-	uint32_t idx;
-	if (store_get_tx(n->store, tx.id, &sraw, &slen, &h, &idx) == 0) {
-		free(sraw);
-		status = 200;
-		goto out;
-	}
 	if (mempool_is_full(n->pool)) {
 		n->mempool_full++;
 		err_set(err, errlen, "the mempool is full (%zu txs); retry later", mempool_count(n->pool));
@@ -546,6 +537,16 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, tx_t *out_tx, verdict
 		goto out;
 	}
 	if (validate_fields(&tx, v) != V_OK || validate_tx(n->spec, &tx, now_ms(), v) != V_OK) {
+		uint8_t *sraw;
+		size_t slen;
+		uint64_t h;
+		uint32_t idx;
+		/* a duplicate that is already committed is not an error: say so */
+		if (v->code == V_DUPLICATE && store_get_tx(n->store, tx.id, &sraw, &slen, &h, &idx) == 0) {
+			free(sraw);
+			status = 200;
+			goto out;
+		}
 		n->rejected[v->code]++;
 		err_set(err, errlen, "%s", v->msg);
 		status = 422;
