@@ -174,7 +174,7 @@ static void h_tx_post(https_req_t *req, node_t *n)
 	verdict_t v;
 	char err[512];
 	memset(&tx, 0, sizeof(tx));
-	int st = node_submit(n, body, len, &tx, &v, err, sizeof(err));
+	int st = node_submit(n, body, len, 0, &tx, &v, err, sizeof(err));
 	if (st == 400) {
 		https_reply_error(req, 400, "malformed_tx", "%s", err);
 	} else if (st == 422) {
@@ -215,7 +215,7 @@ static void h_tx_batch(https_req_t *req, node_t *n)
 			break;
 		verdict_t v;
 		char err[512];
-		int st = node_submit(n, t, tl, NULL, &v, err, sizeof(err));
+		int st = node_submit(n, t, tl, 0, NULL, &v, err, sizeof(err));
 		if (st == 202)
 			accepted++;
 		else if (st == 200)

@@ -470,23 +470,26 @@ static int cb_has_pending(void *ctx)
 	return mempool_oldest_waiting(n->pool) != 0;
 }
 
-/* ---- admission and forwarding ---- */
+/* ---- admission and gossip ----
+ *
+ * A tx a client submits here is broadcast to every peer (in batches), so
+ * every replica holds it, times it, and has verified it before it shows
+ * up in a block: a leader that censors it is suspected by more than f
+ * replicas and replaced.  Txs received from peers are not passed on. */
 
-static void forward_flush(node_t *n)
+static void gossip_flush(node_t *n)
 {
 	if (!n->fwd_count)
 		return;
-	int leader = pbft_leader(n->pbft);
-	if (leader != n->self) {
-		n->fwd.data[1] = (uint8_t)(n->fwd_count >> 8);
-		n->fwd.data[2] = (uint8_t)n->fwd_count;
-		peer_net_send(n->net, leader, n->fwd.data, n->fwd.len);
-	}
+	n->fwd.data[1] = (uint8_t)(n->fwd_count >> 8);
+	n->fwd.data[2] = (uint8_t)n->fwd_count;
+	if (n->net)
+		peer_net_broadcast(n->net, n->fwd.data, n->fwd.len);
 	buf_reset(&n->fwd);
 	n->fwd_count = 0;
 }
 
-static void forward_add(node_t *n, const tx_t *tx)
+static void gossip_add(node_t *n, const tx_t *tx)
 {
 	if (!n->fwd_count) {
 		buf_reset(&n->fwd);
@@ -495,24 +498,75 @@ static void forward_add(node_t *n, const tx_t *tx)
 	}
 	buf_blob32(&n->fwd, tx->raw, tx->raw_len);
 	if (++n->fwd_count >= NODE_FORWARD_BATCH)
-		forward_flush(n);
+		gossip_flush(n);
 	else if (n->flush_ev)
 		event_active(n->flush_ev, EV_TIMEOUT, 0);
 }
 
-/* Sends every waiting tx to the (new) leader. */
+/* Sends every waiting tx to the (new) leader, which may have missed some
+ * while it was down or its link was. */
 static void forward_all(node_t *n)
 {
-	if (pbft_leader(n->pbft) == n->self)
+	int leader = pbft_leader(n->pbft);
+	if (leader == n->self || !n->net)
 		return;
-	for (mp_entry_t *e = mempool_first(n->pool); e; e = e->next)
-		if (!e->inflight_height)
-			forward_add(n, &e->tx);
-	forward_flush(n);
+	buf_t b;
+	size_t cnt = 0;
+	buf_init(&b);
+	for (mp_entry_t *e = mempool_first(n->pool); e; e = e->next) {
+		if (e->inflight_height)
+			continue;
+		if (!cnt) {
+			buf_reset(&b);
+			buf_u8(&b, NODE_MSG_TXS);
+			buf_u16(&b, 0);
+		}
+		buf_blob32(&b, e->tx.raw, e->tx.raw_len);
+		if (++cnt == NODE_FORWARD_BATCH || !e->next) {
+			b.data[1] = (uint8_t)(cnt >> 8);
+			b.data[2] = (uint8_t)cnt;
+			peer_net_send(n->net, leader, b.data, b.len);
+			cnt = 0;
+		}
+	}
+	if (cnt) {
+		b.data[1] = (uint8_t)(cnt >> 8);
+		b.data[2] = (uint8_t)cnt;
+		peer_net_send(n->net, leader, b.data, b.len);
+	}
+	buf_free(&b);
 }
 
-int node_submit(node_t *n, const uint8_t *raw, size_t len, tx_t *out_tx, verdict_t *v, char *err,
-		size_t errlen)
+/* Drops pending txs that can no longer enter a block (their timestamp
+ * left the window, an equal tx committed, the tenant was revoked...), so
+ * they neither fill the pool nor keep a progress timer running against
+ * an honest leader.  Looks at a bounded number of the oldest ones. */
+static void prune_pool(node_t *n)
+{
+	uint64_t now = now_ms(), mono = mono_ms();
+	size_t checked = 0, ndrop = 0;
+	uint8_t (*drop)[BSEC_HASH_BYTES] = NULL;
+	for (mp_entry_t *e = mempool_first(n->pool); e && checked < 256; e = e->next) {
+		if (e->inflight_height || mono - e->arrived_ms < 500)
+			continue;
+		checked++;
+		verdict_t v;
+		if (validate_tx(n->spec, &e->tx, now, &v) != V_OK) {
+			char id[17];
+			hex_encode(id, e->tx.id, 8);
+			log_info(MOD, "dropping pending tx %s: %s", id, v.msg);
+			n->rejected[v.code]++;
+			drop = xrealloc(drop, (ndrop + 1) * BSEC_HASH_BYTES);
+			memcpy(drop[ndrop++], e->tx.id, BSEC_HASH_BYTES);
+		}
+	}
+	for (size_t i = 0; i < ndrop; i++)
+		mempool_remove(n->pool, drop[i]);
+	free(drop);
+}
+
+int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *out_tx, verdict_t *v,
+		char *err, size_t errlen)
 {
 	tx_t tx;
 	v->code = V_OK;
@@ -561,8 +615,8 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, tx_t *out_tx, verdict
 		status = 422;
 		goto out;
 	}
-	if (pbft_leader(n->pbft) != n->self)
-		forward_add(n, &tx);
+	if (!from_peer)
+		gossip_add(n, &tx);
 	mempool_add(n->pool, &tx, mono_ms());
 	pbft_note_pending(n->pbft, mono_ms());
 	status = 202;
@@ -585,7 +639,7 @@ static void on_forwarded(node_t *n, int from, const uint8_t *data, size_t len)
 			break;
 		verdict_t v;
 		char err[256];
-		int st = node_submit(n, t, tl, NULL, &v, err, sizeof(err));
+		int st = node_submit(n, t, tl, 1, NULL, &v, err, sizeof(err));
 		if (st == 400 || (st == 422 && v.code == V_BAD_SIGNATURE))
 			n->bad_forward++;
 	}
@@ -630,7 +684,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		forward_all(n);
 		pbft_note_pending(n->pbft, mono_ms());
 	}
-	forward_flush(n);
+	gossip_flush(n);
+	if (++n->ticks % 10 == 0)
+		prune_pool(n);
 	if (pbft_failed(n->pbft) && !n->failed) {
 		n->failed = 1;
 		log_error(MOD, "consensus stopped after a delivery failure; this node accepts no work");
@@ -641,7 +697,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	forward_flush(arg);
+	gossip_flush(arg);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)

@@ -23,7 +23,7 @@ struct event_base;
 struct event;
 
 /* Node-level peer messages (PBFT's types are 1..8). */
-#define NODE_MSG_TXS 100      /* u16 count, count x blob tx: txs forwarded to the leader */
+#define NODE_MSG_TXS 100      /* u16 count, count x blob tx: client txs gossiped to peers */
 #define NODE_FORWARD_BATCH 512
 
 /* A block validated speculatively and not yet delivered. */
@@ -69,10 +69,11 @@ typedef struct node_t {
 	mempool_t *pool;
 	workers_t *workers;
 	map_t *waiters;            /* id -> waiter_t list */
-	/* forwarding to the leader */
+	/* gossip of client txs to every peer */
 	buf_t fwd;
 	size_t fwd_count;
 	int last_leader;
+	uint64_t ticks;
 	int stopping;
 	int failed;
 	/* metrics */
@@ -88,10 +89,11 @@ typedef struct node_t {
 } node_t;
 
 /* node.c */
-/* Checks and admits one tx (bytes from a client or a peer).  Returns an
+/* Checks and admits one tx (bytes from a client, or from a peer when
+ * from_peer, in which case it is not gossiped on).  Returns an
  * HTTP-like status: 202 admitted, 200 already committed or pending, 400
  * malformed, 422 refused by a rule (v says which), 503 pool full. */
-int node_submit(node_t *n, const uint8_t *raw, size_t len, tx_t *out_tx, verdict_t *v,
+int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *out_tx, verdict_t *v,
 		char *err, size_t errlen);
 uint64_t node_height(const node_t *n);
 
