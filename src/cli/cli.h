@@ -38,9 +38,12 @@ int bench_load_main(int argc, char **argv);        /* bench_load.c */
 int bench_throughput_main(int argc, char **argv);
 int instr_main(int argc, char **argv);
 int node_main(int argc, char **argv);
+int demo_main(int argc, char **argv);             /* cmd_demo.c */
 int genesis_main(int argc, char **argv);
 int devnet_main(int argc, char **argv);       /* cmd_devnet.c, devnet_run.c */
 int request_main(int argc, char **argv);      /* cmd_request.c */
 int tx_submit_main(int argc, char **argv);    /* cmd_request.c: `tx submit` */
+int tenant_main(int argc, char **argv);       /* cmd_tenant.c */
+int orchestrator_main(int argc, char **argv); /* cmd_orchestrator.c */
 
 #endif

@@ -6,7 +6,9 @@
  *
  * Nodes and trust come from the genesis: with --dir D, D/genesis.json and
  * the devnet CA D/ca.pem; with --node URL, --genesis FILE and either --ca
- * FILE or the certificate the genesis pins for that provider.  The chosen
+ * FILE or the certificate the genesis pins for that provider.  --node URL
+ * --ca FILE without a genesis talks to that one node only and takes the
+ * chain id from its GET /v1/status (have_g is then 0: no genesis checks).  The chosen
  * node comes first, then the genesis's others in index order; when the
  * node in use does not answer, the next one is tried.  The same signed tx
  * is simply posted again (a node answers 200 for a tx it already holds or
@@ -38,7 +40,7 @@ typedef struct {
 /* The nodes of one consortium, the genesis that lists them, and the one
  * in use (cur). */
 typedef struct {
-	genesis_t g;
+	genesis_t g;             /* without a genesis only g.chain_id is set */
 	int have_g;
 	char *ca_file;
 	client_node_t *t;
@@ -75,8 +77,8 @@ enum {
  * printing a bad value, -1 when c is not a shared option. */
 int client_parse_opt(int c, client_opts_t *o, long *timeout_ms, int *json);
 
-/* Checks the combination (exactly one of --node / --dir, --node-index
- * only with --dir); prints the reason and returns 2, else 0. */
+/* Checks the combination (--node and/or --dir, --node-index only
+ * without --node); prints the reason and returns 2, else 0. */
 int client_check_opts(const client_opts_t *o);
 
 /* Builds the node list from the options.  0, or -1 after printing the

@@ -9,6 +9,9 @@
  *   tenants/demo.pem             the demo tenant, registered everywhere with an allow-all SLA
  *   genesis.json                 the consortium
  *   nodeI/config.json            node I's config; nodeI/ holds its ledger and log
+ *   orchI/config.json            the orchestrator of domain pI (key keys/pI-orch.pem, the
+ *                                devnet's driver); orchI/ holds its journal, log and, for
+ *                                the sim driver, the simulated platform's state
  *   devnet.json                  what init chose (nodes, scheme, ports, driver)
  */
 #include "cli.h"
@@ -64,6 +67,46 @@ static int pick_base_port(int n)
 			return base;
 	}
 	return 27000;
+}
+
+/* The "driver" object of an orchestrator config for driver type `driver':
+ * sim with no latency and its state kept next to the journal; netns with
+ * its defaults; exec with placeholder templates (echo) for the operator
+ * to replace with the platform's own tools. */
+static json_t *orch_driver_config(const char *driver)
+{
+	if (!strcmp(driver, "sim"))
+		return json_pack("{s:s,s:i,s:s}", "type", "sim", "latency_ms", 0, "state_dir", ".");
+	if (!strcmp(driver, "netns"))
+		return json_pack("{s:s}", "type", "netns");
+	static const char *const ops[] = { "vm:create", "vm:delete", "vnf:create", "vnf:update",
+					   "vnf:delete", "sfc:create", "sfc:update", "sfc:delete" };
+	json_t *d = json_pack("{s:s}", "type", "exec");
+	for (size_t i = 0; i < ARRAY_LEN(ops); i++)
+		json_object_set_new(d, ops[i], json_pack("[s,s]", "echo",
+							 "exec placeholder: {kind} {verb} {name} in {domain}"));
+	return d;
+}
+
+/* Writes DIR/orchI/config.json for provider `name'.  0 or -1 (printed). */
+static int write_orch_config(const char *dir, int i, const char *name, const char *driver)
+{
+	char err[512];
+	char *odir = xasprintf("%s/orch%d", dir, i);
+	mkdir_p(odir, 0700);
+	json_t *cfg = json_pack("{s:s,s:s,s:s,s:o,s:s,s:o,s:s}", "name", name, "domain", name,
+		"genesis", "../genesis.json", "orchestrator_key", json_sprintf("../keys/%s-orch.pem", name),
+		"data_dir", ".", "driver", orch_driver_config(driver), "log_level", "info");
+	char *cfgp = xasprintf("%s/config.json", odir);
+	char *txt = json_dumps(cfg, JSON_INDENT(2));
+	int wr = file_write(cfgp, txt, strlen(txt), 0644, err, sizeof(err));
+	if (wr < 0)
+		cli_fail("%s", err);
+	free(txt);
+	free(cfgp);
+	free(odir);
+	json_decref(cfg);
+	return wr;
 }
 
 static const char *init_usage =
@@ -217,6 +260,8 @@ static int init_main(int argc, char **argv)
 			cli_fail("%s", err);
 			goto out;
 		}
+		if (write_orch_config(dir, i, name, driver) < 0)
+			goto out;
 	}
 	char *demo_pub = NULL, *demo_path = xasprintf("%s/tenants/demo.pem", dir);
 	int rc = write_key(demo_path, SIG_ED25519, &demo_pub);
@@ -277,8 +322,8 @@ static const cli_cmd_t devnet_cmds[] = {
 	{ "init", init_main, "create keys, a CA and certificates, the genesis and node configs" },
 	{ "up", devnet_up_main, "start every node (and orchestrator, portal) of a devnet" },
 	{ "status", devnet_status_main, "show each node: pid, API URL, running, height, view" },
-	{ "stop", devnet_stop_main, "stop one node (--node I [--kill])" },
-	{ "start", devnet_start_main, "start one node (--node I)" },
+	{ "stop", devnet_stop_main, "stop one node or orchestrator (--node I [--orchestrator] [--kill])" },
+	{ "start", devnet_start_main, "start one node or orchestrator (--node I [--orchestrator])" },
 	{ "down", devnet_down_main, "stop everything" },
 	{ NULL, NULL, NULL },
 };

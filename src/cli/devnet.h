@@ -10,7 +10,10 @@
  * DIR/nodeI/node.log, its pid in DIR/nodeI/node.pid.  A pid counts as
  * running only while that process is alive, not a zombie, and its command
  * line is exactly that `node --config` of this devnet, so a stale pid
- * file whose pid was reused is never signalled.
+ * file whose pid was reused is never signalled.  Orchestrator I (domain
+ * pI) runs the same way as `bsec orchestrator --config
+ * DIR/orchI/config.json` with DIR/orchI/orch.log and orch.pid; up starts
+ * the orchestrators after the nodes, down stops them first.
  */
 #ifndef BSEC_CLI_DEVNET_H
 #define BSEC_CLI_DEVNET_H
@@ -40,10 +43,10 @@ const char *devnet_default_driver(void);
 const char *devnet_netns_missing(void);
 
 /* Subcommands (argv[0] is the subcommand name; exit codes as cli.h). */
-int devnet_up_main(int argc, char **argv);      /* up --dir D [--detach] [--timeout MS] */
+int devnet_up_main(int argc, char **argv);      /* up --dir D [--detach] [--timeout MS] [--no-orchestrators] */
 int devnet_status_main(int argc, char **argv);  /* status --dir D [--json] */
-int devnet_stop_main(int argc, char **argv);    /* stop --dir D --node I [--kill] */
-int devnet_start_main(int argc, char **argv);   /* start --dir D --node I */
+int devnet_stop_main(int argc, char **argv);    /* stop --dir D --node I [--orchestrator] [--kill] */
+int devnet_start_main(int argc, char **argv);   /* start --dir D --node I [--orchestrator] */
 int devnet_down_main(int argc, char **argv);    /* down --dir D */
 
 #endif

@@ -2,7 +2,11 @@
  * devnet_run.c — `bsec devnet up|status|stop|start|down`: running the
  * nodes of a devnet directory as background processes (see devnet.h for
  * the pid/log files and what counts as running), waiting for their APIs,
- * and showing their state from GET /v1/status.
+ * and showing their state from GET /v1/status.  Each provider's
+ * orchestrator (DIR/orchI/config.json, written by init) runs the same way
+ * as `bsec orchestrator --config ...` with DIR/orchI/orch.log and
+ * orch.pid; it counts as ready once its journal exists, and its height is
+ * read from that journal.
  *
  * Processes are started with setsid so a terminal's Ctrl-C reaches only
  * the supervising `devnet up`, which then stops every node itself:
@@ -11,6 +15,8 @@
 #include "cli.h"
 #include "devnet.h"
 #include "../lib/https.h"
+#include "../orchestrator/driver.h"
+#include "../orchestrator/orchestrator.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +39,7 @@
 #define STOP_GRACE_MS 10000        /* stop/down: SIGTERM, then SIGKILL after this */
 #define UP_GRACE_MS 5000           /* a foreground up stopping its nodes */
 #define LOG_TAIL_LINES 12
+#define ORCH_SETTLE_MS 500         /* an orchestrator alive this long after start counts as up */
 
 /* ---- the directory ---------------------------------------------------- */
 
@@ -137,18 +144,29 @@ static char *self_exe(char *err, size_t errlen)
 	return xstrdup(buf);
 }
 
+/* A node or an orchestrator: the table holds the n nodes, then the n
+ * orchestrators (orch = 1), each with index = its provider's index. */
 typedef struct {
 	int index;
+	int orch;          /* an orchestrator, not a node */
+	int present;       /* its config exists (devnets made before orchestrators have none) */
 	const char *name;
-	char *ndir;        /* DIR/nodeI */
-	char *config;      /* absolute path of DIR/nodeI/config.json */
+	const char *cmd;   /* "node" or "orchestrator": the subcommand it runs */
+	char *ndir;        /* DIR/nodeI or DIR/orchI */
+	char *config;      /* absolute path of its config.json */
 	char *pid_path, *log_path;
 	pid_t pid;         /* from the pid file; 0 when none */
 	int running;
 	int child;         /* started by this process (we reap it) */
+	uint64_t spawned_us;
 	json_t *status;    /* GET /v1/status answer, or NULL */
 	char status_err[256];
 } node_proc_t;
+
+static const char *proc_what(const node_proc_t *np)
+{
+	return np->orch ? "orchestrator" : "node";
+}
 
 static pid_t pid_file_read(const char *path)
 {
@@ -168,8 +186,8 @@ static pid_t pid_file_read(const char *path)
 	return pid;
 }
 
-/* 1 when pid is alive, not a zombie, and runs `... node --config CONFIG`. */
-static int proc_is_node(pid_t pid, const char *config)
+/* 1 when pid is alive, not a zombie, and runs `... SUB --config CONFIG`. */
+static int proc_is(pid_t pid, const char *sub, const char *config)
 {
 	if (pid <= 1 || (kill(pid, 0) < 0 && errno != EPERM))
 		return 0;
@@ -186,7 +204,7 @@ static int proc_is_node(pid_t pid, const char *config)
 	const char *rp = strrchr((char *)stat_txt, ')');
 	if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
 		goto out;
-	/* NUL-separated argv: look for "node" "--config" CONFIG */
+	/* NUL-separated argv: look for SUB "--config" CONFIG */
 	const char *args[8];
 	size_t nargs = 0;
 	for (size_t off = 0; off < len && nargs < ARRAY_LEN(args);) {
@@ -194,12 +212,17 @@ static int proc_is_node(pid_t pid, const char *config)
 		off += strlen((const char *)cmd + off) + 1;
 	}
 	for (size_t i = 0; i + 2 < nargs && !ok; i++)
-		ok = !strcmp(args[i], "node") && !strcmp(args[i + 1], "--config") &&
+		ok = !strcmp(args[i], sub) && !strcmp(args[i + 1], "--config") &&
 		     !strcmp(args[i + 2], config);
 out:
 	free(stat_txt);
 	free(cmd);
 	return ok;
+}
+
+static int proc_is_node(const node_proc_t *np)
+{
+	return np->present && proc_is(np->pid, np->cmd, np->config);
 }
 
 /* Reaps pid when it is our child and has exited; harmless otherwise. */
@@ -215,10 +238,11 @@ static void node_refresh(node_proc_t *np)
 	np->pid = pid_file_read(np->pid_path);
 	if (np->pid)
 		reap(np->pid);
-	np->running = np->pid && proc_is_node(np->pid, np->config);
+	np->running = np->pid && proc_is_node(np);
 }
 
-/* Fills np[0..n) for devnet d; 0 or -1 with a reason. */
+/* Fills np[0..2n) for devnet d (n nodes, then n orchestrators); 0 or -1
+ * with a reason. */
 static int nodes_load(node_proc_t **out, const devnet_t *d, char *err, size_t errlen)
 {
 	char abs[PATH_MAX];
@@ -227,15 +251,20 @@ static int nodes_load(node_proc_t **out, const devnet_t *d, char *err, size_t er
 		return -1;
 	}
 	size_t n = d->g.n_providers;
-	node_proc_t *np = xcalloc(n, sizeof(*np));
-	for (size_t i = 0; i < n; i++) {
-		np[i].index = (int)i;
-		np[i].name = d->g.providers[i].name;
-		np[i].ndir = xasprintf("%s/node%zu", abs, i);
-		np[i].config = xasprintf("%s/config.json", np[i].ndir);
-		np[i].pid_path = xasprintf("%s/node.pid", np[i].ndir);
-		np[i].log_path = xasprintf("%s/node.log", np[i].ndir);
-		node_refresh(&np[i]);
+	node_proc_t *np = xcalloc(2 * n, sizeof(*np));
+	for (size_t k = 0; k < 2 * n; k++) {
+		size_t i = k % n;
+		int orch = k >= n;
+		np[k].index = (int)i;
+		np[k].orch = orch;
+		np[k].cmd = orch ? "orchestrator" : "node";
+		np[k].name = d->g.providers[i].name;
+		np[k].ndir = xasprintf("%s/%s%zu", abs, orch ? "orch" : "node", i);
+		np[k].config = xasprintf("%s/config.json", np[k].ndir);
+		np[k].pid_path = xasprintf("%s/%s.pid", np[k].ndir, orch ? "orch" : "node");
+		np[k].log_path = xasprintf("%s/%s.log", np[k].ndir, orch ? "orch" : "node");
+		np[k].present = !orch || access(np[k].config, F_OK) == 0;
+		node_refresh(&np[k]);
 	}
 	*out = np;
 	return 0;
@@ -243,7 +272,7 @@ static int nodes_load(node_proc_t **out, const devnet_t *d, char *err, size_t er
 
 static void nodes_free(node_proc_t *np, size_t n)
 {
-	for (size_t i = 0; np && i < n; i++) {
+	for (size_t i = 0; np && i < 2 * n; i++) {
 		free(np[i].ndir);
 		free(np[i].config);
 		free(np[i].pid_path);
@@ -253,19 +282,22 @@ static void nodes_free(node_proc_t *np, size_t n)
 	free(np);
 }
 
-/* Starts node np: fork, setsid, log redirection, exec `EXE node --config
- * CONFIG`; writes the pid file.  Exec failures are reported through a
- * close-on-exec pipe.  0 or -1 with a reason. */
+/* Starts process np: fork, setsid, log redirection, exec `EXE CMD
+ * --config CONFIG` (CMD node or orchestrator); writes the pid file.  Exec
+ * failures are reported through a close-on-exec pipe.  0 or -1 with a
+ * reason. */
 static int node_spawn(node_proc_t *np, const char *exe, char *err, size_t errlen)
 {
 	int pfd[2];
 	if (access(np->config, R_OK) < 0) {
-		err_set(err, errlen, "node %d: config `%s': %s", np->index, np->config, strerror(errno));
+		err_set(err, errlen, "%s %d: config `%s': %s", proc_what(np), np->index, np->config,
+			strerror(errno));
 		return -1;
 	}
 	int logfd = open(np->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (logfd < 0) {
-		err_set(err, errlen, "node %d: log `%s': %s", np->index, np->log_path, strerror(errno));
+		err_set(err, errlen, "%s %d: log `%s': %s", proc_what(np), np->index, np->log_path,
+			strerror(errno));
 		return -1;
 	}
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
@@ -297,7 +329,7 @@ static int node_spawn(node_proc_t *np, const char *exe, char *err, size_t errlen
 		if (chdir(np->ndir) < 0) {
 			/* not fatal: every path in the config is resolved from its file */
 		}
-		char *const argv[] = { (char *)exe, "node", "--config", np->config, NULL };
+		char *const argv[] = { (char *)exe, (char *)np->cmd, "--config", np->config, NULL };
 		execv(exe, argv);
 		int e = errno;
 		if (write(pfd[1], &e, sizeof(e)) < 0) {
@@ -314,7 +346,7 @@ static int node_spawn(node_proc_t *np, const char *exe, char *err, size_t errlen
 	close(pfd[0]);
 	if (r > 0) {
 		waitpid(pid, NULL, 0);
-		err_set(err, errlen, "node %d: cannot run `%s': %s", np->index, exe, strerror(e));
+		err_set(err, errlen, "%s %d: cannot run `%s': %s", proc_what(np), np->index, exe, strerror(e));
 		return -1;
 	}
 	char txt[32];
@@ -327,6 +359,7 @@ static int node_spawn(node_proc_t *np, const char *exe, char *err, size_t errlen
 	np->pid = pid;
 	np->running = 1;
 	np->child = 1;
+	np->spawned_us = mono_us();
 	return 0;
 }
 
@@ -362,9 +395,10 @@ static void sleep_ms(unsigned ms)
 		;
 }
 
-/* Sends sig (SIGTERM or SIGKILL) to every running node in sel (all when
- * sel is NULL), waits up to grace_ms for them to exit, then SIGKILLs the
- * rest and waits a little more.  Returns how many had to be killed. */
+/* Sends sig (SIGTERM or SIGKILL) to every running process of np[0..n) in
+ * sel (all when sel is NULL), waits up to grace_ms for them to exit, then
+ * SIGKILLs the rest and waits a little more.  Returns how many had to be
+ * killed. */
 static int nodes_stop(node_proc_t *np, size_t n, const int *sel, int sig, unsigned grace_ms,
 		      int verbose)
 {
@@ -373,8 +407,8 @@ static int nodes_stop(node_proc_t *np, size_t n, const int *sel, int sig, unsign
 		if ((sel && !sel[i]) || !np[i].running)
 			continue;
 		if (verbose)
-			printf("stopping node %zu (%s, pid %d)%s\n", i, np[i].name, (int)np[i].pid,
-			       sig == SIGKILL ? " with SIGKILL" : "");
+			printf("stopping %s %d (%s, pid %d)%s\n", proc_what(&np[i]), np[i].index, np[i].name,
+			       (int)np[i].pid, sig == SIGKILL ? " with SIGKILL" : "");
 		kill(np[i].pid, sig);
 	}
 	uint64_t deadline = mono_us() + (uint64_t)grace_ms * 1000;
@@ -385,7 +419,7 @@ static int nodes_stop(node_proc_t *np, size_t n, const int *sel, int sig, unsign
 				if ((sel && !sel[i]) || !np[i].running)
 					continue;
 				reap(np[i].pid);
-				np[i].running = proc_is_node(np[i].pid, np[i].config);
+				np[i].running = proc_is_node(&np[i]);
 				alive += np[i].running;
 			}
 			if (!alive || mono_us() >= deadline)
@@ -397,8 +431,8 @@ static int nodes_stop(node_proc_t *np, size_t n, const int *sel, int sig, unsign
 		for (size_t i = 0; i < n; i++) {
 			if ((sel && !sel[i]) || !np[i].running)
 				continue;
-			fprintf(stderr, "bsec: node %zu (pid %d) still running after %u ms; sending SIGKILL\n",
-				i, (int)np[i].pid, grace_ms);
+			fprintf(stderr, "bsec: %s %d (pid %d) still running after %u ms; sending SIGKILL\n",
+				proc_what(&np[i]), np[i].index, (int)np[i].pid, grace_ms);
 			kill(np[i].pid, SIGKILL);
 			killed++;
 		}
@@ -470,16 +504,33 @@ static void print_table(const node_proc_t *np, size_t n, const devnet_t *d)
 	for (size_t i = 0; i < n; i++)
 		if (np[i].running && !np[i].status && np[i].status_err[0])
 			printf("node %zu: API not answering: %s\n", i, np[i].status_err);
+	int any = 0;
+	for (size_t i = n; i < 2 * n; i++)
+		any |= np[i].present;
+	if (!any)
+		return;
+	printf("%-5s %-6s %-8s %-8s %-7s %s\n", "ORCH", "DOMAIN", "PID", "RUNNING", "HEIGHT", "LOG");
+	for (size_t i = n; i < 2 * n; i++) {
+		char pid[16], height[24] = "-";
+		uint64_t h;
+		if (!np[i].present)
+			continue;
+		snprintf(pid, sizeof(pid), np[i].pid ? "%d" : "-", (int)np[i].pid);
+		if (orchestrator_peek_height(np[i].ndir, &h) == 0)
+			snprintf(height, sizeof(height), "%llu", (unsigned long long)h);
+		printf("%-5d %-6s %-8s %-8s %-7s %s\n", np[i].index, np[i].name, pid,
+		       np[i].running ? "yes" : "no", height, np[i].log_path);
+	}
 }
 
 /* ---- options ------------------------------------------------------------ */
 
-enum { F_DETACH = 1, F_JSON = 2, F_NODE = 4, F_KILL = 8, F_TIMEOUT = 16 };
+enum { F_DETACH = 1, F_JSON = 2, F_NODE = 4, F_KILL = 8, F_TIMEOUT = 16, F_ORCH = 32, F_NO_ORCH = 64 };
 
 typedef struct {
 	const char *dir;
 	int node;          /* -1 when not given */
-	int detach, json, kill_now;
+	int detach, json, kill_now, orch, no_orch;
 	long timeout_ms;
 } run_opts_t;
 
@@ -490,6 +541,8 @@ static int opts_parse(run_opts_t *o, int argc, char **argv, unsigned allowed, co
 		{ "dir", required_argument, 0, 'd' }, { "detach", no_argument, 0, F_DETACH },
 		{ "json", no_argument, 0, F_JSON }, { "node", required_argument, 0, F_NODE },
 		{ "kill", no_argument, 0, F_KILL }, { "timeout", required_argument, 0, F_TIMEOUT },
+		{ "orchestrator", no_argument, 0, F_ORCH },
+		{ "no-orchestrators", no_argument, 0, F_NO_ORCH },
 		{ 0, 0, 0, 0 },
 	};
 	memset(o, 0, sizeof(*o));
@@ -505,6 +558,8 @@ static int opts_parse(run_opts_t *o, int argc, char **argv, unsigned allowed, co
 		case F_DETACH: o->detach = 1; break;
 		case F_JSON: o->json = 1; break;
 		case F_KILL: o->kill_now = 1; break;
+		case F_ORCH: o->orch = 1; break;
+		case F_NO_ORCH: o->no_orch = 1; break;
 		case F_NODE: {
 			long v = strtol(optarg, &end, 10);
 			if (!*optarg || *end || v < 0 || v > 65535)
@@ -555,10 +610,11 @@ static int stop_signal_pending(void)
 	return sigismember(&p, SIGINT) || sigismember(&p, SIGTERM);
 }
 
-/* Starts the selected nodes and waits until each API answers or
- * timeout_ms passes.  On failure (spawn error, a node exiting, timeout,
- * a pending SIGINT/SIGTERM) it stops every node it started and returns
- * 1; 0 when all are up. */
+/* Starts the selected processes of np[0..n) and waits until each node's
+ * API answers and each orchestrator has opened its journal and stayed up
+ * for ORCH_SETTLE_MS, or timeout_ms passes.  On failure (spawn error, a
+ * process exiting, timeout, a pending SIGINT/SIGTERM) it stops every
+ * process it started and returns 1; 0 when all are up. */
 static int nodes_start_wait(node_proc_t *np, size_t n, const int *sel, const devnet_t *d,
 			    long timeout_ms)
 {
@@ -587,12 +643,21 @@ static int nodes_start_wait(node_proc_t *np, size_t n, const int *sel, const dev
 			if (!started[i] || ready[i])
 				continue;
 			reap(np[i].pid);
-			if (!proc_is_node(np[i].pid, np[i].config)) {
+			if (!proc_is_node(&np[i])) {
 				np[i].running = 0;
-				cli_fail("node %zu (%s, pid %d) exited during start-up", i, np[i].name,
-					 (int)np[i].pid);
+				cli_fail("%s %d (%s, pid %d) exited during start-up", proc_what(&np[i]),
+					 np[i].index, np[i].name, (int)np[i].pid);
 				log_tail(&np[i]);
 				goto fail;
+			}
+			if (np[i].orch) {
+				uint64_t h;
+				if (mono_us() - np[i].spawned_us >= ORCH_SETTLE_MS * 1000ull &&
+				    orchestrator_peek_height(np[i].ndir, &h) == 0)
+					ready[i] = 1;
+				else
+					waiting++;
+				continue;
 			}
 			node_query(&np[i], d, 1000);
 			if (np[i].status)
@@ -609,9 +674,13 @@ static int nodes_start_wait(node_proc_t *np, size_t n, const int *sel, const dev
 		if (mono_us() >= deadline) {
 			for (size_t i = 0; i < n; i++)
 				if (started[i] && !ready[i]) {
-					cli_fail("node %zu (%s) did not answer %s/v1/status within %ld ms: %s",
-						 i, np[i].name, d->g.providers[i].api, timeout_ms,
-						 np[i].status_err);
+					if (np[i].orch)
+						cli_fail("orchestrator %d (%s) did not open its journal in %s within "
+							 "%ld ms", np[i].index, np[i].name, np[i].ndir, timeout_ms);
+					else
+						cli_fail("node %d (%s) did not answer %s/v1/status within %ld ms: %s",
+							 np[i].index, np[i].name, d->g.providers[np[i].index].api,
+							 timeout_ms, np[i].status_err);
 					log_tail(&np[i]);
 				}
 			goto fail;
@@ -634,10 +703,29 @@ out:
 
 /* ---- up ------------------------------------------------------------------ */
 
-static const char *up_usage = "bsec devnet up --dir DIR [--detach] [--timeout MS]";
+static const char *up_usage = "bsec devnet up --dir DIR [--detach] [--timeout MS] [--no-orchestrators]\n"
+			       "  starts every node, then every domain's orchestrator (unless\n"
+			       "  --no-orchestrators: requests then stay unanswered)";
+
+/* Stops the orchestrators first (they would only fail over and retry
+ * against stopping nodes), then the nodes; sel as for nodes_stop over the
+ * 2n entries.  Returns how many had to be killed. */
+static int all_stop(node_proc_t *np, size_t n, const int *sel, int sig, unsigned grace_ms, int verbose)
+{
+	int *s2 = xcalloc(2 * n, sizeof(int));
+	for (size_t i = n; i < 2 * n; i++)
+		s2[i] = !sel || sel[i];
+	int killed = nodes_stop(np, 2 * n, s2, sig, grace_ms, verbose);
+	for (size_t i = 0; i < 2 * n; i++)
+		s2[i] = i < n && (!sel || sel[i]);
+	killed += nodes_stop(np, 2 * n, s2, sig, grace_ms, verbose);
+	free(s2);
+	return killed;
+}
 
 /* Foreground supervision: until SIGINT/SIGTERM, or until no node is left
- * running; reports nodes that exit.  Then stops every node. */
+ * running; reports nodes and orchestrators that exit.  Then stops
+ * everything. */
 static int supervise(node_proc_t *np, size_t n, const sigset_t *stopset)
 {
 	printf("devnet up; press Ctrl-C to stop every node\n");
@@ -649,31 +737,34 @@ static int supervise(node_proc_t *np, size_t n, const sigset_t *stopset)
 			break;
 		}
 		size_t alive = 0;
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < 2 * n; i++) {
 			int was = np[i].running, st;
 			pid_t old = np[i].pid;
+			const char *what = proc_what(&np[i]);
 			if (np[i].child && waitpid(old, &st, WNOHANG) == old) {
 				np[i].child = 0;
 				if (WIFSIGNALED(st))
-					fprintf(stderr, "bsec: node %zu (pid %d) killed by signal %d\n", i,
-						(int)old, WTERMSIG(st));
+					fprintf(stderr, "bsec: %s %d (pid %d) killed by signal %d\n", what,
+						np[i].index, (int)old, WTERMSIG(st));
 				else
-					fprintf(stderr, "bsec: node %zu (pid %d) exited with status %d\n", i,
-						(int)old, WEXITSTATUS(st));
+					fprintf(stderr, "bsec: %s %d (pid %d) exited with status %d\n", what,
+						np[i].index, (int)old, WEXITSTATUS(st));
 				was = 0;   /* reported */
 			}
 			node_refresh(&np[i]);   /* `devnet start` may have restarted it */
 			if (was && !np[i].running)
-				fprintf(stderr, "bsec: node %zu (pid %d) is no longer running\n", i, (int)old);
-			alive += np[i].running;
+				fprintf(stderr, "bsec: %s %d (pid %d) is no longer running\n", what,
+					np[i].index, (int)old);
+			if (i < n)
+				alive += np[i].running;
 		}
 		if (!alive) {
 			printf("every node has stopped; leaving\n");
 			break;
 		}
 	}
-	nodes_stop(np, n, NULL, SIGTERM, UP_GRACE_MS, 1);
-	for (size_t i = 0; i < n; i++)
+	all_stop(np, n, NULL, SIGTERM, UP_GRACE_MS, 1);
+	for (size_t i = 0; i < 2 * n; i++)
 		unlink(np[i].pid_path);
 	return 0;
 }
@@ -681,7 +772,7 @@ static int supervise(node_proc_t *np, size_t n, const sigset_t *stopset)
 int devnet_up_main(int argc, char **argv)
 {
 	run_opts_t o;
-	int r = opts_parse(&o, argc, argv, F_DETACH | F_TIMEOUT, up_usage);
+	int r = opts_parse(&o, argc, argv, F_DETACH | F_TIMEOUT | F_NO_ORCH, up_usage);
 	if (r)
 		return r;
 	devnet_t d;
@@ -690,10 +781,11 @@ int devnet_up_main(int argc, char **argv)
 		return r;
 	size_t n = d.g.n_providers;
 	int ret = 1;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < 2 * n; i++)
 		if (np[i].running) {
-			cli_fail("node %zu of `%s' is already running (pid %d); stop it with "
-				 "`bsec devnet down --dir %s' first", i, o.dir, (int)np[i].pid, o.dir);
+			cli_fail("%s %d of `%s' is already running (pid %d); stop it with "
+				 "`bsec devnet down --dir %s' first", proc_what(&np[i]), np[i].index, o.dir,
+				 (int)np[i].pid, o.dir);
 			goto out;
 		}
 	/* SIGINT/SIGTERM are taken synchronously: during start-up they abort
@@ -703,14 +795,36 @@ int devnet_up_main(int argc, char **argv)
 	sigaddset(&stopset, SIGINT);
 	sigaddset(&stopset, SIGTERM);
 	sigprocmask(SIG_BLOCK, &stopset, &old);
-	if (nodes_start_wait(np, n, NULL, &d, o.timeout_ms) != 0)
+	int *sel = xcalloc(2 * n, sizeof(int));
+	size_t norch = 0;
+	for (size_t i = 0; i < n; i++)
+		sel[i] = 1;
+	if (nodes_start_wait(np, 2 * n, sel, &d, o.timeout_ms) != 0) {
+		free(sel);
 		goto restore;
+	}
+	for (size_t i = 0; i < 2 * n; i++) {
+		sel[i] = i >= n && np[i].present && !o.no_orch;
+		norch += (size_t)sel[i];
+	}
+	if (norch && nodes_start_wait(np, 2 * n, sel, &d, o.timeout_ms) != 0) {
+		for (size_t i = 0; i < 2 * n; i++)
+			sel[i] = i < n;
+		nodes_stop(np, 2 * n, sel, SIGTERM, UP_GRACE_MS, 0);
+		for (size_t i = 0; i < n; i++)
+			unlink(np[i].pid_path);
+		free(sel);
+		goto restore;
+	}
+	free(sel);
 	for (size_t i = 0; i < n; i++)
 		node_query(&np[i], &d, STATUS_TIMEOUT_MS);
-	printf("devnet `%s': %zu node%s up\n", o.dir, n, n == 1 ? "" : "s");
+	printf("devnet `%s': %zu node%s and %zu orchestrator%s up\n", o.dir, n, n == 1 ? "" : "s", norch,
+	       norch == 1 ? "" : "s");
 	print_table(np, n, &d);
 	if (o.detach) {
-		printf("logs in %s/nodeI/node.log; stop with `bsec devnet down --dir %s'\n", o.dir, o.dir);
+		printf("logs in %s/nodeI/node.log and %s/orchI/orch.log; stop with `bsec devnet down --dir %s'\n",
+		       o.dir, o.dir, o.dir);
 		ret = 0;
 	} else {
 		ret = supervise(np, n, &stopset);
@@ -759,7 +873,20 @@ int devnet_status_main(int argc, char **argv)
 					? json_string(np[i].status_err) : json_null());
 			json_array_append_new(arr, e);
 		}
-		json_t *root = json_pack("{s:o,s:n}", "nodes", arr, "portal");
+		json_t *orchs = json_array();
+		for (size_t i = n; i < 2 * n; i++) {
+			uint64_t h;
+			if (!np[i].present)
+				continue;
+			json_array_append_new(orchs, json_pack("{s:i,s:s,s:s,s:o,s:b,s:o,s:s,s:s}",
+				"index", np[i].index, "name", np[i].name, "domain", np[i].name,
+				"pid", np[i].pid ? json_integer(np[i].pid) : json_null(),
+				"running", np[i].running,
+				"height", orchestrator_peek_height(np[i].ndir, &h) == 0
+					? json_integer((json_int_t)h) : json_null(),
+				"log", np[i].log_path, "dir", np[i].ndir));
+		}
+		json_t *root = json_pack("{s:o,s:o,s:n}", "nodes", arr, "orchestrators", orchs, "portal");
 		char *s = json_dumps(root, JSON_INDENT(2));
 		printf("%s\n", s);
 		free(s);
@@ -774,12 +901,13 @@ int devnet_status_main(int argc, char **argv)
 
 /* ---- stop / start / down ------------------------------------------------ */
 
-static const char *stop_usage = "bsec devnet stop --dir DIR --node I [--kill]";
+static const char *stop_usage = "bsec devnet stop --dir DIR --node I [--orchestrator] [--kill]\n"
+				 "  stops node I, or with --orchestrator the orchestrator of domain pI";
 
 int devnet_stop_main(int argc, char **argv)
 {
 	run_opts_t o;
-	int r = opts_parse(&o, argc, argv, F_NODE | F_KILL, stop_usage);
+	int r = opts_parse(&o, argc, argv, F_NODE | F_KILL | F_ORCH, stop_usage);
 	if (r)
 		return r;
 	devnet_t d;
@@ -788,24 +916,30 @@ int devnet_stop_main(int argc, char **argv)
 		return r;
 	size_t n = d.g.n_providers;
 	int ret = 1;
-	node_proc_t *p = &np[o.node];
+	size_t k = (size_t)o.node + (o.orch ? n : 0);
+	node_proc_t *p = &np[k];
+	const char *what = proc_what(p);
+	if (!p->present) {
+		cli_fail("the devnet in `%s' has no orchestrator %d (no %s)", o.dir, o.node, p->config);
+		goto out;
+	}
 	if (!p->running) {
 		if (p->pid)
-			cli_fail("node %d (%s) is not running (pid file says %d; that process is gone)",
-				 o.node, p->name, (int)p->pid);
+			cli_fail("%s %d (%s) is not running (pid file says %d; that process is gone)",
+				 what, o.node, p->name, (int)p->pid);
 		else
-			cli_fail("node %d (%s) is not running", o.node, p->name);
+			cli_fail("%s %d (%s) is not running", what, o.node, p->name);
 		goto out;
 	}
-	int *sel = xcalloc(n, sizeof(int));
-	sel[o.node] = 1;
-	int killed = nodes_stop(np, n, sel, o.kill_now ? SIGKILL : SIGTERM, STOP_GRACE_MS, 0);
+	int *sel = xcalloc(2 * n, sizeof(int));
+	sel[k] = 1;
+	int killed = nodes_stop(np, 2 * n, sel, o.kill_now ? SIGKILL : SIGTERM, STOP_GRACE_MS, 0);
 	free(sel);
 	if (p->running) {
-		cli_fail("node %d (pid %d) is still running after SIGKILL", o.node, (int)p->pid);
+		cli_fail("%s %d (pid %d) is still running after SIGKILL", what, o.node, (int)p->pid);
 		goto out;
 	}
-	printf("node %d (%s, pid %d) %s\n", o.node, p->name, (int)p->pid,
+	printf("%s %d (%s, pid %d) %s\n", what, o.node, p->name, (int)p->pid,
 	       o.kill_now ? "killed" : killed ? "killed after the grace period" : "stopped");
 	ret = 0;
 out:
@@ -814,12 +948,13 @@ out:
 	return ret;
 }
 
-static const char *start_usage = "bsec devnet start --dir DIR --node I [--timeout MS]";
+static const char *start_usage = "bsec devnet start --dir DIR --node I [--orchestrator] [--timeout MS]\n"
+				  "  starts node I, or with --orchestrator the orchestrator of domain pI";
 
 int devnet_start_main(int argc, char **argv)
 {
 	run_opts_t o;
-	int r = opts_parse(&o, argc, argv, F_NODE | F_TIMEOUT, start_usage);
+	int r = opts_parse(&o, argc, argv, F_NODE | F_TIMEOUT | F_ORCH, start_usage);
 	if (r)
 		return r;
 	devnet_t d;
@@ -828,22 +963,35 @@ int devnet_start_main(int argc, char **argv)
 		return r;
 	size_t n = d.g.n_providers;
 	int ret = 1;
-	node_proc_t *p = &np[o.node];
-	if (p->running) {
-		cli_fail("node %d (%s) is already running (pid %d)", o.node, p->name, (int)p->pid);
+	size_t k = (size_t)o.node + (o.orch ? n : 0);
+	node_proc_t *p = &np[k];
+	if (!p->present) {
+		cli_fail("the devnet in `%s' has no orchestrator %d (no %s)", o.dir, o.node, p->config);
 		goto out;
 	}
-	int *sel = xcalloc(n, sizeof(int));
-	sel[o.node] = 1;
+	if (p->running) {
+		cli_fail("%s %d (%s) is already running (pid %d)", proc_what(p), o.node, p->name,
+			 (int)p->pid);
+		goto out;
+	}
+	int *sel = xcalloc(2 * n, sizeof(int));
+	sel[k] = 1;
 	sigset_t stopset, old;
 	sigemptyset(&stopset);
 	sigaddset(&stopset, SIGINT);
 	sigaddset(&stopset, SIGTERM);
 	sigprocmask(SIG_BLOCK, &stopset, &old);
-	ret = nodes_start_wait(np, n, sel, &d, o.timeout_ms);
+	ret = nodes_start_wait(np, 2 * n, sel, &d, o.timeout_ms);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	free(sel);
-	if (ret == 0) {
+	if (ret == 0 && o.orch) {
+		uint64_t h = 0;
+		int hr = orchestrator_peek_height(p->ndir, &h);
+		printf("orchestrator %d (%s) started, pid %d", o.node, p->name, (int)p->pid);
+		if (hr == 0)
+			printf(", journal height %llu", (unsigned long long)h);
+		putchar('\n');
+	} else if (ret == 0) {
 		json_t *h = p->status ? json_object_get(p->status, "height") : NULL;
 		printf("node %d (%s) started, pid %d, %s", o.node, p->name, (int)p->pid,
 		       d.g.providers[o.node].api);
@@ -857,7 +1005,23 @@ out:
 	return ret;
 }
 
-static const char *down_usage = "bsec devnet down --dir DIR";
+static const char *down_usage = "bsec devnet down --dir DIR\n"
+				 "  stops every orchestrator and node (and, for the netns driver, removes every\n"
+				 "  namespace the devnet's orchestrators made)";
+
+/* The driver devnet.json records, or NULL (caller frees). */
+static char *devnet_driver(const char *dir)
+{
+	char *p = xasprintf("%s/devnet.json", dir), *ret = NULL;
+	json_error_t je;
+	json_t *m = json_load_file(p, 0, &je);
+	const char *v = json_string_value(json_object_get(m, "driver"));
+	if (v)
+		ret = xstrdup(v);
+	json_decref(m);
+	free(p);
+	return ret;
+}
 
 int devnet_down_main(int argc, char **argv)
 {
@@ -869,22 +1033,40 @@ int devnet_down_main(int argc, char **argv)
 	node_proc_t *np = NULL;
 	if ((r = open_all(&d, &np, &o)))
 		return r;
-	size_t n = d.g.n_providers, was = 0;
-	for (size_t i = 0; i < n; i++)
-		was += np[i].running;
-	nodes_stop(np, n, NULL, SIGTERM, STOP_GRACE_MS, 1);
+	size_t n = d.g.n_providers, was = 0, was_orch = 0;
+	for (size_t i = 0; i < 2 * n; i++) {
+		if (i < n)
+			was += np[i].running;
+		else
+			was_orch += np[i].running;
+	}
+	all_stop(np, n, NULL, SIGTERM, STOP_GRACE_MS, 1);
 	int ret = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < 2 * n; i++) {
 		if (np[i].running) {
-			cli_fail("node %zu (pid %d) is still running after SIGKILL", i, (int)np[i].pid);
+			cli_fail("%s %d (pid %d) is still running after SIGKILL", proc_what(&np[i]), np[i].index,
+				 (int)np[i].pid);
 			ret = 1;
 		} else if (unlink(np[i].pid_path) < 0 && errno != ENOENT) {
 			cli_fail("cannot remove `%s': %s", np[i].pid_path, strerror(errno));
 			ret = 1;
 		}
 	}
+	char *driver = devnet_driver(o.dir);
+	if (driver && !strcmp(driver, "netns") && !ret) {
+		char prefix[9], err[512];
+		orchestrator_prefix(prefix, d.g.chain_id);
+		if (driver_cleanup_all(prefix, err, sizeof(err)) < 0) {
+			cli_fail("netns clean-up (prefix %s): %s", prefix, err);
+			ret = 1;
+		} else {
+			printf("removed the devnet's network namespaces (prefix bsec-%s-)\n", prefix);
+		}
+	}
+	free(driver);
 	if (!ret)
-		printf("devnet `%s' down (%zu node%s running before)\n", o.dir, was, was == 1 ? " was" : "s were");
+		printf("devnet `%s' down (%zu node%s and %zu orchestrator%s running before)\n", o.dir, was,
+		       was == 1 ? "" : "s", was_orch, was_orch == 1 ? "" : "s");
 	nodes_free(np, n);
 	devnet_close(&d);
 	return ret;
