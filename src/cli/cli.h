@@ -36,6 +36,7 @@ int audit_main(int argc, char **argv);
 int bench_main(int argc, char **argv);
 int bench_load_main(int argc, char **argv);        /* bench_load.c */
 int bench_throughput_main(int argc, char **argv);
+int bench_overhead_main(int argc, char **argv);    /* bench_overhead.c */
 int instr_main(int argc, char **argv);
 int node_main(int argc, char **argv);
 int demo_main(int argc, char **argv);             /* cmd_demo.c */

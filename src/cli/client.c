@@ -459,15 +459,60 @@ int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES],
 		if (get_failover(c, 1, WAIT_SLICE_MS + 3000, path, &status, &body) < 0)
 			goto out;
 		json_t *th = json_object_get(body, "height");
-		if (json_is_integer(th) && (uint64_t)json_integer_value(th) >= next_height)
+		int advanced = json_is_integer(th) && (uint64_t)json_integer_value(th) >= next_height;
+		if (advanced)
 			next_height = (uint64_t)json_integer_value(th) + 1;
 		json_decref(body);
 		body = NULL;
-		if (mono_us() - t0 < (uint64_t)slice * 500)
+		/* a poll that came back early without a new block: do not spin */
+		if (!advanced && mono_us() - t0 < (uint64_t)slice * 500)
 			client_sleep_ms(50);
 	}
 out:
 	json_decref(body);
 	free(path);
+	return ret;
+}
+
+int client_request(client_t *c, const sig_key_t *key, const char *domain, const char *instruction,
+		   int timeout_ms, client_req_result_t *r)
+{
+	tx_t tx;
+	char err[512];
+	int status, ret = CLIENT_REQ_FAILED;
+	json_t *body = NULL, *ans = NULL, *resp = NULL;
+	tx_fields_t f = { .type = TX_REQUEST, .domain = domain, .instruction = instruction };
+	memset(r, 0, sizeof(*r));
+	if (tx_build(&tx, &f, key, c->g.chain_id, err, sizeof(err)) < 0) {
+		snprintf(r->message, sizeof(r->message), "%s", err);
+		return CLIENT_REQ_FAILED;
+	}
+	uint64_t t0 = mono_us(), deadline = t0 + (uint64_t)timeout_ms * 1000;
+	int pr = client_post_tx(c, &tx, deadline, &status, &body);
+	if (pr == CLIENT_POST_REFUSED) {
+		snprintf(r->code, sizeof(r->code), "%s", client_jstr(body, "error") ? client_jstr(body, "error") : "");
+		snprintf(r->message, sizeof(r->message), "%s",
+			 client_jstr(body, "message") ? client_jstr(body, "message") : "");
+		ret = CLIENT_REQ_REFUSED;
+		goto out;
+	}
+	if (pr != CLIENT_POST_OK || client_wait_committed(c, &tx, deadline, &ans) != 0)
+		goto out;
+	r->commit_ms = (double)(mono_us() - t0) / 1000.0;
+	r->height = (uint64_t)json_integer_value(json_object_get(ans, "height"));
+	if (client_wait_response(c, tx.id, deadline, &resp) != 0)
+		goto out;
+	r->response_ms = (double)(mono_us() - t0) / 1000.0;
+	json_t *rt = json_object_get(resp, "tx");
+	const char *st = client_jstr(rt, "status");
+	int ok = st && !strcmp(st, "ok");
+	const char *text = client_jstr(rt, ok ? "result" : "error");
+	snprintf(r->message, sizeof(r->message), "%s", text ? text : "");
+	ret = ok ? CLIENT_REQ_OK : CLIENT_REQ_ERROR;
+out:
+	json_decref(body);
+	json_decref(ans);
+	json_decref(resp);
+	tx_clear(&tx);
 	return ret;
 }

@@ -127,6 +127,23 @@ int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES],
 /* The string member key of o, or "" when absent. */
 const char *client_jstr(const struct json_t *o, const char *key);
 
+/* The whole life of one request: sign (key), submit, wait for the commit
+ * and then for the orchestrator's committed response.  Returns
+ * CLIENT_REQ_OK / CLIENT_REQ_ERROR (the response says error) /
+ * CLIENT_REQ_REFUSED (4xx at submission: code and message filled) /
+ * CLIENT_REQ_FAILED (no answer in time).  Times are from submission. */
+enum { CLIENT_REQ_OK = 0, CLIENT_REQ_ERROR = 1, CLIENT_REQ_REFUSED = 2, CLIENT_REQ_FAILED = 3 };
+typedef struct {
+	char code[64];             /* refusal code */
+	char message[512];         /* refusal message, or the response's result / error */
+	uint64_t height;           /* of the request */
+	double commit_ms;          /* submission -> request committed */
+	double response_ms;        /* submission -> response committed */
+} client_req_result_t;
+struct sig_key_t;
+int client_request(client_t *c, const struct sig_key_t *key, const char *domain,
+		   const char *instruction, int timeout_ms, client_req_result_t *r);
+
 /* Sleeps ms milliseconds (resuming after signals). */
 void client_sleep_ms(unsigned ms);
 

@@ -83,58 +83,35 @@ typedef struct {
 	int responses;
 } demo_t;
 
-/* Signs and submits a request as `key`; waits for the commit and the
- * orchestrator's response.  Returns 1 ok response, 0 error response,
- * -1 refused at submission (code in refusal), -2 no answer. */
+/* One request through its whole life (client_request), narrated.
+ * Returns 1 ok response, 0 error response, -1 refused at submission (code
+ * in refusal), -2 no answer. */
 static int request(demo_t *d, sig_key_t *key, const char *domain, const char *ins, char *refusal,
 		   size_t rlen, char *result, size_t reslen)
 {
-	tx_t tx;
-	char err[512];
-	int status, ret = -2;
-	json_t *body = NULL, *ans = NULL, *resp = NULL;
-	tx_fields_t f = { .type = TX_REQUEST, .domain = domain, .instruction = ins };
+	client_req_result_t r;
+	printf("  $ request (%s) \"%s\"\n", domain, ins);
+	int st = client_request(&d->c, key, domain, ins, 60000, &r);
 	if (refusal && rlen)
-		refusal[0] = 0;
+		snprintf(refusal, rlen, "%s", r.code);
 	if (result && reslen)
-		result[0] = 0;
-	if (tx_build(&tx, &f, key, d->c.g.chain_id, err, sizeof(err)) < 0) {
-		printf("  cannot build the request: %s\n", err);
+		snprintf(result, reslen, "%s", r.message);
+	switch (st) {
+	case CLIENT_REQ_REFUSED:
+		printf("    refused %s: %s\n", r.code, r.message);
+		return -1;
+	case CLIENT_REQ_OK:
+	case CLIENT_REQ_ERROR:
+		d->response_ms_sum += r.response_ms;
+		d->responses++;
+		printf("    committed at height %llu in %.0f ms; response %s after %.0f ms: %s\n",
+		       (unsigned long long)r.height, r.commit_ms, st == CLIENT_REQ_OK ? "ok" : "error",
+		       r.response_ms, r.message);
+		return st == CLIENT_REQ_OK ? 1 : 0;
+	default:
+		printf("    no answer: %s\n", r.message);
 		return -2;
 	}
-	printf("  $ request (%s) \"%s\"\n", domain, ins);
-	uint64_t t0 = mono_us(), deadline = t0 + 60000000ull;
-	int r = client_post_tx(&d->c, &tx, deadline, &status, &body);
-	if (r == CLIENT_POST_REFUSED) {
-		const char *code = client_jstr(body, "error"), *msg = client_jstr(body, "message");
-		printf("    refused %d %s: %s\n", status, code ? code : "?", msg ? msg : "?");
-		if (refusal)
-			snprintf(refusal, rlen, "%s", code ? code : "");
-		ret = -1;
-		goto out;
-	}
-	if (r != CLIENT_POST_OK || client_wait_committed(&d->c, &tx, deadline, &ans) != 0)
-		goto out;
-	if (client_wait_response(&d->c, tx.id, deadline, &resp) != 0)
-		goto out;
-	json_t *rt = json_object_get(resp, "tx");
-	const char *st = client_jstr(rt, "status"), *res = client_jstr(rt, "result"),
-		   *er = client_jstr(rt, "error");
-	double ms = (double)(mono_us() - t0) / 1000.0;
-	d->response_ms_sum += ms;
-	d->responses++;
-	printf("    committed at height %lld; response %s in %.0f ms: %s\n",
-	       (long long)json_integer_value(json_object_get(ans, "height")), st ? st : "?", ms,
-	       st && !strcmp(st, "ok") ? (res ? res : "") : (er ? er : ""));
-	if (result)
-		snprintf(result, reslen, "%s", st && !strcmp(st, "ok") ? (res ? res : "") : (er ? er : ""));
-	ret = st && !strcmp(st, "ok") ? 1 : 0;
-out:
-	json_decref(body);
-	json_decref(ans);
-	json_decref(resp);
-	tx_clear(&tx);
-	return ret;
 }
 
 /* Registers the guest tenant in domain p1 with a narrow SLA, signed by

@@ -92,7 +92,8 @@ class Devnet:
 
     # ---- processes
     def up(self):
-        run("devnet", "up", "--dir", self.dir, "--detach", timeout=60)
+        # consensus alone: no orchestrators adding responses while heights are compared
+        run("devnet", "up", "--dir", self.dir, "--detach", "--no-orchestrators", timeout=60)
 
     def destroy(self):
         try:
