@@ -11,6 +11,7 @@ struct mempool_t {
 	map_t *by_id;
 	mp_entry_t *head, *tail;
 	size_t count, bytes, max_txs, max_bytes;
+	size_t inflight;     /* entries with inflight_height != 0 */
 };
 
 mempool_t *mempool_new(size_t max_txs, size_t max_bytes)
@@ -87,6 +88,8 @@ void mempool_remove(mempool_t *mp, const uint8_t id[BSEC_HASH_BYTES])
 		mp->tail = e->prev;
 	mp->count--;
 	mp->bytes -= e->tx.raw_len;
+	if (e->inflight_height)
+		mp->inflight--;
 	tx_clear(&e->tx);
 	free(e);
 }
@@ -118,5 +121,19 @@ void mempool_clear_inflight(mempool_t *mp, uint64_t from_height)
 {
 	for (mp_entry_t *e = mp->head; e; e = e->next)
 		if (e->inflight_height >= from_height)
-			e->inflight_height = 0;
+			mempool_set_inflight(mp, e, 0);
+}
+
+size_t mempool_waiting(const mempool_t *mp)
+{
+	return mp->count - mp->inflight;
+}
+
+void mempool_set_inflight(mempool_t *mp, mp_entry_t *e, uint64_t height)
+{
+	if (!e->inflight_height && height)
+		mp->inflight++;
+	else if (e->inflight_height && !height)
+		mp->inflight--;
+	e->inflight_height = height;
 }

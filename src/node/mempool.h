@@ -40,6 +40,10 @@ int mempool_is_full(const mempool_t *mp);
 mp_entry_t *mempool_first(const mempool_t *mp);
 /* Arrival time of the oldest entry not in flight, or 0 when none. */
 uint64_t mempool_oldest_waiting(const mempool_t *mp);
+/* Entries not in flight (O(1)). */
+size_t mempool_waiting(const mempool_t *mp);
+/* Marks e as put in the block at height (0: back to waiting). */
+void mempool_set_inflight(mempool_t *mp, mp_entry_t *e, uint64_t height);
 /* Clears every inflight mark at or above height (a view change dropped them). */
 void mempool_clear_inflight(mempool_t *mp, uint64_t from_height);
 

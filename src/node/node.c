@@ -330,7 +330,7 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 	for (uint32_t i = 0; i < sb->block.hdr.tx_count; i++) {
 		mp_entry_t *e = mempool_get(n->pool, sb->block.txs[i].id);
 		if (e)
-			e->inflight_height = height;
+			mempool_set_inflight(n->pool, e, height);
 	}
 	ret = 0;
 	goto out;
@@ -467,7 +467,7 @@ static int cb_get_block(void *ctx, uint64_t height, uint8_t **block, size_t *len
 static int cb_has_pending(void *ctx)
 {
 	node_t *n = ctx;
-	return mempool_oldest_waiting(n->pool) != 0;
+	return mempool_waiting(n->pool) != 0;
 }
 
 /* ---- admission and gossip ----
