@@ -31,7 +31,7 @@ FUZZERS  = $(patsubst fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps check test unit asan fuzz fuzz-build demo bench clean system
+.PHONY: all deps check test unit asan fuzz fuzz-build demo bench clean system chaos tls-check
 all: deps $(B)/bsec
 
 deps:
@@ -86,6 +86,26 @@ $(B)/fuzz/%: fuzz/%.c $(B)/fuzzobj/libbsec.a
 	@echo "  FUZZ    $@"
 	$(Q)$(FUZZCC) -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -o $@ $< $(B)/fuzzobj/libbsec.a $(LDLIBS)
 
+# The portal's web app is embedded with .incbin (src/portal/portal_assets.c).
+PORTAL_WEB := $(wildcard src/portal/web/*)
+$(B)/obj/src/portal/portal_assets.o $(B)/asan/src/portal/portal_assets.o $(B)/fuzzobj/src/portal/portal_assets.o: $(PORTAL_WEB)
+
+# ---- Byzantine test binary (tests only, docs/reliability.md) ----------
+# build/byz/bsec: the node module compiled with -DBSEC_BYZANTINE (the
+# misbehaviours of src/node/byzantine.c), linked before libbsec.a so its
+# objects replace the honest ones.  build/bsec never contains them.
+BYZ_SRC := $(sort $(wildcard src/node/*.c))
+BYZ_OBJ  = $(patsubst %.c,$(B)/byz/%.o,$(BYZ_SRC))
+
+$(B)/byz/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC/BYZ  $<"
+	$(Q)$(CC) $(CFLAGS) -DBSEC_BYZANTINE -c -o $@ $<
+
+$(B)/byz/bsec: $(B)/obj/src/cli/main.o $(BYZ_OBJ) $(B)/libbsec.a
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 .SECONDARY:
 
 unit: deps $(TESTS)
@@ -93,12 +113,23 @@ asan: deps $(ATESTS) $(B)/asan/bsec
 fuzz-build: deps $(FUZZERS)
 
 # Everything; the summary line comes from scripts/check.sh.
-check: deps $(B)/bsec $(TESTS) $(ATESTS) $(FUZZERS)
+check: deps $(B)/bsec $(B)/byz/bsec $(TESTS) $(ATESTS) $(FUZZERS)
 	$(Q)scripts/check.sh
 
 FUZZ_SECONDS ?= 300
 fuzz: deps $(FUZZERS)
 	$(Q)scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# Fault injection over a real devnet (tests/chaos, docs/reliability.md).
+CHAOS_SECONDS ?= 600
+CHAOS_SEED ?= 1
+chaos: deps $(B)/bsec $(B)/byz/bsec
+	$(Q)python3 tests/chaos/chaos.py --seconds $(CHAOS_SECONDS) --seed $(CHAOS_SEED) --byzantine
+
+# testssl.sh against a devnet's node API and peer port (and portal).
+tls-check: deps $(B)/bsec
+	$(Q)scripts/deps.sh tls
+	$(Q)scripts/tls_check.sh
 
 demo: deps $(B)/bsec
 	$(Q)scripts/demo.sh

@@ -1,22 +1,43 @@
 /*
- * bench_load.c — `bsec bench load` and `bsec bench throughput`: a load
- * generator for a devnet, and the throughput/latency benchmark built on it.
+ * bench_load.c — the load generator every system benchmark is built on
+ * (bench_run, see bench.h), and two parts on top of it:
  *
- * The generator pre-signs every tx before the clock starts (on all cores),
- * then submits them over keep-alive HTTPS connections spread across the
- * nodes.  It reports when it, not the system, was the bottleneck: if the
- * submitting threads were never refused and the pool never filled, the
- * offered load, not the ledger, set the pace.
+ *   bsec bench load --dir D --count N [--rate R] [--seconds S] [--threads T]
+ *                   [--instruction-bytes B] [--wait] [--cdf] [--json]
+ *     offers N pre-signed requests to a running devnet; --wait (or --cdf)
+ *     times every tx from submission to commit.
+ *   bsec bench throughput --nodes 1,4,7,10 --instruction-bytes 16,64,… [--scheme S]
+ *                   [--seconds S] [--rate 100,1000,sat] [--latency-bytes B] [--json]
+ *     for each n a fresh devnet; per instruction size a saturation run
+ *     (committed tx/s, CPU per tx per replica, txs per block, who was the
+ *     bottleneck); then latency runs at the offered rates ("sat" = the
+ *     committed rate just measured at --latency-bytes) with their CDFs.
  *
- *   load:        --dir D --count N [--rate R] [--threads T] [--instruction-bytes B] [--json]
- *   throughput:  --nodes N --seconds S [--scheme S] [--instruction-bytes B] [--rate R] [--json]
- *                (makes its own devnet in a temporary directory and removes it)
+ * The generator pre-signs every tx before the clock starts (on all cores)
+ * and then only posts bytes, in batches of up to 64 per request over
+ * keep-alive connections spread across the target nodes.  Paced runs are
+ * open loop: tx i is due at t0 + i/rate whatever happened to tx i-1, and
+ * the lag behind that schedule is reported.  Latency is measured by a
+ * watcher that long-polls one node for committed blocks (GET
+ * /v1/blocks?from=H&wait=MS): tx i's latency is from the start of the
+ * POST that carried it to the watcher's receipt of its block, so it
+ * includes admission, gossip, consensus, the fsync of the block and the
+ * API's answer.
+ *
+ * Who set the pace: a run is system-bound when a pool refused txs or,
+ * when offering stopped, more than 10 % of what was accepted was still
+ * uncommitted — the nodes took txs faster than they could commit them.
+ * Otherwise the nodes kept up with whatever was offered and the generator
+ * (or the API's admission, which it cannot tell apart from itself) set the
+ * pace; the generator's own CPU time is reported so the reader can judge.
  */
 #include "cli.h"
+#include "bench.h"
 #include "devnet.h"
 #include "../ledger/tx.h"
 #include "../lib/buf.h"
 #include "../lib/https.h"
+#include "../lib/map.h"
 #include "../lib/sig.h"
 #include "../lib/workers.h"
 
@@ -27,15 +48,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-#include <fcntl.h>
 
 /* ---- instructions of a chosen size ---- */
 
-/* Writes a grammatical instruction creating object `name`, as close to
- * `target` bytes as the grammar allows (never shorter than the minimum). */
+/* Writes a grammatical instruction creating object `name', as close to
+ * `target' bytes as the grammar allows (never shorter than the minimum). */
 static void make_instruction(char *out, size_t cap, size_t target, const char *name)
 {
 	size_t n = (size_t)snprintf(out, cap, "vm create %s", name);
@@ -96,80 +116,147 @@ static void sign_one(void *ctx, size_t i)
 		memset(&j->txs[i], 0, sizeof(tx_t));
 }
 
-/* ---- submission ---- */
+/* ---- the generator ---- */
+
+#define LOAD_BATCH 64
+#define MONITOR_MS 50
+#define DEFAULT_WINDOW 16384
 
 typedef struct {
-	char **urls;
+	bench_run_t *R;
+	char **urls;                 /* per target */
 	size_t nurls;
+	const char *watch_url;
 	https_trust_t trust;
 	tx_t *txs;
 	size_t count;
-	atomic_size_t next;
-	atomic_size_t submitted, refused_full, refused_other, errors;
-	double rate;              /* 0: as fast as possible */
-	int wait_commit;          /* latency mode: wait for each tx */
-	uint64_t t0_us;
-	uint64_t deadline_us;     /* 0: none */
-	double *lat_ms;           /* latency mode: per tx */
-	char last_error[256];
-	pthread_mutex_t lock;
-} load_t;
+	pthread_mutex_t lock;        /* guards next */
+	size_t next;
+	uint64_t t0_us, deadline_us;
+	uint64_t *send_us;           /* first POST of tx i; 0 = never sent */
+	uint64_t *commit_us;         /* watcher: its block seen; 0 = not yet */
+	double *lag_ms;              /* paced: how late tx i was posted; -1 = not */
+	atomic_size_t submitted, refused_full, refused_other, errors, matched;
+	atomic_int offering_done, watch_stop;
+	map_t *ids;                  /* tx id -> index + 1 (read-only while running) */
+	uint64_t h_watch;            /* first height the watcher asks for */
+	long long c0;                /* committed_txs of the watched node before */
+	atomic_llong committed_now;  /* monitor: committed_txs - c0, last seen */
+	atomic_int monitor_stop;
+	size_t window;               /* unpaced: most txs accepted but not yet committed */
+	double *sample_t, *sample_c; /* monitor: (s since t0, committed) every MONITOR_MS */
+	size_t nsamples, cap_samples;
+	char last_error[300];
+} gen_t;
+
+static void note_error(gen_t *G, const char *fmt, const char *detail)
+{
+	pthread_mutex_lock(&G->lock);
+	snprintf(G->last_error, sizeof(G->last_error), fmt, detail);
+	pthread_mutex_unlock(&G->lock);
+}
+
+static uint64_t due_us(const gen_t *G, size_t i)
+{
+	return G->R->rate > 0 ? G->t0_us + (uint64_t)((double)i * 1e6 / G->R->rate) : 0;
+}
+
+/* Claims up to `room' txs that are due now into out[]; returns how many.
+ * When none is due, *wait_us says how long until the next one is
+ * (0 when every tx has been claimed). */
+static size_t claim_due(gen_t *G, size_t *out, size_t room, uint64_t *wait_us)
+{
+	size_t k = 0;
+	uint64_t now = mono_us();
+	*wait_us = 0;
+	pthread_mutex_lock(&G->lock);
+	while (k < room && G->next < G->count) {
+		uint64_t due = due_us(G, G->next);
+		if (due > now) {
+			if (!k)
+				*wait_us = due - now;
+			break;
+		}
+		size_t i = G->next++;
+		if (!G->txs[i].raw) {
+			atomic_fetch_add(&G->errors, 1);
+			continue;
+		}
+		if (G->lag_ms)
+			G->lag_ms[i] = (double)(now - due) / 1000.0;
+		out[k++] = i;
+	}
+	pthread_mutex_unlock(&G->lock);
+	return k;
+}
 
 typedef struct {
-	load_t *L;
+	gen_t *G;
 	int idx;
 } worker_arg_t;
 
-static void note_error(load_t *L, const char *fmt, const char *detail)
+static int offering_over(const gen_t *G)
 {
-	pthread_mutex_lock(&L->lock);
-	snprintf(L->last_error, sizeof(L->last_error), fmt, detail);
-	pthread_mutex_unlock(&L->lock);
+	if (G->deadline_us && mono_us() >= G->deadline_us)
+		return 1;
+	return G->R->abort_flag && *G->R->abort_flag;
 }
 
-#define LOAD_BATCH 64
-
-/* Unpaced mode: claim LOAD_BATCH txs at a time and POST them as one
- * batch; txs refused because the pool was full are posted again. */
-static void submit_batches(load_t *L, https_client_t *c)
+/* One submitting connection: claim due txs, POST them as a batch, offer
+ * pool-full refusals again with the next batch. */
+static void *submit_thread(void *arg)
 {
-	buf_t b;
+	worker_arg_t *wa = arg;
+	gen_t *G = wa->G;
 	char err[256];
+	https_client_t *c = https_client_new(G->urls[(size_t)wa->idx % G->nurls], &G->trust, 15000, err, sizeof(err));
+	if (!c) {
+		note_error(G, "%s", err);
+		return NULL;
+	}
+	buf_t b;
 	buf_init(&b);
 	size_t pending[LOAD_BATCH], np = 0;
 	for (;;) {
-		if (L->deadline_us && mono_us() >= L->deadline_us)
+		if (offering_over(G))
 			break;
-		/* top the batch up with fresh txs */
-		while (np < LOAD_BATCH) {
-			size_t i = atomic_fetch_add(&L->next, 1);
-			if (i >= L->count)
-				break;
-			if (L->txs[i].raw)
-				pending[np++] = i;
+		uint64_t wait = 0;
+		if (G->window && !np &&
+		    (long long)atomic_load(&G->submitted) - atomic_load(&G->committed_now) > (long long)G->window) {
+			usleep(1000); /* enough is queued to keep the pipeline full */
+			continue;
 		}
-		if (!np)
-			break;
+		if (np < LOAD_BATCH)
+			np += claim_due(G, pending + np, LOAD_BATCH - np, &wait);
+		if (!np) {
+			if (!wait)
+				break; /* everything claimed */
+			usleep((useconds_t)(wait < 2000 ? wait : 2000));
+			continue;
+		}
 		buf_reset(&b);
-		for (size_t k = 0; k < np; k++)
-			buf_blob32(&b, L->txs[pending[k]].raw, L->txs[pending[k]].raw_len);
+		uint64_t start = mono_us();
+		for (size_t k = 0; k < np; k++) {
+			buf_blob32(&b, G->txs[pending[k]].raw, G->txs[pending[k]].raw_len);
+			if (!G->send_us[pending[k]])
+				G->send_us[pending[k]] = start;
+		}
 		int status;
 		uint8_t *resp = NULL;
 		size_t rl;
 		if (https_client_request(c, "POST", "/v1/transactions/batch", "application/octet-stream", b.data,
 					 b.len, &status, &resp, &rl, err, sizeof(err)) < 0 || status != 200) {
-			atomic_fetch_add(&L->errors, 1);
-			note_error(L, "%s", resp ? (char *)resp : err);
+			atomic_fetch_add(&G->errors, 1);
+			note_error(G, "%s", resp ? (char *)resp : err);
 			free(resp);
 			usleep(20000);
 			continue;
 		}
 		json_t *o = json_loads((char *)resp, 0, NULL);
 		free(resp);
-		size_t keep = 0, acc = np;
+		size_t keep = 0, acc = np, again[LOAD_BATCH];
 		json_t *ref = json_object_get(o, "refused"), *e;
 		size_t ri;
-		size_t again[LOAD_BATCH];
 		json_array_foreach(ref, ri, e) {
 			size_t idx = (size_t)json_integer_value(json_object_get(e, "index"));
 			const char *code = json_string_value(json_object_get(e, "error"));
@@ -179,553 +266,793 @@ static void submit_batches(load_t *L, https_client_t *c)
 			if (code && !strcmp(code, "mempool_full")) {
 				again[keep++] = pending[idx];
 			} else {
-				atomic_fetch_add(&L->refused_other, 1);
-				note_error(L, "%s", json_string_value(json_object_get(e, "message")));
+				atomic_fetch_add(&G->refused_other, 1);
+				note_error(G, "%s", json_string_value(json_object_get(e, "message")));
 			}
 		}
 		json_decref(o);
-		atomic_fetch_add(&L->submitted, acc);
+		atomic_fetch_add(&G->submitted, acc);
 		if (keep) {
-			atomic_fetch_add(&L->refused_full, keep);
+			atomic_fetch_add(&G->refused_full, keep);
 			memcpy(pending, again, keep * sizeof(size_t));
 			usleep(2000);
 		}
 		np = keep;
 	}
 	buf_free(&b);
+	https_client_free(c);
+	return NULL;
 }
 
-static void *submit_thread(void *arg)
+/* Long-polls the watched node for committed blocks and stamps our txs. */
+static void *watch_thread(void *arg)
 {
-	worker_arg_t *wa = arg;
-	load_t *L = wa->L;
-	char err[256];
-	https_client_t *c = https_client_new(L->urls[wa->idx % L->nurls], &L->trust, 15000, err, sizeof(err));
+	gen_t *G = arg;
+	char err[256], path[128];
+	https_client_t *c = https_client_new(G->watch_url, &G->trust, 20000, err, sizeof(err));
 	if (!c) {
-		note_error(L, "%s", err);
+		note_error(G, "watcher: %s", err);
 		return NULL;
 	}
-	if (!L->wait_commit && L->rate <= 0) {
-		submit_batches(L, c);
-		https_client_free(c);
-		return NULL;
-	}
-	for (;;) {
-		size_t i = atomic_fetch_add(&L->next, 1);
-		if (i >= L->count)
-			break;
-		if (L->deadline_us && mono_us() >= L->deadline_us)
-			break;
-		if (L->rate > 0) {
-			/* open-loop pacing: tx i is due at t0 + i / rate */
-			uint64_t due = L->t0_us + (uint64_t)((double)i * 1e6 / L->rate);
-			uint64_t now = mono_us();
-			if (due > now)
-				usleep((useconds_t)(due - now));
-		}
-		tx_t *tx = &L->txs[i];
-		if (!tx->raw)
-			continue;
-		uint64_t start = mono_us();
-		for (int attempt = 0;; attempt++) {
-			int status;
-			uint8_t *resp = NULL;
-			size_t rl;
-			if (https_client_request(c, "POST", "/v1/transactions", "application/octet-stream", tx->raw,
-						 tx->raw_len, &status, &resp, &rl, err, sizeof(err)) < 0) {
-				atomic_fetch_add(&L->errors, 1);
-				note_error(L, "%s", err);
-				free(resp);
-				if (attempt < 3) {
-					usleep(50000);
-					continue;
-				}
-				break;
-			}
-			if (status == 503) {
-				atomic_fetch_add(&L->refused_full, 1);
-				free(resp);
-				usleep(2000);
-				if (L->deadline_us && mono_us() >= L->deadline_us)
-					break;
-				continue;
-			}
-			if (status != 200 && status != 202) {
-				atomic_fetch_add(&L->refused_other, 1);
-				note_error(L, "%s", resp ? (char *)resp : "?");
-				free(resp);
-				break;
-			}
+	uint64_t h = G->h_watch;
+	while (!atomic_load(&G->watch_stop)) {
+		snprintf(path, sizeof(path), "/v1/blocks?from=%llu&limit=100&wait=200", (unsigned long long)h);
+		int status;
+		uint8_t *resp = NULL;
+		size_t rl;
+		if (https_client_request(c, "GET", path, NULL, NULL, 0, &status, &resp, &rl, err, sizeof(err)) < 0 ||
+		    status != 200) {
 			free(resp);
-			atomic_fetch_add(&L->submitted, 1);
-			if (L->wait_commit) {
-				char path[128], id[65];
-				hex_encode(id, tx->id, BSEC_HASH_BYTES);
-				snprintf(path, sizeof(path), "/v1/transactions/%s?wait=10000", id);
-				if (https_client_request(c, "GET", path, NULL, NULL, 0, &status, &resp, &rl, err,
-							 sizeof(err)) == 0 && status == 200 && resp &&
-				    strstr((char *)resp, "\"committed\""))
-					L->lat_ms[i] = (double)(mono_us() - start) / 1000.0;
-				free(resp);
-			}
-			break;
+			usleep(20000);
+			continue;
 		}
+		uint64_t now = mono_us();
+		json_t *o = json_loads((char *)resp, 0, NULL);
+		free(resp);
+		json_t *blocks = json_object_get(o, "blocks"), *blk;
+		size_t bi;
+		json_array_foreach(blocks, bi, blk) {
+			json_t *ids = json_object_get(blk, "tx_ids"), *id;
+			size_t ii;
+			json_array_foreach(ids, ii, id) {
+				uint8_t raw[BSEC_HASH_BYTES];
+				const char *hx = json_string_value(id);
+				if (!hx || hex_decode(raw, sizeof(raw), hx) < 0)
+					continue;
+				uintptr_t v = (uintptr_t)map_get(G->ids, raw, sizeof(raw));
+				if (v && !G->commit_us[v - 1]) {
+					G->commit_us[v - 1] = now;
+					atomic_fetch_add(&G->matched, 1);
+				}
+			}
+			uint64_t bh = (uint64_t)json_integer_value(json_object_get(blk, "height"));
+			if (bh >= h)
+				h = bh + 1;
+		}
+		json_decref(o);
 	}
 	https_client_free(c);
 	return NULL;
 }
 
-static int run_load(load_t *L, int threads)
+/* Polls the watched node's committed_txs every MONITOR_MS (the
+ * generator's window and the steady-state rate use it). */
+static void *monitor_thread(void *arg)
 {
-	pthread_t *th = xcalloc((size_t)threads, sizeof(pthread_t));
-	worker_arg_t *wa = xcalloc((size_t)threads, sizeof(worker_arg_t));
-	pthread_mutex_init(&L->lock, NULL);
-	L->t0_us = mono_us();
-	for (int i = 0; i < threads; i++) {
-		wa[i].L = L;
-		wa[i].idx = i;
-		pthread_create(&th[i], NULL, submit_thread, &wa[i]);
-	}
-	for (int i = 0; i < threads; i++)
-		pthread_join(th[i], NULL);
-	pthread_mutex_destroy(&L->lock);
-	free(th);
-	free(wa);
-	return 0;
-}
-
-/* ---- node observations ---- */
-
-static int node_status(const char *url, const https_trust_t *trust, json_t **out)
-{
-	char full[512], err[256];
-	int status;
-	uint8_t *resp = NULL;
-	size_t rl;
-	snprintf(full, sizeof(full), "%s/v1/status", url);
-	*out = NULL;
-	if (https_request(full, "GET", NULL, NULL, 0, trust, 3000, &status, &resp, &rl, err, sizeof(err)) < 0 ||
-	    status != 200) {
+	gen_t *G = arg;
+	char err[256];
+	https_client_t *c = https_client_new(G->watch_url, &G->trust, 5000, err, sizeof(err));
+	if (!c)
+		return NULL;
+	while (!atomic_load(&G->monitor_stop)) {
+		int status;
+		uint8_t *resp = NULL;
+		size_t rl;
+		uint64_t now = mono_us();
+		if (https_client_request(c, "GET", "/v1/status", NULL, NULL, 0, &status, &resp, &rl, err,
+					 sizeof(err)) == 0 && status == 200) {
+			json_t *o = json_loads((char *)resp, 0, NULL);
+			json_t *v = json_object_get(o, "committed_txs");
+			if (json_is_integer(v)) {
+				long long d = json_integer_value(v) - G->c0;
+				atomic_store(&G->committed_now, d);
+				if (G->nsamples == G->cap_samples) {
+					G->cap_samples = G->cap_samples ? 2 * G->cap_samples : 1024;
+					G->sample_t = xrealloc(G->sample_t, G->cap_samples * sizeof(double));
+					G->sample_c = xrealloc(G->sample_c, G->cap_samples * sizeof(double));
+				}
+				G->sample_t[G->nsamples] = (double)(now - G->t0_us) / 1e6;
+				G->sample_c[G->nsamples++] = (double)d;
+			}
+			json_decref(o);
+		}
 		free(resp);
-		return -1;
+		uint64_t spent = mono_us() - now;
+		if (spent < MONITOR_MS * 1000)
+			usleep((useconds_t)(MONITOR_MS * 1000 - spent));
 	}
-	*out = json_loads((char *)resp, 0, NULL);
-	free(resp);
-	return *out ? 0 : -1;
+	https_client_free(c);
+	return NULL;
 }
 
-static long long status_int(const char *url, const https_trust_t *trust, const char *field)
+/* Commits per second at the watched node while offering went on, after
+ * the start-up (from a quarter of the offering window, or the first
+ * commit if later, to its end), from the monitor's samples.  NAN when that
+ * leaves less than half a second; *window_s says how long it was. */
+static double steady_rate(const gen_t *G, double offer_s, double *window_s)
 {
-	json_t *o;
-	if (node_status(url, trust, &o) < 0)
-		return -1;
-	long long v = json_integer_value(json_object_get(o, field));
-	json_decref(o);
-	return v;
-}
-
-/* utime + stime of a process in seconds, or -1. */
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	if (!p)
-		return -1;
-	unsigned long ut = 0, st = 0;
-	/* fields after the command: state(3) ... utime(14) stime(15) */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static pid_t node_pid(const char *dir, size_t i)
-{
-	char *p = xasprintf("%s/node%zu/node.pid", dir, i);
-	FILE *f = fopen(p, "r");
-	free(p);
-	int pid = -1;
-	if (f) {
-		if (fscanf(f, "%d", &pid) != 1)
-			pid = -1;
-		fclose(f);
+	double t_a = 0.25 * offer_s;
+	size_t a = SIZE_MAX, b = SIZE_MAX;
+	*window_s = 0;
+	for (size_t i = 0; i < G->nsamples; i++)
+		if (G->sample_c[i] > 0 && G->sample_t[i] > t_a) {
+			t_a = G->sample_t[i];
+			break;
+		}
+	for (size_t i = 0; i < G->nsamples; i++) {
+		if (a == SIZE_MAX && G->sample_t[i] >= t_a)
+			a = i;
+		if (G->sample_t[i] <= offer_s)
+			b = i;
 	}
-	return (pid_t)pid;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double percentile(double *v, size_t n, double p)
-{
-	if (!n)
+	if (a == SIZE_MAX || b == SIZE_MAX || b <= a)
 		return NAN;
-	size_t i = (size_t)ceil(p / 100.0 * (double)n);
-	if (i > 0)
-		i--;
-	if (i >= n)
-		i = n - 1;
-	return v[i];
+	*window_s = G->sample_t[b] - G->sample_t[a];
+	if (*window_s < 0.5)
+		return NAN;
+	return (G->sample_c[b] - G->sample_c[a]) / *window_s;
 }
 
-/* ---- the shared run ---- */
+/* CPU seconds the whole machine has been busy (all cores), from /proc/stat. */
+static double machine_busy_s(void)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	unsigned long long v[8] = { 0 };
+	if (!f)
+		return NAN;
+	int k = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		       &v[6], &v[7]);
+	fclose(f);
+	if (k < 5)
+		return NAN;
+	unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+	return (double)busy / (double)sysconf(_SC_CLK_TCK);
+}
 
-typedef struct {
-	const char *dir;
-	size_t count;
-	double rate;
-	int threads;
-	size_t ibytes;
-	double seconds;            /* 0: until count are submitted */
-	int wait_commit;
-	/* results */
-	double tx_per_s, offered_per_s, p50, p90, p99, cpu_s_per_tx, elapsed_s;
-	size_t committed, submitted, refused_full, refused_other, errors, lat_n;
-	size_t avg_tx_bytes;
-	int generator_bound;
-	char error[600];
-} run_t;
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
+}
 
-static int do_run(run_t *R)
+/* Mean and max txs per block over heights (h0, h1] of node url; only
+ * reads when there are at most 3000 blocks. */
+static void block_stats(const char *url, const https_trust_t *trust, uint64_t h0, uint64_t h1, double *mean,
+			double *max)
+{
+	char err[256];
+	*mean = *max = NAN;
+	if (h1 <= h0 || h1 - h0 > 3000)
+		return;
+	https_client_t *c = https_client_new(url, trust, 20000, err, sizeof(err));
+	if (!c)
+		return;
+	double sum = 0, mx = 0;
+	size_t nb = 0;
+	for (uint64_t h = h0 + 1; h <= h1;) {
+		char path[96];
+		snprintf(path, sizeof(path), "/v1/blocks?from=%llu&limit=100", (unsigned long long)h);
+		int status;
+		uint8_t *resp = NULL;
+		size_t rl;
+		if (https_client_request(c, "GET", path, NULL, NULL, 0, &status, &resp, &rl, err, sizeof(err)) < 0 ||
+		    status != 200) {
+			free(resp);
+			break;
+		}
+		json_t *o = json_loads((char *)resp, 0, NULL), *blk;
+		free(resp);
+		size_t bi, got = 0;
+		json_array_foreach(json_object_get(o, "blocks"), bi, blk) {
+			uint64_t bh = (uint64_t)json_integer_value(json_object_get(blk, "height"));
+			if (bh < h || bh > h1)
+				continue;
+			double k = (double)json_array_size(json_object_get(blk, "tx_ids"));
+			sum += k;
+			if (k > mx)
+				mx = k;
+			nb++;
+			got++;
+			h = bh + 1;
+		}
+		json_decref(o);
+		if (!got)
+			break;
+	}
+	https_client_free(c);
+	if (nb) {
+		*mean = sum / (double)nb;
+		*max = mx;
+	}
+}
+
+int bench_run(bench_run_t *R)
 {
 	devnet_t d;
 	char err[512];
 	int ret = -1;
+	gen_t G;
+	sig_key_t *key = NULL;
+	char *kp = NULL;
 	memset(&d, 0, sizeof(d));
+	memset(&G, 0, sizeof(G));
+	pthread_mutex_init(&G.lock, NULL);
+	R->lat_ms = NULL;
+	R->lat_n = 0;
+	R->error[0] = 0;
+	if (R->threads < 1)
+		R->threads = 4;
+	if (R->drain_s <= 0)
+		R->drain_s = 60;
 	if (devnet_open(&d, R->dir, err, sizeof(err)) < 0) {
 		snprintf(R->error, sizeof(R->error), "%s", err);
-		return -1;
+		goto out;
 	}
-	char *kp = xasprintf("%s/tenants/demo.pem", R->dir);
-	sig_key_t *key = NULL;
-	load_t L;
-	memset(&L, 0, sizeof(L));
 	size_t n = d.g.n_providers;
+	if (R->watch < 0 || (size_t)R->watch >= n) {
+		snprintf(R->error, sizeof(R->error), "watched node %d is not in the devnet (n = %zu)", R->watch, n);
+		goto out;
+	}
+	kp = R->key_path ? xstrdup(R->key_path) : bench_tenant_key(R->dir);
 	if (sig_key_load(&key, kp, err, sizeof(err)) < 0) {
 		snprintf(R->error, sizeof(R->error), "%s", err);
 		goto out;
 	}
-	L.nurls = n;
-	L.urls = xcalloc(n, sizeof(char *));
-	for (size_t i = 0; i < n; i++)
-		L.urls[i] = d.g.providers[i].api;
-	L.trust.ca_file = d.ca_path;
-	L.txs = xcalloc(R->count, sizeof(tx_t));
-	L.count = R->count;
-	L.rate = R->rate;
-	L.wait_commit = R->wait_commit;
-	if (R->wait_commit) {
-		L.lat_ms = xcalloc(R->count, sizeof(double));
-		for (size_t i = 0; i < R->count; i++)
-			L.lat_ms[i] = -1;
+	G.R = R;
+	G.trust.ca_file = d.ca_path;
+	G.nurls = R->targets ? R->ntargets : n;
+	G.urls = xcalloc(G.nurls, sizeof(char *));
+	for (size_t i = 0; i < G.nurls; i++) {
+		int t = R->targets ? R->targets[i] : (int)i;
+		if (t < 0 || (size_t)t >= n) {
+			snprintf(R->error, sizeof(R->error), "target node %d is not in the devnet", t);
+			goto out;
+		}
+		G.urls[i] = d.g.providers[t].api;
 	}
+	G.watch_url = d.g.providers[R->watch].api;
+	G.count = R->count;
+	G.txs = xcalloc(R->count, sizeof(tx_t));
+	G.send_us = xcalloc(R->count, sizeof(uint64_t));
+	G.commit_us = xcalloc(R->count, sizeof(uint64_t));
+	if (R->rate > 0) {
+		G.lag_ms = xcalloc(R->count, sizeof(double));
+		for (size_t i = 0; i < R->count; i++)
+			G.lag_ms[i] = -1;
+	}
+	/* pre-sign on every core, before the clock starts */
+	uint64_t ts = mono_us();
 	sign_job_t sj = { .key = key, .chain_id = d.g.chain_id, .ibytes = R->ibytes,
-			  .run = (uint32_t)(now_ms() ^ ((uint64_t)getpid() << 12)),
-			  .domain = d.g.providers[n > 1 ? 1 : 0].domains[0], .txs = L.txs };
+			  .run = (uint32_t)(now_ms() ^ ((uint64_t)getpid() << 12) ^ (uint64_t)(uintptr_t)R),
+			  .domain = d.g.providers[n > 1 ? 1 : 0].domains[0], .txs = G.txs };
 	workers_t *w = workers_new(0);
 	workers_run(w, R->count, sign_one, &sj);
 	workers_free(w);
-	size_t bytes = 0;
-	for (size_t i = 0; i < R->count; i++)
-		bytes += L.txs[i].raw_len;
-	R->avg_tx_bytes = R->count ? bytes / R->count : 0;
-
-	long long c0 = status_int(L.urls[0], &L.trust, "committed_txs");
-	if (c0 < 0) {
-		snprintf(R->error, sizeof(R->error), "node 0 (%s) does not answer /v1/status", L.urls[0]);
+	R->sign_s = (double)(mono_us() - ts) / 1e6;
+	size_t bytes = 0, ok = 0;
+	if (R->latency)
+		G.ids = map_new();
+	for (size_t i = 0; i < R->count; i++) {
+		if (!G.txs[i].raw)
+			continue;
+		bytes += G.txs[i].raw_len;
+		ok++;
+		if (G.ids)
+			map_put(G.ids, G.txs[i].id, BSEC_HASH_BYTES, (void *)(uintptr_t)(i + 1));
+	}
+	R->signed_txs = ok;
+	R->avg_tx_bytes = ok ? bytes / ok : 0;
+	if (!ok) {
+		snprintf(R->error, sizeof(R->error), "could not sign any tx with %s", kp);
 		goto out;
 	}
-	double cpu0[256] = { 0 };
-	for (size_t i = 0; i < n && i < 256; i++)
-		cpu0[i] = proc_cpu_s(node_pid(R->dir, i));
-	uint64_t t0 = mono_us();
+
+	json_t *st;
+	if (bench_status(G.watch_url, &G.trust, 3000, &st) < 0) {
+		snprintf(R->error, sizeof(R->error), "node %d (%s) does not answer /v1/status", R->watch, G.watch_url);
+		goto out;
+	}
+	G.c0 = json_integer_value(json_object_get(st, "committed_txs"));
+	R->h0 = (uint64_t)json_integer_value(json_object_get(st, "height"));
+	json_decref(st);
+	G.h_watch = R->h0 + 1;
+	G.window = R->rate > 0 ? 0 : R->window ? R->window : DEFAULT_WINDOW;
+	double *cpu0 = xcalloc(n, sizeof(double));
+	for (size_t i = 0; i < n; i++)
+		cpu0[i] = bench_proc_cpu_s(bench_node_pid(R->dir, i));
+	double gcpu0 = self_cpu_s(), mbusy0 = machine_busy_s();
+
+	pthread_t wt, mt;
+	int have_watch = 0;
+	if (R->latency)
+		have_watch = pthread_create(&wt, NULL, watch_thread, &G) == 0;
+	G.t0_us = mono_us();
+	int have_mon = pthread_create(&mt, NULL, monitor_thread, &G) == 0;
 	if (R->seconds > 0)
-		L.deadline_us = t0 + (uint64_t)(R->seconds * 1e6);
-	run_load(&L, R->threads);
-	uint64_t t_sub = mono_us();
-	R->submitted = atomic_load(&L.submitted);
-	/* wait until node 0 has committed everything submitted (bounded) */
-	long long target = c0 + (long long)R->submitted, c = c0;
-	uint64_t limit = mono_us() + 60000000ull;
-	while (mono_us() < limit) {
-		c = status_int(L.urls[0], &L.trust, "committed_txs");
-		if (c >= target)
+		G.deadline_us = G.t0_us + (uint64_t)(R->seconds * 1e6);
+	pthread_t *th = xcalloc((size_t)R->threads, sizeof(pthread_t));
+	worker_arg_t *wa = xcalloc((size_t)R->threads, sizeof(worker_arg_t));
+	int started = 0;
+	for (int i = 0; i < R->threads; i++) {
+		wa[i].G = &G;
+		wa[i].idx = i;
+		if (pthread_create(&th[i], NULL, submit_thread, &wa[i]) == 0)
+			started++;
+		else
 			break;
-		usleep(5000);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(th);
+	free(wa);
+	uint64_t t_sub = mono_us();
+	atomic_store(&G.offering_done, 1);
+	R->submitted = atomic_load(&G.submitted);
+	long long c_sub = bench_status_int(G.watch_url, &G.trust, "committed_txs");
+	size_t done_at_end = R->latency ? atomic_load(&G.matched) : (size_t)(c_sub > G.c0 ? c_sub - G.c0 : 0);
+	R->backlog_end = done_at_end < R->submitted ? (double)(R->submitted - done_at_end) : 0;
+
+	/* wait until the watched node has committed everything submitted */
+	uint64_t limit = mono_us() + (uint64_t)(R->drain_s * 1e6);
+	size_t committed = 0;
+	while (mono_us() < limit) {
+		if (R->latency) {
+			committed = atomic_load(&G.matched);
+		} else {
+			long long v = bench_status_int(G.watch_url, &G.trust, "committed_txs");
+			if (v >= 0)
+				atomic_store(&G.committed_now, v - G.c0);
+			long long cn = atomic_load(&G.committed_now);
+			committed = cn > 0 ? (size_t)cn : 0;
+		}
+		if (committed >= R->submitted)
+			break;
+		usleep(R->latency ? 2000 : 5000);
 	}
 	uint64_t t1 = mono_us();
+	if (have_watch) {
+		atomic_store(&G.watch_stop, 1);
+		pthread_join(wt, NULL);
+		committed = atomic_load(&G.matched);
+	}
+	if (have_mon) {
+		atomic_store(&G.monitor_stop, 1);
+		pthread_join(mt, NULL);
+	}
+	double gcpu1 = self_cpu_s();
 	/* other clients may commit txs meanwhile: never count more than ours */
-	R->committed = c > c0 ? (size_t)(c - c0) : 0;
-	if (R->committed > R->submitted)
-		R->committed = R->submitted;
-	R->elapsed_s = (double)(t1 - t0) / 1e6;
-	R->tx_per_s = R->elapsed_s > 0 ? (double)R->committed / R->elapsed_s : 0;
-	R->offered_per_s = (double)R->submitted / ((double)(t_sub - t0) / 1e6);
+	R->committed = committed > R->submitted ? R->submitted : committed;
+	R->offer_s = (double)(t_sub - G.t0_us) / 1e6;
+	R->elapsed_s = (double)(t1 - G.t0_us) / 1e6;
+	R->tx_per_s_overall = R->elapsed_s > 0 ? (double)R->committed / R->elapsed_s : 0;
+	R->tx_per_s_steady = steady_rate(&G, R->offer_s, &R->steady_window_s);
+	const char *trace = getenv("BSEC_BENCH_TRACE");
+	FILE *tf = trace ? fopen(trace, "a") : NULL;
+	if (tf) {
+		/* the watched node's commits over time, for a closer look */
+		fprintf(tf, "# run: rate %.0f, %zu B, offered %zu in %.3f s\n# t_s committed\n", R->rate, R->ibytes,
+			R->submitted, R->offer_s);
+		for (size_t i = 0; i < G.nsamples; i++)
+			fprintf(tf, "%.3f %.0f\n", G.sample_t[i], G.sample_c[i]);
+		fclose(tf);
+	}
+	R->tx_per_s = R->rate > 0 || !isfinite(R->tx_per_s_steady) ? R->tx_per_s_overall : R->tx_per_s_steady;
+	R->offered_per_s = R->offer_s > 0 ? (double)R->submitted / R->offer_s : 0;
 	double cpu = 0;
 	int have_cpu = 1;
-	for (size_t i = 0; i < n && i < 256; i++) {
-		double c1 = proc_cpu_s(node_pid(R->dir, i));
+	for (size_t i = 0; i < n; i++) {
+		double c1 = bench_proc_cpu_s(bench_node_pid(R->dir, i));
 		if (c1 < 0 || cpu0[i] < 0)
 			have_cpu = 0;
 		cpu += c1 - cpu0[i];
 	}
+	free(cpu0);
+	R->node_cpu_s = have_cpu ? cpu : NAN;
 	R->cpu_s_per_tx = have_cpu && R->committed ? cpu / (double)n / (double)R->committed : NAN;
-	R->refused_full = atomic_load(&L.refused_full);
-	R->refused_other = atomic_load(&L.refused_other);
-	R->errors = atomic_load(&L.errors);
-	/* the generator was the bottleneck when the system never pushed back */
-	R->generator_bound = R->rate == 0 && R->refused_full == 0;
-	if (L.lat_ms) {
+	R->gen_cpu_s = gcpu1 - gcpu0;
+	/* everything else the machine did meanwhile: other people's work */
+	double mbusy = machine_busy_s() - mbusy0;
+	R->other_cpu_cores = have_cpu && R->elapsed_s > 0 ? (mbusy - cpu - R->gen_cpu_s) / R->elapsed_s : NAN;
+	if (R->other_cpu_cores < 0)
+		R->other_cpu_cores = 0;
+	R->refused_full = atomic_load(&G.refused_full);
+	R->refused_other = atomic_load(&G.refused_other);
+	R->errors = atomic_load(&G.errors);
+	long long h1 = bench_status_int(G.watch_url, &G.trust, "height");
+	R->h1 = h1 > 0 ? (uint64_t)h1 : R->h0;
+	block_stats(G.watch_url, &G.trust, R->h0, R->h1, &R->blk_mean, &R->blk_max);
+
+	/* paced: did the generator keep the schedule? */
+	R->lag_p99_ms = NAN;
+	if (G.lag_ms) {
 		double *v = xcalloc(R->count, sizeof(double));
 		size_t k = 0;
 		for (size_t i = 0; i < R->count; i++)
-			if (L.lat_ms[i] >= 0)
-				v[k++] = L.lat_ms[i];
-		qsort(v, k, sizeof(double), cmp_double);
-		R->lat_n = k;
-		R->p50 = percentile(v, k, 50);
-		R->p90 = percentile(v, k, 90);
-		R->p99 = percentile(v, k, 99);
+			if (G.lag_ms[i] >= 0)
+				v[k++] = G.lag_ms[i];
+		bench_sort(v, k);
+		R->lag_p99_ms = bench_pct(v, k, 99);
 		free(v);
+	}
+	double gen_share = R->elapsed_s > 0 ? R->gen_cpu_s / R->elapsed_s : 0;
+	if (R->refused_full) {
+		R->generator_bound = 0;
+		snprintf(R->bound_why, sizeof(R->bound_why), "system: pools refused %zu txs as full", R->refused_full);
+	} else if (G.window && R->backlog_end >= 0.5 * (double)G.window) {
+		R->generator_bound = 0;
+		snprintf(R->bound_why, sizeof(R->bound_why),
+			 "system: the generator kept its window of %zu uncommitted txs full (%.0f at the end)",
+			 G.window, R->backlog_end);
+	} else if (R->backlog_end > 0.1 * (double)R->submitted) {
+		R->generator_bound = 0;
+		snprintf(R->bound_why, sizeof(R->bound_why),
+			 "system: %.0f of %zu accepted txs were still uncommitted when offering stopped",
+			 R->backlog_end, R->submitted);
+	} else if (R->rate > 0 && R->offered_per_s < 0.95 * R->rate) {
+		R->generator_bound = 1;
+		snprintf(R->bound_why, sizeof(R->bound_why),
+			 "generator: offered %.0f of the %.0f tx/s asked (p99 %.1f ms behind schedule)",
+			 R->offered_per_s, R->rate, R->lag_p99_ms);
+	} else if (R->rate > 0) {
+		R->generator_bound = 0;
+		snprintf(R->bound_why, sizeof(R->bound_why), "neither: paced at %.0f tx/s and the nodes kept up",
+			 R->rate);
 	} else {
-		R->p50 = R->p90 = R->p99 = NAN;
+		R->generator_bound = 1;
+		snprintf(R->bound_why, sizeof(R->bound_why),
+			 "generator or admission: the nodes kept up with all %zu txs offered (generator used %.2f cores)",
+			 R->submitted, gen_share);
+	}
+
+	if (R->latency) {
+		R->lat_ms = xcalloc(R->count, sizeof(double));
+		for (size_t i = 0; i < R->count; i++)
+			if (G.commit_us[i] && G.send_us[i] && G.commit_us[i] >= G.send_us[i])
+				R->lat_ms[R->lat_n++] = (double)(G.commit_us[i] - G.send_us[i]) / 1000.0;
+		bench_sort(R->lat_ms, R->lat_n);
 	}
 	if (R->refused_other || R->errors)
-		snprintf(R->error, sizeof(R->error), "%s", L.last_error);
+		snprintf(R->error, sizeof(R->error), "%s", G.last_error);
 	ret = 0;
 out:
-	if (L.txs)
+	if (G.txs)
 		for (size_t i = 0; i < R->count; i++)
-			tx_clear(&L.txs[i]);
-	free(L.txs);
-	free(L.urls);
-	free(L.lat_ms);
+			tx_clear(&G.txs[i]);
+	free(G.txs);
+	free(G.urls);
+	free(G.send_us);
+	free(G.commit_us);
+	free(G.lag_ms);
+	free(G.sample_t);
+	free(G.sample_c);
+	if (G.ids)
+		map_free(G.ids);
+	pthread_mutex_destroy(&G.lock);
 	sig_key_free(key);
 	free(kp);
 	devnet_close(&d);
 	return ret;
 }
 
-static json_t *jnum(double v)
+void bench_run_free(bench_run_t *R)
 {
-	return isnan(v) ? json_null() : json_real(v);
+	free(R->lat_ms);
+	R->lat_ms = NULL;
+	R->lat_n = 0;
 }
 
-static json_t *run_json(const run_t *R)
+json_t *bench_run_json(const bench_run_t *R, int cdf)
 {
 	json_t *o = json_object();
-	json_object_set_new(o, "tx_per_s", jnum(R->tx_per_s));
-	json_object_set_new(o, "offered_per_s", jnum(R->offered_per_s));
-	json_object_set_new(o, "committed", json_integer((json_int_t)R->committed));
-	json_object_set_new(o, "submitted", json_integer((json_int_t)R->submitted));
-	json_object_set_new(o, "elapsed_s", jnum(R->elapsed_s));
-	json_object_set_new(o, "p50_ms", jnum(R->p50));
-	json_object_set_new(o, "p90_ms", jnum(R->p90));
-	json_object_set_new(o, "p99_ms", jnum(R->p99));
-	json_object_set_new(o, "latency_samples", json_integer((json_int_t)R->lat_n));
-	json_object_set_new(o, "cpu_s_per_tx", jnum(R->cpu_s_per_tx));
+	json_object_set_new(o, "tx_per_s", bench_jnum(R->tx_per_s));
+	json_object_set_new(o, "tx_per_s_steady", bench_jnum(R->tx_per_s_steady));
+	json_object_set_new(o, "tx_per_s_overall", bench_jnum(R->tx_per_s_overall));
+	json_object_set_new(o, "steady_window_s", bench_jnum(R->steady_window_s));
+	json_object_set_new(o, "offered_per_s", bench_jnum(R->offered_per_s));
+	if (R->rate > 0)
+		json_object_set_new(o, "rate", bench_jnum(R->rate));
+	json_object_set_new(o, "instruction_bytes", json_integer((json_int_t)R->ibytes));
 	json_object_set_new(o, "avg_tx_bytes", json_integer((json_int_t)R->avg_tx_bytes));
+	json_object_set_new(o, "signed", json_integer((json_int_t)R->signed_txs));
+	json_object_set_new(o, "submitted", json_integer((json_int_t)R->submitted));
+	json_object_set_new(o, "committed", json_integer((json_int_t)R->committed));
+	json_object_set_new(o, "sign_s", bench_jnum(R->sign_s));
+	json_object_set_new(o, "offer_s", bench_jnum(R->offer_s));
+	json_object_set_new(o, "elapsed_s", bench_jnum(R->elapsed_s));
+	json_object_set_new(o, "cpu_s_per_tx", bench_jnum(R->cpu_s_per_tx));
+	json_object_set_new(o, "node_cpu_s", bench_jnum(R->node_cpu_s));
+	json_object_set_new(o, "generator_cpu_s", bench_jnum(R->gen_cpu_s));
+	json_object_set_new(o, "other_cpu_cores", bench_jnum(R->other_cpu_cores));
+	json_object_set_new(o, "backlog_at_end", bench_jnum(R->backlog_end));
+	json_object_set_new(o, "schedule_lag_p99_ms", bench_jnum(R->lag_p99_ms));
+	json_object_set_new(o, "blocks", json_integer((json_int_t)(R->h1 - R->h0)));
+	json_object_set_new(o, "txs_per_block_mean", bench_jnum(R->blk_mean));
+	json_object_set_new(o, "txs_per_block_max", bench_jnum(R->blk_max));
 	json_object_set_new(o, "refused_mempool_full", json_integer((json_int_t)R->refused_full));
 	json_object_set_new(o, "refused_other", json_integer((json_int_t)R->refused_other));
 	json_object_set_new(o, "transport_errors", json_integer((json_int_t)R->errors));
 	json_object_set_new(o, "generator_bound", json_boolean(R->generator_bound));
+	json_object_set_new(o, "bound", json_string(R->bound_why));
+	if (R->latency) {
+		json_object_set_new(o, "latency_samples", json_integer((json_int_t)R->lat_n));
+		json_object_set_new(o, "latency_ms", bench_pct_json(R->lat_ms, R->lat_n));
+		json_object_set_new(o, "p50_ms", bench_jnum(bench_pct(R->lat_ms, R->lat_n, 50)));
+		json_object_set_new(o, "p90_ms", bench_jnum(bench_pct(R->lat_ms, R->lat_n, 90)));
+		json_object_set_new(o, "p99_ms", bench_jnum(bench_pct(R->lat_ms, R->lat_n, 99)));
+		if (cdf)
+			json_object_set_new(o, "cdf", bench_cdf_json(R->lat_ms, R->lat_n));
+	}
 	if (R->error[0])
 		json_object_set_new(o, "last_error", json_string(R->error));
 	return o;
 }
 
+static void print_run(const bench_run_t *R)
+{
+	printf("submitted %zu, committed %zu in %.2f s: %.0f tx/s (offered %.0f tx/s; %zu-byte txs)\n", R->submitted,
+	       R->committed, R->elapsed_s, R->tx_per_s, R->offered_per_s, R->avg_tx_bytes);
+	if (R->latency && R->lat_n)
+		printf("commit latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (%zu samples)\n",
+		       bench_pct(R->lat_ms, R->lat_n, 50), bench_pct(R->lat_ms, R->lat_n, 90),
+		       bench_pct(R->lat_ms, R->lat_n, 99), R->lat_ms[R->lat_n - 1], R->lat_n);
+	printf("cpu %.1f us per committed tx per replica; %.0f txs per block; pace set by %s\n",
+	       R->cpu_s_per_tx * 1e6, R->blk_mean, R->bound_why);
+	if (R->refused_other || R->errors)
+		printf("refused %zu, transport errors %zu; last: %s\n", R->refused_other, R->errors, R->error);
+}
+
 int bench_load_main(int argc, char **argv)
 {
-	run_t R;
+	bench_run_t R;
 	memset(&R, 0, sizeof(R));
 	R.threads = 4;
 	R.ibytes = 64;
-	int json = 0;
-	const char *usage = "bsec bench load --dir D --count N [--rate R] [--threads T] "
-			    "[--instruction-bytes B] [--wait] [--json]";
+	int json = 0, cdf = 0;
+	const char *usage = "bsec bench load --dir D --count N [--rate R] [--seconds S] [--threads T]\n"
+			    "                [--instruction-bytes B] [--key FILE] [--node I] [--wait] [--cdf] [--json]\n"
+			    "  --wait: time every tx (submission -> commit at node I, default 0); --cdf: print the CDF";
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--json")) json = 1;
-		else if (!strcmp(a, "--wait")) R.wait_commit = 1;
+		else if (!strcmp(a, "--wait")) R.latency = 1;
+		else if (!strcmp(a, "--cdf")) R.latency = cdf = 1;
 		else if (!strcmp(a, "--dir") && v) R.dir = argv[++i];
+		else if (!strcmp(a, "--key") && v) R.key_path = argv[++i];
 		else if (!strcmp(a, "--count") && v) R.count = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--rate") && v) R.rate = atof(argv[++i]);
+		else if (!strcmp(a, "--seconds") && v) R.seconds = atof(argv[++i]);
 		else if (!strcmp(a, "--threads") && v) R.threads = atoi(argv[++i]);
+		else if (!strcmp(a, "--node") && v) R.watch = atoi(argv[++i]);
 		else if (!strcmp(a, "--instruction-bytes") && v) R.ibytes = strtoul(argv[++i], NULL, 10);
 		else return cli_usage(usage);
 	}
 	if (!R.dir || R.count < 1 || R.count > 10000000 || R.threads < 1 || R.threads > 256 || R.rate < 0 ||
-	    R.ibytes > TX_MAX_INSTRUCTION)
+	    R.seconds < 0 || R.ibytes > TX_MAX_INSTRUCTION)
 		return cli_usage(usage);
-	if (R.wait_commit && R.rate <= 0)
-		return cli_fail("--wait needs --rate (latency is measured at an offered load)");
-	if (do_run(&R) < 0)
+	if (bench_run(&R) < 0)
 		return cli_fail("%s", R.error);
 	if (json) {
-		json_t *o = run_json(&R);
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(o);
+		bench_print_json(bench_run_json(&R, cdf));
 	} else {
-		printf("submitted %zu, committed %zu in %.2f s: %.0f tx/s (offered %.0f tx/s)\n", R.submitted,
-		       R.committed, R.elapsed_s, R.tx_per_s, R.offered_per_s);
-		if (R.lat_n)
-			printf("commit latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms (%zu samples)\n", R.p50, R.p90,
-			       R.p99, R.lat_n);
-		if (R.refused_other || R.errors)
-			printf("refused %zu, transport errors %zu; last: %s\n", R.refused_other, R.errors, R.error);
+		print_run(&R);
+		if (cdf) {
+			printf("\nlatency_ms fraction\n");
+			for (int k = 1; k <= 100; k++)
+				printf("%.3f %.2f\n", bench_pct(R.lat_ms, R.lat_n, k), k / 100.0);
+		}
 	}
-	return R.committed >= R.submitted && !R.refused_other ? 0 : 1;
+	int rc = R.committed >= R.submitted && !R.refused_other ? 0 : 1;
+	bench_run_free(&R);
+	return rc;
 }
 
-/* Runs `bsec ARGS...` (this binary) and waits; returns its exit status. */
-static int self_run(char *const args[])
+/* ---- throughput ---- */
+
+#define MAX_LIST 16
+
+/* Signatures per second this machine makes with the tenant key of dir
+ * (all cores), from a short sample; NAN when the key does not load. */
+static double sign_rate(const char *dir)
 {
-	char self[4096];
-	ssize_t l = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (l <= 0)
-		return -1;
-	self[l] = 0;
-	pid_t pid = fork();
-	if (pid == 0) {
-		int fd = open("/dev/null", 1);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			close(fd);
+	char err[256], *kp = bench_tenant_key(dir);
+	sig_key_t *k = NULL;
+	double r = NAN;
+	if (sig_key_load(&k, kp, err, sizeof(err)) == 0) {
+		uint8_t msg[200] = { 0 }, sig[SIG_MAX_SIG];
+		int n = 0;
+		uint64_t t0 = mono_us();
+		while (n < 2000 && mono_us() - t0 < 50000) {
+			if (sig_sign(k, sig, msg, sizeof(msg)) != 0)
+				break;
+			n++;
 		}
-		execv(self, args);
-		_exit(127);
+		double s = (double)(mono_us() - t0) / 1e6;
+		if (n && s > 0)
+			r = (double)n / s * (double)sysconf(_SC_NPROCESSORS_ONLN);
 	}
-	int st;
-	if (pid < 0 || waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	sig_key_free(k);
+	free(kp);
+	return r;
+}
+
+/* One saturation run of `seconds' at instruction size ib on devnet b.
+ * Pre-signed txs: enough for 1.5 x min(ceiling, 10 000 tx/s) plus the
+ * generator's window, but no more than about sign_budget_s of signing
+ * (RSA signs ~50 x slower than it verifies); if they run out first,
+ * offering ends early and the steady rate is measured over what ran. */
+static int sat_point(bench_net_t *b, size_t ib, double seconds, int threads, double ceiling, double sign_budget_s,
+		     bench_run_t *R)
+{
+	memset(R, 0, sizeof(*R));
+	R->dir = b->dir;
+	R->threads = threads;
+	R->ibytes = ib;
+	R->seconds = seconds;
+	double cap = ceiling < 10000 ? ceiling : 10000;
+	double want = 1.5 * cap * seconds + DEFAULT_WINDOW;
+	double sr = sign_rate(b->dir);
+	if (isfinite(sr) && want > 0.6 * sr * sign_budget_s)
+		want = 0.6 * sr * sign_budget_s;   /* the sample is optimistic on a busy machine */
+	R->count = want < 5000 ? 5000 : (size_t)want;
+	R->drain_s = 60;
+	return bench_run(R);
 }
 
 int bench_throughput_main(int argc, char **argv)
 {
-	int nodes = 4, json = 0, threads = 8;
-	double seconds = 10, lat_rate = 100;
-	size_t ibytes = 64;
-	const char *scheme = "ed25519";
-	const char *usage = "bsec bench throughput --nodes N --seconds S [--scheme S] "
-			    "[--instruction-bytes B] [--rate R (latency phase, default 100)] [--threads T] [--json]";
+	int json = 0, threads = 8;
+	double seconds = 5, budget = 12;
+	const char *scheme = "ed25519", *nodes_s = "4", *sizes_s = "64", *rates_s = "100";
+	long nodes[MAX_LIST], sizes[MAX_LIST];
+	long lat_bytes = 64;
+	const char *usage =
+		"bsec bench throughput [--nodes 1,4,7,10] [--instruction-bytes 16,32,64,…] [--scheme S]\n"
+		"                      [--seconds S] [--rate 100,1000,sat|0] [--latency-bytes B] [--threads T]\n"
+		"                      [--sign-budget S] [--json]\n"
+		"  per n a fresh devnet; per size a saturation run of S seconds; then latency runs at the\n"
+		"  given offered rates (sat = the committed rate measured at --latency-bytes), each S seconds;\n"
+		"  --sign-budget: at most about this many seconds of pre-signing per saturation run (12)";
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--json")) json = 1;
-		else if (!strcmp(a, "--nodes") && v) nodes = atoi(argv[++i]);
+		else if (!strcmp(a, "--nodes") && v) nodes_s = argv[++i];
 		else if (!strcmp(a, "--seconds") && v) seconds = atof(argv[++i]);
 		else if (!strcmp(a, "--scheme") && v) scheme = argv[++i];
-		else if (!strcmp(a, "--instruction-bytes") && v) ibytes = strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(a, "--rate") && v) lat_rate = atof(argv[++i]);
+		else if (!strcmp(a, "--instruction-bytes") && v) sizes_s = argv[++i];
+		else if (!strcmp(a, "--rate") && v) rates_s = argv[++i];
+		else if (!strcmp(a, "--latency-bytes") && v) lat_bytes = atol(argv[++i]);
 		else if (!strcmp(a, "--threads") && v) threads = atoi(argv[++i]);
+		else if (!strcmp(a, "--sign-budget") && v) budget = atof(argv[++i]);
 		else return cli_usage(usage);
 	}
 	sig_scheme_t sch;
-	if (nodes < 1 || nodes > 32 || seconds <= 0 || seconds > 3600 || ibytes > TX_MAX_INSTRUCTION ||
-	    threads < 1 || threads > 256 || lat_rate < 0 || sig_scheme_parse(scheme, &sch) < 0)
+	int nn = bench_parse_list(nodes_s, nodes, MAX_LIST, 1, 32);
+	int ns = bench_parse_list(sizes_s, sizes, MAX_LIST, 0, TX_MAX_INSTRUCTION);
+	if (nn < 0 || ns < 0 || seconds <= 0 || seconds > 3600 || threads < 1 || threads > 256 || lat_bytes < 0 ||
+	    !(budget > 0) ||
+	    lat_bytes > TX_MAX_INSTRUCTION || sig_scheme_parse(scheme, &sch) < 0)
 		return cli_usage(usage);
-	char tmpl[] = "/tmp/bsec-bench-XXXXXX";
-	if (!mkdtemp(tmpl))
-		return cli_fail("cannot create a temporary directory");
-	char nbuf[16];
-	snprintf(nbuf, sizeof(nbuf), "%d", nodes);
-	char *init[] = { "bsec", "devnet", "init", "--dir", tmpl, "--nodes", nbuf, "--scheme", (char *)scheme,
-			 "--driver", "sim", "--force", NULL };
-	char *up[] = { "bsec", "devnet", "up", "--dir", tmpl, "--detach", "--no-orchestrators", NULL };
-	char *down[] = { "bsec", "devnet", "down", "--dir", tmpl, NULL };
-	int ret = 1;
-	/* the ceiling of this machine, measured now: cores x single-core verify/s / n */
+	/* latency rates: numbers, or "sat" (encoded as -1) */
+	double rates[MAX_LIST];
+	int nr = 0;
+	{
+		char *copy = xstrdup(rates_s), *save = NULL;
+		for (char *t = strtok_r(copy, ",", &save); t && nr < MAX_LIST; t = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(t, "sat"))
+				rates[nr++] = -1;
+			else if (atof(t) > 0)
+				rates[nr++] = atof(t);
+			else if (strcmp(t, "0"))
+				nr = -100;
+		}
+		free(copy);
+		if (nr < 0)
+			return cli_usage(usage);
+	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	double verify1 = sig_bench_verify(sch, 1.0);
-	double ceiling = (double)cores * verify1 / nodes;
-	if (self_run(init) != 0 || self_run(up) != 0) {
-		cli_fail("could not start a %d-node devnet in %s", nodes, tmpl);
-		self_run(down);
-		goto out;
+	json_t *points = json_array(), *lats = json_array();
+	int ret = 1;
+	char err[512];
+	if (!json)
+		printf("%s, %ld cores, single-core verify %.0f/s; saturation runs of %.1f s\n", scheme, cores, verify1,
+		       seconds);
+	for (int a = 0; a < nn; a++) {
+		bench_net_t b;
+		double ceiling = (double)cores * verify1 / (double)nodes[a];
+		if (bench_net_create(&b, (int)nodes[a], scheme, "sim", 0, err, sizeof(err)) < 0 ||
+		    bench_net_up(&b, 0, err, sizeof(err)) < 0) {
+			cli_fail("%s", err);
+			bench_net_destroy(&b);
+			goto out;
+		}
+		double sat_rate = NAN;
+		for (int s = 0; s < ns; s++) {
+			bench_run_t R;
+			if (sat_point(&b, (size_t)sizes[s], seconds, threads, ceiling, budget, &R) < 0) {
+				cli_fail("n=%ld, %ld B: %s", nodes[a], sizes[s], R.error);
+				bench_run_free(&R);
+				bench_net_destroy(&b);
+				goto out;
+			}
+			if (sizes[s] == lat_bytes || (isnan(sat_rate) && s == ns - 1))
+				sat_rate = R.tx_per_s;
+			json_t *o = bench_run_json(&R, 0);
+			json_object_set_new(o, "nodes", json_integer(nodes[a]));
+			json_object_set_new(o, "scheme", json_string(scheme));
+			json_object_set_new(o, "ceiling_tx_per_s", bench_jnum(ceiling));
+			json_object_set_new(o, "ratio_to_ceiling", bench_jnum(R.tx_per_s / ceiling));
+			json_object_set_new(o, "ratio_to_paper", bench_jnum(R.tx_per_s / PAPER_TX_PER_S));
+			json_array_append_new(points, o);
+			if (!json)
+				printf("n=%-2ld %4ld B (%4zu-B txs): %7.0f tx/s = %.2f of the ceiling %.0f, %5.1f x the paper; "
+				       "%6.1f us CPU/tx/replica; %5.0f txs/block; %s\n",
+				       nodes[a], sizes[s], R.avg_tx_bytes, R.tx_per_s, R.tx_per_s / ceiling, ceiling,
+				       R.tx_per_s / PAPER_TX_PER_S, R.cpu_s_per_tx * 1e6, R.blk_mean, R.bound_why);
+			bench_run_free(&R);
+		}
+		for (int r = 0; r < nr; r++) {
+			double rate = rates[r] > 0 ? rates[r] : sat_rate;
+			if (!(rate > 0))
+				continue;
+			bench_run_t L;
+			memset(&L, 0, sizeof(L));
+			L.dir = b.dir;
+			L.rate = rate;
+			L.latency = 1;
+			L.threads = rate > 2000 ? threads : 4;
+			L.ibytes = (size_t)lat_bytes;
+			L.seconds = seconds;
+			L.count = (size_t)(rate * seconds) + 1;
+			L.drain_s = 30;
+			if (bench_run(&L) < 0) {
+				cli_fail("latency at %.0f tx/s: %s", rate, L.error);
+				bench_run_free(&L);
+				bench_net_destroy(&b);
+				goto out;
+			}
+			json_t *o = bench_run_json(&L, 1);
+			json_object_set_new(o, "nodes", json_integer(nodes[a]));
+			json_object_set_new(o, "scheme", json_string(scheme));
+			json_object_set_new(o, "load", json_string(rates[r] > 0 ? "fixed" : "saturation"));
+			json_array_append_new(lats, o);
+			if (!json)
+				printf("n=%-2ld latency at %6.0f tx/s%s: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms "
+				       "(%zu of %zu committed)\n", nodes[a], rate, rates[r] > 0 ? "" : " (saturation)",
+				       bench_pct(L.lat_ms, L.lat_n, 50), bench_pct(L.lat_ms, L.lat_n, 90),
+				       bench_pct(L.lat_ms, L.lat_n, 99), L.lat_n ? L.lat_ms[L.lat_n - 1] : NAN, L.lat_n,
+				       L.submitted);
+			bench_run_free(&L);
+		}
+		bench_net_destroy(&b);
 	}
-	/* latency phase at a modest offered load */
-	run_t lat;
-	memset(&lat, 0, sizeof(lat));
-	lat.dir = tmpl;
-	lat.rate = lat_rate;
-	lat.wait_commit = 1;
-	lat.threads = 4;
-	lat.ibytes = ibytes;
-	lat.count = lat_rate > 0 ? (size_t)(lat_rate * (seconds < 5 ? seconds : 5)) : 0;
-	if (lat.count && do_run(&lat) < 0) {
-		cli_fail("latency phase: %s", lat.error);
-		self_run(down);
-		goto out;
-	}
-	/* saturation phase: as fast as the system takes them */
-	run_t sat;
-	memset(&sat, 0, sizeof(sat));
-	sat.dir = tmpl;
-	sat.threads = threads;
-	sat.ibytes = ibytes;
-	sat.seconds = seconds;
-	sat.count = (size_t)(ceiling * 1.3 * seconds) + 1000;
-	if (do_run(&sat) < 0) {
-		cli_fail("saturation phase: %s", sat.error);
-		self_run(down);
-		goto out;
-	}
-	self_run(down);
-	double paper = 803.3;
 	if (json) {
 		json_t *o = json_object();
-		json_object_set_new(o, "nodes", json_integer(nodes));
 		json_object_set_new(o, "scheme", json_string(scheme));
-		json_object_set_new(o, "instruction_bytes", json_integer((json_int_t)ibytes));
 		json_object_set_new(o, "cores", json_integer(cores));
-		json_object_set_new(o, "tx_per_s", jnum(sat.tx_per_s));
-		json_object_set_new(o, "ceiling_tx_per_s", jnum(ceiling));
-		json_object_set_new(o, "verify_per_s_one_core", jnum(verify1));
-		json_object_set_new(o, "ratio_to_ceiling", jnum(sat.tx_per_s / ceiling));
-		json_object_set_new(o, "ratio_to_paper", jnum(sat.tx_per_s / paper));
-		json_object_set_new(o, "latency_rate", jnum(lat_rate));
-		json_object_set_new(o, "p50_ms", jnum(lat.count ? lat.p50 : NAN));
-		json_object_set_new(o, "p90_ms", jnum(lat.count ? lat.p90 : NAN));
-		json_object_set_new(o, "p99_ms", jnum(lat.count ? lat.p99 : NAN));
-		json_object_set_new(o, "cpu_s_per_tx", jnum(sat.cpu_s_per_tx));
-		json_object_set_new(o, "saturation", run_json(&sat));
-		if (lat.count)
-			json_object_set_new(o, "latency", run_json(&lat));
-		json_dumpf(o, stdout, JSON_INDENT(2));
-		putchar('\n');
-		json_decref(o);
-	} else {
-		printf("n=%d %s, %zu-byte instructions (%zu-byte txs), %ld cores\n", nodes, scheme, ibytes,
-		       sat.avg_tx_bytes, cores);
-		printf("throughput  %.0f tx/s committed (%zu txs in %.1f s); ceiling %.0f tx/s (%.2f of it); "
-		       "%.1f x the paper's 803 tx/s\n", sat.tx_per_s, sat.committed, sat.elapsed_s, ceiling,
-		       sat.tx_per_s / ceiling, sat.tx_per_s / paper);
-		printf("cpu         %.1f us per committed tx per replica\n", sat.cpu_s_per_tx * 1e6);
-		if (lat.count)
-			printf("latency     at %.0f tx/s: p50 %.2f ms, p90 %.2f ms, p99 %.2f ms (%zu samples)\n",
-			       lat_rate, lat.p50, lat.p90, lat.p99, lat.lat_n);
-		if (sat.generator_bound)
-			printf("note: the load generator never filled the mempool; it may have been the bottleneck\n");
+		json_object_set_new(o, "verify_per_s_one_core", bench_jnum(verify1));
+		json_object_set_new(o, "seconds", bench_jnum(seconds));
+		json_object_set_new(o, "paper_tx_per_s", bench_jnum(PAPER_TX_PER_S));
+		json_object_set_new(o, "points", json_incref(points));
+		json_object_set_new(o, "latency", json_incref(lats));
+		bench_print_json(o);
 	}
 	ret = 0;
-out:;
-	char *rm[] = { "rm", "-rf", tmpl, NULL };
-	pid_t pid = fork();
-	if (pid == 0) {
-		execvp("rm", rm);
-		_exit(127);
-	}
-	if (pid > 0)
-		waitpid(pid, NULL, 0);
+out:
+	json_decref(points);
+	json_decref(lats);
 	return ret;
 }

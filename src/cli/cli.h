@@ -33,6 +33,7 @@ int cli_chain_id(uint8_t out[BSEC_HASH_BYTES], const char *genesis_path, const c
 int keygen_main(int argc, char **argv);
 int tx_main(int argc, char **argv);
 int audit_main(int argc, char **argv);
+int audit_bench_main(int argc, char **argv);      /* cmd_audit.c: `bench audit` */
 int bench_main(int argc, char **argv);
 int bench_load_main(int argc, char **argv);        /* bench_load.c */
 int bench_throughput_main(int argc, char **argv);
@@ -46,5 +47,6 @@ int request_main(int argc, char **argv);      /* cmd_request.c */
 int tx_submit_main(int argc, char **argv);    /* cmd_request.c: `tx submit` */
 int tenant_main(int argc, char **argv);       /* cmd_tenant.c */
 int orchestrator_main(int argc, char **argv); /* cmd_orchestrator.c */
+int portal_main(int argc, char **argv);       /* cmd_portal.c */
 
 #endif

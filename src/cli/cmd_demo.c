@@ -330,9 +330,16 @@ done:
 	printf("\n%s: %d check%s failed\n", failures ? "DEMO FAILED" : "demo complete", failures,
 	       failures == 1 ? "" : "s");
 	if (!once && !failures) {
+		char *portal = devnet_portal_url(dir);
 		printf("\nThe consortium keeps running:\n  bsec devnet status --dir %s\n"
-		       "  bsec request --dir %s --key %s/tenants/demo.pem --domain p1 \"vm create mine\" --wait-response\n"
-		       "Press Ctrl-C to stop and clean up.\n", dir, dir, dir);
+		       "  bsec request --dir %s --key %s/tenants/demo.pem --domain p1 \"vm create mine\" --wait-response\n",
+		       dir, dir, dir);
+		if (portal)
+			printf("Tenant portal: %s (certificate from the devnet CA %s/ca.pem)\n"
+			       "  sign in by importing the demo tenant's key %s/tenants/demo.pem, or make a new key there\n",
+			       portal, dir, dir);
+		free(portal);
+		printf("Press Ctrl-C to stop and clean up.\n");
 		signal(SIGINT, on_sigint);
 		signal(SIGTERM, on_sigint);
 		while (!stop_flag)

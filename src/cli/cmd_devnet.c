@@ -10,8 +10,11 @@
  *   genesis.json                 the consortium
  *   nodeI/config.json            node I's config; nodeI/ holds its ledger and log
  *   orchI/config.json            the orchestrator of domain pI (key keys/pI-orch.pem, the
- *                                devnet's driver); orchI/ holds its journal, log and, for
- *                                the sim driver, the simulated platform's state
+ *                                devnet's driver, state attestations every 5 s); orchI/
+ *                                holds its journal, log and, for the sim driver, the
+ *                                simulated platform's state
+ *   portal/config.json           the tenant portal (https://127.0.0.1:BASE+200, certificate
+ *                                tls/portal.pem from the devnet CA); portal/ holds its log
  *   devnet.json                  what init chose (nodes, scheme, ports, driver)
  */
 #include "cli.h"
@@ -94,9 +97,11 @@ static int write_orch_config(const char *dir, int i, const char *name, const cha
 	char err[512];
 	char *odir = xasprintf("%s/orch%d", dir, i);
 	mkdir_p(odir, 0700);
-	json_t *cfg = json_pack("{s:s,s:s,s:s,s:o,s:s,s:o,s:s}", "name", name, "domain", name,
+	/* attestations every 5 s: a devnet's drift audits date a drift to within seconds */
+	json_t *cfg = json_pack("{s:s,s:s,s:s,s:o,s:s,s:o,s:s,s:i}", "name", name, "domain", name,
 		"genesis", "../genesis.json", "orchestrator_key", json_sprintf("../keys/%s-orch.pem", name),
-		"data_dir", ".", "driver", orch_driver_config(driver), "log_level", "info");
+		"data_dir", ".", "driver", orch_driver_config(driver), "log_level", "info",
+		"attest_interval_ms", 5000);
 	char *cfgp = xasprintf("%s/config.json", odir);
 	char *txt = json_dumps(cfg, JSON_INDENT(2));
 	int wr = file_write(cfgp, txt, strlen(txt), 0644, err, sizeof(err));
@@ -107,6 +112,48 @@ static int write_orch_config(const char *dir, int i, const char *name, const cha
 	free(odir);
 	json_decref(cfg);
 	return wr;
+}
+
+/* Writes DIR/portal/config.json and the portal's certificate; 0 or -1
+ * (printed). */
+static int write_portal(const char *dir, int port, const char *ca_cert, const char *ca_key)
+{
+	char err[512], *cert = NULL, *key = NULL;
+	const char *sans[] = { "127.0.0.1", "localhost" };
+	int ret = -1;
+	char *pdir = xasprintf("%s/portal", dir);
+	char *cp = xasprintf("%s/tls/portal.pem", dir), *kp = xasprintf("%s/tls/portal-key.pem", dir);
+	char *cfgp = xasprintf("%s/config.json", pdir), *txt = NULL;
+	json_t *cfg = NULL;
+	if (mkdir_p(pdir, 0700) < 0) {
+		cli_fail("cannot create `%s': %s", pdir, strerror(errno));
+		goto out;
+	}
+	if (tls_cert_issue(&cert, &key, ca_cert, ca_key, "portal", sans, 2, TLS_DEFAULT_DAYS, err,
+			   sizeof(err)) < 0 ||
+	    tls_write_pair(cp, cert, kp, key, err, sizeof(err)) < 0) {
+		cli_fail("portal certificate: %s", err);
+		goto out;
+	}
+	cfg = json_pack("{s:o,s:s,s:s,s:s,s:s,s:s}", "listen", json_sprintf("127.0.0.1:%d", port),
+			"genesis", "../genesis.json", "tls_cert", "../tls/portal.pem", "tls_key",
+			"../tls/portal-key.pem", "ca", "../ca.pem", "log_level", "info");
+	txt = json_dumps(cfg, JSON_INDENT(2));
+	if (file_write(cfgp, txt, strlen(txt), 0644, err, sizeof(err)) < 0) {
+		cli_fail("%s", err);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(txt);
+	json_decref(cfg);
+	free(cert);
+	tls_secret_free(key);
+	free(cfgp);
+	free(cp);
+	free(kp);
+	free(pdir);
+	return ret;
 }
 
 static const char *init_usage =
@@ -263,6 +310,8 @@ static int init_main(int argc, char **argv)
 		if (write_orch_config(dir, i, name, driver) < 0)
 			goto out;
 	}
+	if (write_portal(dir, base + 200, ca_cert, ca_key) < 0)
+		goto out;
 	char *demo_pub = NULL, *demo_path = xasprintf("%s/tenants/demo.pem", dir);
 	int rc = write_key(demo_path, SIG_ED25519, &demo_pub);
 	free(demo_path);
@@ -304,6 +353,7 @@ static int init_main(int argc, char **argv)
 	printf("chain id     %s\n", cid);
 	printf("peer ports   %d..%d, API https://127.0.0.1:%d..%d (CA %s/ca.pem)\n", base, base + nodes - 1,
 	       base + 100, base + 100 + nodes - 1, dir);
+	printf("portal       https://127.0.0.1:%d (after `bsec devnet up --dir %s')\n", base + 200, dir);
 	printf("demo tenant  %s/tenants/demo.pem\n", dir);
 	ret = 0;
 out:

@@ -13,7 +13,9 @@
  * file whose pid was reused is never signalled.  Orchestrator I (domain
  * pI) runs the same way as `bsec orchestrator --config
  * DIR/orchI/config.json` with DIR/orchI/orch.log and orch.pid; up starts
- * the orchestrators after the nodes, down stops them first.
+ * the orchestrators after the nodes, down stops them first.  The tenant
+ * portal runs as `bsec portal --config DIR/portal/config.json` with
+ * DIR/portal/portal.log and portal.pid, started last and stopped first.
  */
 #ifndef BSEC_CLI_DEVNET_H
 #define BSEC_CLI_DEVNET_H
@@ -42,8 +44,12 @@ void devnet_close(devnet_t *d);
 const char *devnet_default_driver(void);
 const char *devnet_netns_missing(void);
 
+/* The portal's https:// URL from DIR/portal/config.json ("listen"), or
+ * NULL when the devnet has no portal.  Caller frees. */
+char *devnet_portal_url(const char *dir);
+
 /* Subcommands (argv[0] is the subcommand name; exit codes as cli.h). */
-int devnet_up_main(int argc, char **argv);      /* up --dir D [--detach] [--timeout MS] [--no-orchestrators] */
+int devnet_up_main(int argc, char **argv);      /* up --dir D [--detach] [--timeout MS] [--no-orchestrators] [--no-portal] */
 int devnet_status_main(int argc, char **argv);  /* status --dir D [--json] */
 int devnet_stop_main(int argc, char **argv);    /* stop --dir D --node I [--orchestrator] [--kill] */
 int devnet_start_main(int argc, char **argv);   /* start --dir D --node I [--orchestrator] */

@@ -11,6 +11,12 @@
  * Processes are started with setsid so a terminal's Ctrl-C reaches only
  * the supervising `devnet up`, which then stops every node itself:
  * SIGTERM, up to a grace period, then SIGKILL.
+ *
+ * The portal (DIR/portal/config.json, written by init) runs the same way
+ * as `bsec portal --config ...` with DIR/portal/portal.log and
+ * portal.pid, after the orchestrators; it counts as ready once its
+ * GET /api/info answers.  `up --no-portal` (or --no-orchestrators) leaves
+ * it out, and `down` stops it first.
  */
 #include "cli.h"
 #include "devnet.h"
@@ -40,6 +46,9 @@
 #define UP_GRACE_MS 5000           /* a foreground up stopping its nodes */
 #define LOG_TAIL_LINES 12
 #define ORCH_SETTLE_MS 500         /* an orchestrator alive this long after start counts as up */
+
+/* The process table: n nodes, n orchestrators, then the portal. */
+#define NPROC(n) (2 * (n) + 1)
 
 /* ---- the directory ---------------------------------------------------- */
 
@@ -149,10 +158,12 @@ static char *self_exe(char *err, size_t errlen)
 typedef struct {
 	int index;
 	int orch;          /* an orchestrator, not a node */
+	int portal;        /* the portal */
 	int present;       /* its config exists (devnets made before orchestrators have none) */
 	const char *name;
 	const char *cmd;   /* "node" or "orchestrator": the subcommand it runs */
-	char *ndir;        /* DIR/nodeI or DIR/orchI */
+	char *ndir;        /* DIR/nodeI, DIR/orchI or DIR/portal */
+	char *url;         /* the portal's https:// URL (from its config), else NULL */
 	char *config;      /* absolute path of its config.json */
 	char *pid_path, *log_path;
 	pid_t pid;         /* from the pid file; 0 when none */
@@ -165,7 +176,7 @@ typedef struct {
 
 static const char *proc_what(const node_proc_t *np)
 {
-	return np->orch ? "orchestrator" : "node";
+	return np->portal ? "portal" : np->orch ? "orchestrator" : "node";
 }
 
 static pid_t pid_file_read(const char *path)
@@ -251,7 +262,7 @@ static int nodes_load(node_proc_t **out, const devnet_t *d, char *err, size_t er
 		return -1;
 	}
 	size_t n = d->g.n_providers;
-	node_proc_t *np = xcalloc(2 * n, sizeof(*np));
+	node_proc_t *np = xcalloc(NPROC(n), sizeof(*np));
 	for (size_t k = 0; k < 2 * n; k++) {
 		size_t i = k % n;
 		int orch = k >= n;
@@ -266,13 +277,25 @@ static int nodes_load(node_proc_t **out, const devnet_t *d, char *err, size_t er
 		np[k].present = !orch || access(np[k].config, F_OK) == 0;
 		node_refresh(&np[k]);
 	}
+	node_proc_t *pp = &np[2 * n];
+	pp->portal = 1;
+	pp->cmd = "portal";
+	pp->name = "portal";
+	pp->ndir = xasprintf("%s/portal", abs);
+	pp->config = xasprintf("%s/config.json", pp->ndir);
+	pp->pid_path = xasprintf("%s/portal.pid", pp->ndir);
+	pp->log_path = xasprintf("%s/portal.log", pp->ndir);
+	pp->url = devnet_portal_url(d->dir);
+	pp->present = pp->url != NULL;
+	node_refresh(pp);
 	*out = np;
 	return 0;
 }
 
 static void nodes_free(node_proc_t *np, size_t n)
 {
-	for (size_t i = 0; np && i < 2 * n; i++) {
+	for (size_t i = 0; np && i < NPROC(n); i++) {
+		free(np[i].url);
 		free(np[i].ndir);
 		free(np[i].config);
 		free(np[i].pid_path);
@@ -469,6 +492,41 @@ static void node_query(node_proc_t *np, const devnet_t *d, int timeout_ms)
 	free(url);
 }
 
+char *devnet_portal_url(const char *dir)
+{
+	char *p = xasprintf("%s/portal/config.json", dir), *url = NULL;
+	json_error_t je;
+	json_t *c = json_load_file(p, 0, &je);
+	const char *l = json_string_value(json_object_get(c, "listen"));
+	if (l && *l)
+		url = xasprintf("https://%s", l);
+	json_decref(c);
+	free(p);
+	return url;
+}
+
+/* GET /api/info of the portal np: 0 when it answers 200, else -1 with
+ * np->status_err set. */
+static int portal_query(node_proc_t *np, const devnet_t *d, int timeout_ms)
+{
+	https_trust_t trust = { .ca_file = d->ca_path };
+	char *url = xasprintf("%s/api/info", np->url);
+	uint8_t *resp = NULL;
+	size_t len = 0;
+	int status = 0, ret = -1;
+	np->status_err[0] = 0;
+	if (https_request(url, "GET", NULL, NULL, 0, &trust, timeout_ms, &status, &resp, &len,
+			  np->status_err, sizeof(np->status_err)) == 0) {
+		if (status == 200)
+			ret = 0;
+		else
+			err_set(np->status_err, sizeof(np->status_err), "GET %s: HTTP %d", url, status);
+	}
+	free(resp);
+	free(url);
+	return ret;
+}
+
 static json_t *status_field(const node_proc_t *np, const char *key)
 {
 	json_t *v = np->status ? json_object_get(np->status, key) : NULL;
@@ -521,16 +579,25 @@ static void print_table(const node_proc_t *np, size_t n, const devnet_t *d)
 		printf("%-5d %-6s %-8s %-8s %-7s %s\n", np[i].index, np[i].name, pid,
 		       np[i].running ? "yes" : "no", height, np[i].log_path);
 	}
+	const node_proc_t *pp = &np[2 * n];
+	if (pp->present) {
+		char pid[32] = "";
+		if (pp->running)
+			snprintf(pid, sizeof(pid), ", pid %d", (int)pp->pid);
+		printf("PORTAL %s (%s%s), log %s\n", pp->url, pp->running ? "running" : "not running", pid,
+		       pp->log_path);
+	}
 }
 
 /* ---- options ------------------------------------------------------------ */
 
-enum { F_DETACH = 1, F_JSON = 2, F_NODE = 4, F_KILL = 8, F_TIMEOUT = 16, F_ORCH = 32, F_NO_ORCH = 64 };
+enum { F_DETACH = 1, F_JSON = 2, F_NODE = 4, F_KILL = 8, F_TIMEOUT = 16, F_ORCH = 32, F_NO_ORCH = 64,
+       F_NO_PORTAL = 128 };
 
 typedef struct {
 	const char *dir;
 	int node;          /* -1 when not given */
-	int detach, json, kill_now, orch, no_orch;
+	int detach, json, kill_now, orch, no_orch, no_portal;
 	long timeout_ms;
 } run_opts_t;
 
@@ -543,6 +610,7 @@ static int opts_parse(run_opts_t *o, int argc, char **argv, unsigned allowed, co
 		{ "kill", no_argument, 0, F_KILL }, { "timeout", required_argument, 0, F_TIMEOUT },
 		{ "orchestrator", no_argument, 0, F_ORCH },
 		{ "no-orchestrators", no_argument, 0, F_NO_ORCH },
+		{ "no-portal", no_argument, 0, F_NO_PORTAL },
 		{ 0, 0, 0, 0 },
 	};
 	memset(o, 0, sizeof(*o));
@@ -560,6 +628,7 @@ static int opts_parse(run_opts_t *o, int argc, char **argv, unsigned allowed, co
 		case F_KILL: o->kill_now = 1; break;
 		case F_ORCH: o->orch = 1; break;
 		case F_NO_ORCH: o->no_orch = 1; break;
+		case F_NO_PORTAL: o->no_portal = 1; break;
 		case F_NODE: {
 			long v = strtol(optarg, &end, 10);
 			if (!*optarg || *end || v < 0 || v > 65535)
@@ -650,6 +719,13 @@ static int nodes_start_wait(node_proc_t *np, size_t n, const int *sel, const dev
 				log_tail(&np[i]);
 				goto fail;
 			}
+			if (np[i].portal) {
+				if (portal_query(&np[i], d, 1000) == 0)
+					ready[i] = 1;
+				else
+					waiting++;
+				continue;
+			}
 			if (np[i].orch) {
 				uint64_t h;
 				if (mono_us() - np[i].spawned_us >= ORCH_SETTLE_MS * 1000ull &&
@@ -674,7 +750,10 @@ static int nodes_start_wait(node_proc_t *np, size_t n, const int *sel, const dev
 		if (mono_us() >= deadline) {
 			for (size_t i = 0; i < n; i++)
 				if (started[i] && !ready[i]) {
-					if (np[i].orch)
+					if (np[i].portal)
+						cli_fail("the portal did not answer %s/api/info within %ld ms: %s",
+							 np[i].url, timeout_ms, np[i].status_err);
+					else if (np[i].orch)
 						cli_fail("orchestrator %d (%s) did not open its journal in %s within "
 							 "%ld ms", np[i].index, np[i].name, np[i].ndir, timeout_ms);
 					else
@@ -704,21 +783,24 @@ out:
 /* ---- up ------------------------------------------------------------------ */
 
 static const char *up_usage = "bsec devnet up --dir DIR [--detach] [--timeout MS] [--no-orchestrators]\n"
+			       "                [--no-portal]\n"
 			       "  starts every node, then every domain's orchestrator (unless\n"
-			       "  --no-orchestrators: requests then stay unanswered)";
+			       "  --no-orchestrators: requests then stay unanswered), then the tenant\n"
+			       "  portal (unless --no-portal or --no-orchestrators)";
 
-/* Stops the orchestrators first (they would only fail over and retry
- * against stopping nodes), then the nodes; sel as for nodes_stop over the
- * 2n entries.  Returns how many had to be killed. */
+/* Stops the portal and the orchestrators first (they would only fail over
+ * and retry against stopping nodes), then the nodes; sel as for
+ * nodes_stop over the NPROC(n) entries.  Returns how many had to be
+ * killed. */
 static int all_stop(node_proc_t *np, size_t n, const int *sel, int sig, unsigned grace_ms, int verbose)
 {
-	int *s2 = xcalloc(2 * n, sizeof(int));
-	for (size_t i = n; i < 2 * n; i++)
+	int *s2 = xcalloc(NPROC(n), sizeof(int));
+	for (size_t i = n; i < NPROC(n); i++)
 		s2[i] = !sel || sel[i];
-	int killed = nodes_stop(np, 2 * n, s2, sig, grace_ms, verbose);
-	for (size_t i = 0; i < 2 * n; i++)
+	int killed = nodes_stop(np, NPROC(n), s2, sig, grace_ms, verbose);
+	for (size_t i = 0; i < NPROC(n); i++)
 		s2[i] = i < n && (!sel || sel[i]);
-	killed += nodes_stop(np, 2 * n, s2, sig, grace_ms, verbose);
+	killed += nodes_stop(np, NPROC(n), s2, sig, grace_ms, verbose);
 	free(s2);
 	return killed;
 }
@@ -737,7 +819,7 @@ static int supervise(node_proc_t *np, size_t n, const sigset_t *stopset)
 			break;
 		}
 		size_t alive = 0;
-		for (size_t i = 0; i < 2 * n; i++) {
+		for (size_t i = 0; i < NPROC(n); i++) {
 			int was = np[i].running, st;
 			pid_t old = np[i].pid;
 			const char *what = proc_what(&np[i]);
@@ -764,7 +846,7 @@ static int supervise(node_proc_t *np, size_t n, const sigset_t *stopset)
 		}
 	}
 	all_stop(np, n, NULL, SIGTERM, UP_GRACE_MS, 1);
-	for (size_t i = 0; i < 2 * n; i++)
+	for (size_t i = 0; i < NPROC(n); i++)
 		unlink(np[i].pid_path);
 	return 0;
 }
@@ -772,7 +854,7 @@ static int supervise(node_proc_t *np, size_t n, const sigset_t *stopset)
 int devnet_up_main(int argc, char **argv)
 {
 	run_opts_t o;
-	int r = opts_parse(&o, argc, argv, F_DETACH | F_TIMEOUT | F_NO_ORCH, up_usage);
+	int r = opts_parse(&o, argc, argv, F_DETACH | F_TIMEOUT | F_NO_ORCH | F_NO_PORTAL, up_usage);
 	if (r)
 		return r;
 	devnet_t d;
@@ -781,7 +863,7 @@ int devnet_up_main(int argc, char **argv)
 		return r;
 	size_t n = d.g.n_providers;
 	int ret = 1;
-	for (size_t i = 0; i < 2 * n; i++)
+	for (size_t i = 0; i < NPROC(n); i++)
 		if (np[i].running) {
 			cli_fail("%s %d of `%s' is already running (pid %d); stop it with "
 				 "`bsec devnet down --dir %s' first", proc_what(&np[i]), np[i].index, o.dir,
@@ -795,40 +877,52 @@ int devnet_up_main(int argc, char **argv)
 	sigaddset(&stopset, SIGINT);
 	sigaddset(&stopset, SIGTERM);
 	sigprocmask(SIG_BLOCK, &stopset, &old);
-	int *sel = xcalloc(2 * n, sizeof(int));
+	int *sel = xcalloc(NPROC(n), sizeof(int));
 	size_t norch = 0;
+	int portal = 0;
 	for (size_t i = 0; i < n; i++)
 		sel[i] = 1;
-	if (nodes_start_wait(np, 2 * n, sel, &d, o.timeout_ms) != 0) {
+	if (nodes_start_wait(np, NPROC(n), sel, &d, o.timeout_ms) != 0) {
 		free(sel);
 		goto restore;
 	}
-	for (size_t i = 0; i < 2 * n; i++) {
-		sel[i] = i >= n && np[i].present && !o.no_orch;
+	for (size_t i = 0; i < NPROC(n); i++) {
+		sel[i] = i >= n && i < 2 * n && np[i].present && !o.no_orch;
 		norch += (size_t)sel[i];
 	}
-	if (norch && nodes_start_wait(np, 2 * n, sel, &d, o.timeout_ms) != 0) {
-		for (size_t i = 0; i < 2 * n; i++)
-			sel[i] = i < n;
-		nodes_stop(np, 2 * n, sel, SIGTERM, UP_GRACE_MS, 0);
-		for (size_t i = 0; i < n; i++)
-			unlink(np[i].pid_path);
-		free(sel);
-		goto restore;
-	}
+	if (norch && nodes_start_wait(np, NPROC(n), sel, &d, o.timeout_ms) != 0)
+		goto fail;
+	for (size_t i = 0; i < NPROC(n); i++)
+		sel[i] = 0;
+	portal = sel[2 * n] = np[2 * n].present && !o.no_orch && !o.no_portal;
+	if (portal && nodes_start_wait(np, NPROC(n), sel, &d, o.timeout_ms) != 0)
+		goto fail;
 	free(sel);
 	for (size_t i = 0; i < n; i++)
 		node_query(&np[i], &d, STATUS_TIMEOUT_MS);
-	printf("devnet `%s': %zu node%s and %zu orchestrator%s up\n", o.dir, n, n == 1 ? "" : "s", norch,
-	       norch == 1 ? "" : "s");
+	printf("devnet `%s': %zu node%s, %zu orchestrator%s and %s portal up\n", o.dir, n, n == 1 ? "" : "s",
+	       norch, norch == 1 ? "" : "s", portal ? "the" : "no");
 	print_table(np, n, &d);
+	if (portal)
+		printf("tenant portal: %s (the devnet CA is %s)\n"
+		       "demo tenant key: %s/tenants/demo.pem (import it in the portal to sign in as the demo tenant)\n",
+		       np[2 * n].url, d.ca_path, o.dir);
 	if (o.detach) {
-		printf("logs in %s/nodeI/node.log and %s/orchI/orch.log; stop with `bsec devnet down --dir %s'\n",
-		       o.dir, o.dir, o.dir);
+		printf("logs in %s/nodeI/node.log, %s/orchI/orch.log and %s/portal/portal.log; stop with "
+		       "`bsec devnet down --dir %s'\n", o.dir, o.dir, o.dir, o.dir);
 		ret = 0;
 	} else {
 		ret = supervise(np, n, &stopset);
 	}
+	goto restore;
+fail:
+	/* the orchestrators or the portal did not come up: stop what did */
+	for (size_t i = 0; i < NPROC(n); i++)
+		sel[i] = np[i].running;
+	all_stop(np, n, sel, SIGTERM, UP_GRACE_MS, 0);
+	for (size_t i = 0; i < NPROC(n); i++)
+		unlink(np[i].pid_path);
+	free(sel);
 restore:
 	sigprocmask(SIG_SETMASK, &old, NULL);
 out:
@@ -886,7 +980,14 @@ int devnet_status_main(int argc, char **argv)
 					? json_integer((json_int_t)h) : json_null(),
 				"log", np[i].log_path, "dir", np[i].ndir));
 		}
-		json_t *root = json_pack("{s:o,s:o,s:n}", "nodes", arr, "orchestrators", orchs, "portal");
+		const node_proc_t *pp = &np[2 * n];
+		json_t *portal = !pp->present ? json_null()
+			: json_pack("{s:s,s:o,s:b,s:s,s:s}", "url", pp->url,
+				    "pid", pp->pid ? json_integer(pp->pid) : json_null(), "running", pp->running,
+				    "log", pp->log_path, "config", pp->config);
+		/* "portal" is the URL (null without a portal); "portal_process" the rest */
+		json_t *root = json_pack("{s:o,s:o,s:o,s:o}", "nodes", arr, "orchestrators", orchs, "portal",
+					 pp->present ? json_string(pp->url) : json_null(), "portal_process", portal);
 		char *s = json_dumps(root, JSON_INDENT(2));
 		printf("%s\n", s);
 		free(s);
@@ -1040,9 +1141,10 @@ int devnet_down_main(int argc, char **argv)
 		else
 			was_orch += np[i].running;
 	}
+	int was_portal = np[2 * n].running;
 	all_stop(np, n, NULL, SIGTERM, STOP_GRACE_MS, 1);
 	int ret = 0;
-	for (size_t i = 0; i < 2 * n; i++) {
+	for (size_t i = 0; i < NPROC(n); i++) {
 		if (np[i].running) {
 			cli_fail("%s %d (pid %d) is still running after SIGKILL", proc_what(&np[i]), np[i].index,
 				 (int)np[i].pid);
@@ -1065,8 +1167,8 @@ int devnet_down_main(int argc, char **argv)
 	}
 	free(driver);
 	if (!ret)
-		printf("devnet `%s' down (%zu node%s and %zu orchestrator%s running before)\n", o.dir, was,
-		       was == 1 ? "" : "s", was_orch, was_orch == 1 ? "" : "s");
+		printf("devnet `%s' down (%zu node%s, %zu orchestrator%s and %s portal running before)\n", o.dir,
+		       was, was == 1 ? "" : "s", was_orch, was_orch == 1 ? "" : "s", was_portal ? "the" : "no");
 	nodes_free(np, n);
 	devnet_close(&d);
 	return ret;

@@ -20,6 +20,7 @@ static const cli_cmd_t commands[] = {
 	{ "node", node_main, "run one consensus replica (--config FILE)" },
 	{ "devnet", devnet_main, "a local consortium: init, up, status, stop, start, down" },
 	{ "orchestrator", orchestrator_main, "run one domain's orchestrator (--config FILE)" },
+	{ "portal", portal_main, "run the tenant web portal (--config FILE)" },
 	{ "request", request_main, "sign and submit an instruction, wait until it is committed" },
 	{ "tenant", tenant_main, "register, update or revoke a tenant's SLA in a domain" },
 	{ "audit", audit_main, "verify a chain offline from its genesis" },

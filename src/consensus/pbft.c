@@ -2613,6 +2613,16 @@ void pbft_tick(pbft_t *p, uint64_t now_ms)
 	pump(p);
 }
 
+void pbft_suspect_leader(pbft_t *p, uint64_t now_ms, const char *why)
+{
+	if (!p->started || p->failed || p->in_vc)
+		return;
+	if (now_ms > p->now)
+		p->now = now_ms;
+	start_vc(p, p->view + 1, why ? why : "leader suspected by the node");
+	pump(p);
+}
+
 void pbft_note_pending(pbft_t *p, uint64_t now_ms)
 {
 	if (!p->started || p->failed)

@@ -273,6 +273,14 @@ void pbft_tick(pbft_t *p, uint64_t now_ms);
  * replicas start their progress timer. */
 void pbft_note_pending(pbft_t *p, uint64_t now_ms);
 
+/* The node suspects the leader of the current view (e.g. it keeps
+ * leaving out a tx this replica has held for longer than the request
+ * timeout while proposing blocks with room for it: censorship, which the
+ * progress timer alone cannot see as long as other txs commit): starts a
+ * view change to the next view, as a progress timeout would.  No-op while
+ * in a view change or before pbft_start. */
+void pbft_suspect_leader(pbft_t *p, uint64_t now_ms, const char *why);
+
 /* Earliest time pbft_tick has something to do (UINT64_MAX: none). */
 uint64_t pbft_next_deadline(const pbft_t *p);
 

@@ -12,7 +12,9 @@
  *      certificate, root, then each tx: signature, validate_tx, apply), so
  *      the first failure reported never depends on thread timing.
  * The replayed state is built by state_new + state_begin_block +
- * state_apply_tx, exactly as a node builds it.
+ * state_apply_tx, exactly as a node builds it.  Stage A reads from an
+ * audit_source_t: the ledger file through store_scan, or a node's API
+ * (src/audit/remote.c); stage C feeds the optional observer.
  */
 #include "audit.h"
 
@@ -34,23 +36,34 @@
 #define CHUNK_BLOCKS 256
 #define CHUNK_TXS_PER_THREAD 2048
 #define MAX_THREADS 256
+#define SLOTS 3                       /* chunks in flight: read, verified, judged */
+
+/* Per-tx outcome of stage B. */
+enum { TX_PENDING = 0, TX_BAD_DECODE, TX_BAD_SIG, TX_GOOD };
 
 typedef struct {
 	uint64_t row_height;          /* height column of the stored row */
 	int hdr_ok;                   /* hdr decoded */
 	block_header_t hdr;
 	char hdr_err[256];
-	int body_ok;                  /* b and c decoded */
-	block_t b;
+	int body_ok;                  /* rows complete, sizes fit, cert decoded */
+	block_t b;                    /* b.txs / b.tx_ids filled by stage B */
 	cert_t c;
 	char body_err[320];
 	int64_t body_err_tx;
-	int64_t id_mismatch;          /* first tx whose stored id column differs */
+	/* the tx rows, copied (the source's rows do not outlive the next read);
+	 * the buffers are kept and reused when the slot is */
+	uint8_t *arena;
+	size_t arena_cap;
+	size_t *off, *len;
+	uint8_t (*sid)[BSEC_HASH_BYTES]; /* the source's ids, when it has them */
+	size_t rows_cap;
+	uint32_t n;
 	/* stage B results */
 	int hdr_sig_ok;
 	int cert_ok;
 	char cert_err[256];
-	uint8_t *tx_sig_ok;
+	uint8_t *tx_state;            /* TX_* per tx */
 } entry_t;
 
 typedef enum { ITEM_HEADER, ITEM_CERT, ITEM_TX } item_kind_t;
@@ -64,13 +77,23 @@ typedef struct {
 typedef struct {
 	const genesis_t *g;
 	item_t *items;
-	size_t n;
+	size_t n, cap;
 	atomic_size_t next;
+	pthread_t tids[MAX_THREADS];
+	size_t spawned;
 } pool_t;
+
+typedef struct {
+	entry_t *es;                  /* CHUNK_BLOCKS */
+	size_t n;
+	pool_t pool;
+} chunk_t;
 
 typedef struct {
 	const genesis_t *g;
 	state_t *st;
+	const audit_observer_t *obs;
+	int have_ids;
 	audit_report_t *rep;
 	uint64_t expect;              /* next height */
 	uint8_t prev_hash[BSEC_HASH_BYTES];
@@ -96,31 +119,52 @@ static void fail(walk_t *w, uint64_t height, int64_t tx, const char *fmt, ...)
 	w->done = 1;
 }
 
-/* ---- stage A: decode ---- */
+/* ---- stage A: read and copy, decode header and certificate ---- */
 
+/* Releases what one use of the slot decoded; keeps the reusable buffers. */
 static void entry_clear(entry_t *e)
 {
-	if (e->body_ok) {
-		block_clear(&e->b);
-		cert_clear(&e->c);
-	}
-	free(e->tx_sig_ok);
+	uint8_t *arena = e->arena;
+	size_t acap = e->arena_cap, rcap = e->rows_cap;
+	size_t *off = e->off, *len = e->len;
+	uint8_t (*sid)[BSEC_HASH_BYTES] = e->sid;
+	uint8_t *ts = e->tx_state;
+	block_clear(&e->b);
+	cert_clear(&e->c);
+	memset(e, 0, sizeof(*e));
+	e->arena = arena;
+	e->arena_cap = acap;
+	e->off = off;
+	e->len = len;
+	e->sid = sid;
+	e->tx_state = ts;
+	e->rows_cap = rcap;
+}
+
+static void entry_free(entry_t *e)
+{
+	entry_clear(e);
+	free(e->arena);
+	free(e->off);
+	free(e->len);
+	free(e->sid);
+	free(e->tx_state);
 	memset(e, 0, sizeof(*e));
 }
 
-/* Decodes one stored block row into e (which owns everything after). */
-static void decode_entry(entry_t *e, const store_scan_block_t *sb)
+/* Reads one stored block row into e: header and certificate decoded, the
+ * tx rows copied for stage B.  have_ids: the rows carry the source's tx
+ * ids (a hint for messages). */
+static void decode_entry(entry_t *e, const store_scan_block_t *sb, int have_ids)
 {
 	rd_t r;
-	buf_t raw, again;
+	buf_t again;
 	char why[256];
-	size_t i, n = sb->n_txs;
+	size_t i, n = sb->n_txs, total = sb->header_len;
 
-	memset(e, 0, sizeof(*e));
+	entry_clear(e);
 	e->row_height = sb->height;
 	e->body_err_tx = -1;
-	e->id_mismatch = -1;
-	buf_init(&raw);
 	buf_init(&again);
 	rd_init(&r, sb->header, sb->header_len);
 	if (block_header_read(&r, &e->hdr) < 0 || !rd_end(&r)) {
@@ -140,6 +184,7 @@ static void decode_entry(entry_t *e, const store_scan_block_t *sb)
 			e->body_err_tx = (int64_t)i;
 			goto out;
 		}
+		total += 4 + sb->txs[i].len;
 	}
 	if (n != e->hdr.tx_count) {
 		if (n < e->hdr.tx_count)
@@ -153,42 +198,58 @@ static void decode_entry(entry_t *e, const store_scan_block_t *sb)
 		e->body_err_tx = (int64_t)(n < e->hdr.tx_count ? n : e->hdr.tx_count);
 		goto out;
 	}
-	buf_put(&raw, sb->header, sb->header_len);
-	for (i = 0; i < n; i++)
-		buf_blob32(&raw, sb->txs[i].raw, sb->txs[i].len);
-	if (block_decode(&e->b, raw.data, raw.len, why, sizeof(why)) < 0) {
-		/* name the tx when one is at fault */
-		for (i = 0; i < n; i++) {
-			tx_t t;
-			char twhy[200];
-			if (tx_decode(&t, sb->txs[i].raw, sb->txs[i].len, e->hdr.chain_id, twhy,
-				      sizeof(twhy)) < 0) {
-				snprintf(e->body_err, sizeof(e->body_err), "tx %zu does not decode: %s",
-					 i, twhy);
-				e->body_err_tx = (int64_t)i;
-				goto out;
-			}
-			tx_clear(&t);
-		}
-		snprintf(e->body_err, sizeof(e->body_err), "block does not decode: %s", why);
+	if (total > BLOCK_MAX_BYTES) {
+		snprintf(e->body_err, sizeof(e->body_err), "block does not decode: block of %zu bytes "
+			 "exceeds the limit", total);
 		goto out;
 	}
+	for (i = 0; i < n; i++) {
+		if (sb->txs[i].len > TX_MAX_BYTES) {
+			snprintf(e->body_err, sizeof(e->body_err),
+				 "tx %zu does not decode: tx of %zu bytes exceeds the limit of %d", i,
+				 sb->txs[i].len, TX_MAX_BYTES);
+			e->body_err_tx = (int64_t)i;
+			goto out;
+		}
+	}
 	if (cert_decode(&e->c, sb->cert, sb->cert_len, why, sizeof(why)) < 0) {
-		block_clear(&e->b);
 		snprintf(e->body_err, sizeof(e->body_err), "certificate does not decode: %s", why);
 		goto out;
 	}
-	for (i = 0; i < n && e->id_mismatch < 0; i++)
-		if (memcmp(sb->txs[i].stored_id, e->b.txs[i].id, BSEC_HASH_BYTES) != 0)
-			e->id_mismatch = (int64_t)i;
-	e->tx_sig_ok = xcalloc(n ? n : 1, 1);
+	/* copy the rows: one arena per slot, grown, never shrunk */
+	if (n > e->rows_cap) {
+		e->rows_cap = n;
+		e->off = xrealloc(e->off, n * sizeof(size_t));
+		e->len = xrealloc(e->len, n * sizeof(size_t));
+		e->sid = xrealloc(e->sid, n * BSEC_HASH_BYTES);
+		e->tx_state = xrealloc(e->tx_state, n);
+	}
+	if (total > e->arena_cap) {
+		e->arena_cap = total;
+		free(e->arena);
+		e->arena = xmalloc(total);
+	}
+	size_t at = 0;
+	for (i = 0; i < n; i++) {
+		e->off[i] = at;
+		e->len[i] = sb->txs[i].len;
+		if (sb->txs[i].len)
+			memcpy(e->arena + at, sb->txs[i].raw, sb->txs[i].len);
+		at += sb->txs[i].len;
+		if (have_ids)
+			memcpy(e->sid[i], sb->txs[i].stored_id, BSEC_HASH_BYTES);
+		e->tx_state[i] = TX_PENDING;
+	}
+	e->n = (uint32_t)n;
+	e->b.hdr = e->hdr;
+	e->b.txs = xcalloc(n ? n : 1, sizeof(tx_t));
+	e->b.tx_ids = xmalloc((n ? n : 1) * BSEC_HASH_BYTES);
 	e->body_ok = 1;
 out:
-	buf_free(&raw);
 	buf_free(&again);
 }
 
-/* ---- stage B: signatures on a pool of threads ---- */
+/* ---- stage B: decoding and signatures on a pool of threads ---- */
 
 static void run_item(const genesis_t *g, const item_t *it)
 {
@@ -201,9 +262,16 @@ static void run_item(const genesis_t *g, const item_t *it)
 		e->cert_ok = cert_verify(&e->c, g, e->hdr.height, e->hdr.hash, e->cert_err,
 					 sizeof(e->cert_err)) == 0;
 		break;
-	case ITEM_TX:
-		e->tx_sig_ok[it->tx] = tx_verify_sig(&e->b.txs[it->tx], g->chain_id) == 0;
+	case ITEM_TX: {
+		tx_t *t = &e->b.txs[it->tx];
+		if (tx_decode(t, e->arena + e->off[it->tx], e->len[it->tx], e->hdr.chain_id, NULL, 0) < 0) {
+			e->tx_state[it->tx] = TX_BAD_DECODE;
+			break;
+		}
+		memcpy(e->b.tx_ids[it->tx], t->id, BSEC_HASH_BYTES);
+		e->tx_state[it->tx] = tx_verify_sig(t, g->chain_id) == 0 ? TX_GOOD : TX_BAD_SIG;
 		break;
+	}
 	}
 }
 
@@ -219,39 +287,56 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-static void verify_chunk(const genesis_t *g, entry_t *es, size_t n, int threads)
+/* Starts stage B for a chunk on `threads` new threads (or runs it here
+ * when threads is 1); pool_wait finishes it. */
+static void pool_start(chunk_t *ch, const genesis_t *g, int threads)
 {
-	pool_t p;
-	pthread_t tids[MAX_THREADS];
-	size_t cap = 0, k = 0, want, spawned = 0;
-
-	for (size_t i = 0; i < n; i++)
-		cap += 2 + (es[i].body_ok ? es[i].b.hdr.tx_count : 0);
-	p.g = g;
-	p.items = xmalloc((cap ? cap : 1) * sizeof(item_t));
-	for (size_t i = 0; i < n; i++) {
-		entry_t *e = &es[i];
+	pool_t *p = &ch->pool;
+	size_t need = 0, k = 0, want;
+	for (size_t i = 0; i < ch->n; i++)
+		need += 2 + (ch->es[i].body_ok ? ch->es[i].n : 0);
+	if (need > p->cap) {
+		p->cap = need;
+		free(p->items);
+		p->items = xmalloc(need * sizeof(item_t));
+	}
+	p->g = g;
+	for (size_t i = 0; i < ch->n; i++) {
+		entry_t *e = &ch->es[i];
 		if (e->hdr_ok)
-			p.items[k++] = (item_t){ e, ITEM_HEADER, 0 };
+			p->items[k++] = (item_t){ e, ITEM_HEADER, 0 };
 		if (!e->body_ok)
 			continue;
-		p.items[k++] = (item_t){ e, ITEM_CERT, 0 };
-		for (uint32_t t = 0; t < e->b.hdr.tx_count; t++)
-			p.items[k++] = (item_t){ e, ITEM_TX, t };
+		p->items[k++] = (item_t){ e, ITEM_CERT, 0 };
+		for (uint32_t t = 0; t < e->n; t++)
+			p->items[k++] = (item_t){ e, ITEM_TX, t };
 	}
-	p.n = k;
-	atomic_init(&p.next, 0);
-	/* a thread is worth starting only for a few dozen signatures */
+	p->n = k;
+	atomic_init(&p->next, 0);
+	p->spawned = 0;
+	/* a thread is worth starting only for a few dozen items */
 	want = (size_t)threads;
 	if (want > k / 32 + 1)
 		want = k / 32 + 1;
-	for (size_t t = 1; t < want; t++)
-		if (pthread_create(&tids[spawned], NULL, worker, &p) == 0)
-			spawned++;
-	worker(&p);
-	for (size_t t = 0; t < spawned; t++)
-		pthread_join(tids[t], NULL);
-	free(p.items);
+	if (threads <= 1) {
+		worker(p);
+		return;
+	}
+	for (size_t t = 0; t < want; t++)
+		if (pthread_create(&p->tids[p->spawned], NULL, worker, p) == 0)
+			p->spawned++;
+	if (!p->spawned)
+		worker(p);
+}
+
+static void pool_wait(chunk_t *ch)
+{
+	pool_t *p = &ch->pool;
+	/* help with what is left rather than sleep */
+	worker(p);
+	for (size_t t = 0; t < p->spawned; t++)
+		pthread_join(p->tids[t], NULL);
+	p->spawned = 0;
 }
 
 /* ---- stage C: the verdict, in height order ---- */
@@ -327,16 +412,32 @@ static void check_entry(walk_t *w, entry_t *e)
 		fail(w, h, e->body_err_tx, "block %" PRIu64 ": %s", h, e->body_err);
 		return;
 	}
+	for (uint32_t i = 0; i < e->n; i++) {
+		if (e->tx_state[i] == TX_BAD_DECODE) {
+			tx_t t;
+			char why[200];
+			if (tx_decode(&t, e->arena + e->off[i], e->len[i], hd->chain_id, why, sizeof(why)) == 0) {
+				tx_clear(&t);
+				snprintf(why, sizeof(why), "decoding failed");
+			}
+			fail(w, h, i, "block %" PRIu64 ": tx %" PRIu32 " does not decode: %s", h, i, why);
+			return;
+		}
+	}
 	if (!e->cert_ok) {
 		fail(w, h, -1, "block %" PRIu64 ": %s", h, e->cert_err);
 		return;
 	}
 	if (block_check_root(&e->b) < 0) {
-		if (e->id_mismatch >= 0)
-			fail(w, h, e->id_mismatch,
+		int64_t bad = -1;
+		for (uint32_t i = 0; w->have_ids && i < e->n && bad < 0; i++)
+			if (memcmp(e->sid[i], e->b.tx_ids[i], BSEC_HASH_BYTES) != 0)
+				bad = i;
+		if (bad >= 0)
+			fail(w, h, bad,
 			     "block %" PRIu64 ": tx_root does not match its txs (tx %" PRId64
 			     " is not the tx that was committed)",
-			     h, e->id_mismatch);
+			     h, bad);
 		else
 			fail(w, h, -1, "block %" PRIu64 ": tx_root does not match its txs", h);
 		return;
@@ -344,7 +445,7 @@ static void check_entry(walk_t *w, entry_t *e)
 	state_begin_block(w->st, h, hd->timestamp_ms);
 	for (uint32_t i = 0; i < hd->tx_count; i++) {
 		const tx_t *tx = &e->b.txs[i];
-		if (!e->tx_sig_ok[i]) {
+		if (e->tx_state[i] != TX_GOOD) {
 			fail(w, h, i, "block %" PRIu64 " tx %" PRIu32 ": signature does not verify", h, i);
 			return;
 		}
@@ -354,8 +455,16 @@ static void check_entry(walk_t *w, entry_t *e)
 			     v.msg);
 			return;
 		}
+		if (w->obs && w->obs->before_tx)
+			w->obs->before_tx(w->obs->ctx, w->st, hd, i, tx);
 		state_apply_tx(w->st, tx);
+		if (w->obs && w->obs->after_tx)
+			w->obs->after_tx(w->obs->ctx, w->st, hd, i, tx);
+		w->rep->responses += tx->type == TX_RESPONSE;
+		w->rep->attestations += tx->type == TX_ATTEST;
 	}
+	if (w->obs && w->obs->after_block)
+		w->obs->after_block(w->obs->ctx, w->st, hd);
 	state_forget_undo(w->st);
 	state_clear_dirty(w->st);
 	memcpy(w->prev_hash, hd->hash, BSEC_HASH_BYTES);
@@ -366,83 +475,121 @@ static void check_entry(walk_t *w, entry_t *e)
 	w->rep->txs += hd->tx_count;
 }
 
-int audit_verify_dir(const char *dir, const char *genesis_path_or_null, int threads,
-		     audit_report_t *rep)
+static int threads_online(int threads)
 {
-	genesis_t g;
-	int have_g = 0, end = 0, r;
-	char *gpath = NULL, why[512];
-	store_scan_t *sc = NULL;
-	store_scan_block_t sb;
-	entry_t *es = NULL;
-	uint64_t t0 = mono_us(), stray, first;
-	uint8_t cid[BSEC_HASH_BYTES];
-	walk_t w;
-
-	memset(rep, 0, sizeof(*rep));
-	memset(&w, 0, sizeof(w));
-	w.rep = rep;
-	rep->bad_tx = -1;
 	if (threads <= 0) {
 		long nc = sysconf(_SC_NPROCESSORS_ONLN);
 		threads = nc > 0 ? (int)nc : 1;
 	}
-	if (threads > MAX_THREADS)
-		threads = MAX_THREADS;
+	return threads > MAX_THREADS ? MAX_THREADS : threads;
+}
+
+/* Stage A for one chunk: reads up to CHUNK_BLOCKS blocks (or the tx budget).
+ * Returns 0, or 1 at the end of the source (*read_err set on an error,
+ * the reason in why). */
+static int read_chunk(const audit_source_t *src, chunk_t *ch, int threads, int *read_err, char *why,
+		      size_t wl)
+{
+	store_scan_block_t sb;
+	size_t ntx = 0;
+	ch->n = 0;
+	while (ch->n < CHUNK_BLOCKS && ntx < (size_t)CHUNK_TXS_PER_THREAD * (size_t)threads) {
+		int r = src->next(src->ctx, &sb, why, wl);
+		if (r != 0) {
+			*read_err = r < 0;
+			return 1;
+		}
+		decode_entry(&ch->es[ch->n++], &sb, src->have_ids);
+		ntx += sb.n_txs;
+	}
+	return 0;
+}
+
+/*
+ * The main loop pipelines the stages over SLOTS chunks: while the pool
+ * verifies chunk k (B), this thread judges chunk k-1 (C) and reads chunk
+ * k+1 (A), so the serial replay overlaps the signature work.
+ */
+int audit_verify_source(const audit_source_t *src, const genesis_t *g, int threads,
+			const audit_observer_t *obs, audit_report_t *rep)
+{
+	int r, read_err = 0, end = 0;
+	char why[512];
+	uint64_t t0 = mono_us(), stray, first;
+	uint8_t cid[BSEC_HASH_BYTES];
+	chunk_t ch[SLOTS];
+	int judged = -1;              /* slot verified and waiting for stage C, or -1 */
+	int running = -1;             /* slot in stage B, or -1 */
+	int ready = -1;               /* slot read and waiting for stage B, or -1 */
+	walk_t w;
+
+	memset(rep, 0, sizeof(*rep));
+	memset(&w, 0, sizeof(w));
+	memset(ch, 0, sizeof(ch));
+	w.rep = rep;
+	w.g = g;
+	w.obs = obs;
+	w.have_ids = src->have_ids;
+	rep->bad_tx = -1;
+	threads = threads_online(threads);
 	rep->threads = threads;
-	gpath = genesis_path_or_null ? xstrdup(genesis_path_or_null)
-				     : xasprintf("%s/genesis.json", dir);
-	if (genesis_load(&g, gpath, why, sizeof(why)) < 0) {
-		fail(&w, 0, -1, "genesis `%s': %s", gpath, why);
-		goto out;
-	}
-	have_g = 1;
-	w.g = &g;
-	memcpy(rep->chain_id, g.chain_id, BSEC_HASH_BYTES);
-	memcpy(rep->tip_hash, g.chain_id, BSEC_HASH_BYTES);
-	memcpy(w.prev_hash, g.chain_id, BSEC_HASH_BYTES);
+	memcpy(rep->chain_id, g->chain_id, BSEC_HASH_BYTES);
+	memcpy(rep->tip_hash, g->chain_id, BSEC_HASH_BYTES);
+	memcpy(w.prev_hash, g->chain_id, BSEC_HASH_BYTES);
 	w.expect = 1;
-	if (store_scan_open(&sc, dir, why, sizeof(why)) < 0) {
-		fail(&w, 0, -1, "%s", why);
-		goto out;
-	}
-	r = store_scan_chain_id(sc, cid);
-	if (r < 0 || (r == 0 && memcmp(cid, g.chain_id, BSEC_HASH_BYTES) != 0)) {
+	why[0] = 0;
+	r = src->chain_id ? src->chain_id(src->ctx, cid, why, sizeof(why)) : 1;
+	if (r < 0 || (r == 0 && memcmp(cid, g->chain_id, BSEC_HASH_BYTES) != 0)) {
 		char a[2 * BSEC_HASH_BYTES + 1], b[2 * BSEC_HASH_BYTES + 1];
-		hex_encode(b, g.chain_id, BSEC_HASH_BYTES);
+		hex_encode(b, g->chain_id, BSEC_HASH_BYTES);
 		if (r < 0) {
-			fail(&w, 0, -1, "the ledger in `%s' records no valid chain_id", dir);
+			fail(&w, 0, -1, "the ledger in `%s' records no valid chain_id%s%s", src->name,
+			     why[0] ? ": " : "", why);
 		} else {
 			hex_encode(a, cid, BSEC_HASH_BYTES);
 			fail(&w, 0, -1, "the ledger in `%s' is of chain %s, the genesis founds %s",
-			     dir, a, b);
+			     src->name, a, b);
 		}
 		goto out;
 	}
-	w.st = state_new(&g);
-	es = xcalloc(CHUNK_BLOCKS, sizeof(*es));
-	while (!w.done && !end) {
-		size_t n = 0, ntx = 0;
-		while (n < CHUNK_BLOCKS && ntx < (size_t)CHUNK_TXS_PER_THREAD * (size_t)threads) {
-			r = store_scan_next(sc, &sb, why, sizeof(why));
-			if (r != 0) {
-				end = 1;
-				if (r < 0)
-					fail(&w, w.expect, -1, "reading the ledger: %s", why);
-				break;
-			}
-			decode_entry(&es[n++], &sb);
-			ntx += sb.n_txs;
+	w.st = state_new(g);
+	for (int i = 0; i < SLOTS; i++)
+		ch[i].es = xcalloc(CHUNK_BLOCKS, sizeof(entry_t));
+	/* prime: read chunk 0 */
+	end = read_chunk(src, &ch[0], threads, &read_err, why, sizeof(why));
+	ready = 0;
+	for (;;) {
+		/* B: start verifying the chunk that was read */
+		if (ready >= 0 && ch[ready].n && !w.done) {
+			pool_start(&ch[ready], g, threads);
+			running = ready;
 		}
-		if (!w.done) {
-			verify_chunk(&g, es, n, threads);
-			for (size_t i = 0; i < n && !w.done; i++)
-				check_entry(&w, &es[i]);
+		ready = -1;
+		/* C: judge the previous chunk meanwhile */
+		if (judged >= 0) {
+			for (size_t i = 0; i < ch[judged].n && !w.done; i++)
+				check_entry(&w, &ch[judged].es[i]);
+			judged = -1;
 		}
-		for (size_t i = 0; i < n; i++)
-			entry_clear(&es[i]);
+		/* A: read the next one meanwhile */
+		if (!end && !w.done && running >= 0) {
+			int slot = (running + 1) % SLOTS;
+			end = read_chunk(src, &ch[slot], threads, &read_err, why, sizeof(why));
+			ready = slot;
+		}
+		if (running < 0)
+			break;
+		pool_wait(&ch[running]);
+		judged = running;
+		running = -1;
+		if (w.done) {
+			judged = -1;
+			break;
+		}
 	}
-	if (!w.done && (stray = store_scan_stray(sc, &first)) != 0) {
+	if (!w.done && read_err)
+		fail(&w, w.expect, -1, "reading the ledger: %s", why);
+	if (!w.done && src->stray && (stray = src->stray(src->ctx, &first)) != 0) {
 		fail(&w, first, -1,
 		     "block %" PRIu64 ": missing, yet the ledger files %" PRIu64
 		     " tx rows under it or later heights",
@@ -452,13 +599,77 @@ int audit_verify_dir(const char *dir, const char *genesis_path_or_null, int thre
 		rep->ok = 1;
 out:
 	rep->elapsed_us = mono_us() - t0;
-	free(es);
+	for (int i = 0; i < SLOTS; i++) {
+		if (!ch[i].es)
+			continue;
+		for (size_t k = 0; k < CHUNK_BLOCKS; k++)
+			entry_free(&ch[i].es[k]);
+		free(ch[i].es);
+		free(ch[i].pool.items);
+	}
 	state_free(w.st);
-	store_scan_close(sc);
-	if (have_g)
-		genesis_free(&g);
-	free(gpath);
 	return rep->ok ? 0 : -1;
+}
+
+/* ---- the ledger file as a source ---- */
+
+static int dir_chain_id(void *ctx, uint8_t out[BSEC_HASH_BYTES], char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	return store_scan_chain_id(ctx, out) != 0 ? -1 : 0;
+}
+
+static int dir_next(void *ctx, store_scan_block_t *blk, char *err, size_t errlen)
+{
+	return store_scan_next(ctx, blk, err, errlen);
+}
+
+static uint64_t dir_stray(void *ctx, uint64_t *first)
+{
+	return store_scan_stray(ctx, first);
+}
+
+int audit_verify_dir_obs(const char *dir, const char *genesis_path_or_null, int threads,
+			 const audit_observer_t *obs, audit_report_t *rep)
+{
+	genesis_t g;
+	char *gpath, why[512];
+	store_scan_t *sc = NULL;
+	int ret = -1;
+
+	gpath = genesis_path_or_null ? xstrdup(genesis_path_or_null)
+				     : xasprintf("%s/genesis.json", dir);
+	if (genesis_load(&g, gpath, why, sizeof(why)) < 0) {
+		memset(rep, 0, sizeof(*rep));
+		rep->bad_tx = -1;
+		rep->threads = threads_online(threads);
+		err_set(rep->reason, sizeof(rep->reason), "genesis `%s': %s", gpath, why);
+		free(gpath);
+		return -1;
+	}
+	if (store_scan_open(&sc, dir, why, sizeof(why)) < 0) {
+		memset(rep, 0, sizeof(*rep));
+		rep->bad_tx = -1;
+		rep->threads = threads_online(threads);
+		memcpy(rep->chain_id, g.chain_id, BSEC_HASH_BYTES);
+		memcpy(rep->tip_hash, g.chain_id, BSEC_HASH_BYTES);
+		err_set(rep->reason, sizeof(rep->reason), "%s", why);
+		goto out;
+	}
+	audit_source_t src = { sc, dir_chain_id, dir_next, dir_stray, 1, dir };
+	ret = audit_verify_source(&src, &g, threads, obs, rep);
+out:
+	store_scan_close(sc);
+	genesis_free(&g);
+	free(gpath);
+	return ret;
+}
+
+int audit_verify_dir(const char *dir, const char *genesis_path_or_null, int threads,
+		     audit_report_t *rep)
+{
+	return audit_verify_dir_obs(dir, genesis_path_or_null, threads, NULL, rep);
 }
 
 json_t *audit_report_to_json(const audit_report_t *rep)
@@ -480,5 +691,10 @@ json_t *audit_report_to_json(const audit_report_t *rep)
 	json_object_set_new(o, "tip_hash", json_string(tip));
 	json_object_set_new(o, "threads", json_integer(rep->threads));
 	json_object_set_new(o, "elapsed_us", json_integer((json_int_t)rep->elapsed_us));
+	json_object_set_new(o, "txs_per_s",
+			    json_real(rep->elapsed_us ? (double)rep->txs * 1e6 / (double)rep->elapsed_us
+						      : 0.0));
+	json_object_set_new(o, "responses", json_integer((json_int_t)rep->responses));
+	json_object_set_new(o, "attestations", json_integer((json_int_t)rep->attestations));
 	return o;
 }

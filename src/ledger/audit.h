@@ -13,6 +13,12 @@
  * members over this height and hash); tx_root; every tx's signature; and
  * every tx passes validate_tx against a state replayed from the genesis.
  * It stops at the first failure and says where and why.
+ *
+ * The same walk runs over any source of stored blocks (audit_source_t):
+ * the ledger file (audit_verify_dir) or a node's API (src/audit/remote.h,
+ * `bsec audit verify --node`), and can feed every tx that passed every
+ * check, in chain order, to an observer (audit_observer_t) that builds
+ * something from the verified chain (the drift audit does).
  */
 #ifndef BSEC_AUDIT_H
 #define BSEC_AUDIT_H
@@ -21,6 +27,14 @@
 #include <stdint.h>
 #include "../lib/hash.h"
 #include "../lib/util.h"
+#include "block.h"
+#include "genesis.h"
+#include "state.h"
+#include "store.h"
+
+/* Magic of the raw block pages a node serves to remote auditors
+ * (GET /v1/blocks/raw, see src/audit/remote.h). */
+#define RAW_BLOCKS_MAGIC "BSRB"
 
 typedef struct {
 	int ok;                       /* 1: every check held for every block */
@@ -34,7 +48,50 @@ typedef struct {
 	uint8_t tip_hash[BSEC_HASH_BYTES]; /* last verified block's hash (chain_id if none) */
 	int threads;                  /* signature-verification threads used */
 	uint64_t elapsed_us;
+	uint64_t responses;           /* responses bound to their request (rule 5) */
+	uint64_t attestations;        /* ATTEST txs in the verified blocks */
 } audit_report_t;
+
+/* Where the stored blocks come from.  next() hands out the rows in
+ * height order exactly as stored or served (a row's height is the
+ * source's claim, checked like everything else); everything in *blk stays
+ * valid until the next call. */
+typedef struct {
+	void *ctx;
+	/* The chain id the source says it holds: 0 and set, 1 when it does
+	 * not say, -1 when it cannot be read (reason in err). */
+	int (*chain_id)(void *ctx, uint8_t out[BSEC_HASH_BYTES], char *err, size_t errlen);
+	/* 0 with a block, 1 at the end, -1 on a read error (reason in err). */
+	int (*next)(void *ctx, store_scan_block_t *blk, char *err, size_t errlen);
+	/* Rows met that belonged to no block (and the first one's height);
+	 * NULL when the source has no such notion. */
+	uint64_t (*stray)(void *ctx, uint64_t *first_height);
+	int have_ids;                 /* blk->txs[i].stored_id is the source's id for the tx */
+	const char *name;             /* "DIR/ledger.db", "https://...": for messages */
+} audit_source_t;
+
+/* Called on the auditor's thread, in chain order, for every tx that
+ * passed every check: before_tx with the state just before it is
+ * applied, after_tx just after; after_block once the block is applied.
+ * Any hook may be NULL.  The hooks must not keep st, h or tx. */
+typedef struct {
+	void *ctx;
+	void (*before_tx)(void *ctx, const state_t *st, const block_header_t *h, uint32_t index,
+			  const tx_t *tx);
+	void (*after_tx)(void *ctx, const state_t *st, const block_header_t *h, uint32_t index,
+			 const tx_t *tx);
+	void (*after_block)(void *ctx, const state_t *st, const block_header_t *h);
+} audit_observer_t;
+
+/* The whole walk over src against genesis g (which the caller loaded),
+ * with an optional observer.  Fills *rep in every case; 0 only when the
+ * whole chain is valid. */
+int audit_verify_source(const audit_source_t *src, const genesis_t *g, int threads,
+			const audit_observer_t *obs_or_null, audit_report_t *rep) WUR;
+
+/* audit_verify_dir with an observer. */
+int audit_verify_dir_obs(const char *dir, const char *genesis_path_or_null, int threads,
+			 const audit_observer_t *obs_or_null, audit_report_t *rep) WUR;
 
 /* Verifies the chain in DIR/ledger.db against genesis_path (DIR/genesis.json
  * when NULL), verifying signatures on `threads` threads (<= 0: online
@@ -46,7 +103,8 @@ int audit_verify_dir(const char *dir, const char *genesis_path_or_null, int thre
 
 /* JSON form of a report (jansson; caller json_decref's):
  * {"ok", "blocks", "txs", "bad_height", "bad_tx", "reason", "chain_id",
- *  "tip_hash", "threads", "elapsed_us"}; bad_* and reason are null when ok. */
+ *  "tip_hash", "threads", "elapsed_us", "txs_per_s", "responses",
+ *  "attestations"}; bad_* and reason are null when ok. */
 struct json_t;
 struct json_t *audit_report_to_json(const audit_report_t *rep);
 

@@ -907,7 +907,8 @@ char *instr_format(const instr_t *in)
 			put(&o, "%c%.*s=%.*s", i ? ',' : ' ', FLEN(in->match[i].key), in->match[i].key,
 			    FLEN(in->match[i].value), in->match[i].value);
 	}
-	return o.s;
+	/* specs live in the chain state for every object: keep only what is used */
+	return xrealloc(o.s, o.len + 1);
 }
 
 /* ---- names and SLA bits -------------------------------------------------- */

@@ -13,6 +13,7 @@
  *   refs      (kind|name) -> how many specs (current or pending) name it:
  *             a VNF's --vm, an SFC's chain.  Deletes are refused while > 0.
  *   open      request id -> open_request_t.
+ *   attests   domain -> attest_rec_t, the last attestation of each domain.
  *   recent    tx id -> present; backed by a queue ordered by the timestamp
  *             of the block that included the tx, pruned from the front at
  *             state_begin_block.  A response's entry also keeps its request
@@ -70,7 +71,7 @@ typedef struct {
 
 typedef enum {
 	U_TIP = 1, U_TENANT, U_COUNT, U_OBJECT, U_REF, U_OPEN,
-	U_RECENT_PUSH, U_RECENT_PRUNE, U_RING_PUSH
+	U_RECENT_PUSH, U_RECENT_PRUNE, U_RING_PUSH, U_ATTEST
 } undo_kind_t;
 
 typedef struct {
@@ -91,6 +92,8 @@ struct state_t {
 	uint64_t height, ts;
 	map_t *tenants, *tkeys, *objects, *refs, *open, *recent, *answered;
 	map_t *domains;          /* domain -> const provider_t* (from the genesis) */
+	map_t *attests;          /* domain -> attest_rec_t* */
+	map_t *dirty_attests;    /* domain -> PRESENT */
 	recent_t *rq;            /* circular queue */
 	size_t rq_head, rq_n, rq_cap;
 	map_t *dirty_tenants;    /* tenant key -> tenant_ent_t* */
@@ -556,6 +559,14 @@ static void undo_one(state_t *st, undo_t *u)
 	case U_RING_PUSH:
 		ring_unpush(u);
 		break;
+	case U_ATTEST:
+		free(map_del(st->attests, u->name, strlen(u->name)));
+		if (u->saved) {
+			map_put(st->attests, u->name, strlen(u->name), u->saved);
+			u->saved = NULL;
+		}
+		map_put(st->dirty_attests, u->name, strlen(u->name), PRESENT);
+		break;
 	}
 	undo_release(u);
 }
@@ -626,6 +637,8 @@ state_t *state_new(const genesis_t *g)
 	st->dirty_tenants = map_new();
 	st->dirty_objects = map_new();
 	st->domains = map_new();
+	st->attests = map_new();
+	st->dirty_attests = map_new();
 	for (size_t i = 0; i < g->n_providers; i++)
 		for (size_t d = 0; d < g->providers[i].n_domains; d++)
 			map_put(st->domains, g->providers[i].domains[d], strlen(g->providers[i].domains[d]),
@@ -680,6 +693,8 @@ void state_free(state_t *st)
 	map_free(st->dirty_tenants);
 	map_free(st->dirty_objects);
 	map_free(st->domains);
+	free_values(st->attests, free);
+	map_free(st->dirty_attests);
 	free(st->rq);
 	free(st);
 }
@@ -1020,6 +1035,34 @@ static void apply_tenant(state_t *st, const tx_t *tx)
 	e->rec.height = st->height;
 }
 
+static void apply_attest(state_t *st, const tx_t *tx)
+{
+	char dom[TX_MAX_DOMAIN + 1];
+	if (tx->domain_len > TX_MAX_DOMAIN)
+		return;
+	memcpy(dom, tx->domain, tx->domain_len);
+	dom[tx->domain_len] = 0;
+	undo_t *u = undo_push(st, U_ATTEST);
+	snprintf(u->name, sizeof(u->name), "%s", dom);
+	attest_rec_t *old = map_get(st->attests, dom, tx->domain_len);
+	if (old) {
+		u->saved = xmalloc(sizeof(*old));
+		memcpy(u->saved, old, sizeof(*old));
+	}
+	attest_rec_t *a = xcalloc(1, sizeof(*a));
+	memcpy(a->domain, dom, tx->domain_len + 1);
+	memcpy(a->tx_id, tx->id, BSEC_HASH_BYTES);
+	a->attested_height = tx->att_height;
+	a->objects = tx->att_objects;
+	a->problems = tx->att_problems;
+	memcpy(a->digest, tx->att_digest, BSEC_HASH_BYTES);
+	a->timestamp_ms = tx->timestamp_ms;
+	a->height = st->height;
+	a->block_ts = st->ts;
+	free(map_put(st->attests, dom, tx->domain_len, a));
+	map_put(st->dirty_attests, dom, tx->domain_len, PRESENT);
+}
+
 void state_apply_tx(state_t *st, const tx_t *tx)
 {
 	switch (tx->type) {
@@ -1031,6 +1074,9 @@ void state_apply_tx(state_t *st, const tx_t *tx)
 		break;
 	case TX_TENANT:
 		apply_tenant(st, tx);
+		break;
+	case TX_ATTEST:
+		apply_attest(st, tx);
 		break;
 	}
 	recent_add(st, tx->id, tx->type == TX_RESPONSE ? tx->request_id : NULL);
@@ -1106,6 +1152,17 @@ void state_load_recent_tx(state_t *st, const uint8_t id[BSEC_HASH_BYTES], uint64
 	}
 }
 
+void state_load_attestation(state_t *st, const attest_rec_t *a)
+{
+	size_t dl = strnlen(a->domain, sizeof(a->domain));
+	if (dl == 0 || dl > TX_MAX_DOMAIN)
+		return;
+	attest_rec_t *c = xmalloc(sizeof(*c));
+	*c = *a;
+	c->domain[dl] = 0;
+	free(map_put(st->attests, c->domain, dl, c));
+}
+
 void state_set_tip(state_t *st, uint64_t height, uint64_t timestamp_ms)
 {
 	st->height = height;
@@ -1137,12 +1194,28 @@ int state_foreach_dirty(state_t *st, state_tenant_cb tcb, state_object_cb ocb, v
 	return r;
 }
 
+int state_foreach_dirty_attestation(state_t *st, state_attest_cb cb, void *ctx)
+{
+	size_t i = 0, kl;
+	const void *k;
+	void *v;
+	int r = 0;
+	while (!r && map_next(st->dirty_attests, &i, &k, &kl, &v)) {
+		attest_rec_t *a = map_get(st->attests, k, kl);
+		if (a)
+			r = cb(ctx, a);
+	}
+	return r;
+}
+
 void state_clear_dirty(state_t *st)
 {
 	map_free(st->dirty_tenants);
 	map_free(st->dirty_objects);
+	map_free(st->dirty_attests);
 	st->dirty_tenants = map_new();
 	st->dirty_objects = map_new();
+	st->dirty_attests = map_new();
 }
 
 int state_foreach_object(const state_t *st, state_object_cb cb, void *ctx)
@@ -1156,6 +1229,36 @@ int state_foreach_object(const state_t *st, state_object_cb cb, void *ctx)
 		r = cb(ctx, o->kind, o->name, o);
 	}
 	return r;
+}
+
+int state_foreach_attestation(const state_t *st, state_attest_cb cb, void *ctx)
+{
+	size_t i = 0, kl;
+	const void *k;
+	void *v;
+	int r = 0;
+	while (!r && map_next(st->attests, &i, &k, &kl, &v))
+		r = cb(ctx, v);
+	return r;
+}
+
+const attest_rec_t *state_attestation(const state_t *st, const char *domain, size_t dlen)
+{
+	return dlen && dlen <= TX_MAX_DOMAIN ? map_get(st->attests, domain, dlen) : NULL;
+}
+
+uint32_t state_open_in(const state_t *st, const char *domain, size_t dlen)
+{
+	size_t i = 0, kl;
+	const void *k;
+	void *v;
+	uint32_t n = 0;
+	while (map_next(st->open, &i, &k, &kl, &v)) {
+		const open_request_t *r = v;
+		if (strlen(r->domain) == dlen && !memcmp(r->domain, domain, dlen))
+			n++;
+	}
+	return n;
 }
 
 int state_foreach_tenant(const state_t *st, state_tenant_cb cb, void *ctx)

@@ -65,6 +65,18 @@ typedef struct {
 	uint64_t timestamp_ms;
 } open_request_t;
 
+/* The last attestation (ATTEST tx) recorded for a domain. */
+typedef struct {
+	char domain[TX_MAX_DOMAIN + 1];
+	uint8_t tx_id[BSEC_HASH_BYTES];
+	uint64_t attested_height;            /* chain height the digest corresponds to */
+	uint32_t objects, problems;
+	uint8_t digest[BSEC_HASH_BYTES];
+	uint64_t timestamp_ms;               /* the tx's */
+	uint64_t height;                     /* block that recorded it */
+	uint64_t block_ts;                   /* that block's timestamp */
+} attest_rec_t;
+
 typedef struct state_t state_t;
 
 /* New state at height 0: the genesis's tenants registered.  g must
@@ -119,6 +131,11 @@ char *state_updated_spec(const object_rec_t *o, const instr_t *upd, char *err, s
  * than a minute no longer count for rates. */
 uint64_t state_recent_span_ms(const state_t *st);
 
+/* Last attestation of a domain, or NULL when it never attested. */
+const attest_rec_t *state_attestation(const state_t *st, const char *domain, size_t dlen);
+/* Requests of this domain still waiting for a response. */
+uint32_t state_open_in(const state_t *st, const char *domain, size_t dlen);
+
 /* ---- mutation ---- */
 /* Starts block (height, ts): later applies are attributed to it and old
  * recent-tx ids are pruned.  state_height/state_tip_ts report it from now
@@ -155,6 +172,7 @@ void state_load_open_request(state_t *st, const open_request_t *r);
 void state_load_recent_tx(state_t *st, const uint8_t id[BSEC_HASH_BYTES], uint64_t ts,
 			  const tx_t *tx_or_null);
 void state_set_tip(state_t *st, uint64_t height, uint64_t timestamp_ms);
+void state_load_attestation(state_t *st, const attest_rec_t *a);
 
 /* ---- persistence ---- */
 /* Calls tcb for each tenant and ocb for each object changed since the
@@ -163,10 +181,16 @@ void state_set_tip(state_t *st, uint64_t height, uint64_t timestamp_ms);
 typedef int (*state_tenant_cb)(void *ctx, const tenant_rec_t *t);
 typedef int (*state_object_cb)(void *ctx, int kind, const char *name, const object_rec_t *obj);
 int state_foreach_dirty(state_t *st, state_tenant_cb tcb, state_object_cb ocb, void *ctx);
+/* Same for attestations changed since the last state_clear_dirty (a
+ * rolled-back change reports the restored record, or nothing when the
+ * domain had none). */
+typedef int (*state_attest_cb)(void *ctx, const attest_rec_t *a);
+int state_foreach_dirty_attestation(state_t *st, state_attest_cb cb, void *ctx);
 void state_clear_dirty(state_t *st);
 
 /* Iterate all objects / tenants (for APIs and drift checks). */
 int state_foreach_object(const state_t *st, state_object_cb cb, void *ctx);
 int state_foreach_tenant(const state_t *st, state_tenant_cb cb, void *ctx);
+int state_foreach_attestation(const state_t *st, state_attest_cb cb, void *ctx);
 
 #endif

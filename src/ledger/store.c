@@ -20,6 +20,7 @@
  *   tenants, objects         the derived state, rewritten per block from
  *                            state_foreach_dirty
  *   open_requests(id, seq)   requests on chain without a response
+ *   attestations(domain, ...) the last ATTEST tx of each domain (state.h)
  *
  * A response's domain column is its request's target domain, so a domain
  * timeline shows both halves.  Every statement is prepared once at open;
@@ -81,7 +82,11 @@ static const char SCHEMA_SQL[] =
 	" spec TEXT, pending_spec TEXT, last_request BLOB NOT NULL, height INTEGER NOT NULL,"
 	" PRIMARY KEY (kind, name)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS open_requests (id BLOB PRIMARY KEY, seq INTEGER NOT NULL)"
-	" WITHOUT ROWID;";
+	" WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS attestations ("
+	" domain TEXT PRIMARY KEY, tx_id BLOB NOT NULL, attested_height INTEGER NOT NULL,"
+	" objects INTEGER NOT NULL, problems INTEGER NOT NULL, digest BLOB NOT NULL,"
+	" ts INTEGER NOT NULL, height INTEGER NOT NULL, block_ts INTEGER NOT NULL) WITHOUT ROWID;";
 
 /* Filters shared by the tx queries; the driving index differs per statement.
  * ?1 sender, ?2 type, ?3 domain, ?4 object kind, ?5 object name,
@@ -98,6 +103,7 @@ enum {
 	S_BLOCK_GET, S_BLOCK_TXS, S_TX_GET, S_RESP_FIND, S_META_PUT, S_META_GET, S_META_DEL, S_META_LIST,
 	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_FIRST_SINCE, S_LOAD_RECENT,
 	S_Q_ALL, S_Q_SENDER, S_Q_TYPE, S_Q_DOMAIN, S_Q_OBJECT,
+	S_ATTEST_PUT, S_LOAD_ATTESTS, S_BLOCK_TS,
 	S_COUNT
 };
 
@@ -151,6 +157,11 @@ static const char *const STMT_SQL[S_COUNT] = {
 		       " WHERE (t.seq IN (SELECT seq FROM tx_objects WHERE kind = ?4 AND name = ?5)"
 		       " OR t.request_id IN (SELECT r.id FROM tx_objects x JOIN txs r ON r.seq = x.seq"
 		       " WHERE x.kind = ?4 AND x.name = ?5))" Q_FILTER,
+	[S_ATTEST_PUT] = "INSERT OR REPLACE INTO attestations (domain, tx_id, attested_height, objects,"
+			 " problems, digest, ts, height, block_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_BLOCK_TS] = "SELECT ts FROM blocks WHERE height = ?1",
+	[S_LOAD_ATTESTS] = "SELECT domain, tx_id, attested_height, objects, problems, digest, ts, height,"
+			   " block_ts FROM attestations ORDER BY domain",
 };
 
 struct store_t {
@@ -626,6 +637,22 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 	return step_done(a->s, q, "writing an object", a->err, a->errlen);
 }
 
+static int put_attest(void *ctx, const attest_rec_t *at)
+{
+	append_ctx_t *a = ctx;
+	sqlite3_stmt *q = a->s->stmt[S_ATTEST_PUT];
+	sqlite3_bind_text(q, 1, at->domain, -1, SQLITE_STATIC);
+	bind_hash(q, 2, at->tx_id);
+	sqlite3_bind_int64(q, 3, (int64_t)at->attested_height);
+	sqlite3_bind_int64(q, 4, at->objects);
+	sqlite3_bind_int64(q, 5, at->problems);
+	bind_hash(q, 6, at->digest);
+	sqlite3_bind_int64(q, 7, (int64_t)at->timestamp_ms);
+	sqlite3_bind_int64(q, 8, (int64_t)at->height);
+	sqlite3_bind_int64(q, 9, (int64_t)at->block_ts);
+	return step_done(a->s, q, "writing an attestation", a->err, a->errlen);
+}
+
 static int put_objref(store_t *s, int kind, const char *name, int64_t seq, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = s->stmt[S_OBJREF_INS];
@@ -679,7 +706,7 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, cha
 	bind_hash(q, 4, tx->id);
 	sqlite3_bind_int(q, 5, tx->type);
 	sqlite3_bind_blob(q, 6, sender, (int)(1 + klen), SQLITE_STATIC);
-	if (tx->type == TX_REQUEST || tx->type == TX_TENANT)
+	if (tx->type == TX_REQUEST || tx->type == TX_TENANT || tx->type == TX_ATTEST)
 		sqlite3_bind_text(q, 7, tx->domain, (int)tx->domain_len, SQLITE_STATIC);
 	else if (req_domain)
 		sqlite3_bind_text(q, 7, req_domain, -1, SQLITE_STATIC);
@@ -779,7 +806,8 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	for (uint32_t i = 0; i < h->tx_count; i++)
 		if (put_tx(s, &b->txs[i], h->height, i, err, errlen) < 0)
 			goto out;
-	if (st && state_foreach_dirty(st, put_tenant, put_object, &ctx) != 0)
+	if (st && (state_foreach_dirty(st, put_tenant, put_object, &ctx) != 0 ||
+		   state_foreach_dirty_attestation(st, put_attest, &ctx) != 0))
 		goto out;
 	if (step_done(s, s->stmt[S_COMMIT], "COMMIT", err, errlen) < 0)
 		goto out;
@@ -867,6 +895,19 @@ int store_get_block(store_t *s, uint64_t height, block_t *b, cert_t *c, char *er
 out:
 	free(raw);
 	free(craw);
+	return ret;
+}
+
+int store_block_ts(store_t *s, uint64_t height, uint64_t *ts)
+{
+	sqlite3_stmt *q = s->stmt[S_BLOCK_TS];
+	int ret = -1;
+	sqlite3_bind_int64(q, 1, (int64_t)(height < SEQ_MAX_HEIGHT ? height : SEQ_MAX_HEIGHT));
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		*ts = (uint64_t)sqlite3_column_int64(q, 0);
+		ret = 0;
+	}
+	sqlite3_reset(q);
 	return ret;
 }
 
@@ -1054,6 +1095,40 @@ out:
 	return ret;
 }
 
+static int load_attests(store_t *s, state_t *st, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = s->stmt[S_LOAD_ATTESTS];
+	attest_rec_t a;
+	const uint8_t *id, *dg;
+	int rc, ret = -1;
+
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		memset(&a, 0, sizeof(a));
+		if (col_str(q, 0, a.domain, sizeof(a.domain)) < 0 ||
+		    !(id = col_fixed(q, 1, BSEC_HASH_BYTES)) || !(dg = col_fixed(q, 5, BSEC_HASH_BYTES))) {
+			err_set(err, errlen, "%s: corrupt attestation row", s->path);
+			goto out;
+		}
+		memcpy(a.tx_id, id, BSEC_HASH_BYTES);
+		a.attested_height = (uint64_t)sqlite3_column_int64(q, 2);
+		a.objects = (uint32_t)sqlite3_column_int64(q, 3);
+		a.problems = (uint32_t)sqlite3_column_int64(q, 4);
+		memcpy(a.digest, dg, BSEC_HASH_BYTES);
+		a.timestamp_ms = (uint64_t)sqlite3_column_int64(q, 6);
+		a.height = (uint64_t)sqlite3_column_int64(q, 7);
+		a.block_ts = (uint64_t)sqlite3_column_int64(q, 8);
+		state_load_attestation(st, &a);
+	}
+	if (rc != SQLITE_DONE) {
+		err_set(err, errlen, "%s: reading attestations: %s", s->path, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	ret = 0;
+out:
+	sqlite3_reset(q);
+	return ret;
+}
+
 /* Recent txs are every tx of the blocks with ts >= tip_ts -
  * state_recent_span_ms, loaded with their block's timestamp (the state
  * ages them, and counts request rates, by block time). */
@@ -1104,7 +1179,8 @@ int store_load_state(store_t *s, state_t *st, char *err, size_t errlen)
 {
 	state_set_tip(st, s->height, s->tip_ts);
 	if (load_tenants(s, st, err, errlen) < 0 || load_objects(s, st, err, errlen) < 0 ||
-	    load_open(s, st, err, errlen) < 0 || load_recent(s, st, err, errlen) < 0)
+	    load_open(s, st, err, errlen) < 0 || load_attests(s, st, err, errlen) < 0 ||
+	    load_recent(s, st, err, errlen) < 0)
 		return -1;
 	/* the dirty marks state_new left on the genesis tenants stay: writing
 	 * them again with the next block is harmless and keeps the tenants

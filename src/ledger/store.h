@@ -51,6 +51,9 @@ int store_get_block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *bl
 int store_get_block(store_t *s, uint64_t height, block_t *b, cert_t *c,
 		    char *err, size_t errlen) WUR;
 
+/* Timestamp of the block at height: 0 and *ts, or -1 when there is none. */
+int store_block_ts(store_t *s, uint64_t height, uint64_t *ts) WUR;
+
 /* Tx lookup by id: signed bytes (caller frees), height and index. */
 int store_get_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], uint8_t **raw, size_t *len,
 		 uint64_t *height, uint32_t *index) WUR;

@@ -75,17 +75,17 @@ char *sla_ops_format(uint16_t ops)
 
 /* ---- names ---- */
 
-static const char *const type_names[] = { NULL, "request", "response", "tenant" };
+static const char *const type_names[] = { NULL, "request", "response", "tenant", "attest" };
 static const char *const action_names[] = { NULL, "register", "update", "revoke" };
 
 const char *tx_type_name(int type)
 {
-	return type >= 1 && type <= 3 ? type_names[type] : "unknown";
+	return type >= 1 && type <= TX_TYPE_MAX ? type_names[type] : "unknown";
 }
 
 int tx_type_parse(const char *s)
 {
-	for (int i = 1; i <= 3; i++)
+	for (int i = 1; i <= TX_TYPE_MAX; i++)
 		if (!strcmp(s, type_names[i]))
 			return i;
 	return -1;
@@ -120,7 +120,7 @@ static int parse_raw(tx_t *tx, char *err, size_t errlen)
 	}
 	size_t at = r.off;
 	tx->type = rd_u8(&r);
-	if (rd_ok(&r) && (tx->type < TX_REQUEST || tx->type > TX_TENANT)) {
+	if (rd_ok(&r) && (tx->type < TX_REQUEST || tx->type > TX_TYPE_MAX)) {
 		r.off = at;
 		rd_fail(&r, "unknown tx type");
 		goto bad;
@@ -178,6 +178,18 @@ static int parse_raw(tx_t *tx, char *err, size_t errlen)
 		tx->sla.max_sfcs = rd_u32(&r);
 		tx->sla.max_chain = rd_u16(&r);
 		tx->sla.rate_per_min = rd_u32(&r);
+		break;
+	case TX_ATTEST:
+		tx->domain = rd_str8(&r, &tx->domain_len, TX_MAX_DOMAIN);
+		tx->att_height = rd_u64(&r);
+		tx->att_objects = rd_u32(&r);
+		at = r.off;
+		tx->att_problems = rd_u32(&r);
+		if (rd_ok(&r) && tx->att_problems > tx->att_objects) {
+			r.off = at;
+			rd_fail(&r, "more problems than objects");
+		}
+		tx->att_digest = rd_bytes(&r, BSEC_HASH_BYTES);
 		break;
 	}
 	tx->content_len = r.off;
@@ -269,7 +281,7 @@ int tx_build(tx_t *out, const tx_fields_t *f, const sig_key_t *key,
 	buf_init(&b);
 	uint8_t *msg = NULL;
 	memset(out, 0, sizeof(*out));
-	if (f->type < TX_REQUEST || f->type > TX_TENANT) {
+	if (f->type < TX_REQUEST || f->type > TX_TYPE_MAX) {
 		err_set(err, errlen, "unknown tx type %d", f->type);
 		goto out;
 	}
@@ -320,6 +332,17 @@ int tx_build(tx_t *out, const tx_fields_t *f, const sig_key_t *key,
 		buf_u32(&b, f->sla.max_sfcs);
 		buf_u16(&b, f->sla.max_chain);
 		buf_u32(&b, f->sla.rate_per_min);
+		break;
+	case TX_ATTEST:
+		if (!f->att_digest || f->att_problems > f->att_objects) {
+			err_set(err, errlen, "an attestation needs a digest and problems <= objects");
+			goto out;
+		}
+		put_s8(&b, f->domain);
+		buf_u64(&b, f->att_height);
+		buf_u32(&b, f->att_objects);
+		buf_u32(&b, f->att_problems);
+		buf_put(&b, f->att_digest, BSEC_HASH_BYTES);
 		break;
 	}
 	size_t content_len = b.len;
@@ -409,6 +432,13 @@ json_t *tx_to_json(const tx_t *tx, const uint8_t chain_id[BSEC_HASH_BYTES])
 		free(tpem);
 		break;
 	}
+	case TX_ATTEST:
+		json_object_set_new(o, "domain", jstrn(tx->domain, tx->domain_len));
+		json_object_set_new(o, "attested_height", json_integer((json_int_t)tx->att_height));
+		json_object_set_new(o, "objects", json_integer((json_int_t)tx->att_objects));
+		json_object_set_new(o, "problems", json_integer((json_int_t)tx->att_problems));
+		json_object_set_new(o, "digest", jhex(tx->att_digest, BSEC_HASH_BYTES));
+		break;
 	}
 	json_object_set_new(o, "signed_bytes_hex", jhex(msg, mlen));
 	json_object_set_new(o, "signature_hex", jhex(tx->sig, sig_sig_len(tx->scheme)));

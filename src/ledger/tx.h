@@ -5,7 +5,7 @@
  *
  * Encoding (all integers big-endian, fixed width):
  *
- *   u8  version (= 1)         u8  type (1 REQUEST, 2 RESPONSE, 3 TENANT)
+ *   u8  version (= 1)         u8  type (1 REQUEST, 2 RESPONSE, 3 TENANT, 4 ATTEST)
  *   u64 timestamp_ms          u32 nonce
  *   u8  sender scheme         sender key   (sig_pub_len(scheme) bytes)
  *   body, by type:
@@ -15,6 +15,9 @@
  *               u8 tenant scheme, tenant key, str8 name, SLA:
  *               u16 ops, u32 max_vms, u32 max_vnfs, u32 max_sfcs,
  *               u16 max_chain, u32 rate_per_min
+ *     ATTEST    str8 domain, u64 height, u32 objects, u32 problems,
+ *               32 digest   (attest.h: the digest of the domain's actual
+ *               objects as the driver lists them, at chain height `height')
  *   signature (sig_sig_len(sender scheme) bytes)
  *
  * "content" is everything before the signature.
@@ -42,7 +45,8 @@
 #define TX_MAX_ERROR 1024
 #define TX_MAX_BYTES 32768        /* any encoded tx is smaller than this */
 
-typedef enum { TX_REQUEST = 1, TX_RESPONSE = 2, TX_TENANT = 3 } tx_type_t;
+typedef enum { TX_REQUEST = 1, TX_RESPONSE = 2, TX_TENANT = 3, TX_ATTEST = 4 } tx_type_t;
+#define TX_TYPE_MAX TX_ATTEST
 typedef enum { TX_STATUS_OK = 0, TX_STATUS_ERROR = 1 } tx_status_t;
 typedef enum { TENANT_REGISTER = 1, TENANT_UPDATE = 2, TENANT_REVOKE = 3 } tenant_action_t;
 
@@ -84,7 +88,7 @@ typedef struct {
 	const uint8_t *sender;   /* sig_pub_len(scheme) bytes */
 	const uint8_t *sig;      /* sig_sig_len(scheme) bytes */
 
-	/* REQUEST / TENANT */
+	/* REQUEST / TENANT / ATTEST */
 	const char *domain; size_t domain_len;
 	/* REQUEST */
 	const char *instruction; size_t instruction_len;
@@ -99,6 +103,11 @@ typedef struct {
 	const uint8_t *tenant_key;
 	const char *name; size_t name_len;
 	sla_t sla;
+	/* ATTEST */
+	uint64_t att_height;     /* chain height the attested state corresponds to */
+	uint32_t att_objects;    /* objects of the domain on the platform */
+	uint32_t att_problems;   /* of which the driver reports a problem */
+	const uint8_t *att_digest; /* BSEC_HASH_BYTES */
 } tx_t;
 
 /* Fields to build a tx from (strings NUL-terminated). */
@@ -116,6 +125,9 @@ typedef struct {
 	const uint8_t *tenant_key;
 	const char *name;
 	sla_t sla;
+	uint64_t att_height;
+	uint32_t att_objects, att_problems;
+	const uint8_t *att_digest;
 } tx_fields_t;
 
 /* Builds, signs and decodes a tx into *out (which must later be passed to
@@ -137,7 +149,7 @@ uint8_t *tx_signed_bytes(const tx_t *tx, const uint8_t chain_id[BSEC_HASH_BYTES]
 /* Rule 1: 0 when the signature verifies under the sender key. */
 int tx_verify_sig(const tx_t *tx, const uint8_t chain_id[BSEC_HASH_BYTES]) WUR;
 
-const char *tx_type_name(int type);      /* "request", "response", "tenant" */
+const char *tx_type_name(int type);      /* "request", "response", "tenant", "attest" */
 int tx_type_parse(const char *s);         /* -1 if unknown */
 const char *tenant_action_name(int a);   /* "register", "update", "revoke" */
 

@@ -35,6 +35,7 @@ static const char *const verr_names[V_COUNT] = {
 	[V_NO_REQUEST] = "no_such_request",
 	[V_ANSWERED] = "already_answered",
 	[V_NOT_ADMIN] = "not_admin",
+	[V_BAD_ATTESTATION] = "bad_attestation",
 };
 
 const char *verr_name(verr_t code)
@@ -234,6 +235,19 @@ static verr_t fields_tenant(const tx_t *tx, verdict_t *v)
 	return V_OK;
 }
 
+static verr_t fields_attest(const tx_t *tx, verdict_t *v)
+{
+	if (!is_name(tx->domain, tx->domain_len))
+		return fail(v, V_MALFORMED, "domain '%s' is not a valid name ([a-z0-9][a-z0-9-]{0,31})",
+			    q(tx->domain, tx->domain_len).s);
+	if (!tx->att_digest)
+		return fail(v, V_MALFORMED, "the attestation carries no digest");
+	if (tx->att_problems > tx->att_objects)
+		return fail(v, V_MALFORMED, "the attestation counts %u problems among %u objects",
+			    tx->att_problems, tx->att_objects);
+	return V_OK;
+}
+
 verr_t validate_fields(const tx_t *tx, verdict_t *v)
 {
 	verr_t r;
@@ -250,6 +264,9 @@ verr_t validate_fields(const tx_t *tx, verdict_t *v)
 		break;
 	case TX_TENANT:
 		r = fields_tenant(tx, v);
+		break;
+	case TX_ATTEST:
+		r = fields_attest(tx, v);
 		break;
 	default:
 		return fail(v, V_MALFORMED, "tx type %u is unknown", tx->type);
@@ -441,6 +458,31 @@ static verr_t check_tenant(const state_t *st, const tx_t *tx, verdict_t *v)
 	return V_OK;
 }
 
+static verr_t check_attest(const state_t *st, const tx_t *tx, verdict_t *v)
+{
+	quoted_t dom = q(tx->domain, tx->domain_len);
+	const provider_t *p = state_provider_of_domain(st, tx->domain, tx->domain_len);
+	if (!p)
+		return fail(v, V_NOT_ORCHESTRATOR, "domain '%s' belongs to no provider of this consortium",
+			    dom.s);
+	if (!same_key(tx->scheme, tx->sender, &p->orch_key))
+		return fail(v, V_NOT_ORCHESTRATOR,
+			    "sender %s is not the orchestrator key of provider '%s', which runs domain '%s'",
+			    hx(tx->sender, sig_pub_len(tx->scheme)).s, p->name, dom.s);
+	if (tx->att_height > state_height(st))
+		return fail(v, V_BAD_ATTESTATION,
+			    "the attestation of domain '%s' is for height %llu, beyond the chain's %llu",
+			    dom.s, (unsigned long long)tx->att_height,
+			    (unsigned long long)state_height(st));
+	const attest_rec_t *last = state_attestation(st, tx->domain, tx->domain_len);
+	if (last && tx->att_height < last->attested_height)
+		return fail(v, V_BAD_ATTESTATION,
+			    "the attestation of domain '%s' is for height %llu, before its last one (%llu)",
+			    dom.s, (unsigned long long)tx->att_height,
+			    (unsigned long long)last->attested_height);
+	return V_OK;
+}
+
 verr_t validate_tx(const state_t *st, const tx_t *tx, uint64_t block_ts, verdict_t *v)
 {
 	verr_t r;
@@ -465,6 +507,9 @@ verr_t validate_tx(const state_t *st, const tx_t *tx, uint64_t block_ts, verdict
 		break;
 	case TX_RESPONSE:
 		r = check_response(st, tx, v);
+		break;
+	case TX_ATTEST:
+		r = check_attest(st, tx, v);
 		break;
 	default:
 		r = check_tenant(st, tx, v);

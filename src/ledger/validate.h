@@ -14,7 +14,11 @@
  *                            exist; RESPONSE: sender is the orchestrator key
  *                            of the request's domain, request open;
  *                            TENANT: sender is the admin key of the provider
- *                            of tx.domain, register/update/revoke consistent
+ *                            of tx.domain, register/update/revoke consistent;
+ *                            ATTEST: sender is the orchestrator key of the
+ *                            provider of tx.domain, the attested height is
+ *                            not beyond the chain and not before the
+ *                            domain's last attestation
  *
  * validate_tx checks rules 2–5 (not 1) and does not change the state;
  * after an accept the caller applies the tx with state_apply_tx.
@@ -44,6 +48,7 @@ typedef enum {
 	V_NO_REQUEST,
 	V_ANSWERED,
 	V_NOT_ADMIN,
+	V_BAD_ATTESTATION,     /* attested height beyond the chain or going back */
 	V_COUNT
 } verr_t;
 

@@ -6,7 +6,9 @@
  *   GET  /v1/transactions/{id}     ?wait=MS long-polls until committed
  *   GET  /v1/blocks/{height}       header, certificate, txs (JSON)
  *   GET  /v1/blocks?from=H&limit=N[&txs=1][&wait=MS]  (long-polls for block H)
- *   GET  /v1/proofs/{id}           inclusion proof bundle
+ *   GET  /v1/blocks/raw?from=H&limit=N, /v1/blocks/{height}/raw  raw, for auditors
+ *   GET  /v1/proofs/{id}[?format=bin]  inclusion proof bundle (proof.h)
+ *   GET  /v1/history, /v1/accountability, /v1/attestations  (api_audit.c)
  *   GET  /v1/status                node, height, tip_hash, view, leader, peers, ...
  *   GET  /metrics                  Prometheus text
  */
@@ -127,6 +129,7 @@ static void h_metrics(https_req_t *req, void *ctx)
 	}
 	M("# TYPE bsec_healthy gauge\nbsec_healthy %d\n", !n->failed);
 #undef M
+	node_metrics_faults(n, &b);
 	https_reply(req, 200, "text/plain; version=0.0.4", b.data, b.len);
 	buf_free(&b);
 }
@@ -464,6 +467,10 @@ static void h_blocks(https_req_t *req, void *ctx)
 	node_t *n = ctx;
 	const char *rest = https_req_path_rest(req);
 	n->api_requests++;
+	if (rest[0] && (!strcmp(rest, "raw") || strstr(rest, "/raw"))) {
+		node_api_raw_blocks(req, n, rest);
+		return;
+	}
 	if (rest[0]) {
 		char *end;
 		unsigned long long h = strtoull(rest, &end, 10);
@@ -510,70 +517,14 @@ static void h_blocks(https_req_t *req, void *ctx)
 	blocks_reply(n, req, from, limit, (int)txs);
 }
 
-static void h_proofs(https_req_t *req, void *ctx)
-{
-	node_t *n = ctx;
-	uint8_t id[BSEC_HASH_BYTES];
-	const char *rest = https_req_path_rest(req);
-	if (hex_decode(id, sizeof(id), rest) < 0) {
-		https_reply_error(req, 400, "bad_id", "tx id `%.80s' is not 64 hex digits", rest);
-		return;
-	}
-	uint8_t *raw;
-	size_t len;
-	uint64_t height;
-	uint32_t idx;
-	if (store_get_tx(n->store, id, &raw, &len, &height, &idx) != 0) {
-		https_reply_error(req, 404, "not_found", "tx is not committed here");
-		return;
-	}
-	free(raw);
-	uint8_t *braw, *craw;
-	size_t bl, cl;
-	block_t b;
-	char err[256];
-	if (store_get_block_raw(n->store, height, &braw, &bl, &craw, &cl) < 0 ||
-	    block_decode(&b, braw, bl, err, sizeof(err)) < 0) {
-		https_reply_error(req, 500, "store_error", "cannot read block %llu", (unsigned long long)height);
-		return;
-	}
-	uint8_t path[MERKLE_MAX_PATH][BSEC_HASH_BYTES];
-	size_t plen = 0;
-	json_t *o = NULL;
-	if (merkle_proof(path, &plen, (const uint8_t (*)[BSEC_HASH_BYTES])b.tx_ids, b.hdr.tx_count, idx) == 0) {
-		json_t *p = json_array();
-		for (size_t i = 0; i < plen; i++)
-			json_array_append_new(p, jhex(path[i], BSEC_HASH_BYTES));
-		buf_t hb;
-		buf_init(&hb);
-		block_header_encode(&hb, &b.hdr);
-		o = json_object();
-		json_object_set_new(o, "version", json_integer(1));
-		json_object_set_new(o, "chain_id", jhex(n->g.chain_id, BSEC_HASH_BYTES));
-		json_object_set_new(o, "tx_hex", jhex(b.txs[idx].raw, b.txs[idx].raw_len));
-		json_object_set_new(o, "tx_id", jhex(id, BSEC_HASH_BYTES));
-		json_object_set_new(o, "height", json_integer((json_int_t)height));
-		json_object_set_new(o, "index", json_integer(idx));
-		json_object_set_new(o, "tx_count", json_integer(b.hdr.tx_count));
-		json_object_set_new(o, "path", p);
-		json_object_set_new(o, "header_hex", jhex(hb.data, hb.len));
-		json_object_set_new(o, "cert_hex", jhex(craw, cl));
-		buf_free(&hb);
-	}
-	block_clear(&b);
-	free(braw);
-	free(craw);
-	if (!o)
-		https_reply_error(req, 500, "proof_error", "cannot build the proof");
-	else
-		reply_json_obj(req, 200, o);
-}
-
 static const https_route_t routes[] = {
 	{ "GET", "/v1/status", h_status },
 	{ NULL, "/v1/transactions", h_transactions },
 	{ "GET", "/v1/blocks", h_blocks },
-	{ "GET", "/v1/proofs", h_proofs },
+	{ "GET", "/v1/proofs", node_api_proofs },
+	{ "GET", "/v1/history", node_api_history },
+	{ "GET", "/v1/accountability", node_api_accountability },
+	{ "GET", "/v1/attestations", node_api_attestations },
 	{ "GET", "/metrics", h_metrics },
 };
 

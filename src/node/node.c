@@ -19,6 +19,9 @@
 #include <string.h>
 
 #include "../lib/merkle.h"
+#ifdef BSEC_BYZANTINE
+#include "byzantine.h"
+#endif
 
 static const char *MOD = "node";
 
@@ -30,6 +33,146 @@ static uint64_t mono_ms(void)
 uint64_t node_height(const node_t *n)
 {
 	return store_height(n->store);
+}
+
+/* ---- test-only faults ----
+ *
+ * With BSEC_TEST_FAULTS=1 in the environment (and only then), the file
+ * named by BSEC_CLOCK_OFFSET_FILE holds a signed number of ms added to
+ * this node's wall clock: block timestamps, the timestamp checks on
+ * proposals and txs.  It is re-read every 500 ms so the chaos harness
+ * (tests/chaos) can skew a running node's clock.  Logs, the monotonic
+ * timers of consensus and TLS certificate checks keep the real clock. */
+
+uint64_t node_now_ms(const node_t *n)
+{
+	return (uint64_t)((int64_t)now_ms() + n->clock_offset_ms);
+}
+
+static void faults_init(node_t *n)
+{
+	const char *f = getenv("BSEC_CLOCK_OFFSET_FILE");
+	const char *on = getenv("BSEC_TEST_FAULTS");
+	if (f && (!on || strcmp(on, "1"))) {
+		log_warn(MOD, "BSEC_CLOCK_OFFSET_FILE is ignored: fault injection needs BSEC_TEST_FAULTS=1");
+		return;
+	}
+	n->clock_file = f;
+}
+
+static void faults_reload(node_t *n)
+{
+	char err[128], *end;
+	size_t len;
+	if (!n->clock_file)
+		return;
+	uint8_t *d = file_read(n->clock_file, &len, 64, err, sizeof(err));
+	char *txt = d ? xstrndup((const char *)d, len) : xstrdup("0");
+	long long off = strtoll(txt, &end, 10);
+	if (end == txt || off < -86400000LL || off > 86400000LL) {
+		log_warn(MOD, "test fault: clock offset `%.20s' in %s is not a number of ms within a day", txt,
+			 n->clock_file);
+		off = n->clock_offset_ms;
+	}
+	if (off != n->clock_offset_ms)
+		log_warn(MOD, "test fault: wall clock offset is now %lld ms", off);
+	n->clock_offset_ms = off;
+	free(d);
+	free(txt);
+}
+
+/* ---- misbehaviour accounting ----
+ *
+ * PBFT counts the messages it drops by reason; the node attributes them to
+ * the peer whose authenticated link they came on, logs the serious kinds
+ * (at most every 5 s per peer) and exports both in /metrics. */
+
+static int drop_is_serious(int kind)
+{
+	switch (kind) {
+	case PBFT_DROP_MALFORMED: case PBFT_DROP_NOT_MEMBER: case PBFT_DROP_BAD_SIG:
+	case PBFT_DROP_NOT_LEADER: case PBFT_DROP_EQUIVOCATION: case PBFT_DROP_INVALID:
+	case NODE_BAD_FORWARD: case NODE_BAD_VOTE:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const char *bad_kind_name(int kind)
+{
+	if (kind == NODE_BAD_FORWARD)
+		return "bad_tx_forward";
+	if (kind == NODE_BAD_VOTE)
+		return "conflicting_vote";
+	return pbft_drop_name((pbft_drop_t)kind);
+}
+
+static void note_bad(node_t *n, int from, int kind, uint64_t count)
+{
+	if (from < 0 || (size_t)from >= n->g.n_providers || !count || !n->peer_bad)
+		return;
+	n->peer_bad[from][kind] += count;
+	uint64_t now = mono_ms();
+	if (drop_is_serious(kind) && now >= n->peer_bad_logged_ms[from] + 5000) {
+		n->peer_bad_logged_ms[from] = now;
+		log_warn(MOD, "misbehaviour from %s: %s (%llu so far)", n->g.providers[from].name,
+			 bad_kind_name(kind), (unsigned long long)n->peer_bad[from][kind]);
+	}
+}
+
+/* After pbft_receive: the drop counters that moved, attributed to `from`. */
+static void account_drops(node_t *n, int from)
+{
+	pbft_stats_t st;
+	pbft_stats(n->pbft, &st);
+	for (int k = 0; k < PBFT_DROP__COUNT; k++) {
+		if (st.dropped[k] != n->last_dropped[k])
+			note_bad(n, from, k, st.dropped[k] - n->last_dropped[k]);
+		n->last_dropped[k] = st.dropped[k];
+	}
+}
+
+/* A PREPARE or COMMIT of the current view, on the sender's own link, for
+ * a height where we hold the leader's block, naming another hash: the
+ * voter or the leader lies. */
+static void check_vote(node_t *n, int from, const uint8_t *data, size_t len)
+{
+	pbft_msg_info_t mi;
+	if (pbft_msg_peek(data, len, &mi) != 0 || (mi.type != PBFT_MSG_PREPARE && mi.type != PBFT_MSG_COMMIT) ||
+	    mi.sender != from || mi.view != pbft_view(n->pbft) || pbft_in_view_change(n->pbft))
+		return;
+	for (size_t i = 0; i < n->n_spec; i++) {
+		const spec_block_t *sb = &n->spec_blocks[i];
+		if (sb->height == mi.height && sb->block.hdr.view == mi.view &&
+		    memcmp(sb->block.hdr.hash, mi.hash, BSEC_HASH_BYTES)) {
+			n->conflicting_votes++;
+			note_bad(n, from, NODE_BAD_VOTE, 1);
+		}
+	}
+}
+
+void node_metrics_faults(const node_t *n, buf_t *out)
+{
+	char line[256];
+	int l;
+#define MF(...) do { l = snprintf(line, sizeof(line), __VA_ARGS__); buf_put(out, line, (size_t)l); } while (0)
+	MF("# HELP bsec_peer_misbehaviour_total Messages from a peer dropped or contradicting the leader.\n"
+	   "# TYPE bsec_peer_misbehaviour_total counter\n");
+	for (size_t p = 0; n->peer_bad && p < n->g.n_providers; p++)
+		for (int k = 0; k < PBFT_DROP__COUNT + 2; k++)
+			if (n->peer_bad[p][k])
+				MF("bsec_peer_misbehaviour_total{peer=\"%s\",kind=\"%s\"} %llu\n", n->g.providers[p].name,
+				   bad_kind_name(k), (unsigned long long)n->peer_bad[p][k]);
+	MF("# TYPE bsec_conflicting_votes_total counter\nbsec_conflicting_votes_total %llu\n",
+	   (unsigned long long)n->conflicting_votes);
+	MF("# HELP bsec_censorship_suspicions_total View changes asked for because a held tx was left out.\n"
+	   "# TYPE bsec_censorship_suspicions_total counter\nbsec_censorship_suspicions_total %llu\n",
+	   (unsigned long long)n->censor_suspicions);
+	if (n->clock_file)
+		MF("# TYPE bsec_test_clock_offset_ms gauge\nbsec_test_clock_offset_ms %lld\n",
+		   (long long)n->clock_offset_ms);
+#undef MF
 }
 
 /* ---- signature checks on the worker pool ---- */
@@ -79,12 +222,20 @@ static long verify_block_txs(node_t *n, const block_t *b)
 static void cb_send(void *ctx, uint16_t to, const uint8_t *msg, size_t len)
 {
 	node_t *n = ctx;
+#ifdef BSEC_BYZANTINE
+	if (byz_send(n, to, msg, len))
+		return;
+#endif
 	peer_net_send(n->net, to, msg, len);
 }
 
 static void cb_broadcast(void *ctx, const uint8_t *msg, size_t len)
 {
 	node_t *n = ctx;
+#ifdef BSEC_BYZANTINE
+	if (byz_broadcast(n, msg, len))
+		return;
+#endif
 	peer_net_broadcast(n->net, msg, len);
 }
 
@@ -92,14 +243,22 @@ static int cb_persist(void *ctx, const char *key, const uint8_t *val, size_t len
 {
 	node_t *n = ctx;
 	int r = len ? store_meta_put(n->store, key, val, len) : store_meta_del(n->store, key);
-	if (r != 0)
-		log_error(MOD, "cannot persist %s: the vote is withheld", key);
+	if (r != 0 && len) {
+		log_error(MOD, "cannot persist %s: the vote is withheld; this node accepts no work until restarted",
+			  key);
+		n->failed = 1;
+	}
 	return r;
 }
 
 static int cb_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len)
 {
 	node_t *n = ctx;
+#ifdef BSEC_BYZANTINE
+	int brc;
+	if (byz_sign(n, msg, len, sig, sig_len, &brc))
+		return brc;
+#endif
 	size_t need = sig_sig_len(sig_key_scheme(n->key));
 	if (*sig_len < need)
 		return -1;
@@ -143,7 +302,7 @@ static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BS
 			 (unsigned long long)height, (unsigned long long)n->spec_tip);
 		return -1;
 	}
-	uint64_t ts = now_ms();
+	uint64_t ts = node_now_ms(n);
 	if (ts <= n->spec_tip_ts)
 		ts = n->spec_tip_ts + 1;
 	size_t max_txs = n->g.params.max_block_txs, max_bytes = n->g.params.max_block_bytes - 1024;
@@ -157,6 +316,10 @@ static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BS
 			continue;
 		if (bytes + e->tx.raw_len + 4 > max_bytes)
 			break;
+#ifdef BSEC_BYZANTINE
+		if (byz_censors(n, e->tx.sender, sig_pub_len(e->tx.scheme)))
+			continue;
+#endif
 		verdict_t v;
 		if (validate_tx(n->spec, &e->tx, ts, &v) != V_OK) {
 			char id[17];
@@ -297,7 +460,7 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 		goto bad;
 	}
 	/* a fresh proposal must carry a timestamp near our clock */
-	uint64_t now = now_ms(), skew = n->g.params.timestamp_window_ms / 2;
+	uint64_t now = node_now_ms(n), skew = n->g.params.timestamp_window_ms / 2;
 	if (b.hdr.view == view && (b.hdr.timestamp_ms > now + skew || b.hdr.timestamp_ms + skew < now)) {
 		err_set(why, sizeof(why), "timestamp %llu is too far from our clock %llu",
 			(unsigned long long)b.hdr.timestamp_ms, (unsigned long long)now);
@@ -332,6 +495,10 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 		if (e)
 			mempool_set_inflight(n->pool, e, height);
 	}
+	/* a fresh proposal with room to spare: evidence for the censorship watch */
+	if (sb->block.hdr.view == view && sb->block.hdr.tx_count < n->g.params.max_block_txs / 2 &&
+	    len < n->g.params.max_block_bytes / 2)
+		n->roomy_block_ms = mono_ms();
 	ret = 0;
 	goto out;
 bad:
@@ -543,7 +710,7 @@ static void forward_all(node_t *n)
  * an honest leader.  Looks at a bounded number of the oldest ones. */
 static void prune_pool(node_t *n)
 {
-	uint64_t now = now_ms(), mono = mono_ms();
+	uint64_t now = node_now_ms(n), mono = mono_ms();
 	size_t checked = 0, ndrop = 0;
 	uint8_t (*drop)[BSEC_HASH_BYTES] = NULL;
 	for (mp_entry_t *e = mempool_first(n->pool); e && checked < 256; e = e->next) {
@@ -590,7 +757,7 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *
 		status = 503;
 		goto out;
 	}
-	if (validate_fields(&tx, v) != V_OK || validate_tx(n->spec, &tx, now_ms(), v) != V_OK) {
+	if (validate_fields(&tx, v) != V_OK || validate_tx(n->spec, &tx, node_now_ms(n), v) != V_OK) {
 		uint8_t *sraw;
 		size_t slen;
 		uint64_t h;
@@ -640,11 +807,14 @@ static void on_forwarded(node_t *n, int from, const uint8_t *data, size_t len)
 		verdict_t v;
 		char err[256];
 		int st = node_submit(n, t, tl, 1, NULL, &v, err, sizeof(err));
-		if (st == 400 || (st == 422 && v.code == V_BAD_SIGNATURE))
+		if (st == 400 || (st == 422 && v.code == V_BAD_SIGNATURE)) {
 			n->bad_forward++;
+			note_bad(n, from, NODE_BAD_FORWARD, 1);
+		}
 	}
 	if (!rd_end(&r)) {
 		n->bad_forward++;
+		note_bad(n, from, NODE_BAD_FORWARD, 1);
 		log_warn(MOD, "malformed tx batch from node %d: %s", from, r.err);
 	}
 }
@@ -656,7 +826,9 @@ static void on_peer_message(void *ctx, int from, const uint8_t *data, size_t len
 		on_forwarded(n, from, data, len);
 		return;
 	}
+	check_vote(n, from, data, len);
 	pbft_receive(n->pbft, mono_ms(), from, data, len);
+	account_drops(n, from);
 }
 
 static void on_peer_state(void *ctx, int index, int up)
@@ -670,6 +842,30 @@ static void on_peer_state(void *ctx, int index, int up)
 
 /* ---- timers and signals ---- */
 
+/* PBFT's progress timer restarts at every delivery, so a leader that
+ * leaves out one tenant's txs while committing others' is never timed
+ * out.  Every replica holds every client tx (gossip), so it suspects the
+ * leader itself when its oldest waiting tx has waited longer than the
+ * genesis's request timeout in this view although the leader has since
+ * proposed a block with plenty of room for it (DESIGN §5: a faulty leader
+ * can delay but not censor). */
+static void censorship_watch(node_t *n)
+{
+	uint64_t oldest = mempool_oldest_waiting(n->pool), now = mono_ms();
+	uint64_t timeout = n->g.params.request_timeout_ms;
+	if (!oldest || !timeout || n->failed || pbft_in_view_change(n->pbft) || pbft_is_leader(n->pbft))
+		return;
+	uint64_t since = oldest > n->view_since_ms ? oldest : n->view_since_ms;
+	if (now < since + timeout || n->roomy_block_ms < since + 1000)
+		return;
+	n->censor_suspicions++;
+	log_warn(MOD, "view %llu: leader %s leaves out a tx held here for %llu ms from blocks with room; "
+		 "asking for a view change", (unsigned long long)pbft_view(n->pbft),
+		 n->g.providers[pbft_leader(n->pbft)].name, (unsigned long long)(now - oldest));
+	pbft_suspect_leader(n->pbft, now, "leader leaves out a waiting tx");
+	n->view_since_ms = now;
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	node_t *n = arg;
@@ -681,12 +877,20 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		log_info(MOD, "view %llu: leader is %s", (unsigned long long)pbft_view(n->pbft),
 			 n->g.providers[leader].name);
 		n->last_leader = leader;
+		n->view_since_ms = mono_ms();
 		forward_all(n);
 		pbft_note_pending(n->pbft, mono_ms());
 	}
 	gossip_flush(n);
 	if (++n->ticks % 10 == 0)
 		prune_pool(n);
+	if (n->ticks % 25 == 0) {
+		faults_reload(n);
+		censorship_watch(n);
+	}
+#ifdef BSEC_BYZANTINE
+	byz_tick(n);
+#endif
 	if (pbft_failed(n->pbft) && !n->failed) {
 		n->failed = 1;
 		log_error(MOD, "consensus stopped after a delivery failure; this node accepts no work");
@@ -746,6 +950,8 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 		return -1;
 	log_set_level(n->cfg.log_level);
 	log_set_name(n->cfg.name);
+	faults_init(n);
+	faults_reload(n);
 	if (genesis_load(&n->g, n->cfg.genesis, err, errlen) < 0)
 		return -1;
 	n->me = genesis_provider_by_name(&n->g, n->cfg.name);
@@ -755,6 +961,8 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 		return -1;
 	}
 	n->self = n->me->index;
+	n->peer_bad = xcalloc(n->g.n_providers, sizeof(*n->peer_bad));
+	n->peer_bad_logged_ms = xcalloc(n->g.n_providers, sizeof(uint64_t));
 	if (sig_key_load(&n->key, n->cfg.node_key, err, errlen) < 0)
 		return -1;
 	if (sig_key_scheme(n->key) != n->me->node_key.scheme ||
@@ -869,6 +1077,9 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	event_add(n->sigint_ev, NULL);
 	n->last_leader = -1;
 	n->start_ms = now_ms();
+#ifdef BSEC_BYZANTINE
+	byz_init(n);
+#endif
 	return 0;
 }
 
@@ -899,7 +1110,12 @@ static void node_free(node_t *n)
 		event_base_loop(n->base, EVLOOP_NONBLOCK);
 		event_base_free(n->base);
 	}
+#ifdef BSEC_BYZANTINE
+	byz_free(n);
+#endif
 	sig_key_free(n->key);
+	free(n->peer_bad);
+	free(n->peer_bad_logged_ms);
 	genesis_free(&n->g);
 	node_config_free(&n->cfg);
 }

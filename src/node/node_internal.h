@@ -86,7 +86,22 @@ typedef struct node_t {
 	uint64_t mempool_full;
 	uint64_t bad_forward;
 	uint64_t start_ms;
+	/* misbehaviour seen per peer (node.c, docs/reliability.md): PBFT drop
+	 * reasons, then NODE_BAD_FORWARD and NODE_BAD_VOTE */
+	uint64_t (*peer_bad)[PBFT_DROP__COUNT + 2];
+	uint64_t *peer_bad_logged_ms;
+	uint64_t last_dropped[PBFT_DROP__COUNT];
+	uint64_t conflicting_votes;
+	uint64_t censor_suspicions;
+	/* censorship watch (mono ms): leader change, last fresh block with room */
+	uint64_t view_since_ms, roomy_block_ms;
+	/* test-only faults (BSEC_TEST_FAULTS=1): wall clock offset */
+	int64_t clock_offset_ms;
+	const char *clock_file;
 } node_t;
+
+#define NODE_BAD_FORWARD PBFT_DROP__COUNT
+#define NODE_BAD_VOTE (PBFT_DROP__COUNT + 1)
 
 /* node.c */
 /* Checks and admits one tx (bytes from a client, or from a peer when
@@ -97,6 +112,12 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *
 		char *err, size_t errlen);
 uint64_t node_height(const node_t *n);
 
+/* The node's wall clock in ms: now_ms() plus the test-only offset. */
+uint64_t node_now_ms(const node_t *n);
+/* Appends the fault-tolerance metrics (per-peer misbehaviour, conflicting
+ * votes, censorship suspicions, clock offset) in Prometheus text. */
+void node_metrics_faults(const node_t *n, buf_t *out);
+
 /* api.c */
 int node_api_start(node_t *n, char *err, size_t errlen);
 void node_api_stop(node_t *n);
@@ -104,5 +125,13 @@ void node_api_stop(node_t *n);
 void node_api_committed(node_t *n, const uint8_t id[BSEC_HASH_BYTES], uint64_t height);
 /* Wakes long-polls waiting for blocks up to height. */
 void node_api_block(node_t *n, uint64_t height);
+
+/* api_audit.c: the audit endpoints (docs/audit.md).  rest is the path
+ * after /v1/blocks/: "raw" or "H/raw". */
+void node_api_raw_blocks(https_req_t *req, node_t *n, const char *rest);
+void node_api_proofs(https_req_t *req, void *ctx);
+void node_api_history(https_req_t *req, void *ctx);
+void node_api_accountability(https_req_t *req, void *ctx);
+void node_api_attestations(https_req_t *req, void *ctx);
 
 #endif

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_STR, K_PATH, K_LEVEL, K_NODES, K_DRIVER };
+enum { K_STR, K_PATH, K_LEVEL, K_NODES, K_DRIVER, K_MS };
 
 typedef struct {
 	const char *key;
@@ -33,6 +33,7 @@ static const ckey_t keys[] = {
 	{ "data_dir", K_PATH, 0, OFF(data_dir) },
 	{ "driver", K_DRIVER, 1, OFF(driver) },
 	{ "log_level", K_LEVEL, 0, OFF(log_level) },
+	{ "attest_interval_ms", K_MS, 0, OFF(attest_interval_ms) },
 };
 
 static const char *const LEVELS[] = { "debug", "info", "warn", "error" };
@@ -108,6 +109,7 @@ int orch_config_load(orch_config_t *c, const char *path, char *err, size_t errle
 	memset(c, 0, sizeof(*c));
 	c->path = xstrdup(path);
 	c->log_level = LOG_INFO;
+	c->attest_interval_ms = ORCH_ATTEST_DEFAULT_MS;
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	if (!root) {
 		err_set(err, errlen, "%s: line %d: %s", path, je.line, je.text);
@@ -132,7 +134,7 @@ int orch_config_load(orch_config_t *c, const char *path, char *err, size_t errle
 				break;
 		if (i == ARRAY_LEN(keys)) {
 			err_set(err, errlen, "%s: unknown key `%s' (name, domain, genesis, orchestrator_key, ca, "
-				"nodes, data_dir, driver, log_level)", path, k);
+				"nodes, data_dir, driver, log_level, attest_interval_ms)", path, k);
 			goto out;
 		}
 	}
@@ -184,6 +186,17 @@ int orch_config_load(orch_config_t *c, const char *path, char *err, size_t errle
 			break;
 		case K_DRIVER:
 			bad = check_driver(c, v, txt, err, errlen) < 0;
+			break;
+		case K_MS:
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > ORCH_ATTEST_MAX_MS ||
+			    (json_integer_value(v) > 0 && json_integer_value(v) < ORCH_ATTEST_MIN_MS)) {
+				err_set(err, errlen, "%s: `%s' is %s, expected 0 (off) or %d..%d ms", path,
+					d->key, txt, ORCH_ATTEST_MIN_MS, ORCH_ATTEST_MAX_MS);
+				bad = 1;
+				break;
+			}
+			*(uint64_t *)((char *)c + d->off) = (uint64_t)json_integer_value(v);
 			break;
 		}
 		free(txt);

@@ -25,6 +25,9 @@
  *            is still not on chain are posted again, byte for byte (a
  *            re-signed one only when the first has left the timestamp
  *            window uncommitted).
+ *   attest   when caught up, every attest_interval_ms, with no request of
+ *            the domain in flight: an ATTEST tx with the digest of what
+ *            the driver lists for the domain (attest.h).
  *
  * Stopping: SIGTERM/SIGINT set a flag checked between steps; a driver
  * call in progress finishes and is journaled first.  Long polls are short
@@ -34,6 +37,7 @@
 #include "driver.h"
 #include "follow.h"
 #include "journal.h"
+#include "../ledger/attest.h"
 #include "../ledger/block.h"
 #include "../ledger/genesis.h"
 #include "../ledger/instr.h"
@@ -95,10 +99,10 @@ typedef struct {
 	uint64_t height;                       /* last block replayed */
 	uint8_t tip_hash[BSEC_HASH_BYTES];
 	uint64_t start_ms;
-	uint64_t last_sweep_ms, last_home_probe_ms, last_height_write_ms;
+	uint64_t last_sweep_ms, last_home_probe_ms, last_height_write_ms, last_attest_ms;
 	size_t probe_next;                     /* which other node to ask when idle */
 	int lock_fd;
-	uint64_t n_executed, n_reconciled, n_refused, n_on_chain, n_failed, n_closed;
+	uint64_t n_executed, n_reconciled, n_refused, n_on_chain, n_failed, n_closed, n_attested;
 } orch_t;
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -804,6 +808,109 @@ static int sweep_cb(void *ctx, const journal_entry_t *e)
 	return r < 0 ? -1 : 0;
 }
 
+/* ---- attestations ------------------------------------------------------------ */
+
+typedef struct {
+	const char *domain;
+	attest_entry_t *v;
+	size_t n, cap;
+	uint32_t problems;
+} attest_list_t;
+
+static int attest_list_cb(void *ctx, const driver_obj_t *obj)
+{
+	attest_list_t *l = ctx;
+	if (obj->domain[0] && strcmp(obj->domain, l->domain))
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	l->v[l->n++] = (attest_entry_t){ obj->kind, xstrdup(obj->name), xstrdup(obj->spec),
+					 !obj->problem[0] };
+	l->problems += obj->problem[0] != 0;
+	return 0;
+}
+
+/* Records the platform's actual state on chain when it is time (see the
+ * top of the file).  Never fatal: failures are logged. */
+static void attest_maybe(orch_t *o)
+{
+	uint64_t now = now_ms(), iv = o->cfg.attest_interval_ms;
+	attest_list_t l = { o->cfg.domain, NULL, 0, 0, 0 };
+	uint8_t digest[BSEC_HASH_BYTES];
+	char why[512], dg[17];
+	tx_t tx;
+
+	if (!iv || now - o->last_attest_ms < iv)
+		return;
+	if (state_open_in(o->st, o->cfg.domain, strlen(o->cfg.domain)) > 0) {
+		/* a request is in flight: the platform is ahead of the chain; look again in 1 s */
+		o->last_attest_ms = now - iv + (iv > 1000 ? 1000 : iv);
+		return;
+	}
+	o->last_attest_ms = now;
+	if (driver_list(o->drv, attest_list_cb, &l, why, sizeof(why)) < 0) {
+		log_warn(MOD, "cannot attest the platform's state: the %s driver cannot list it: %s",
+			 driver_type(o->drv), why);
+		goto out;
+	}
+	attest_digest(digest, l.v, l.n);
+	tx_fields_t f = { .type = TX_ATTEST, .domain = o->cfg.domain, .att_height = o->height,
+			  .att_objects = (uint32_t)l.n, .att_problems = l.problems, .att_digest = digest };
+	if (tx_build(&tx, &f, o->key, o->g.chain_id, why, sizeof(why)) < 0) {
+		log_error(MOD, "cannot build an attestation: %s", why);
+		goto out;
+	}
+	hex_encode(dg, digest, 8);
+	for (size_t tried = 0; tried < o->n && !g_stop; tried++) {
+		onode_t *nd = &o->nodes[o->cur];
+		int status;
+		json_t *body = NULL;
+		int rc = node_call(o, o->cur, 0, CALL_TIMEOUT_MS, "POST", "/v1/transactions", tx.raw,
+				   tx.raw_len, &status, &body);
+		if (rc == 0 && (status == 200 || status == 202)) {
+			o->n_attested++;
+			log_info(MOD, "attested domain %s at height %llu: %zu objects, %u with a problem, "
+				 "digest %s...", o->cfg.domain, (unsigned long long)o->height, l.n, l.problems, dg);
+			json_decref(body);
+			break;
+		}
+		if (rc == 0 && status >= 400 && status < 500) {
+			log_warn(MOD, "node %s refused the attestation: %s: %s", nd->name, jstr(body, "error"),
+				 jstr(body, "message"));
+			json_decref(body);
+			break;
+		}
+		log_warn(MOD, "node %s (%s) did not take the attestation: %s", nd->name, nd->url,
+			 rc == 0 ? jstr(body, "message") : nd->err);
+		json_decref(body);
+		o->cur = (o->cur + 1) % o->n;
+	}
+	tx_clear(&tx);
+out:
+	for (size_t i = 0; i < l.n; i++) {
+		free((char *)l.v[i].name);
+		free((char *)l.v[i].spec);
+	}
+	free(l.v);
+}
+
+/* What runs whenever the orchestrator has replayed everything the node in
+ * use has: the resubmission sweep and attestations, each when due.
+ * -1 when stopping / fatal. */
+static int caught_up_tasks(orch_t *o)
+{
+	uint64_t now = now_ms();
+	if (now - o->last_sweep_ms >= SWEEP_INTERVAL_MS) {
+		o->last_sweep_ms = now;
+		if (journal_foreach_done(o->j, sweep_cb, o) < 0 && !g_stop)
+			return -1;
+	}
+	attest_maybe(o);
+	return 0;
+}
+
 /* Idle: nothing new at the node in use.  Asks another node whether it has
  * more (ours may be lagging), comes home to our own node when it is back,
  * and sweeps.  -1 when stopping / fatal. */
@@ -832,12 +939,7 @@ static int on_idle(orch_t *o)
 			}
 		}
 	}
-	if (now - o->last_sweep_ms >= SWEEP_INTERVAL_MS) {
-		o->last_sweep_ms = now;
-		if (journal_foreach_done(o->j, sweep_cb, o) < 0 && !g_stop)
-			return -1;
-	}
-	return 0;
+	return caught_up_tasks(o);
 }
 
 static int follow(orch_t *o)
@@ -845,7 +947,8 @@ static int follow(orch_t *o)
 	unsigned backoff = 200;
 	size_t failed = 0;
 	while (!g_stop) {
-		int r = fetch_from(o, o->cur, POLL_WAIT_MS, NULL);
+		uint64_t tip = UINT64_MAX;
+		int r = fetch_from(o, o->cur, POLL_WAIT_MS, &tip);
 		if (r == -1)
 			return g_stop ? 0 : -1;
 		if (r == -2) {
@@ -863,6 +966,9 @@ static int follow(orch_t *o)
 		failed = 0;
 		backoff = 200;
 		if (r == 0 && on_idle(o) < 0)
+			return g_stop ? 0 : -1;
+		/* busy chains (other domains' txs) may never leave a poll empty */
+		if (r > 0 && o->height >= tip && caught_up_tasks(o) < 0)
 			return g_stop ? 0 : -1;
 	}
 	return 0;
@@ -998,11 +1104,12 @@ int orchestrator_run(const char *path)
 	if (r == 0 && save_height(&o) < 0)
 		r = -1;
 	log_info(MOD, "orchestrator stopping at height %llu: %llu executed (%llu failed), %llu reconciled "
-		 "after a restart, %llu refused, %llu found answered on chain, %llu responses committed",
+		 "after a restart, %llu refused, %llu found answered on chain, %llu responses committed, "
+		 "%llu attestations",
 		 (unsigned long long)o.height, (unsigned long long)o.n_executed,
 		 (unsigned long long)o.n_failed, (unsigned long long)o.n_reconciled,
 		 (unsigned long long)o.n_refused, (unsigned long long)o.n_on_chain,
-		 (unsigned long long)o.n_closed);
+		 (unsigned long long)o.n_closed, (unsigned long long)o.n_attested);
 	ret = r < 0 ? 1 : 0;
 	if (r < 0)
 		log_error(MOD, "stopped by a fatal error (see above)");

@@ -32,6 +32,14 @@
  * advances only when every request of the block has an outcome.  A
  * request that the chain shows answered by this orchestrator key (journal
  * lost) is never executed again.
+ *
+ * State attestations (attest.h, docs/audit.md): when caught up and at
+ * least attest_interval_ms after the last one, with no request of its
+ * domain in flight at the height it has replayed, the orchestrator lists
+ * its domain's objects through the driver and records an ATTEST tx (the
+ * digest of that list, the object and problem counts, the height).  Best
+ * effort: a failed listing or submission is logged and tried again at
+ * the next interval.
  */
 #ifndef BSEC_ORCHESTRATOR_H
 #define BSEC_ORCHESTRATOR_H
@@ -56,7 +64,12 @@ typedef struct {
 	struct json_t *driver;   /* the "driver" object, "type" included */
 	char *driver_type;
 	int log_level;
+	uint64_t attest_interval_ms; /* 0: no attestations */
 } orch_config_t;
+
+#define ORCH_ATTEST_DEFAULT_MS 30000
+#define ORCH_ATTEST_MIN_MS 500
+#define ORCH_ATTEST_MAX_MS 86400000
 
 /* Loads and checks a config; 0 or -1 with the reason (bad value quoted).
  * Paths come out absolute. */

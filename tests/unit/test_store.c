@@ -6,7 +6,8 @@
  * prev_hash, chain, a failing append rolls back); then audit_verify_dir on
  * a valid chain and on copies tampered in SQL (a tx byte, a header byte, a
  * certificate signature, a deleted block, two swapped blocks, a block
- * whose tx breaks a validation rule), each reported at the right height.
+ * whose tx breaks a validation rule, a certificate from another
+ * consortium), each reported at the right height.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -883,6 +884,56 @@ static void test_audit_invalid_tx(void **unused)
 	free(dir);
 }
 
+/* Block 3's certificate replaced by one that another consortium's nodes
+ * (same indexes, other keys) signed over the very same block. */
+static void test_audit_foreign_cert(void **unused)
+{
+	(void)unused;
+	char *dir = copy_dir("foreign-cert"), *path = xasprintf("%s/ledger.db", dir);
+	sig_key_t *other[NPROV];
+	cert_t c;
+	buf_t cb;
+	size_t len;
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	audit_report_t rep;
+
+	for (int i = 0; i < NPROV; i++)
+		other[i] = sig_keygen(SIG_ED25519);
+	size_t quorum = genesis_quorum(&W.g);
+	c.view = 0;
+	c.n = (uint16_t)quorum;
+	c.sigs = xcalloc(quorum, sizeof(cert_sig_t));
+	uint8_t *msg = commit_signed_bytes(W.g.chain_id, 0, 3, W.hash[3], &len);
+	for (size_t i = 0; i < quorum; i++) {
+		c.sigs[i].node = (uint16_t)i;
+		c.sigs[i].sig_len = 64;
+		assert_int_equal(sig_sign(other[i], c.sigs[i].sig, msg, len), 0);
+	}
+	free(msg);
+	buf_init(&cb);
+	cert_encode(&cb, &c);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE blocks SET cert = ?1 WHERE height = 3", -1, &q,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_blob(q, 1, cb.data, (int)cb.len, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	assert_int_equal(audit_verify_dir(dir, NULL, 2, &rep), -1);
+	assert_int_equal(rep.bad_height, 3);
+	assert_int_equal(rep.bad_tx, -1);
+	assert_non_null(strstr(rep.reason, "block 3: certificate signature of node 0 (p0) does not verify"));
+	assert_int_equal(rep.blocks, 2);
+	buf_free(&cb);
+	cert_clear(&c);
+	for (int i = 0; i < NPROV; i++)
+		sig_key_free(other[i]);
+	free(path);
+	free(dir);
+}
+
 /* One block of 4000 txs: one SQL transaction, a few ms; then audited. */
 static double cpu_ms(void)
 {
@@ -965,6 +1016,7 @@ int main(void)
 		cmocka_unit_test(test_audit_valid),
 		cmocka_unit_test(test_audit_tampered),
 		cmocka_unit_test(test_audit_invalid_tx),
+		cmocka_unit_test(test_audit_foreign_cert),
 		cmocka_unit_test(test_big_block),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -252,6 +252,7 @@ static void test_verr_names(void **state)
 		{ V_NO_OBJECT, "no_such_object" }, { V_EXISTS, "exists" }, { V_IN_USE, "in_use" },
 		{ V_NOT_ORCHESTRATOR, "not_orchestrator" }, { V_NO_REQUEST, "no_such_request" },
 		{ V_ANSWERED, "already_answered" }, { V_NOT_ADMIN, "not_admin" },
+		{ V_BAD_ATTESTATION, "bad_attestation" },
 	};
 	assert_int_equal(ARRAY_LEN(t), V_COUNT);
 	for (size_t i = 0; i < ARRAY_LEN(t); i++)

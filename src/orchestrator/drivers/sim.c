@@ -16,6 +16,10 @@
  *                     every change (atomic write) and load them at start,
  *                     so a restarted orchestrator sees the same "actual"
  *                     state; without it the state dies with the process.
+ *                     The file is the simulated platform: when someone else
+ *                     changes (or removes) it, every later operation sees
+ *                     the change (it is read again), so drift can be staged
+ *                     by editing it behind BSec's back.
  */
 #include "../driver_impl.h"
 
@@ -46,6 +50,8 @@ typedef struct {
 	double scale;
 	json_t *fail;                   /* object key -> string, or NULL */
 	char *state_path;               /* or NULL */
+	struct stat seen;               /* the state file as last read or written */
+	int have_seen;
 } sim_t;
 
 static int op_index(const char *op)
@@ -118,6 +124,12 @@ static sim_obj_t **sorted(const sim_t *s, size_t *n)
 
 /* ---- persistence ------------------------------------------------------ */
 
+/* Remembers the state file's identity after we read or wrote it. */
+static void note_file(sim_t *s)
+{
+	s->have_seen = s->state_path && stat(s->state_path, &s->seen) == 0;
+}
+
 static int save(sim_t *s, char *err, size_t elen)
 {
 	if (!s->state_path)
@@ -135,6 +147,8 @@ static int save(sim_t *s, char *err, size_t elen)
 	int ret = file_write(s->state_path, txt, strlen(txt), 0600, why, sizeof(why));
 	if (ret < 0)
 		err_set(err, elen, "simulated platform cannot save its state: %s", why);
+	else
+		note_file(s);
 	free(txt);
 	json_decref(doc);
 	free(v);
@@ -186,10 +200,48 @@ static int load(sim_t *s, char *err, size_t elen)
 		obj_put(s, o);
 	}
 	ret = 0;
+	note_file(s);
 out:
 	json_decref(doc);
 	free(data);
 	return ret;
+}
+
+static void clear_objs(sim_t *s)
+{
+	size_t i = 0, klen;
+	const void *key;
+	void *val;
+	while (map_next(s->objs, &i, &key, &klen, &val))
+		obj_free(val);
+	map_free(s->objs);
+	s->objs = map_new();
+}
+
+/* Reads the state file again when someone else changed or removed it
+ * since we last read or wrote it.  0, or -1 with a reason (a file that no
+ * longer parses: the platform cannot be read). */
+static int refresh(sim_t *s, char *err, size_t elen)
+{
+	struct stat st;
+	if (!s->state_path)
+		return 0;
+	if (stat(s->state_path, &st) < 0) {
+		if (errno != ENOENT) {
+			err_set(err, elen, "sim state `%s': %s", s->state_path, strerror(errno));
+			return -1;
+		}
+		if (s->have_seen)
+			clear_objs(s);   /* removed behind our back: an empty platform */
+		s->have_seen = 0;
+		return 0;
+	}
+	if (s->have_seen && st.st_ino == s->seen.st_ino && st.st_dev == s->seen.st_dev &&
+	    st.st_size == s->seen.st_size && st.st_mtim.tv_sec == s->seen.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == s->seen.st_mtim.tv_nsec)
+		return 0;
+	clear_objs(s);
+	return load(s, err, elen);
 }
 
 /* ---- config ------------------------------------------------------------ */
@@ -350,6 +402,8 @@ static int sim_apply(driver_t *drv, const instr_t *in, const char *domain, const
 	sim_t *s = drv->impl;
 	int ret = -1;
 	char op[32], key[80], det[INSTR_MAX_CHAIN * (INSTR_MAX_NAME + 4) + 8];
+	if (refresh(s, err, elen) < 0)
+		return -1;
 	char *spec = NULL;
 	const char *kn = obj_kind_name(in->kind);
 	uint64_t t0 = mono_us();
@@ -449,6 +503,8 @@ static int sim_list(driver_t *drv, driver_list_cb cb, void *ctx, char *err, size
 	sim_t *s = drv->impl;
 	size_t n;
 	int ret = 0;
+	if (refresh(s, err, elen) < 0)
+		return -1;
 	sim_obj_t **v = sorted(s, &n);
 	driver_obj_t *d = xmalloc(sizeof(*d));
 	for (size_t i = 0; i < n && !ret; i++) {
@@ -463,6 +519,8 @@ static int sim_list(driver_t *drv, driver_list_cb cb, void *ctx, char *err, size
 static int sim_get(driver_t *drv, int kind, const char *name, int *exists, driver_obj_t *out, char *err,
 		   size_t elen)
 {
+	if (refresh(drv->impl, err, elen) < 0)
+		return -1;
 	sim_obj_t *o = obj_find(drv->impl, kind, name);
 	*exists = o != NULL;
 	if (o)

@@ -1,0 +1,171 @@
+/*
+ * test_portal.c — the portal's parts that need no network (portal/portal.h):
+ *   config:  a table of configs, each accepted or refused with a message
+ *            quoting the bad key or value; defaults; relative paths made
+ *            absolute from the config's directory;
+ *   assets:  every file of the web app is embedded, non-empty, with its
+ *            MIME type; the page loads scripts and styles only from files
+ *            (no inline code, so the CSP can forbid it) and nothing from
+ *            another origin (no CDN); unknown paths are absent.
+ * The portal's behaviour over HTTPS and in a browser is tested by
+ * tests/system/test_portal.py.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "portal/portal.h"
+
+typedef struct {
+	const char *json;
+	const char *err;     /* NULL: accepted; else a substring of the error */
+} cfg_case_t;
+
+#define BASE "\"listen\": \"127.0.0.1:0\", \"genesis\": \"g.json\", \"tls_cert\": \"c.pem\", \"tls_key\": \"k.pem\""
+
+static const cfg_case_t CASES[] = {
+	{ "{" BASE "}", NULL },
+	{ "{" BASE ", \"ca\": \"/etc/ca.pem\", \"nodes\": [\"https://127.0.0.1:7200\"], \"session_idle_s\": 60, "
+	  "\"session_max_s\": 3600, \"log_level\": \"debug\", \"web_dir\": \"web\"}", NULL },
+	{ "{\"genesis\": \"g.json\", \"tls_cert\": \"c.pem\", \"tls_key\": \"k.pem\"}", "`listen' is required" },
+	{ "{\"listen\": \"127.0.0.1:0\", \"tls_cert\": \"c.pem\", \"tls_key\": \"k.pem\"}", "`genesis' is required" },
+	{ "{" BASE ", \"colour\": 1}", "unknown key `colour'" },
+	{ "{\"listen\": \"nohost\", \"genesis\": \"g\", \"tls_cert\": \"c\", \"tls_key\": \"k\"}", "\"nohost\", expected HOST:PORT" },
+	{ "{\"listen\": \"h:99999\", \"genesis\": \"g\", \"tls_cert\": \"c\", \"tls_key\": \"k\"}", "expected HOST:PORT" },
+	{ "{\"listen\": 7300, \"genesis\": \"g\", \"tls_cert\": \"c\", \"tls_key\": \"k\"}", "`listen' is 7300" },
+	{ "{" BASE ", \"nodes\": []}", "expected a list of 1..256 https:// URLs" },
+	{ "{" BASE ", \"nodes\": [\"http://127.0.0.1:1\"]}", "nodes[0] is \"http://127.0.0.1:1\"" },
+	{ "{" BASE ", \"session_idle_s\": 5}", "`session_idle_s' is 5, expected seconds in 10..604800" },
+	{ "{" BASE ", \"session_idle_s\": 7200, \"session_max_s\": 3600}", "session_idle_s (7200) is longer" },
+	{ "{" BASE ", \"log_level\": \"loud\"}", "`log_level' is \"loud\"" },
+	{ "{" BASE ", \"listen\": \"127.0.0.1:1\"}", "line" },   /* duplicate key */
+	{ "[1, 2]", "must be a JSON object" },
+	{ "{" BASE, "line 1" },
+};
+
+static void test_config(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/bsec-portal-cfg-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = xasprintf("%s/portal.json", dir);
+	for (size_t i = 0; i < ARRAY_LEN(CASES); i++) {
+		char err[512] = "";
+		FILE *f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(CASES[i].json, f);
+		fclose(f);
+		portal_config_t c;
+		int r = portal_config_load(&c, path, err, sizeof(err));
+		if (!CASES[i].err) {
+			if (r != 0)
+				fail_msg("case %zu refused: %s", i, err);
+			portal_config_free(&c);
+			continue;
+		}
+		if (r == 0)
+			fail_msg("case %zu accepted: %s", i, CASES[i].json);
+		if (!strstr(err, CASES[i].err))
+			fail_msg("case %zu: `%s' lacks `%s'", i, err, CASES[i].err);
+	}
+	unlink(path);
+	rmdir(dir);
+	free(path);
+}
+
+static void test_config_values(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/bsec-portal-cfg-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *path = xasprintf("%s/portal.json", dir), err[512];
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("{" BASE ", \"ca\": \"/etc/ca.pem\"}", f);
+	fclose(f);
+	portal_config_t c;
+	assert_int_equal(portal_config_load(&c, path, err, sizeof(err)), 0);
+	char *g = xasprintf("%s/g.json", dir);
+	assert_string_equal(c.genesis, g);
+	assert_string_equal(c.ca, "/etc/ca.pem");
+	assert_string_equal(c.listen, "127.0.0.1:0");
+	assert_null(c.nodes);
+	assert_null(c.web_dir);
+	assert_int_equal(c.session_idle_s, 1800);
+	assert_int_equal(c.session_max_s, 8 * 3600);
+	assert_int_equal(c.log_level, LOG_INFO);
+	portal_config_free(&c);
+	free(g);
+	unlink(path);
+	rmdir(dir);
+	free(path);
+}
+
+static const struct {
+	const char *path, *type;
+} ASSETS[] = {
+	{ "/", "text/html; charset=utf-8" },
+	{ "/index.html", "text/html; charset=utf-8" },
+	{ "/app.mjs", "text/javascript; charset=utf-8" },
+	{ "/bsec.mjs", "text/javascript; charset=utf-8" },
+	{ "/app.css", "text/css; charset=utf-8" },
+	{ "/favicon.svg", "image/svg+xml" },
+};
+
+/* Occurrences of needle in a[0..n). */
+static size_t count(const uint8_t *a, size_t n, const char *needle)
+{
+	size_t k = strlen(needle), c = 0;
+	for (size_t i = 0; i + k <= n; i++)
+		c += !memcmp(a + i, needle, k);
+	return c;
+}
+
+static void test_assets(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < ARRAY_LEN(ASSETS); i++) {
+		const portal_asset_t *a = portal_asset(ASSETS[i].path);
+		if (!a)
+			fail_msg("asset %s missing", ASSETS[i].path);
+		assert_true(a->len > 100);
+		assert_string_equal(a->type, ASSETS[i].type);
+		/* the only absolute URL allowed is the SVG namespace: no CDN */
+		size_t http = count(a->data, a->len, "http:") + count(a->data, a->len, "https:");
+		size_t ns = count(a->data, a->len, "http://www.w3.org/2000/svg");
+		if (http != ns)
+			fail_msg("%s refers to another origin", ASSETS[i].path);
+	}
+	const portal_asset_t *ix = portal_asset("/index.html");
+	/* scripts only from files, no inline style or handlers (the CSP forbids them) */
+	assert_int_equal(count(ix->data, ix->len, "<script"), count(ix->data, ix->len, "<script type=\"module\" src=\"/"));
+	assert_int_equal(count(ix->data, ix->len, "style="), 0);
+	assert_int_equal(count(ix->data, ix->len, "<style"), 0);
+	assert_int_equal(count(ix->data, ix->len, " onclick="), 0);
+	const portal_asset_t *app = portal_asset("/app.mjs");
+	assert_int_equal(count(app->data, app->len, "innerHTML"), 0);
+	assert_int_equal(count(app->data, app->len, "eval("), 0);
+	assert_null(portal_asset("/nope.js"));
+	assert_null(portal_asset("/../index.html"));
+	assert_null(portal_asset(""));
+	assert_string_equal(portal_mime("x.png"), "image/png");
+	assert_string_equal(portal_mime("x"), "application/octet-stream");
+	assert_string_equal(portal_mime(".mjs"), "application/octet-stream");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_values),
+		cmocka_unit_test(test_assets),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
