@@ -32,11 +32,23 @@ model=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 mem_kib=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
 os=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-linux}")
 python3 - "$out/machine.json" "$(nproc)" "$mem_kib" "$model" "$(uname -r)" "$os" "$(id -u)" "$quick" <<'EOF'
-import json, sys, time
+import json, os, sys, tempfile, time
 p, cores, mem, model, kernel, os_, uid, quick = sys.argv[1:]
+# the disk under /tmp (where the devnets live): latency of a 4 KiB write + fsync
+fd, path = tempfile.mkstemp(dir="/tmp", prefix="bsec-fsync-")
+lat = []
+for _ in range(200):
+    os.write(fd, b"x" * 4096)
+    t = time.perf_counter()
+    os.fsync(fd)
+    lat.append((time.perf_counter() - t) * 1000)
+os.close(fd)
+os.unlink(path)
+lat.sort()
 json.dump({"cores": int(cores), "mem_gib": round(int(mem) / 1048576, 1), "cpu_model": model,
            "kernel": kernel, "os": os_, "root": uid == "0", "quick": quick == "1",
            "date": time.strftime("%Y-%m-%d"), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+           "fsync_ms": {"p50": round(lat[99], 3), "p90": round(lat[179], 3), "p99": round(lat[197], 3)},
            "loadavg_start": open("/proc/loadavg").read().split()[:3]}, open(p, "w"), indent=2)
 EOF
 echo "machine: $(nproc) cores, $((mem_kib / 1048576)) GiB, $model; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -109,13 +121,13 @@ if [ "$quick" = 1 ]; then
 	part overhead-n4 overhead --nodes 4 --count 5
 	part sfc sfc --nodes 1,4 --vnfs 1,5,9 --time-scale 0.005
 	part throughput-ed25519 throughput --scheme ed25519 --nodes 1,4 --instruction-bytes 16,64,1024 \
-		--seconds 2 --rate 100,1000,sat
-	part throughput-rsa throughput --scheme rsa-pss-2048 --nodes 4 --instruction-bytes 64 --seconds 2 \
-		--rate 0 --sign-budget 5
+		--seconds 3 --rate 100,1000,sat
+	part throughput-rsa throughput --scheme rsa-pss-2048 --nodes 4 --instruction-bytes 64 --seconds 3 \
+		--rate 0 --sign-budget 6
 	part growth growth --instruction-bytes 16,64,1024 --seconds 4 --warmup 4
 	part viewchange viewchange --repeat 1
 	part catchup catchup --txs 10000
-	part wan wan --seconds 3
+	part wan wan --seconds 4
 	profile
 else
 	part sizes sizes
@@ -124,9 +136,9 @@ else
 	part overhead-n4 overhead --nodes 4 --count 20
 	part sfc sfc --nodes 1,4,7,10 --vnfs 1-9 --time-scale 0.01
 	part throughput-ed25519 throughput --scheme ed25519 --nodes 1,4,7,10 \
-		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 4 --rate 100,1000,sat
+		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 5 --rate 100,1000,sat
 	part throughput-rsa throughput --scheme rsa-pss-2048 --nodes 1,4,7,10 \
-		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 4 --rate 0 --sign-budget 10
+		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 5 --rate 0 --sign-budget 10
 	part growth growth --instruction-bytes 16,32,64,128,256,512,1024 --seconds 12 --warmup 10
 	part viewchange viewchange --repeat 3
 	part catchup catchup --txs 100000

@@ -6,6 +6,7 @@
 #                              chromium and npm, then `npm ci` in
 #                              tests/browser (playwright-core, pinned by its
 #                              package-lock.json) unless already installed
+#   scripts/deps.sh tls        also testssl.sh (make tls-check)
 set -eu
 cd "$(dirname "$0")/.."
 PKGS="build-essential pkg-config clang libclang-rt-14-dev libsodium-dev libssl-dev openssl
@@ -16,6 +17,7 @@ if [ "${1:-}" = browser ]; then
 	# some nodejs builds bundle npm; Debian's own nodejs needs the npm package
 	command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 fi
+[ "${1:-}" = tls ] && PKGS="$PKGS testssl.sh"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -83,8 +83,12 @@ int bench_set_sim(const char *dir, int nodes, json_t *latency_ms, double time_sc
 
 /* GET /v1/status of a node API URL; *out (caller decrefs) or -1. */
 int bench_status(const char *url, const https_trust_t *trust, int timeout_ms, json_t **out);
-/* One integer field of /v1/status, or -1. */
+/* One integer field of /v1/status, or -1.  Each call opens a connection:
+ * for polling use the keep-alive forms below. */
 long long bench_status_int(const char *url, const https_trust_t *trust, const char *field);
+/* The same over a keep-alive client (https_client_new with a short timeout). */
+int bench_status_c(https_client_t *c, json_t **out);
+long long bench_status_c_int(https_client_t *c, const char *field);
 
 /* ---- statistics ---- */
 

@@ -87,11 +87,11 @@ static int node_cmd(const char *verb, const char *dir, int node, int kill_now)
 	return bench_self_run(args, 0);
 }
 
-/* height and view of a node, or -1. */
-static int height_view(const char *url, const https_trust_t *trust, long long *h, long long *v)
+/* height and view of a node, or -1 (over a kept-alive connection). */
+static int height_view(https_client_t *c, long long *h, long long *v)
 {
 	json_t *o;
-	if (bench_status(url, trust, 1000, &o) < 0)
+	if (bench_status_c(c, &o) < 0)
 		return -1;
 	*h = json_integer_value(json_object_get(o, "height"));
 	*v = json_integer_value(json_object_get(o, "view"));
@@ -99,18 +99,30 @@ static int height_view(const char *url, const https_trust_t *trust, long long *h
 	return 0;
 }
 
+static https_client_t *status_client(const devnet_t *d, const https_trust_t *trust, int i)
+{
+	char err[256];
+	return https_client_new(d->g.providers[i].api, trust, 2000, err, sizeof(err));
+}
+
 /* Waits until node i's height reaches that of node ref (or timeout). */
 static int wait_caught_up(const devnet_t *d, const https_trust_t *trust, int i, int ref, double timeout_s)
 {
 	uint64_t end = mono_us() + (uint64_t)(timeout_s * 1e6);
-	while (mono_us() < end) {
-		long long a = bench_status_int(d->g.providers[i].api, trust, "height");
-		long long b = bench_status_int(d->g.providers[ref].api, trust, "height");
-		if (a >= 0 && b >= 0 && a >= b)
-			return 0;
+	https_client_t *ca = status_client(d, trust, i), *cb = status_client(d, trust, ref);
+	int ret = -1;
+	while (ca && cb && mono_us() < end) {
+		long long a = bench_status_c_int(ca, "height");
+		long long b = bench_status_c_int(cb, "height");
+		if (a >= 0 && b >= 0 && a >= b) {
+			ret = 0;
+			break;
+		}
 		usleep(50000);
 	}
-	return -1;
+	https_client_free(ca);
+	https_client_free(cb);
+	return ret;
 }
 
 int bench_viewchange_main(int argc, char **argv)
@@ -145,9 +157,14 @@ int bench_viewchange_main(int argc, char **argv)
 	https_trust_t trust = { .ca_file = d.ca_path };
 	double *resume = xcalloc((size_t)repeat, sizeof(double)), *after = xcalloc((size_t)repeat, sizeof(double));
 	for (int k = 0; k < repeat; k++) {
-		long long h, v0;
-		if (height_view(d.g.providers[0].api, &trust, &h, &v0) < 0 &&
-		    height_view(d.g.providers[1].api, &trust, &h, &v0) < 0) {
+		long long h = -1, v0 = -1;
+		for (int i = 0; i < nodes && v0 < 0; i++) {
+			https_client_t *c = status_client(&d, &trust, i);
+			if (c && height_view(c, &h, &v0) < 0)
+				v0 = -1;
+			https_client_free(c);
+		}
+		if (v0 < 0) {
 			cli_fail("no node answers");
 			goto loop_fail;
 		}
@@ -163,9 +180,10 @@ int bench_viewchange_main(int argc, char **argv)
 			goto loop_fail;
 		}
 		usleep(2000000);
-		const char *url = d.g.providers[watch].api;
+		https_client_t *wc = status_client(&d, &trust, watch);
 		long long hk, vk;
-		if (height_view(url, &trust, &hk, &vk) < 0) {
+		if (!wc || height_view(wc, &hk, &vk) < 0) {
+			https_client_free(wc);
 			bg_load_stop(&L);
 			cli_fail("node %d does not answer", watch);
 			goto loop_fail;
@@ -184,7 +202,7 @@ int bench_viewchange_main(int argc, char **argv)
 		while (mono_us() < give_up) {
 			long long hh, vv;
 			uint64_t now = mono_us();
-			if (height_view(url, &trust, &hh, &vv) == 0) {
+			if (height_view(wc, &hh, &vv) == 0) {
 				if (vv == v0 && hh > h_old) {
 					h_old = hh;
 					t_last_old = now;
@@ -200,6 +218,7 @@ int bench_viewchange_main(int argc, char **argv)
 			}
 			usleep(10000);
 		}
+		https_client_free(wc);
 		bg_load_stop(&L);
 		if (!t_resume) {
 			cli_fail("commits did not resume within %.0f s of killing node %d",
@@ -318,8 +337,9 @@ int bench_catchup_main(int argc, char **argv)
 	uint64_t t_up = mono_us();
 	long long h = -1;
 	uint64_t end = t0 + 600000000ull, t_first = 0;
-	while (mono_us() < end) {
-		h = bench_status_int(d.g.providers[lag].api, &trust, "height");
+	https_client_t *lc = status_client(&d, &trust, lag);
+	while (lc && mono_us() < end) {
+		h = bench_status_c_int(lc, "height");
 		if (h > h_stop && !t_first)
 			t_first = mono_us();
 		if (h >= target)
@@ -327,6 +347,7 @@ int bench_catchup_main(int argc, char **argv)
 		usleep(20000);
 	}
 	uint64_t t1 = mono_us();
+	https_client_free(lc);
 	if (h < target) {
 		cli_fail("node %d reached height %lld of %lld in %.0f s", lag, h, target, (double)(t1 - t0) / 1e6);
 		goto out;

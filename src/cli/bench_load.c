@@ -367,9 +367,11 @@ static void *monitor_thread(void *arg)
 			json_decref(o);
 		}
 		free(resp);
+		/* while offering, sample gently; while draining, finely (the end time counts) */
+		uint64_t period = atomic_load(&G->offering_done) ? 5000 : MONITOR_MS * 1000;
 		uint64_t spent = mono_us() - now;
-		if (spent < MONITOR_MS * 1000)
-			usleep((useconds_t)(MONITOR_MS * 1000 - spent));
+		if (spent < period)
+			usleep((useconds_t)(period - spent));
 	}
 	https_client_free(c);
 	return NULL;
@@ -601,26 +603,30 @@ int bench_run(bench_run_t *R)
 	uint64_t t_sub = mono_us();
 	atomic_store(&G.offering_done, 1);
 	R->submitted = atomic_load(&G.submitted);
-	long long c_sub = bench_status_int(G.watch_url, &G.trust, "committed_txs");
-	size_t done_at_end = R->latency ? atomic_load(&G.matched) : (size_t)(c_sub > G.c0 ? c_sub - G.c0 : 0);
+	/* the monitor's last sample (at most MONITOR_MS old) */
+	long long c_sub = atomic_load(&G.committed_now);
+	size_t done_at_end = R->latency ? atomic_load(&G.matched) : (size_t)(c_sub > 0 ? c_sub : 0);
 	R->backlog_end = done_at_end < R->submitted ? (double)(R->submitted - done_at_end) : 0;
 
-	/* wait until the watched node has committed everything submitted */
+	/* wait until the watched node has committed everything submitted (the
+	 * monitor, or the watcher, polls it over a kept-alive connection) */
 	uint64_t limit = mono_us() + (uint64_t)(R->drain_s * 1e6);
 	size_t committed = 0;
 	while (mono_us() < limit) {
 		if (R->latency) {
 			committed = atomic_load(&G.matched);
 		} else {
-			long long v = bench_status_int(G.watch_url, &G.trust, "committed_txs");
-			if (v >= 0)
-				atomic_store(&G.committed_now, v - G.c0);
+			if (!have_mon) {
+				long long v = bench_status_int(G.watch_url, &G.trust, "committed_txs");
+				if (v >= 0)
+					atomic_store(&G.committed_now, v - G.c0);
+			}
 			long long cn = atomic_load(&G.committed_now);
 			committed = cn > 0 ? (size_t)cn : 0;
 		}
 		if (committed >= R->submitted)
 			break;
-		usleep(R->latency ? 2000 : 5000);
+		usleep(have_mon ? 1000 : 10000);
 	}
 	uint64_t t1 = mono_us();
 	if (have_watch) {

@@ -265,6 +265,34 @@ int bench_status(const char *url, const https_trust_t *trust, int timeout_ms, js
 	return *out ? 0 : -1;
 }
 
+int bench_status_c(https_client_t *c, json_t **out)
+{
+	char err[256];
+	int status;
+	uint8_t *resp = NULL;
+	size_t rl;
+	*out = NULL;
+	if (https_client_request(c, "GET", "/v1/status", NULL, NULL, 0, &status, &resp, &rl, err, sizeof(err)) < 0 ||
+	    status != 200) {
+		free(resp);
+		return -1;
+	}
+	*out = json_loads((char *)resp, 0, NULL);
+	free(resp);
+	return *out ? 0 : -1;
+}
+
+long long bench_status_c_int(https_client_t *c, const char *field)
+{
+	json_t *o;
+	if (bench_status_c(c, &o) < 0)
+		return -1;
+	json_t *v = json_object_get(o, field);
+	long long r = json_is_integer(v) ? json_integer_value(v) : -1;
+	json_decref(o);
+	return r;
+}
+
 long long bench_status_int(const char *url, const https_trust_t *trust, const char *field)
 {
 	json_t *o;

@@ -237,7 +237,7 @@ static int verify_main(int argc, char **argv)
 
 static const cli_cmd_t bench_cmds[] = {
 	{ "sizes", sizes_main, "encoded sizes of txs and blocks per scheme, beside the paper's" },
-	{ "verify", verify_main, "single-core verify/s per scheme; decode+validate cost" },
+	{ "verify", verify_main, "verify/s per scheme on one core and on all; decode+validate cost" },
 	{ "load", bench_load_main, "submit pre-signed txs to a devnet and measure" },
 	{ "overhead", bench_overhead_main, "what BSec adds to an SFC creation vs the bare driver call" },
 	{ "throughput", bench_throughput_main, "committed tx/s, CPU per tx, txs/block vs n and size; latency CDFs" },

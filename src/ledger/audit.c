@@ -473,6 +473,7 @@ static void check_entry(walk_t *w, entry_t *e)
 	w->expect++;
 	w->rep->blocks++;
 	w->rep->txs += hd->tx_count;
+	w->rep->signatures += 1 + (uint64_t)e->c.n + hd->tx_count;
 }
 
 static int threads_online(int threads)
@@ -696,5 +697,6 @@ json_t *audit_report_to_json(const audit_report_t *rep)
 						      : 0.0));
 	json_object_set_new(o, "responses", json_integer((json_int_t)rep->responses));
 	json_object_set_new(o, "attestations", json_integer((json_int_t)rep->attestations));
+	json_object_set_new(o, "signatures", json_integer((json_int_t)rep->signatures));
 	return o;
 }

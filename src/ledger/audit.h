@@ -50,6 +50,7 @@ typedef struct {
 	uint64_t elapsed_us;
 	uint64_t responses;           /* responses bound to their request (rule 5) */
 	uint64_t attestations;        /* ATTEST txs in the verified blocks */
+	uint64_t signatures;          /* verified: proposers', certificates' and txs' */
 } audit_report_t;
 
 /* Where the stored blocks come from.  next() hands out the rows in
@@ -104,7 +105,7 @@ int audit_verify_dir(const char *dir, const char *genesis_path_or_null, int thre
 /* JSON form of a report (jansson; caller json_decref's):
  * {"ok", "blocks", "txs", "bad_height", "bad_tx", "reason", "chain_id",
  *  "tip_hash", "threads", "elapsed_us", "txs_per_s", "responses",
- *  "attestations"}; bad_* and reason are null when ok. */
+ *  "attestations", "signatures"}; bad_* and reason are null when ok. */
 struct json_t;
 struct json_t *audit_report_to_json(const audit_report_t *rep);
 

@@ -17,6 +17,12 @@
  *    close callback runs the handler's `gone` callback.  If libevent had
  *    already detached the request from a failed connection it no longer
  *    frees it, so we do.
+ *  - Connections are capped (max_conns, and half the process's file
+ *    descriptor limit): each TLS object carries a reference to a shared
+ *    gauge, whose count the SSL_free hook (ex_data free callback) lowers;
+ *    at the cap the listener stops accepting (new clients wait in the
+ *    kernel's backlog) and resumes below 90 % of it.  An accept() error
+ *    such as EMFILE pauses the listener for a second instead of spinning.
  */
 #include "https.h"
 
@@ -39,6 +45,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <jansson.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -72,6 +81,14 @@ struct https_req_t {
 
 #define GONE_SWEEP_MS 500
 
+/* Live connections, shared by the server and each connection's SSL (so
+ * the count survives whichever is freed last). */
+typedef struct {
+	size_t refs;
+	size_t live;
+	https_server_t *srv;      /* NULL once the server is freed */
+} conn_gauge_t;
+
 struct https_server_t {
 	struct event_base *base;
 	struct evhttp *http;
@@ -83,6 +100,11 @@ struct https_server_t {
 	size_t max_body;
 	https_req_t *deferred;
 	struct event *sweep;      /* runs while deferred requests exist */
+	conn_gauge_t *gauge;
+	size_t max_conns;
+	int paused;               /* listener disabled: at the cap or after an accept error */
+	uint64_t limit_hits;      /* times the cap was reached */
+	struct event *resume;     /* re-enables the listener after an accept error */
 };
 
 static const struct {
@@ -471,11 +493,124 @@ static void gencb(struct evhttp_request *ev, void *arg)
 	https_reply_error(req, 404, "not_found", "no such resource: `%.200s'", req->path);
 }
 
+/* ---- connection cap ---- */
+
+static int gauge_idx = -1;
+static pthread_once_t gauge_once = PTHREAD_ONCE_INIT;
+
+static void listener_set(https_server_t *srv, int on)
+{
+	struct evconnlistener *l = srv->sock ? evhttp_bound_socket_get_listener(srv->sock) : NULL;
+
+	if (!l || srv->paused == !on)
+		return;
+	if (on)
+		evconnlistener_enable(l);
+	else
+		evconnlistener_disable(l);
+	srv->paused = !on;
+}
+
+static void gauge_release(conn_gauge_t *g)
+{
+	if (--g->refs == 0)
+		free(g);
+}
+
+/* OpenSSL calls this from SSL_free for every connection's TLS object. */
+static void conn_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+	conn_gauge_t *g = ptr;
+
+	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+	if (!g)
+		return;
+	g->live--;
+	if (g->srv && g->srv->paused && !event_pending(g->srv->resume, EV_TIMEOUT, NULL) &&
+	    g->live < g->srv->max_conns - g->srv->max_conns / 10)
+		listener_set(g->srv, 1);
+	gauge_release(g);
+}
+
+static void gauge_index_init(void)
+{
+	gauge_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_freed);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	https_server_t *srv = arg;
+
+	(void)fd, (void)what;
+	if (srv->gauge->live < srv->max_conns)
+		listener_set(srv, 1);
+}
+
+/* evconnlistener's error callback gets evhttp's context, not ours: find
+ * the server by its listener. */
+#define MAX_SERVERS 16
+static struct {
+	struct evconnlistener *l;
+	https_server_t *srv;
+} servers[MAX_SERVERS];
+static pthread_mutex_t servers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void server_register(struct evconnlistener *l, https_server_t *srv)
+{
+	pthread_mutex_lock(&servers_lock);
+	for (size_t i = 0; i < MAX_SERVERS; i++)
+		if (!servers[i].l || servers[i].srv == srv) {
+			servers[i].l = l;
+			servers[i].srv = srv;
+			break;
+		}
+	pthread_mutex_unlock(&servers_lock);
+}
+
+static void server_unregister(https_server_t *srv)
+{
+	pthread_mutex_lock(&servers_lock);
+	for (size_t i = 0; i < MAX_SERVERS; i++)
+		if (servers[i].srv == srv)
+			servers[i].l = NULL, servers[i].srv = NULL;
+	pthread_mutex_unlock(&servers_lock);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	https_server_t *srv = NULL;
+	struct timeval tv = { 1, 0 };
+	int e = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	pthread_mutex_lock(&servers_lock);
+	for (size_t i = 0; i < MAX_SERVERS; i++)
+		if (servers[i].l == l)
+			srv = servers[i].srv;
+	pthread_mutex_unlock(&servers_lock);
+	if (!srv)
+		return;
+	log_warn("https", "accept failed: %s; pausing the listener for 1 s", evutil_socket_error_to_string(e));
+	listener_set(srv, 0);
+	event_add(srv->resume, &tv);
+}
+
 static struct bufferevent *bevcb(struct event_base *base, void *arg)
 {
 	https_server_t *srv = arg;
 	struct ssl_st *ssl = tls_ssl_new(srv->tls, -1);
 	struct bufferevent *bev = NULL;
+
+	if (ssl && gauge_idx >= 0 && SSL_set_ex_data(ssl, gauge_idx, srv->gauge) == 1) {
+		srv->gauge->refs++;
+		if (++srv->gauge->live >= srv->max_conns) {
+			if (!srv->paused)
+				log_warn("https", "%zu connections open, the limit: accepting no more until some close",
+					  srv->gauge->live);
+			srv->limit_hits++;
+			listener_set(srv, 0);
+		}
+	}
 
 	if (ssl)
 		bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -503,6 +638,17 @@ https_server_t *https_server_new(struct event_base *base, const https_server_con
 	srv->nroutes = cfg->nroutes;
 	srv->ctx = cfg->ctx;
 	srv->max_body = cfg->max_body ? cfg->max_body : HTTPS_DEFAULT_MAX_BODY;
+	srv->max_conns = cfg->max_conns ? cfg->max_conns : HTTPS_DEFAULT_MAX_CONNS;
+	{
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+		    srv->max_conns > rl.rlim_cur / 2)
+			srv->max_conns = rl.rlim_cur / 2 > 16 ? (size_t)(rl.rlim_cur / 2) : 16;
+	}
+	pthread_once(&gauge_once, gauge_index_init);
+	srv->gauge = xcalloc(1, sizeof(*srv->gauge));
+	srv->gauge->refs = 1;
+	srv->gauge->srv = srv;
 	cert = cfg->cert_pem ? xstrdup(cfg->cert_pem) : cfg->cert_file ? tls_read_cert_file(cfg->cert_file, err, errlen) : NULL;
 	key = cfg->key_pem ? xstrdup(cfg->key_pem) : cfg->key_file ? tls_read_key_file(cfg->key_file, err, errlen) : NULL;
 	if (!cert || !key) {
@@ -521,6 +667,7 @@ https_server_t *https_server_new(struct event_base *base, const https_server_con
 		goto out;
 	}
 	srv->sweep = evtimer_new(base, sweep_cb, srv);
+	srv->resume = evtimer_new(base, resume_cb, srv);
 	evhttp_set_bevcb(srv->http, bevcb, srv);
 	evhttp_set_gencb(srv->http, gencb, srv);
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -539,7 +686,10 @@ https_server_t *https_server_new(struct event_base *base, const https_server_con
 			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		goto out;
 	}
-	log_info("https", "serving on %s (port %d)", cfg->listen, https_server_port(srv));
+	server_register(evhttp_bound_socket_get_listener(srv->sock), srv);
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(srv->sock), accept_error_cb);
+	log_info("https", "serving on %s (port %d, at most %zu connections)", cfg->listen,
+		 https_server_port(srv), srv->max_conns);
 	ok = 1;
 out:
 	free(cert);
@@ -549,6 +699,14 @@ out:
 		return NULL;
 	}
 	return srv;
+}
+
+void https_server_counters(const https_server_t *srv, size_t *open_conns, size_t *max_conns,
+			   uint64_t *limit_hits)
+{
+	*open_conns = srv->gauge ? srv->gauge->live : 0;
+	*max_conns = srv->max_conns;
+	*limit_hits = srv->limit_hits;
 }
 
 int https_server_port(const https_server_t *srv)
@@ -562,9 +720,19 @@ void https_server_free(https_server_t *srv)
 {
 	if (!srv)
 		return;
+	server_unregister(srv);
+	if (srv->gauge) {
+		/* connections freed from here on no longer touch srv */
+		srv->gauge->srv = NULL;
+		gauge_release(srv->gauge);
+		srv->gauge = NULL;
+	}
 	/* Closing connections runs conn_closed_cb for deferred requests. */
 	if (srv->http)
 		evhttp_free(srv->http);
+	srv->sock = NULL;
+	if (srv->resume)
+		event_free(srv->resume);
 	while (srv->deferred) {
 		https_req_t *r = srv->deferred;
 		if (r->gone)

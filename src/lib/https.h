@@ -39,6 +39,7 @@ typedef tls_trust_t https_trust_t;
 #define HTTPS_DEFAULT_MAX_BODY (1024u * 1024)    /* 1 MiB */
 #define HTTPS_DEFAULT_MAX_HEADERS (16u * 1024)
 #define HTTPS_DEFAULT_TIMEOUT_S 30
+#define HTTPS_DEFAULT_MAX_CONNS 1024
 
 typedef struct https_server_t https_server_t;
 typedef struct https_req_t https_req_t;
@@ -69,6 +70,9 @@ typedef struct {
 	size_t max_body;                 /* 0: HTTPS_DEFAULT_MAX_BODY */
 	size_t max_headers;              /* 0: HTTPS_DEFAULT_MAX_HEADERS */
 	int timeout_s;                   /* read/write timeout; 0: HTTPS_DEFAULT_TIMEOUT_S */
+	size_t max_conns;                /* open connections; 0: HTTPS_DEFAULT_MAX_CONNS.  Never
+	                                    above half the RLIMIT_NOFILE soft limit; at the cap
+	                                    new clients wait in the listen backlog */
 } https_server_config_t;
 
 /* Binds and starts serving on base.  Returns NULL with a reason. */
@@ -82,6 +86,10 @@ void https_server_free(https_server_t *srv);
 
 /* The bound port (useful with port 0). */
 int https_server_port(const https_server_t *srv);
+
+/* Connections open now, the cap in force, and how often it was reached. */
+void https_server_counters(const https_server_t *srv, size_t *open_conns, size_t *max_conns,
+			   uint64_t *limit_hits);
 
 /* Request accessors; strings live as long as the request. */
 const char *https_req_method(const https_req_t *req);

@@ -546,7 +546,8 @@ int node_api_start(node_t *n, char *err, size_t errlen)
 	}
 	https_server_config_t sc = {
 		.listen = l, .cert_file = n->cfg.tls_cert, .key_file = n->cfg.tls_key, .routes = routes,
-		.nroutes = ARRAY_LEN(routes), .ctx = n, .max_body = n->cfg.max_body, .timeout_s = 30,
+		.nroutes = ARRAY_LEN(routes), .ctx = n, .max_body = n->cfg.max_body,
+		.timeout_s = (int)n->cfg.api_timeout_s, .max_conns = n->cfg.api_max_conns,
 	};
 	n->api = https_server_new(n->base, &sc, e2, sizeof(e2));
 	if (!n->api) {

@@ -12,7 +12,10 @@
  * History and accountability come from history.h over this node's store,
  * with tenant names and attestations from its committed state; the drift
  * audit needs a driver and stays on the CLI / orchestrator side.  All of
- * it runs on the loop thread, reading the store the loop thread owns.
+ * it runs on the loop thread, reading the store the loop thread owns, so
+ * the costly one — accountability scans every request and response — is
+ * computed at most once per ACC_CACHE_MS for given parameters (a report
+ * is then up to that old: its now_ms says when it was made).
  */
 #include "node_internal.h"
 
@@ -33,6 +36,7 @@
 #define HISTORY_MAX_LIMIT 5000
 #define DEADLINE_DEFAULT_MS 30000
 #define DEADLINE_MAX_MS (7ull * 24 * 3600 * 1000)
+#define ACC_CACHE_MS 2000
 
 static void reply_json(https_req_t *req, int status, json_t *o)
 {
@@ -195,10 +199,18 @@ void node_api_history(https_req_t *req, void *ctx)
 		reply_json(req, 200, o);
 }
 
+/* The last accountability report (one node per process in practice; the
+ * node pointer is part of the key all the same). */
+static struct {
+	const node_t *n;
+	uint64_t deadline, items, made_ms;
+	char *json;
+} acc_cache;
+
 void node_api_accountability(https_req_t *req, void *ctx)
 {
 	node_t *n = ctx;
-	uint64_t deadline, items;
+	uint64_t deadline, items, now = now_ms();
 	char err[256];
 	n->api_requests++;
 	if (https_req_query_u64(req, "deadline_ms", DEADLINE_DEFAULT_MS, DEADLINE_MAX_MS, &deadline) < 0 ||
@@ -207,12 +219,30 @@ void node_api_accountability(https_req_t *req, void *ctx)
 				  (unsigned long long)DEADLINE_MAX_MS);
 		return;
 	}
-	json_t *o = accountability_report(n->store, &n->g, n->committed, deadline, now_ms(),
-					  (size_t)items, err, sizeof(err));
-	if (!o)
+	if (acc_cache.json && acc_cache.n == n && acc_cache.deadline == deadline &&
+	    acc_cache.items == items && now - acc_cache.made_ms < ACC_CACHE_MS) {
+		https_reply_json(req, 200, acc_cache.json);
+		return;
+	}
+	json_t *o = accountability_report(n->store, &n->g, n->committed, deadline, now, (size_t)items,
+					  err, sizeof(err));
+	if (!o) {
 		https_reply_error(req, 500, "store_error", "%s", err);
-	else
-		reply_json(req, 200, o);
+		return;
+	}
+	char *s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!s) {
+		https_reply_error(req, 500, "json_error", "cannot render the report");
+		return;
+	}
+	free(acc_cache.json);
+	acc_cache.n = n;
+	acc_cache.deadline = deadline;
+	acc_cache.items = items;
+	acc_cache.made_ms = now;
+	acc_cache.json = s;
+	https_reply_json(req, 200, s);
 }
 
 typedef struct {

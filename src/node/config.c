@@ -49,6 +49,8 @@ static const key_t_ keys[] = {
 	{ "mempool_max", K_U64, 0, OFF(mempool_max), 16, 10000000, 200000 },
 	{ "workers", K_U64, 0, OFF(workers), 0, 256, 0 },
 	{ "max_body", K_U64, 0, OFF(max_body), 4096, 64u << 20, 1u << 20 },
+	{ "api_timeout_s", K_U64, 0, OFF(api_timeout_s), 1, 600, 30 },
+	{ "api_max_conns", K_U64, 0, OFF(api_max_conns), 16, 65536, 1024 },
 	{ "log_level", K_LEVEL, 0, OFF(log_level), 0, 0, LOG_INFO },
 };
 

@@ -12,7 +12,10 @@
  *   "peer_listen": "127.0.0.1:7100",   default: the genesis's peer endpoint
  *   "api_listen": "127.0.0.1:7200",    default: host:port of the genesis's api URL
  *   "mempool_max": 200000, "workers": 0 (0 = one per core), "log_level": "info",
- *   "max_body": 1048576
+ *   "max_body": 1048576,
+ *   "api_timeout_s": 30,           idle/slow client timeout of the HTTPS API, 1..600
+ *   "api_max_conns": 1024          open API connections, 16..65536 (and at most half
+ *                                  the RLIMIT_NOFILE soft limit); more wait in the backlog
  * }
  */
 #ifndef BSEC_NODE_CONFIG_H
@@ -33,6 +36,8 @@ typedef struct {
 	uint64_t mempool_max;
 	uint64_t workers;
 	uint64_t max_body;
+	uint64_t api_timeout_s;   /* HTTPS API read/write timeout */
+	uint64_t api_max_conns;   /* HTTPS API open connections */
 	int log_level;
 } node_config_t;
 

@@ -154,9 +154,10 @@ static void check_vote(node_t *n, int from, const uint8_t *data, size_t len)
 
 void node_metrics_faults(const node_t *n, buf_t *out)
 {
-	char line[256];
+	char line[512];
 	int l;
-#define MF(...) do { l = snprintf(line, sizeof(line), __VA_ARGS__); buf_put(out, line, (size_t)l); } while (0)
+#define MF(...) do { l = snprintf(line, sizeof(line), __VA_ARGS__); \
+		     buf_put(out, line, l < 0 ? 0 : (size_t)l < sizeof(line) ? (size_t)l : sizeof(line) - 1); } while (0)
 	MF("# HELP bsec_peer_misbehaviour_total Messages from a peer dropped or contradicting the leader.\n"
 	   "# TYPE bsec_peer_misbehaviour_total counter\n");
 	for (size_t p = 0; n->peer_bad && p < n->g.n_providers; p++)
@@ -169,6 +170,16 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 	MF("# HELP bsec_censorship_suspicions_total View changes asked for because a held tx was left out.\n"
 	   "# TYPE bsec_censorship_suspicions_total counter\nbsec_censorship_suspicions_total %llu\n",
 	   (unsigned long long)n->censor_suspicions);
+	if (n->api) {
+		size_t open_c, max_c;
+		uint64_t hits;
+		https_server_counters(n->api, &open_c, &max_c, &hits);
+		MF("# HELP bsec_api_connections Open HTTPS API connections.\n"
+		   "# TYPE bsec_api_connections gauge\nbsec_api_connections %zu\n", open_c);
+		MF("# TYPE bsec_api_connections_max gauge\nbsec_api_connections_max %zu\n", max_c);
+		MF("# TYPE bsec_api_connection_limit_hits_total counter\nbsec_api_connection_limit_hits_total %llu\n",
+		   (unsigned long long)hits);
+	}
 	if (n->clock_file)
 		MF("# TYPE bsec_test_clock_offset_ms gauge\nbsec_test_clock_offset_ms %lld\n",
 		   (long long)n->clock_offset_ms);

@@ -335,8 +335,9 @@ await step('the builder creates a second VNF and an SFC through both, in order; 
   await page.click('#b-submit');
   await page.waitForSelector('#b-submitted');
   result.vnf2_request = await page.getAttribute('#b-submitted', 'data-id');
+  // the chain can only name VNFs the chain already has: wait for mon1 to be committed
   await go('#/services');
-  await page.waitForSelector('#services');
+  await page.waitForSelector('#services [data-object="vnf/mon1"]', { timeout: 30000 });
   await go('#/build');
   await page.waitForSelector('#b-kind');
   await builderSet('#b-kind', 'sfc');
@@ -524,6 +525,27 @@ await step('phone width: the main views render without sideways scrolling', asyn
     await shot(name, p3);
   }
   await p3.close();
+});
+
+await step('fail-over: with node p0 stopped, the portal follows and forwards through the others', async () => {
+  bsec('devnet', 'stop', '--dir', DIR, '--node', '0');
+  await go('#/build');
+  await page.waitForSelector('#b-kind');
+  await builderSet('#b-kind', 'vnf');
+  await builderSet('#b-verb', 'update');
+  await page.fill('#b-name', 'fw1');
+  await page.fill('#b-ck-0', 'default');
+  await page.fill('#b-cv-0', 'accept');
+  await page.waitForSelector('#b-allowed');
+  await page.click('#b-submit');
+  await page.waitForSelector('#b-submitted', { timeout: 30000 });
+  const id = await page.getAttribute('#b-submitted', 'data-id');
+  check(!/node p0/.test(await page.textContent('#b-submitted')), 'forwarded to another node than p0');
+  result.update_request = id;
+  await go('#/object/vnf/fw1');
+  await page.waitForSelector(`#timeline li.executed[data-request="${id}"] [data-verified="yes"]`, { timeout: 45000 });
+  check((await page.textContent('#obj-status')).includes('active'), 'fw1 active again');
+  check((await page.textContent('#object dd.mono')).includes('default=accept'), 'the new spec is in effect');
 });
 
 await step('a stale session is refused after sign-out', async () => {

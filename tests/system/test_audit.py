@@ -15,13 +15,16 @@ file that can be changed behind BSec's back):
     accountable domain and since when (the attestation that last matched,
     the first that did not); recording it on chain clears the report.
 """
+import http.server
 import json
 import os
 import shutil
 import sqlite3
 import ssl
 import subprocess
+import struct
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -55,6 +58,55 @@ def write_bytes(path, data):
 
 def bsec(*args, timeout=120):
     return subprocess.run([BSEC, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+class LyingNode:
+    """An HTTPS server with node 0's certificate that forwards to node 0 but
+    flips the last byte of block `height` (its last tx's signature) in every
+    raw block page it serves: what a compromised node could try on an
+    auditor."""
+
+    def __init__(self, t, height):
+        target = t.genesis["providers"][0]["api"]
+        cafile = t.path("ca.pem")
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                ctx = ssl.create_default_context(cafile=cafile)
+                try:
+                    with urllib.request.urlopen(target + self.path, context=ctx, timeout=30) as r:
+                        status, data = r.status, r.read()
+                except urllib.error.HTTPError as e:
+                    status, data = e.code, e.read()
+                if self.path.startswith("/v1/blocks/raw") and data[:4] == b"BSRB":
+                    data = bytearray(data)
+                    off = 12
+                    while off < len(data):
+                        h, blen = struct.unpack(">QI", data[off:off + 12])
+                        if h == height:
+                            data[off + 12 + blen - 1] ^= 1
+                        (clen,) = struct.unpack(">I", data[off + 12 + blen:off + 16 + blen])
+                        off += 16 + blen + clen
+                    data = bytes(data)
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(t.path("tls", "p0.pem"), t.path("tls", "p0-key.pem"))
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class AuditTest(unittest.TestCase):
@@ -159,6 +211,20 @@ class AuditTest(unittest.TestCase):
             self.assertIn("the genesis founds", p.stdout)
         finally:
             shutil.rmtree(other, ignore_errors=True)
+
+    def test_verify_refuses_a_lying_node(self):
+        liar = LyingNode(self, 4)
+        try:
+            p = bsec("audit", "verify", "--node", liar.url, "--genesis", self.path("genesis.json"),
+                     "--ca", self.path("ca.pem"), "--json")
+        finally:
+            liar.close()
+        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+        r = json.loads(p.stdout)
+        self.assertFalse(r["ok"])
+        self.assertEqual(r["bad_height"], 4)
+        self.assertEqual(r["blocks"], 3)
+        self.assertRegex(r["reason"], r"^block 4 tx [0-9]+: signature does not verify")
 
     def tampered(self, name, sql_fn):
         """A consistent copy of node 0's ledger, changed by sql_fn(db)."""

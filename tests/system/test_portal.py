@@ -83,7 +83,7 @@ class PortalBrowserTest(unittest.TestCase):
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
 
-    def chain(self, node=0):
+    def chain(self, node=1):
         out, h = [], 1
         while True:
             _, body = self.api(f"/v1/blocks?from={h}&limit=100&txs=1", node)
@@ -113,7 +113,7 @@ class PortalBrowserTest(unittest.TestCase):
         txs = self.chain()
         by_id = {t["id"]: t for t in txs}
         p0_orch = pem_norm(self.genesis["providers"][0]["orchestrator_key"])
-        for key in ("vnf_request", "vnf2_request", "sfc_request"):
+        for key in ("vnf_request", "vnf2_request", "sfc_request", "update_request"):
             t = by_id.get(res[key])
             self.assertIsNotNone(t, f"{key} {res[key]} is not on the chain")
             self.assertEqual(t["type"], "request")
@@ -121,7 +121,7 @@ class PortalBrowserTest(unittest.TestCase):
             self.assertEqual(t["sender_hex"], res["public_key_hex"])
             self.assertEqual(pem_norm(t["public_key_pem"]), pem_norm(res["public_key_pem"]),
                              "the request's sender is the key the browser exported")
-            _, st = self.api(f"/v1/transactions/{t['id']}")
+            _, st = self.api(f"/v1/transactions/{t['id']}", 1)
             self.assertIn("response_id", st)
             resp = by_id[st["response_id"]]
             self.assertEqual(resp["status"], "ok")
@@ -129,12 +129,13 @@ class PortalBrowserTest(unittest.TestCase):
             self.assertEqual(pem_norm(resp["public_key_pem"]), p0_orch)
         self.assertTrue(by_id[res["vnf_request"]]["instruction"].startswith("vnf create fw1 --type firewall"))
         self.assertEqual(by_id[res["vnf2_request"]]["instruction"], "vnf create mon1 --type monitor")
+        self.assertEqual(by_id[res["update_request"]]["instruction"], "vnf update fw1 --config default=accept")
         self.assertEqual(by_id[res["sfc_request"]]["instruction"],
                          "sfc create web --chain fw1,mon1 --match proto=tcp,dport=80,src=10.0.0.0/8")
         # refused in the portal: nothing of it reached the chain
         mine = [t for t in txs if t.get("sender_hex") == res["public_key_hex"]]
         self.assertEqual(sorted(t["id"] for t in mine),
-                         sorted(res[k] for k in ("vnf_request", "vnf2_request", "sfc_request")),
+                         sorted(res[k] for k in ("vnf_request", "vnf2_request", "sfc_request", "update_request")),
                          [t.get("instruction") for t in mine])
         for t in txs:
             self.assertNotEqual(t.get("instruction"), res["refused_instruction"])

@@ -6,7 +6,11 @@
  *   assets:  every file of the web app is embedded, non-empty, with its
  *            MIME type; the page loads scripts and styles only from files
  *            (no inline code, so the CSP can forbid it) and nothing from
- *            another origin (no CDN); unknown paths are absent.
+ *            another origin (no CDN); unknown paths are absent;
+ *   vectors: tests/vectors/ecdsa_vectors.json, which the browser's encoder
+ *            is checked against (tests/browser/vectors.test.mjs), still
+ *            holds for the C encoder: same signed bytes and id from the
+ *            fields, and its signatures verify.
  * The portal's behaviour over HTTPS and in a browser is tested by
  * tests/system/test_portal.py.
  */
@@ -20,6 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
+#include "ledger/tx.h"
+#include "lib/sig.h"
 #include "lib/util.h"
 #include "portal/portal.h"
 
@@ -160,12 +168,103 @@ static void test_assets(void **state)
 	assert_string_equal(portal_mime(".mjs"), "application/octet-stream");
 }
 
+static const char *jstr(const json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+	assert_non_null(v);
+	return v;
+}
+
+static uint64_t jint(const json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	assert_true(json_is_integer(v));
+	return (uint64_t)json_integer_value(v);
+}
+
+static void test_shared_vectors(void **state)
+{
+	(void)state;
+	json_error_t je;
+	json_t *root = json_load_file("tests/vectors/ecdsa_vectors.json", 0, &je);
+	if (!root)
+		fail_msg("tests/vectors/ecdsa_vectors.json: %s (run from the project root)", je.text);
+	uint8_t cid[BSEC_HASH_BYTES], rid[BSEC_HASH_BYTES], tkey[SIG_MAX_PUB];
+	char err[256];
+	assert_int_equal(hex_decode(cid, sizeof(cid), jstr(root, "chain_id")), 0);
+	const char *pem = jstr(root, "signer_pkcs8_pem");
+	sig_key_t *k = NULL;
+	assert_int_equal(sig_key_from_pem(&k, pem, strlen(pem), err, sizeof(err)), 0);
+	assert_int_equal(sig_key_scheme(k), SIG_ECDSA_P256);
+	json_t *vecs = json_object_get(root, "vectors");
+	assert_true(json_array_size(vecs) >= 4);
+	for (size_t i = 0; i < json_array_size(vecs); i++) {
+		json_t *v = json_array_get(vecs, i), *f = json_object_get(v, "fields");
+		tx_fields_t tf;
+		memset(&tf, 0, sizeof(tf));
+		tf.type = (uint8_t)jint(f, "type");
+		tf.timestamp_ms = jint(f, "timestamp_ms");
+		tf.nonce = (uint32_t)jint(f, "nonce");
+		if (tf.type == TX_REQUEST) {
+			tf.domain = jstr(f, "domain");
+			tf.instruction = jstr(f, "instruction");
+		} else if (tf.type == TX_RESPONSE) {
+			assert_int_equal(hex_decode(rid, sizeof(rid), jstr(f, "request_id")), 0);
+			tf.request_id = rid;
+			tf.status = (uint8_t)jint(f, "status");
+			tf.result = jstr(f, "result");
+			tf.error = jstr(f, "error");
+		} else {
+			int ts;
+			const char *tp = jstr(f, "tenant_key_pem");
+			assert_int_equal(sig_pub_from_pem(&ts, tkey, tp, strlen(tp), err, sizeof(err)), 0);
+			json_t *sla = json_object_get(f, "sla");
+			tf.action = (uint8_t)jint(f, "action");
+			tf.domain = jstr(f, "domain");
+			tf.tenant_scheme = (uint8_t)ts;
+			tf.tenant_key = tkey;
+			tf.name = jstr(f, "name");
+			tf.sla.ops = (uint16_t)jint(sla, "ops");
+			tf.sla.max_vms = (uint32_t)jint(sla, "max_vms");
+			tf.sla.max_vnfs = (uint32_t)jint(sla, "max_vnfs");
+			tf.sla.max_sfcs = (uint32_t)jint(sla, "max_sfcs");
+			tf.sla.max_chain = (uint16_t)jint(sla, "max_chain");
+			tf.sla.rate_per_min = (uint32_t)jint(sla, "rate_per_min");
+		}
+		tx_t t, c;
+		assert_int_equal(tx_build(&t, &tf, k, cid, err, sizeof(err)), 0);
+		size_t len;
+		uint8_t *sb = tx_signed_bytes(&t, cid, &len);
+		char *sbh = hex_dup(sb, len), *idh = hex_dup(t.id, BSEC_HASH_BYTES);
+		assert_string_equal(sbh, jstr(v, "signed_bytes_hex"));
+		assert_string_equal(idh, jstr(v, "id"));
+		/* the recorded C signature (and any fresh one) verifies */
+		const char *raw = jstr(v, "raw_hex");
+		size_t rl = strlen(raw) / 2;
+		uint8_t *rb = xmalloc(rl);
+		assert_int_equal(hex_decode(rb, rl, raw), 0);
+		assert_int_equal(tx_decode(&c, rb, rl, cid, err, sizeof(err)), 0);
+		assert_int_equal(tx_verify_sig(&c, cid), 0);
+		assert_int_equal(tx_verify_sig(&t, cid), 0);
+		assert_memory_equal(c.id, t.id, BSEC_HASH_BYTES);
+		free(rb);
+		free(sb);
+		free(sbh);
+		free(idh);
+		tx_clear(&t);
+		tx_clear(&c);
+	}
+	sig_key_free(k);
+	json_decref(root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_assets),
+		cmocka_unit_test(test_shared_vectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

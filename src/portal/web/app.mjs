@@ -305,10 +305,7 @@ function currentView() {
 }
 async function route() {
   let hash = location.hash || '';
-  if (!hash || hash === '#' || hash === '#/') hash = app.session ? '#/services' : '#/key';
-  if (!app.session && !['#/key'].includes(hash) && !hash.startsWith('#/key')) {
-    if (!hash.startsWith('#/')) hash = '#/key';
-  }
+  if (!hash.startsWith('#/') || hash === '#/') hash = app.session ? '#/services' : '#/key';
   for (const a of document.querySelectorAll('nav a'))
     if (a.getAttribute('href') === hash) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -338,6 +335,7 @@ function focusMain() {
 // ---- key & sign-in view -------------------------------------------------------------------
 
 async function viewKey() {
+  renderWho();
   const status = h('div', { id: 'k-status', 'aria-live': 'polite' });
   const parts = [];
   if (app.backupPem) {
@@ -1023,6 +1021,8 @@ async function main() {
   }
   await loadSession();
   window.addEventListener('hashchange', async () => {
+    // "#main" and the like are in-page anchors (the skip link), not views
+    if (location.hash && !location.hash.startsWith('#/')) return;
     await route();
     focusMain();
   });

@@ -1,0 +1,280 @@
+"""Hostile clients against a node's two listeners (docs/reliability.md):
+the HTTPS API and the peer port, on a 4-node devnet under light client
+load.  Node 0 runs with a short API timeout (2 s) and a low connection cap
+(64) so that limits show within seconds.  Oversized bodies and headers,
+a client that stalls mid-request, more connections than the cap, a burst
+of connections, bytes that are not TLS, old TLS versions, peers without
+the pinned certificate, more unauthenticated peer connections than the
+peer port admits: each must be refused or dropped by a limit, without the
+node crashing or consensus stopping.  Last, a tenant whose SLA allows 5
+requests a minute in a domain gets exactly 5 committed, the rest refused
+as rate_limited."""
+import http.client
+import json
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "chaos"))
+import chaos  # noqa: E402
+
+chaos.QUIET = True
+API_TIMEOUT_S = 2
+API_MAX_CONNS = 64
+
+
+def metric(cl, i, name):
+    st, body = cl.apis[i].request("GET", "/metrics", timeout=5)
+    m = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", body.decode(), re.M)
+    return float(m.group(1)) if m else None
+
+
+class HostileTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cl = chaos.Cluster(n=4, tenants={"limited": 5}, keep=os.environ.get("BSEC_KEEP") == "1",
+                               node_cfg={0: {"api_timeout_s": API_TIMEOUT_S, "api_max_conns": API_MAX_CONNS}})
+        try:
+            cls.cl.setup()
+            cls.cl.start_all()
+            cls.load = chaos.Load(cls.cl, rate=6, threads=1)
+            cls.load.start()
+            if not chaos.wait_until(lambda: cls.load.commits_since(0) >= 3, 30, 0.2):
+                raise AssertionError("no commits:\n" + cls.cl.logs())
+        except BaseException:
+            cls.cl.destroy()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.load.finish()
+        try:
+            cls.cl.stop_all()
+            crashes = list(cls.cl.crashes) + cls.cl.scan_logs()
+        finally:
+            cls.cl.destroy()
+            for a in cls.cl.apis:
+                a.close()
+        if crashes:
+            raise AssertionError(f"crashes: {crashes}")
+
+    # ---- helpers
+    def addr(self, i=0):
+        a = self.cl.apis[i]
+        return a.host, a.port
+
+    def peer_addr(self, i=0):
+        return self.cl.net.ip(i), self.cl.peer_ports[i]
+
+    def tls(self, sock, host, **kw):
+        ctx = ssl.create_default_context(cafile=self.cl.ca)
+        for k, v in kw.items():
+            setattr(ctx, k, v)
+        return ctx.wrap_socket(sock, server_hostname=host)
+
+    def still_fine(self, i=0):
+        """Node i answers and the consortium still commits client txs."""
+        t = time.monotonic()
+        ok = chaos.wait_until(lambda: self.cl.status(i, timeout=3), 15, 0.3)
+        self.assertTrue(ok, f"node {i} does not answer\n{self.cl.logs(10)}")
+        self.assertTrue(self.cl.alive(i))
+        self.assertTrue(chaos.wait_until(lambda: self.load.commits_since(t) >= 2, 20, 0.2),
+                        "commits stopped\n" + self.cl.logs(10))
+
+    def closed_within(self, s, seconds):
+        """True when the server closes s (EOF or reset) within seconds."""
+        s.settimeout(seconds)
+        t = time.monotonic()
+        try:
+            while time.monotonic() - t < seconds:
+                if not s.recv(65536):
+                    return True
+        except (ConnectionError, ssl.SSLError):
+            return True
+        except (socket.timeout, TimeoutError):
+            return False
+        return False
+
+    # ---- API
+    def test_oversized_body(self):
+        st, body = self.cl.apis[0].request("POST", "/v1/transactions", b"\0" * (2 << 20), timeout=10,
+                                           headers={"Content-Type": "application/octet-stream"})
+        self.assertEqual(st, 413)
+        self.assertEqual(json.loads(body)["error"], "body_too_large")
+        try:   # far beyond: libevent's own limit stops reading
+            st, _ = self.cl.apis[0].request("POST", "/v1/transactions/batch", b"\0" * (16 << 20), timeout=10)
+            self.assertIn(st, (400, 413))
+        except (OSError, http.client.HTTPException, ssl.SSLError):
+            pass
+        self.still_fine()
+
+    def test_oversized_headers(self):
+        try:
+            st, _ = self.cl.apis[0].request("GET", "/v1/status", headers={"X-Junk": "a" * (100 << 10)})
+            self.assertIn(st, (400, 413, 431))
+        except (OSError, http.client.HTTPException, ssl.SSLError):
+            pass
+        self.still_fine()
+
+    def test_stalled_clients_are_dropped(self):
+        host, port = self.addr()
+        # TCP, never a TLS handshake
+        raw = socket.create_connection((host, port), timeout=5)
+        # TLS, then half a request
+        s = self.tls(socket.create_connection((host, port), timeout=5), host)
+        s.sendall(b"POST /v1/transactions HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + b"\0" * 10)
+        self.assertTrue(self.closed_within(s, API_TIMEOUT_S + 4), "a client stalled mid-body was not dropped")
+        self.assertTrue(self.closed_within(raw, API_TIMEOUT_S + 4), "a client that never handshakes was not dropped")
+        for x in (raw, s):
+            x.close()
+        self.still_fine()
+
+    def test_connection_cap(self):
+        host, port = self.addr()
+        held = []
+        try:
+            for _ in range(API_MAX_CONNS * 3):
+                try:
+                    held.append(socket.create_connection((host, port), timeout=2))
+                except OSError:
+                    break
+            time.sleep(1)
+            # consensus and the other nodes' APIs are unaffected
+            self.still_fine(1)
+        finally:
+            for s in held:
+                s.close()
+        # after the stalled connections time out, node 0 serves again
+        self.assertTrue(chaos.wait_until(lambda: self.cl.status(0, timeout=3), API_TIMEOUT_S * 6 + 10, 0.3),
+                        "node 0's API did not come back")
+        self.assertGreaterEqual(metric(self.cl, 0, "bsec_api_connection_limit_hits_total"), 1)
+        self.assertEqual(metric(self.cl, 0, "bsec_api_connections_max"), API_MAX_CONNS)
+        self.still_fine()
+
+    def test_connection_burst(self):
+        host, port = self.addr(1)
+        ok = [0]
+        lock = threading.Lock()
+
+        def worker():
+            for _ in range(25):
+                try:
+                    ctx = ssl.create_default_context(cafile=self.cl.ca)
+                    c = http.client.HTTPSConnection(host, port, context=ctx, timeout=10)
+                    c.request("GET", "/v1/status")
+                    if c.getresponse().status == 200:
+                        with lock:
+                            ok[0] += 1
+                    c.close()
+                except (OSError, http.client.HTTPException, ssl.SSLError):
+                    pass
+        ts = [threading.Thread(target=worker) for _ in range(16)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(120)
+        self.assertGreater(ok[0], 16 * 25 * 0.9, f"only {ok[0]} of {16 * 25} requests served")
+        self.still_fine(1)
+
+    def test_not_tls_and_old_tls(self):
+        host, port = self.addr()
+        for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", os.urandom(4096), b"\x16\x03\x01\xff\xff" + b"A" * 100):
+            s = socket.create_connection((host, port), timeout=5)
+            s.sendall(junk)
+            self.assertTrue(self.closed_within(s, API_TIMEOUT_S + 4), f"{junk[:20]!r}: connection kept")
+            s.close()
+        for ver in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1, ssl.TLSVersion.TLSv1_2):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(self.cl.ca)
+            try:
+                ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+                ctx.maximum_version = ver
+            except (ValueError, ssl.SSLError):
+                continue
+            with self.assertRaises((ssl.SSLError, ConnectionError), msg=f"{ver} accepted"):
+                s = socket.create_connection((host, port), timeout=5)
+                try:
+                    ctx.wrap_socket(s, server_hostname=host)
+                finally:
+                    s.close()
+        self.still_fine()
+
+    # ---- peer port
+    def test_peer_port(self):
+        host, port = self.peer_addr(0)
+        before = metric(self.cl, 0, "bsec_peer_handshake_failures_total") or 0
+        # garbage, and TLS without a pinned client certificate
+        s = socket.create_connection((host, port), timeout=5)
+        s.sendall(os.urandom(2048))
+        self.assertTrue(self.closed_within(s, 15))
+        s.close()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = socket.create_connection((host, port), timeout=5)
+        try:
+            t = ctx.wrap_socket(s)
+            t.sendall(b"\0\0\0\4ping")
+            self.assertTrue(self.closed_within(t, 15), "an unauthenticated peer was kept")
+        except (ssl.SSLError, ConnectionError):
+            pass
+        finally:
+            s.close()
+        # more unauthenticated connections than the peer port admits
+        held = []
+        try:
+            for _ in range(100):
+                held.append(socket.create_connection((host, port), timeout=5))
+            time.sleep(1)
+            self.still_fine(1)
+        finally:
+            for x in held:
+                x.close()
+        after = metric(self.cl, 0, "bsec_peer_handshake_failures_total") or 0
+        self.assertGreater(after, before)
+        self.still_fine()
+
+    # ---- SLA
+    def test_tenant_rate_limit(self):
+        cl = self.cl
+        key = os.path.join(cl.dir, "tenants", "limited.pem")
+
+        def sign(k):
+            p = subprocess.run([chaos.BSEC, "tx", "request", "--key", key, "--genesis", cl.gpath, "--domain", "p2",
+                                "--instruction", f"vm create lim{k}", "--out", os.path.join(cl.dir, "lim.bin"),
+                                "--json"], capture_output=True, text=True, timeout=20, check=True)
+            j = json.loads(p.stdout)
+            return j["id"], bytes.fromhex(j["raw_hex"])
+
+        def post(raw, i=1):
+            st, body = cl.apis[i].request("POST", "/v1/transactions", raw,
+                                          headers={"Content-Type": "application/octet-stream"})
+            return st, json.loads(body)
+        ids = []
+        for k in range(5):
+            txid, raw = sign(k)
+            st, body = post(raw)
+            self.assertEqual(st, 202, body)
+            ids.append(txid)
+
+        def committed():
+            for txid in ids:
+                st, j = cl.apis[1].json("GET", f"/v1/transactions/{txid}")
+                if st != 200 or j["status"] != "committed":
+                    return False
+            return True
+        self.assertTrue(chaos.wait_until(committed, 20, 0.2), "the 5 allowed requests did not commit")
+        for k in range(5, 8):
+            txid, raw = sign(k)
+            st, body = post(raw, i=k % 4)
+            self.assertEqual((st, body.get("error")), (422, "rate_limited"), body)
+
+
+if __name__ == "__main__":
+    unittest.main()
