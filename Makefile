@@ -120,11 +120,15 @@ FUZZ_SECONDS ?= 300
 fuzz: deps $(FUZZERS)
 	$(Q)scripts/fuzz.sh $(FUZZ_SECONDS)
 
-# Fault injection over a real devnet (tests/chaos, docs/reliability.md).
+# Fault injection over a real devnet (tests/chaos, docs/reliability.md);
+# the JSON report goes to build/chaos-report.json.  CHAOS_ARGS adds options
+# (e.g. --no-netns, --asan, --faults kill,split).
 CHAOS_SECONDS ?= 600
 CHAOS_SEED ?= 1
+CHAOS_ARGS ?=
 chaos: deps $(B)/bsec $(B)/byz/bsec
-	$(Q)python3 tests/chaos/chaos.py --seconds $(CHAOS_SECONDS) --seed $(CHAOS_SEED) --byzantine
+	$(Q)python3 tests/chaos/chaos.py --seconds $(CHAOS_SECONDS) --seed $(CHAOS_SEED) --byzantine \
+		--bench-rate 30 --report $(B)/chaos-report.json $(CHAOS_ARGS)
 
 # testssl.sh against a devnet's node API and peer port (and portal).
 tls-check: deps $(B)/bsec

@@ -121,8 +121,8 @@ if [ "$quick" = 1 ]; then
 	part overhead-n4 overhead --nodes 4 --count 5
 	part sfc sfc --nodes 1,4 --vnfs 1,5,9 --time-scale 0.005
 	part throughput-ed25519 throughput --scheme ed25519 --nodes 1,4 --instruction-bytes 16,64,1024 \
-		--seconds 3 --rate 100,1000,sat
-	part throughput-rsa throughput --scheme rsa-pss-2048 --nodes 4 --instruction-bytes 64 --seconds 3 \
+		--seconds 5 --rate 100,1000,sat
+	part throughput-rsa throughput --scheme rsa-pss-2048 --nodes 4 --instruction-bytes 64 --seconds 5 \
 		--rate 0 --sign-budget 6
 	part growth growth --instruction-bytes 16,64,1024 --seconds 4 --warmup 4
 	part viewchange viewchange --repeat 1
@@ -136,9 +136,9 @@ else
 	part overhead-n4 overhead --nodes 4 --count 20
 	part sfc sfc --nodes 1,4,7,10 --vnfs 1-9 --time-scale 0.01
 	part throughput-ed25519 throughput --scheme ed25519 --nodes 1,4,7,10 \
-		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 5 --rate 100,1000,sat
+		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 6 --rate 100,1000,sat
 	part throughput-rsa throughput --scheme rsa-pss-2048 --nodes 1,4,7,10 \
-		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 5 --rate 0 --sign-budget 10
+		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 6 --rate 0 --sign-budget 8
 	part growth growth --instruction-bytes 16,32,64,128,256,512,1024 --seconds 12 --warmup 10
 	part viewchange viewchange --repeat 3
 	part catchup catchup --txs 100000

@@ -615,6 +615,13 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
             txt += (f"The same nodes drain their backlog at {fmt(ov)} tx/s once offering stops (vs {fmt(n4['tx_per_s'])} "
                     "while it goes on), which puts a large share of the cost in admission and gossip rather than in "
                     "consensus. ")
+        fc = sorted(p["first_commits_s"] for p in t["points"] if p.get("first_commits_s") is not None)
+        if fc:
+            txt += (f"Under the opening burst (the generator's window of 16 384 txs arrives at once) the first "
+                    f"commits come {fmt(fc[len(fc) // 2], 1)} s after the load starts (median over the runs, max "
+                    f"{fmt(fc[-1], 1)} s): each node admits, verifies and gossips what it is sent before "
+                    "consensus gets much of the event loop, as nothing gives consensus messages priority over "
+                    "client admission. ")
         one = next((p for p in t["points"] if p["nodes"] == 1), None)
         if one and (one.get("txs_per_block_mean") or 99) < 2:
             txt += ("At n = 1 every block holds a single tx: the node calls `pbft_note_pending` for every admitted "

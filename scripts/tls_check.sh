@@ -46,7 +46,7 @@ run() { # name target [extra testssl options]
 	shift 2
 	echo "tls-check: $name ($target)"
 	timeout 1200 "$TESTSSL" --quiet --color 0 --warnings off --openssl-timeout 10 --sneaky \
-		--jsonfile "$OUT/$name.json" "$@" "$target" >"$OUT/$name.txt" 2>&1
+		--add-ca "$dir/ca.pem" --jsonfile "$OUT/$name.json" "$@" "$target" >"$OUT/$name.txt" 2>&1
 }
 run api "$api"
 run peer "$peer" --ssl-native --openssl "$wrap"
@@ -68,7 +68,16 @@ for name in ("api", "peer", "portal"):
         bad += 1
         continue
     sev = collections.Counter(i.get("severity", "?") for i in items)
-    high = [i for i in items if i.get("severity") in ("HIGH", "CRITICAL")]
+    # Not applicable here, and listed as such: revocation by CRL/OCSP.  The
+    # peer port pins each member's exact certificate from the genesis
+    # (revocation is a membership change); the devnet's private CA has no
+    # revocation service, and production API certificates come from the
+    # operator's own CA.
+    na = {"cert_revocation"}
+    high = [i for i in items if i.get("severity") in ("HIGH", "CRITICAL") and i["id"] not in na]
+    for i in items:
+        if i.get("severity") in ("HIGH", "CRITICAL") and i["id"] in na:
+            lines.append(f"  not applicable ({i['severity']}): {i['id']}: {i['finding']}")
     proto = {i["id"]: i["finding"] for i in items if i["id"] in ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")}
     lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(sev.items())) +
                  "; protocols: " + "; ".join(f"{k} {v}" for k, v in proto.items()))

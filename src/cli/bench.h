@@ -144,10 +144,12 @@ typedef struct {
 	double sign_s;               /* pre-signing time (not in any rate) */
 	double offer_s;              /* from the first POST to the end of offering */
 	double elapsed_s;            /* from the first POST until all submitted are committed (or drain_s) */
-	double tx_per_s;             /* unpaced: steady (else overall); paced: overall */
+	double tx_per_s;             /* unpaced: steady when measurable, else overall; paced: overall */
+	int steady;                  /* tx_per_s is the steady rate */
 	double tx_per_s_steady;      /* commits/s at node `watch' while offering, after the start-up */
 	double tx_per_s_overall;     /* committed / elapsed_s */
 	double steady_window_s;      /* how long the steady rate was measured over */
+	double first_commit_s;       /* start-up: when node `watch' had committed 64 txs or 2 % of the load */
 	double offered_per_s;        /* submitted / offer_s */
 	double cpu_s_per_tx;         /* node CPU per committed tx per replica */
 	double node_cpu_s;           /* all nodes together, over elapsed_s */

@@ -217,6 +217,7 @@ static void *submit_thread(void *arg)
 	buf_t b;
 	buf_init(&b);
 	size_t pending[LOAD_BATCH], np = 0;
+	int failures = 0;
 	for (;;) {
 		if (offering_over(G))
 			break;
@@ -249,9 +250,12 @@ static void *submit_thread(void *arg)
 			atomic_fetch_add(&G->errors, 1);
 			note_error(G, "%s", resp ? (char *)resp : err);
 			free(resp);
+			if (++failures >= 100)
+				break; /* this node has not taken a batch for 2 s: give up on it */
 			usleep(20000);
 			continue;
 		}
+		failures = 0;
 		json_t *o = json_loads((char *)resp, 0, NULL);
 		free(resp);
 		size_t keep = 0, acc = np, again[LOAD_BATCH];
@@ -377,20 +381,32 @@ static void *monitor_thread(void *arg)
 	return NULL;
 }
 
+/* When the watched node had committed a first real share of the load
+ * (64 txs or 2 % of what was submitted, whichever is more): the end of
+ * the start-up.  NAN when never. */
+static double first_commit_s(const gen_t *G, size_t submitted)
+{
+	double need = 0.02 * (double)submitted;
+	if (need < 64)
+		need = 64;
+	for (size_t i = 0; i < G->nsamples; i++)
+		if (G->sample_c[i] >= need)
+			return G->sample_t[i];
+	return NAN;
+}
+
 /* Commits per second at the watched node while offering went on, after
- * the start-up (from a quarter of the offering window, or the first
- * commit if later, to its end), from the monitor's samples.  NAN when that
- * leaves less than half a second; *window_s says how long it was. */
-static double steady_rate(const gen_t *G, double offer_s, double *window_s)
+ * the start-up (from a quarter of the offering window, or the end of the
+ * start-up if later, to the end of offering), from the monitor's
+ * samples.  NAN when that leaves less than half a second or fewer than
+ * three commits; *window_s says how long it was. */
+static double steady_rate(const gen_t *G, double offer_s, double start_s, double *window_s)
 {
 	double t_a = 0.25 * offer_s;
 	size_t a = SIZE_MAX, b = SIZE_MAX;
 	*window_s = 0;
-	for (size_t i = 0; i < G->nsamples; i++)
-		if (G->sample_c[i] > 0 && G->sample_t[i] > t_a) {
-			t_a = G->sample_t[i];
-			break;
-		}
+	if (isfinite(start_s) && start_s > t_a)
+		t_a = start_s;
 	for (size_t i = 0; i < G->nsamples; i++) {
 		if (a == SIZE_MAX && G->sample_t[i] >= t_a)
 			a = i;
@@ -400,7 +416,12 @@ static double steady_rate(const gen_t *G, double offer_s, double *window_s)
 	if (a == SIZE_MAX || b == SIZE_MAX || b <= a)
 		return NAN;
 	*window_s = G->sample_t[b] - G->sample_t[a];
-	if (*window_s < 0.5)
+	/* commits come a block at a time: a window that saw fewer than three
+	 * of them says little about the rate */
+	int steps = 0;
+	for (size_t i = a + 1; i <= b; i++)
+		steps += G->sample_c[i] > G->sample_c[i - 1];
+	if (*window_s < 0.5 || steps < 3)
 		return NAN;
 	return (G->sample_c[b] - G->sample_c[a]) / *window_s;
 }
@@ -644,7 +665,8 @@ int bench_run(bench_run_t *R)
 	R->offer_s = (double)(t_sub - G.t0_us) / 1e6;
 	R->elapsed_s = (double)(t1 - G.t0_us) / 1e6;
 	R->tx_per_s_overall = R->elapsed_s > 0 ? (double)R->committed / R->elapsed_s : 0;
-	R->tx_per_s_steady = steady_rate(&G, R->offer_s, &R->steady_window_s);
+	R->first_commit_s = first_commit_s(&G, R->submitted);
+	R->tx_per_s_steady = steady_rate(&G, R->offer_s, R->first_commit_s, &R->steady_window_s);
 	const char *trace = getenv("BSEC_BENCH_TRACE");
 	FILE *tf = trace ? fopen(trace, "a") : NULL;
 	if (tf) {
@@ -655,7 +677,8 @@ int bench_run(bench_run_t *R)
 			fprintf(tf, "%.3f %.0f\n", G.sample_t[i], G.sample_c[i]);
 		fclose(tf);
 	}
-	R->tx_per_s = R->rate > 0 || !isfinite(R->tx_per_s_steady) ? R->tx_per_s_overall : R->tx_per_s_steady;
+	R->steady = R->rate <= 0 && isfinite(R->tx_per_s_steady);
+	R->tx_per_s = R->steady ? R->tx_per_s_steady : R->tx_per_s_overall;
 	R->offered_per_s = R->offer_s > 0 ? (double)R->submitted / R->offer_s : 0;
 	double cpu = 0;
 	int have_cpu = 1;
@@ -767,6 +790,8 @@ json_t *bench_run_json(const bench_run_t *R, int cdf)
 	json_object_set_new(o, "tx_per_s_steady", bench_jnum(R->tx_per_s_steady));
 	json_object_set_new(o, "tx_per_s_overall", bench_jnum(R->tx_per_s_overall));
 	json_object_set_new(o, "steady_window_s", bench_jnum(R->steady_window_s));
+	json_object_set_new(o, "rate_kind", json_string(R->steady ? "steady" : "overall"));
+	json_object_set_new(o, "first_commits_s", bench_jnum(R->first_commit_s));
 	json_object_set_new(o, "offered_per_s", bench_jnum(R->offered_per_s));
 	if (R->rate > 0)
 		json_object_set_new(o, "rate", bench_jnum(R->rate));

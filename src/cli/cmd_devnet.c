@@ -129,7 +129,7 @@ static int write_portal(const char *dir, int port, const char *ca_cert, const ch
 		cli_fail("cannot create `%s': %s", pdir, strerror(errno));
 		goto out;
 	}
-	if (tls_cert_issue(&cert, &key, ca_cert, ca_key, "portal", sans, 2, TLS_DEFAULT_DAYS, err,
+	if (tls_cert_issue(&cert, &key, ca_cert, ca_key, "portal", sans, 2, TLS_LEAF_DAYS, err,
 			   sizeof(err)) < 0 ||
 	    tls_write_pair(cp, cert, kp, key, err, sizeof(err)) < 0) {
 		cli_fail("portal certificate: %s", err);
@@ -261,7 +261,7 @@ static int init_main(int argc, char **argv)
 				goto out;
 		}
 		const char *sans[] = { "127.0.0.1", "localhost" };
-		if (tls_cert_issue(&cert, &key, ca_cert, ca_key, name, sans, 2, TLS_DEFAULT_DAYS, err,
+		if (tls_cert_issue(&cert, &key, ca_cert, ca_key, name, sans, 2, TLS_LEAF_DAYS, err,
 				   sizeof(err)) < 0) {
 			cli_fail("%s", err);
 			goto out;

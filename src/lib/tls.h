@@ -32,6 +32,10 @@
 
 #define TLS_FP_BYTES 32          /* SHA-256 certificate fingerprint */
 #define TLS_DEFAULT_DAYS 3650
+/* Leaf (server/client) certificates: at most 397 days, the CA/Browser
+ * Forum's limit that TLS scanners check.  Peers pin exact certificates
+ * (tls_ctx_*_pinned), so their dates do not end a consortium's links. */
+#define TLS_LEAF_DAYS 397
 
 struct ssl_st;
 

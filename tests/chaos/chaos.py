@@ -1244,7 +1244,7 @@ class Chaos:
     def check_prefix(self, when):
         """Same hash at every node's lowest common height (cheap, per fault)."""
         cl = self.cl
-        sts = {i: cl.status(i) for i in range(cl.n) if i not in self.byz_nodes}
+        sts = {i: cl.status(i) for i in range(cl.n)}
         hs = [s["height"] for s in sts.values() if s]
         if not hs or min(hs) == 0:
             return
@@ -1288,21 +1288,21 @@ class Chaos:
                 chains[i] = cl.chain(i)
             except (RuntimeError, OSError, http.client.HTTPException, ssl.SSLError) as e:
                 self.violation(f"cannot read node {i}'s chain: {e}")
-        # block-by-block agreement of the honest nodes (and, reported, of the others)
+        # block-by-block agreement.  The harness's Byzantine behaviours only
+        # corrupt what a node sends, never what it stores, so every node's
+        # chain must agree, culprits' too; a node that was never a culprit
+        # is checked first so that a disagreement names the deviant.
         ref = {}
-        for i in honest:
+        byz_disagree = []
+        for i in honest + sorted(self.byz_nodes):
             for h, hsh, _ in chains.get(i, []):
                 if h in ref and ref[h][1] != hsh:
                     self.violation(f"SAFETY: node {i} has block {h} = {hsh[:16]}, node {ref[h][0]} has "
                                    f"{ref[h][1][:16]}")
+                    if i in self.byz_nodes:
+                        byz_disagree.append(i)
                     break
                 ref.setdefault(h, (i, hsh))
-        byz_disagree = []
-        for i in self.byz_nodes:
-            for h, hsh, _ in chains.get(i, []):
-                if h in ref and ref[h][1] != hsh:
-                    byz_disagree.append(i)
-                    break
         # every tx a client saw committed: same height on every node
         committed, pending = self.load.snapshot()
         where = {}
@@ -1316,6 +1316,7 @@ class Chaos:
                     if missing <= 5:
                         self.violation(f"tx {t[:16]} committed at height {h} is at {where[i].get(t)} on node {i}")
         return {"final_height": tip[0] if tip else None, "blocks_checked": len(ref),
+                "nodes_compared": len(chains),
                 "client_txs_committed": len(committed), "client_txs_missing_somewhere": missing,
                 "client_txs_never_committed": len(pending), "byzantine_nodes_disagreeing": byz_disagree}
 

@@ -15,6 +15,7 @@ file that can be changed behind BSec's back):
     accountable domain and since when (the attestation that last matched,
     the first that did not); recording it on chain clears the report.
 """
+import hashlib
 import http.server
 import json
 import os
@@ -403,6 +404,57 @@ class AuditTest(unittest.TestCase):
         rc, r = self.drift()
         self.assertEqual(rc, 0, r)
         self.assertEqual(r["findings"], [])
+
+
+def netns_usable():
+    return os.geteuid() == 0 and shutil.which("ip") and shutil.which("nft")
+
+
+@unittest.skipUnless(netns_usable(), "needs root with ip and nft (the netns driver)")
+class NetnsDriftTest(unittest.TestCase):
+    """The brief's own example on a real data plane: a VNF's namespace deleted
+    by hand is reported by `audit drift`; recording the delete clears it."""
+
+    def test_deleted_namespace(self):
+        d = tempfile.mkdtemp(prefix="bsec-audit-netns-")
+        try:
+            run("devnet", "init", "--dir", d, "--nodes", 1, "--driver", "netns")
+            p = os.path.join(d, "orch0", "config.json")
+            cfg = read_json(p)
+            cfg["attest_interval_ms"] = 1000
+            write_json(p, cfg)
+            run("devnet", "up", "--dir", d, "--detach", timeout=90)
+            key = os.path.join(d, DEMO)
+            for ins in ("vm create h1", "vnf create fw9 --type firewall --vm h1"):
+                run("request", "--dir", d, "--key", key, "--domain", "p0", ins, "--wait-response", timeout=90)
+            with open(os.path.join(d, "genesis.json"), "rb") as f:
+                prefix = hashlib.sha256(f.read()).hexdigest()[:8]
+            ns = f"bsec-{prefix}-vnf-fw9"
+            self.assertIn(ns, subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout)
+            time.sleep(2)
+            p = bsec("audit", "drift", "--domain", "p0", "--dir", d, "--json")
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            subprocess.run(["ip", "netns", "del", ns], check=True)
+            deadline = time.time() + 20
+            while True:
+                p = bsec("audit", "drift", "--domain", "p0", "--dir", d, "--json")
+                r = json.loads(p.stdout)
+                if r.get("first_mismatch") or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            self.assertEqual(p.returncode, 1)
+            self.assertIn(("missing", "fw9"), [(x["what"], x["name"]) for x in r["findings"]])
+            self.assertEqual(r["provider"], "p0")
+            self.assertIsNotNone(r["last_match"])
+            self.assertIsNotNone(r["first_mismatch"])
+            self.assertLessEqual(r["last_match"]["block_ts"], r["first_mismatch"]["block_ts"])
+            run("request", "--dir", d, "--key", key, "--domain", "p0", "vnf delete fw9", "--wait-response",
+                timeout=90)
+            p = bsec("audit", "drift", "--domain", "p0", "--dir", d, "--json")
+            self.assertEqual(p.returncode, 0, p.stdout)
+        finally:
+            subprocess.run([BSEC, "devnet", "down", "--dir", d], capture_output=True, timeout=60)
+            shutil.rmtree(d, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1087,6 +1087,39 @@ static void test_censoring_leader(void **st)
 	sim_free(s);
 }
 
+/* pbft_suspect_leader (the node's censorship watch): one suspicious
+ * replica alone cannot change the view, the honest majority can, and the
+ * chain goes on in the new view. */
+static void test_suspect_leader(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 11, 0);
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 8);
+	assert_int_equal(sim_run_until(s, ALL(4), 1, 1000), 0);
+	/* a lone suspicion: the others go on in view 0 */
+	pbft_suspect_leader(s->node[3]->p, s->now, "test: lone suspicion");
+	pbft_suspect_leader(s->node[3]->p, s->now, "test: no-op while in a view change");
+	assert_int_equal(stats_of(s->node[3]).view_changes, 1);
+	uint64_t before = min_delivered(s, 0x7);
+	sim_submit(s, 0x7, 8);
+	assert_int_equal(sim_run_until(s, 0x7, before + 1, 1000), 0);
+	assert_int_equal(stats_of(s->node[1]).view, 0);
+	/* the honest majority suspects the leader: view 1, led by node 1 */
+	for (int i = 1; i < 3; i++)
+		pbft_suspect_leader(s->node[i]->p, s->now, "test: leader leaves out a tx");
+	sim_submit(s, ALL(4), 8);
+	before = min_delivered(s, ALL(4));
+	assert_int_equal(sim_run_until(s, ALL(4), before + 1, 2000), 0);
+	for (int i = 0; i < 4; i++) {
+		pbft_stats_t ps = stats_of(s->node[i]);
+		assert_true(ps.view >= 1);
+		assert_int_equal(ps.leader, ps.view % 4);
+	}
+	assert_agreement(s, ALL(4));
+	sim_free(s);
+}
+
 static void test_persist_failure_blocks_votes(void **st)
 {
 	(void)st;
@@ -1654,6 +1687,7 @@ int main(void)
 		cmocka_unit_test(test_lagging_replica_catches_up),
 		cmocka_unit_test(test_seven_with_two_crashed),
 		cmocka_unit_test(test_censoring_leader),
+		cmocka_unit_test(test_suspect_leader),
 		cmocka_unit_test(test_persist_failure_blocks_votes),
 		cmocka_unit_test(test_wire_and_drops),
 		cmocka_unit_test(test_garbage_never_crashes),
