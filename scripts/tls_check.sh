@@ -75,12 +75,15 @@ for name in ("api", "peer", "portal"):
     # operator's own CA.
     na = {"cert_revocation"}
     high = [i for i in items if i.get("severity") in ("HIGH", "CRITICAL") and i["id"] not in na]
-    for i in items:
-        if i.get("severity") in ("HIGH", "CRITICAL") and i["id"] in na:
-            lines.append(f"  not applicable ({i['severity']}): {i['id']}: {i['finding']}")
+    skipped = [i for i in items if i.get("severity") in ("HIGH", "CRITICAL") and i["id"] in na]
     proto = {i["id"]: i["finding"] for i in items if i["id"] in ("SSLv2", "SSLv3", "TLS1", "TLS1_1", "TLS1_2", "TLS1_3")}
     lines.append(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(sev.items())) +
                  "; protocols: " + "; ".join(f"{k} {v}" for k, v in proto.items()))
+    for i in skipped:
+        lines.append(f"  not applicable ({i['severity']}): {i['id']}: {i['finding']}")
+    for i in items:
+        if i.get("severity") in ("LOW", "MEDIUM"):
+            lines.append(f"  {i['severity']}: {i['id']}: {i['finding']}")
     for i in high:
         lines.append(f"  {i['severity']}: {i['id']}: {i['finding']}")
     bad += len(high)

@@ -66,6 +66,10 @@ int bench_net_create(bench_net_t *b, int nodes, const char *scheme, const char *
 		     long view_timeout_ms, char *err, size_t errlen);
 /* `devnet up --detach` (with orchestrators or not).  0 / -1. */
 int bench_net_up(bench_net_t *b, int orchestrators, char *err, size_t errlen);
+/* Stops the nodes, deletes their ledgers (keys, genesis and configs stay)
+ * and starts them again without orchestrators: an empty chain, no backlog.
+ * 0 / -1. */
+int bench_net_reset(bench_net_t *b, char *err, size_t errlen);
 /* `devnet down` when up, then removes the directory.  A zeroed one is fine. */
 void bench_net_destroy(bench_net_t *b);
 
@@ -137,6 +141,8 @@ typedef struct {
 	int watch;                   /* the node whose commits count (default 0) */
 	double drain_s;              /* wait this long at most for the commits after offering (default 60) */
 	size_t window;               /* unpaced: most accepted-but-uncommitted txs (0: 16384) */
+	int no_drain;                /* do not wait for the backlog after offering (the caller resets
+					the devnet); overall figures then cover the offering only */
 	volatile int *abort_flag;    /* optional: stop offering when it becomes non-zero */
 	/* results */
 	size_t signed_txs, submitted, committed;
@@ -151,7 +157,9 @@ typedef struct {
 	double steady_window_s;      /* how long the steady rate was measured over */
 	double first_commit_s;       /* start-up: when node `watch' had committed 64 txs or 2 % of the load */
 	double offered_per_s;        /* submitted / offer_s */
-	double cpu_s_per_tx;         /* node CPU per committed tx per replica */
+	double cpu_s_per_tx;         /* node CPU per committed tx per replica: over the steady window
+					when the rate is steady, else cpu_s_per_tx_overall */
+	double cpu_s_per_tx_overall; /* all node CPU over elapsed_s / n / committed */
 	double node_cpu_s;           /* all nodes together, over elapsed_s */
 	double gen_cpu_s;            /* this process's CPU over elapsed_s */
 	double other_cpu_cores;      /* cores busy with neither the nodes nor this process (noise) */
@@ -159,6 +167,7 @@ typedef struct {
 	double lag_p99_ms;           /* paced: how far behind schedule the generator posted (p99) */
 	size_t avg_tx_bytes;
 	uint64_t h0, h1;             /* node `watch' height before and after */
+	int view_changes;            /* how many views node `watch' moved on meanwhile */
 	double blk_mean, blk_max;    /* txs per block in (h0, h1] (mean; max of the blocks read) */
 	int generator_bound;         /* the generator, not the system, set the pace */
 	char bound_why[160];

@@ -145,7 +145,10 @@ typedef struct {
 	atomic_int monitor_stop;
 	size_t window;               /* unpaced: most txs accepted but not yet committed */
 	double *sample_t, *sample_c; /* monitor: (s since t0, committed) every MONITOR_MS */
+	double *sample_cpu;          /* monitor: CPU seconds of all nodes then (NAN: unknown) */
 	size_t nsamples, cap_samples;
+	pid_t *pids;                 /* the nodes */
+	size_t npids;
 	char last_error[300];
 } gen_t;
 
@@ -364,8 +367,15 @@ static void *monitor_thread(void *arg)
 					G->cap_samples = G->cap_samples ? 2 * G->cap_samples : 1024;
 					G->sample_t = xrealloc(G->sample_t, G->cap_samples * sizeof(double));
 					G->sample_c = xrealloc(G->sample_c, G->cap_samples * sizeof(double));
+					G->sample_cpu = xrealloc(G->sample_cpu, G->cap_samples * sizeof(double));
+				}
+				double cpu = 0;
+				for (size_t i = 0; i < G->npids; i++) {
+					double c1 = bench_proc_cpu_s(G->pids[i]);
+					cpu = c1 < 0 || isnan(cpu) ? NAN : cpu + c1;
 				}
 				G->sample_t[G->nsamples] = (double)(now - G->t0_us) / 1e6;
+				G->sample_cpu[G->nsamples] = cpu;
 				G->sample_c[G->nsamples++] = (double)d;
 			}
 			json_decref(o);
@@ -400,11 +410,12 @@ static double first_commit_s(const gen_t *G, size_t submitted)
  * start-up if later, to the end of offering), from the monitor's
  * samples.  NAN when that leaves less than half a second or fewer than
  * three commits; *window_s says how long it was. */
-static double steady_rate(const gen_t *G, double offer_s, double start_s, double *window_s)
+static double steady_rate(const gen_t *G, double offer_s, double start_s, double *window_s, double *cpu_per_tx)
 {
 	double t_a = 0.25 * offer_s;
 	size_t a = SIZE_MAX, b = SIZE_MAX;
 	*window_s = 0;
+	*cpu_per_tx = NAN;
 	if (isfinite(start_s) && start_s > t_a)
 		t_a = start_s;
 	for (size_t i = 0; i < G->nsamples; i++) {
@@ -423,7 +434,10 @@ static double steady_rate(const gen_t *G, double offer_s, double start_s, double
 		steps += G->sample_c[i] > G->sample_c[i - 1];
 	if (*window_s < 0.5 || steps < 3)
 		return NAN;
-	return (G->sample_c[b] - G->sample_c[a]) / *window_s;
+	double dc = G->sample_c[b] - G->sample_c[a];
+	if (dc > 0 && G->npids && isfinite(G->sample_cpu[a]) && isfinite(G->sample_cpu[b]))
+		*cpu_per_tx = (G->sample_cpu[b] - G->sample_cpu[a]) / (double)G->npids / dc;
+	return dc / *window_s;
 }
 
 /* CPU seconds the whole machine has been busy (all cores), from /proc/stat. */
@@ -590,12 +604,17 @@ int bench_run(bench_run_t *R)
 	}
 	G.c0 = json_integer_value(json_object_get(st, "committed_txs"));
 	R->h0 = (uint64_t)json_integer_value(json_object_get(st, "height"));
+	long long view0 = json_integer_value(json_object_get(st, "view"));
 	json_decref(st);
 	G.h_watch = R->h0 + 1;
 	G.window = R->rate > 0 ? 0 : R->window ? R->window : DEFAULT_WINDOW;
 	double *cpu0 = xcalloc(n, sizeof(double));
-	for (size_t i = 0; i < n; i++)
-		cpu0[i] = bench_proc_cpu_s(bench_node_pid(R->dir, i));
+	G.pids = xcalloc(n, sizeof(pid_t));
+	G.npids = n;
+	for (size_t i = 0; i < n; i++) {
+		G.pids[i] = bench_node_pid(R->dir, i);
+		cpu0[i] = bench_proc_cpu_s(G.pids[i]);
+	}
 	double gcpu0 = self_cpu_s(), mbusy0 = machine_busy_s();
 
 	pthread_t wt, mt;
@@ -631,8 +650,8 @@ int bench_run(bench_run_t *R)
 
 	/* wait until the watched node has committed everything submitted (the
 	 * monitor, or the watcher, polls it over a kept-alive connection) */
-	uint64_t limit = mono_us() + (uint64_t)(R->drain_s * 1e6);
-	size_t committed = 0;
+	uint64_t limit = mono_us() + (R->no_drain ? 0 : (uint64_t)(R->drain_s * 1e6));
+	size_t committed = done_at_end;
 	while (mono_us() < limit) {
 		if (R->latency) {
 			committed = atomic_load(&G.matched);
@@ -666,7 +685,8 @@ int bench_run(bench_run_t *R)
 	R->elapsed_s = (double)(t1 - G.t0_us) / 1e6;
 	R->tx_per_s_overall = R->elapsed_s > 0 ? (double)R->committed / R->elapsed_s : 0;
 	R->first_commit_s = first_commit_s(&G, R->submitted);
-	R->tx_per_s_steady = steady_rate(&G, R->offer_s, R->first_commit_s, &R->steady_window_s);
+	double cpu_steady;
+	R->tx_per_s_steady = steady_rate(&G, R->offer_s, R->first_commit_s, &R->steady_window_s, &cpu_steady);
 	const char *trace = getenv("BSEC_BENCH_TRACE");
 	FILE *tf = trace ? fopen(trace, "a") : NULL;
 	if (tf) {
@@ -690,7 +710,8 @@ int bench_run(bench_run_t *R)
 	}
 	free(cpu0);
 	R->node_cpu_s = have_cpu ? cpu : NAN;
-	R->cpu_s_per_tx = have_cpu && R->committed ? cpu / (double)n / (double)R->committed : NAN;
+	R->cpu_s_per_tx_overall = have_cpu && R->committed ? cpu / (double)n / (double)R->committed : NAN;
+	R->cpu_s_per_tx = R->steady && isfinite(cpu_steady) ? cpu_steady : R->cpu_s_per_tx_overall;
 	R->gen_cpu_s = gcpu1 - gcpu0;
 	/* everything else the machine did meanwhile: other people's work */
 	double mbusy = machine_busy_s() - mbusy0;
@@ -700,7 +721,13 @@ int bench_run(bench_run_t *R)
 	R->refused_full = atomic_load(&G.refused_full);
 	R->refused_other = atomic_load(&G.refused_other);
 	R->errors = atomic_load(&G.errors);
-	long long h1 = bench_status_int(G.watch_url, &G.trust, "height");
+	json_t *st1 = NULL;
+	long long h1 = -1;
+	if (bench_status(G.watch_url, &G.trust, 3000, &st1) == 0) {
+		h1 = json_integer_value(json_object_get(st1, "height"));
+		R->view_changes = (int)(json_integer_value(json_object_get(st1, "view")) - view0);
+	}
+	json_decref(st1);
 	R->h1 = h1 > 0 ? (uint64_t)h1 : R->h0;
 	block_stats(G.watch_url, &G.trust, R->h0, R->h1, &R->blk_mean, &R->blk_max);
 
@@ -767,6 +794,8 @@ out:
 	free(G.lag_ms);
 	free(G.sample_t);
 	free(G.sample_c);
+	free(G.sample_cpu);
+	free(G.pids);
 	if (G.ids)
 		map_free(G.ids);
 	pthread_mutex_destroy(&G.lock);
@@ -804,6 +833,9 @@ json_t *bench_run_json(const bench_run_t *R, int cdf)
 	json_object_set_new(o, "offer_s", bench_jnum(R->offer_s));
 	json_object_set_new(o, "elapsed_s", bench_jnum(R->elapsed_s));
 	json_object_set_new(o, "cpu_s_per_tx", bench_jnum(R->cpu_s_per_tx));
+	json_object_set_new(o, "cpu_s_per_tx_overall", bench_jnum(R->cpu_s_per_tx_overall));
+	json_object_set_new(o, "drained", json_boolean(!R->no_drain));
+	json_object_set_new(o, "view_changes", json_integer(R->view_changes));
 	json_object_set_new(o, "node_cpu_s", bench_jnum(R->node_cpu_s));
 	json_object_set_new(o, "generator_cpu_s", bench_jnum(R->gen_cpu_s));
 	json_object_set_new(o, "other_cpu_cores", bench_jnum(R->other_cpu_cores));
@@ -919,27 +951,35 @@ static double sign_rate(const char *dir)
 	return r;
 }
 
-/* One saturation run of `seconds' at instruction size ib on devnet b.
- * Pre-signed txs: enough for 1.5 x min(ceiling, 10 000 tx/s) plus the
- * generator's window, but no more than about sign_budget_s of signing
- * (RSA signs ~50 x slower than it verifies); if they run out first,
- * offering ends early and the steady rate is measured over what ran. */
-static int sat_point(bench_net_t *b, size_t ib, double seconds, int threads, double ceiling, double sign_budget_s,
+/* One saturation run of `seconds' at instruction size ib on devnet b,
+ * which is reset afterwards (the backlog is not waited for: the rate is
+ * the steady one while offering).  Pre-signed txs: enough for 1.5 x the
+ * expected rate (the previous size's rate on this devnet, else
+ * min(ceiling, 10 000 tx/s)) plus the generator's window, but no more
+ * than about sign_budget_s of signing (RSA signs ~50 x slower than it
+ * verifies); if they run out first, offering ends early and the steady
+ * rate is measured over what ran. */
+static int sat_point(bench_net_t *b, size_t ib, double seconds, int threads, double expect, double sign_budget_s,
 		     bench_run_t *R)
 {
+	char err[512];
 	memset(R, 0, sizeof(*R));
 	R->dir = b->dir;
 	R->threads = threads;
 	R->ibytes = ib;
 	R->seconds = seconds;
-	double cap = ceiling < 10000 ? ceiling : 10000;
-	double want = 1.5 * cap * seconds + DEFAULT_WINDOW;
+	R->no_drain = 1;
+	double want = 1.5 * expect * seconds + DEFAULT_WINDOW;
 	double sr = sign_rate(b->dir);
 	if (isfinite(sr) && want > 0.6 * sr * sign_budget_s)
 		want = 0.6 * sr * sign_budget_s;   /* the sample is optimistic on a busy machine */
 	R->count = want < 5000 ? 5000 : (size_t)want;
-	R->drain_s = 60;
-	return bench_run(R);
+	int r = bench_run(R);
+	if (bench_net_reset(b, err, sizeof(err)) < 0) {
+		snprintf(R->error, sizeof(R->error), "%s", err);
+		r = -1;
+	}
+	return r;
 }
 
 int bench_throughput_main(int argc, char **argv)
@@ -1010,10 +1050,10 @@ int bench_throughput_main(int argc, char **argv)
 			bench_net_destroy(&b);
 			goto out;
 		}
-		double sat_rate = NAN;
+		double sat_rate = NAN, expect = ceiling < 10000 ? ceiling : 10000;
 		for (int s = 0; s < ns; s++) {
 			bench_run_t R;
-			if (sat_point(&b, (size_t)sizes[s], seconds, threads, ceiling, budget, &R) < 0) {
+			if (sat_point(&b, (size_t)sizes[s], seconds, threads, expect, budget, &R) < 0) {
 				cli_fail("n=%ld, %ld B: %s", nodes[a], sizes[s], R.error);
 				bench_run_free(&R);
 				bench_net_destroy(&b);
@@ -1021,6 +1061,8 @@ int bench_throughput_main(int argc, char **argv)
 			}
 			if (sizes[s] == lat_bytes || (isnan(sat_rate) && s == ns - 1))
 				sat_rate = R.tx_per_s;
+			if (R.tx_per_s > 0)
+				expect = R.tx_per_s;
 			json_t *o = bench_run_json(&R, 0);
 			json_object_set_new(o, "nodes", json_integer(nodes[a]));
 			json_object_set_new(o, "scheme", json_string(scheme));

@@ -211,6 +211,28 @@ int bench_net_up(bench_net_t *b, int orchestrators, char *err, size_t errlen)
 	return 0;
 }
 
+int bench_net_reset(bench_net_t *b, char *err, size_t errlen)
+{
+	char *down[] = { "bsec", "devnet", "down", "--dir", b->dir, NULL };
+	if (bench_self_run(down, 0) != 0) {
+		err_set(err, errlen, "`bsec devnet down --dir %s' failed", b->dir);
+		return -1;
+	}
+	b->up = 0;
+	static const char *const files[] = { "ledger.db", "ledger.db-wal", "ledger.db-shm" };
+	for (int i = 0; i < b->nodes; i++)
+		for (size_t k = 0; k < ARRAY_LEN(files); k++) {
+			char *p = xasprintf("%s/node%d/%s", b->dir, i, files[k]);
+			if (unlink(p) < 0 && errno != ENOENT) {
+				err_set(err, errlen, "cannot remove `%s': %s", p, strerror(errno));
+				free(p);
+				return -1;
+			}
+			free(p);
+		}
+	return bench_net_up(b, 0, err, errlen);
+}
+
 void bench_net_destroy(bench_net_t *b)
 {
 	if (b->up) {

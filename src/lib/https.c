@@ -192,6 +192,8 @@ void https_reply(https_req_t *req, int status, const char *content_type, const v
 	if (!evhttp_find_header(h, "Cache-Control"))
 		evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (!evhttp_find_header(h, "Strict-Transport-Security"))
+		evhttp_add_header(h, "Strict-Transport-Security", "max-age=31536000");
 	if (len)
 		evbuffer_add(b, body, len);
 	if (req->deferred)

@@ -864,12 +864,18 @@ static void censorship_watch(node_t *n)
 {
 	uint64_t oldest = mempool_oldest_waiting(n->pool), now = mono_ms();
 	uint64_t timeout = n->g.params.request_timeout_ms;
+	if (!oldest || now < oldest + timeout / 2)
+		n->suspect_streak = 0;   /* txs are moving: back to the base timeout */
 	if (!oldest || !timeout || n->failed || pbft_in_view_change(n->pbft) || pbft_is_leader(n->pbft))
 		return;
+	/* doubled per consecutive suspicion (up to x8), like PBFT's own timers,
+	 * so a slow network costs a few view changes, not one per timeout */
+	timeout <<= n->suspect_streak < 3 ? n->suspect_streak : 3;
 	uint64_t since = oldest > n->view_since_ms ? oldest : n->view_since_ms;
 	if (now < since + timeout || n->roomy_block_ms < since + 1000)
 		return;
 	n->censor_suspicions++;
+	n->suspect_streak++;
 	log_warn(MOD, "view %llu: leader %s leaves out a tx held here for %llu ms from blocks with room; "
 		 "asking for a view change", (unsigned long long)pbft_view(n->pbft),
 		 n->g.providers[pbft_leader(n->pbft)].name, (unsigned long long)(now - oldest));

@@ -95,6 +95,7 @@ typedef struct node_t {
 	uint64_t censor_suspicions;
 	/* censorship watch (mono ms): leader change, last fresh block with room */
 	uint64_t view_since_ms, roomy_block_ms;
+	unsigned suspect_streak;   /* consecutive suspicions (timeout back-off) */
 	/* test-only faults (BSEC_TEST_FAULTS=1): wall clock offset */
 	int64_t clock_offset_ms;
 	const char *clock_file;
