@@ -128,6 +128,7 @@ if [ "$quick" = 1 ]; then
 	part viewchange viewchange --repeat 1
 	part catchup catchup --txs 10000
 	part wan wan --seconds 4
+	part audit audit --txs 5000
 	profile
 else
 	part sizes sizes
@@ -143,6 +144,7 @@ else
 	part viewchange viewchange --repeat 3
 	part catchup catchup --txs 100000
 	part wan wan --seconds 10
+	part audit audit --txs 50000
 	profile
 fi
 

@@ -24,6 +24,13 @@
  * includes admission, gossip, consensus, the fsync of the block and the
  * API's answer.
  *
+ * Unpaced runs keep at most a window of accepted-but-uncommitted txs in
+ * the system (16 384 by default: eight full blocks), opened gradually —
+ * 2 048 at first, then two more for every tx committed — so that a run
+ * starts the way a growing load would, not with one burst of the whole
+ * window that every node must admit, verify and gossip before consensus
+ * gets a turn.
+ *
  * Who set the pace: a run is system-bound when a pool refused txs or,
  * when offering stopped, more than 10 % of what was accepted was still
  * uncommitted — the nodes took txs faster than they could commit them.
@@ -121,6 +128,7 @@ static void sign_one(void *ctx, size_t i)
 #define LOAD_BATCH 64
 #define MONITOR_MS 50
 #define DEFAULT_WINDOW 16384
+#define RAMP_START 2048
 
 typedef struct {
 	bench_run_t *R;
@@ -225,10 +233,18 @@ static void *submit_thread(void *arg)
 		if (offering_over(G))
 			break;
 		uint64_t wait = 0;
-		if (G->window && !np &&
-		    (long long)atomic_load(&G->submitted) - atomic_load(&G->committed_now) > (long long)G->window) {
-			usleep(1000); /* enough is queued to keep the pipeline full */
-			continue;
+		if (G->window && !np) {
+			/* enough is queued to keep the pipeline full?  The window opens
+			 * gradually (RAMP_START, then two more per tx committed) so that
+			 * the run does not begin with one burst of the whole window */
+			long long done = atomic_load(&G->committed_now);
+			long long win = RAMP_START + 2 * (done > 0 ? done : 0);
+			if (win > (long long)G->window)
+				win = (long long)G->window;
+			if ((long long)atomic_load(&G->submitted) - done > win) {
+				usleep(1000);
+				continue;
+			}
 		}
 		if (np < LOAD_BATCH)
 			np += claim_due(G, pending + np, LOAD_BATCH - np, &wait);

@@ -423,8 +423,9 @@ out_g:
 
 /* ---- history and accountability ---------------------------------------------- */
 
-/* A ledger opened read-only with its genesis and the tip's state (tenant
- * names, attestations).  0, or -1 after printing why. */
+/* A ledger opened read-only with its genesis and the tip's tenants and
+ * attestations (for names; not a state to validate with).  0, or -1
+ * after printing why. */
 typedef struct {
 	genesis_t g;
 	int have_g;
@@ -447,7 +448,7 @@ static int ledger_open(ledger_t *l, const char *dir, const char *genesis)
 		goto out;
 	}
 	l->st = state_new(&l->g);
-	if (store_load_state(l->s, l->st, err, sizeof(err)) < 0) {
+	if (store_load_state_light(l->s, l->st, err, sizeof(err)) < 0) {
 		cli_fail("%s", err);
 		goto out;
 	}
@@ -939,110 +940,6 @@ out:
 	free(data_dir);
 	free(gpath);
 	return rc;
-}
-
-/* ---- bench ------------------------------------------------------------------------- */
-
-static double cpu_s(clockid_t clk)
-{
-	struct timespec ts;
-	clock_gettime(clk, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static const char *bench_usage =
-	"bsec bench audit --data-dir DIR [--genesis FILE] [--json] [--threads N]\n"
-	"  audit verify throughput (txs/s) on the chain in DIR, on every core and on one,\n"
-	"  beside cores x the single-core signature-verification rate of the chain's tx scheme";
-
-int audit_bench_main(int argc, char **argv)
-{
-	static const struct option opts[] = { AUDIT_OPTS, { 0, 0, 0, 0 } };
-	aopts_t a;
-	audit_report_t all, one;
-	genesis_t g;
-	char err[512];
-	int scheme = SIG_ED25519;
-
-	aopts_init(&a);
-	optind = 1;
-	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
-		int r = aopt(c, &a);
-		if (r == 2)
-			return 2;
-		if (r < 0)
-			return cli_usage(bench_usage);
-	}
-	if (optind != argc || !a.data_dir || a.co.node_url || a.co.dir)
-		return cli_usage(bench_usage);
-	char *gp = a.co.genesis ? xstrdup(a.co.genesis) : xasprintf("%s/genesis.json", a.data_dir);
-	if (genesis_load(&g, gp, err, sizeof(err)) < 0) {
-		free(gp);
-		return cli_fail("%s", err);
-	}
-	/* the tenants sign most txs; their scheme is the genesis's first tenant's, else the nodes' */
-	scheme = g.n_tenants ? g.tenants[0].key.scheme : g.providers[0].node_key.scheme;
-	genesis_free(&g);
-	long nc = sysconf(_SC_NPROCESSORS_ONLN);
-	int cores = nc > 0 ? (int)nc : 1;
-	tune_malloc();
-	/* CPU time too: on a shared machine wall-clock rates say as much about
-	 * the neighbours as about the auditor; CPU-second rates do not */
-	double c0 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
-	if (audit_verify_dir(a.data_dir, gp, a.threads, &all) < 0) {
-		free(gp);
-		return cli_fail("the chain does not verify: %s", all.reason);
-	}
-	double c1 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
-	if (audit_verify_dir(a.data_dir, gp, 1, &one) < 0) {
-		free(gp);
-		return cli_fail("the chain does not verify: %s", one.reason);
-	}
-	double c2 = cpu_s(CLOCK_PROCESS_CPUTIME_ID);
-	free(gp);
-	double t0 = cpu_s(CLOCK_THREAD_CPUTIME_ID);
-	uint64_t w0 = mono_us();
-	double vps = sig_bench_verify(scheme, 1.0);
-	double vwall = (double)(mono_us() - w0) / 1e6, vcpu = cpu_s(CLOCK_THREAD_CPUTIME_ID) - t0;
-	/* verifications per CPU-second of the one verifying thread */
-	double vpcs = vcpu > 0 ? vps * vwall / vcpu : vps;
-	double secs = (double)all.elapsed_us / 1e6, secs1 = (double)one.elapsed_us / 1e6;
-	double tps = secs > 0 ? (double)all.txs / secs : 0, tps1 = secs1 > 0 ? (double)one.txs / secs1 : 0;
-	double sps = secs > 0 ? (double)all.signatures / secs : 0;
-	double tpcs = c2 - c1 > 0 ? (double)one.txs / (c2 - c1) : 0;
-	double spcs = c2 - c1 > 0 ? (double)one.signatures / (c2 - c1) : 0;
-	double ceiling = vps * cores;
-	if (a.json) {
-		json_t *o = json_pack("{s:I,s:I,s:I,s:i,s:i,s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,s:f,"
-				      "s:f,s:f,s:f,s:f,s:f,s:f}",
-				      "blocks", (json_int_t)all.blocks, "txs", (json_int_t)all.txs,
-				      "signatures", (json_int_t)all.signatures, "cores", cores, "threads",
-				      all.threads, "scheme", sig_scheme_name(scheme), "txs_per_s", tps,
-				      "txs_per_s_1_thread", tps1, "signatures_per_s", sps,
-				      "verify_per_s_1_core", vps, "ceiling_per_s", ceiling,
-				      "txs_ratio_to_ceiling", ceiling > 0 ? tps / ceiling : 0.0,
-				      "signatures_ratio_to_ceiling", ceiling > 0 ? sps / ceiling : 0.0,
-				      "seconds", secs, "seconds_1_thread", secs1, "cpu_seconds", c1 - c0,
-				      "cpu_seconds_1_thread", c2 - c1, "txs_per_cpu_s", tpcs,
-				      "signatures_per_cpu_s", spcs, "verify_per_cpu_s", vpcs,
-				      "signature_share_of_cpu", vpcs > 0 ? spcs / vpcs : 0.0);
-		print_json(o);
-		json_decref(o);
-	} else {
-		printf("audit verify of %" PRIu64 " blocks, %" PRIu64 " txs, %" PRIu64 " signatures (%s)\n",
-		       all.blocks, all.txs, all.signatures, a.data_dir);
-		printf("  %d threads: %.3f s = %.0f txs/s (%.0f signatures/s), %.2f CPU-s\n", all.threads,
-		       secs, tps, sps, c1 - c0);
-		printf("  1 thread:  %.3f s = %.0f txs/s, %.2f CPU-s = %.0f txs per CPU-second\n", secs1, tps1,
-		       c2 - c1, tpcs);
-		printf("  %s verify, one core: %.0f/s (%.0f per CPU-second); x %d cores = %.0f/s ceiling\n",
-		       sig_scheme_name(scheme), vps, vpcs, cores, ceiling);
-		printf("  txs/s / ceiling = %.2f, signatures/s / ceiling = %.2f; signatures take %.0f%% of "
-		       "the auditor's CPU\n",
-		       ceiling > 0 ? tps / ceiling : 0.0, ceiling > 0 ? sps / ceiling : 0.0,
-		       vpcs > 0 ? 100.0 * spcs / vpcs : 0.0);
-	}
-	return 0;
 }
 
 static const cli_cmd_t audit_cmds[] = {

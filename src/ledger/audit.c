@@ -3,18 +3,23 @@
  *
  * Three stages per chunk of blocks, so that the expensive part runs on
  * every core while the verdict stays deterministic:
- *   A  (this thread) read the next stored blocks with store_scan, decode
- *      header, txs and certificate, note what does not decode;
- *   B  (worker pool) verify every proposer signature, certificate and tx
- *      signature of the chunk, each result in its own slot;
+ *   A  (this thread) read the next stored blocks from the source, decode
+ *      headers and certificates, copy the tx rows, note what does not fit;
+ *   B  (worker pool) decode every tx and verify every proposer signature,
+ *      certificate and tx signature of the chunk, each result in its own
+ *      slot;
  *   C  (this thread) walk the chunk in height order applying the checks in
  *      a fixed order (continuity, header, links, proposer, signatures,
- *      certificate, root, then each tx: signature, validate_tx, apply), so
- *      the first failure reported never depends on thread timing.
- * The replayed state is built by state_new + state_begin_block +
- * state_apply_tx, exactly as a node builds it.  Stage A reads from an
- * audit_source_t: the ledger file through store_scan, or a node's API
- * (src/audit/remote.c); stage C feeds the optional observer.
+ *      body, certificate, root, then each tx: signature, validate_tx,
+ *      apply), so the first failure reported never depends on thread
+ *      timing.
+ * The stages are pipelined over three chunk slots: while the pool works
+ * on chunk k, this thread judges chunk k-1 and reads chunk k+1, so the
+ * serial replay overlaps the signature checks.  The replayed state is
+ * built by state_new + state_begin_block + state_apply_tx, exactly as a
+ * node builds it.  Stage A reads from an audit_source_t: the ledger file
+ * through store_scan, or a node's API (src/audit/remote.c); stage C feeds
+ * the optional observer.
  */
 #include "audit.h"
 

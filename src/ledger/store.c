@@ -1188,6 +1188,14 @@ int store_load_state(store_t *s, state_t *st, char *err, size_t errlen)
 	return 0;
 }
 
+int store_load_state_light(store_t *s, state_t *st, char *err, size_t errlen)
+{
+	state_set_tip(st, s->height, s->tip_ts);
+	if (load_tenants(s, st, err, errlen) < 0 || load_attests(s, st, err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 /* ---- consensus metadata ---- */
 
 int store_meta_put(store_t *s, const char *key, const void *val, size_t len)

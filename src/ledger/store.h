@@ -65,6 +65,12 @@ int store_find_response(store_t *s, const uint8_t req_id[BSEC_HASH_BYTES],
  * objects, open requests, the recent txs within the window, the tip. */
 int store_load_state(store_t *s, state_t *st, char *err, size_t errlen) WUR;
 
+/* Only the tenants (names, SLAs) and the last attestations, and the tip:
+ * what audit reports need to name tenants, without the cost of loading
+ * every object and open request of a long chain.  The state is then good
+ * for those queries only, never for validation. */
+int store_load_state_light(store_t *s, state_t *st, char *err, size_t errlen) WUR;
+
 /* Consensus metadata, persisted with fsync before returning. */
 int store_meta_put(store_t *s, const char *key, const void *val, size_t len) WUR;
 /* 0 and a fresh copy (caller frees), 1 when absent, -1 on error. */

@@ -61,10 +61,18 @@ size_t map_size(const map_t *m)
 	return m->used;
 }
 
+/* The home slot.  Not the low bits: hash_key sets bit 1 of every hash
+ * (0 and 1 mark empty and deleted slots), so h & mask would use only
+ * half the slots as homes and make probe runs long. */
+static size_t home(uint64_t h, size_t mask)
+{
+	return (size_t)(h >> 2) & mask;
+}
+
 static slot_t *find(const map_t *m, uint64_t h, const void *key, size_t klen)
 {
 	size_t mask = m->cap - 1;
-	for (size_t i = h & mask, n = 0; n < m->cap; i = (i + 1) & mask, n++) {
+	for (size_t i = home(h, mask), n = 0; n < m->cap; i = (i + 1) & mask, n++) {
 		slot_t *s = &m->slots[i];
 		if (s->h == 0)
 			return NULL;
@@ -87,7 +95,7 @@ static void grow(map_t *m)
 	for (size_t i = 0; i < oldcap; i++) {
 		if (old[i].h <= 1)
 			continue;
-		size_t j = old[i].h & (cap - 1);
+		size_t j = home(old[i].h, cap - 1);
 		while (m->slots[j].h)
 			j = (j + 1) & (cap - 1);
 		m->slots[j] = old[i];
@@ -112,7 +120,7 @@ void *map_put(map_t *m, const void *key, size_t klen, void *val)
 	}
 	if ((m->filled + 1) * 10 > m->cap * 7)
 		grow(m);
-	size_t mask = m->cap - 1, i = h & mask;
+	size_t mask = m->cap - 1, i = home(h, mask);
 	while (m->slots[i].h > 1)
 		i = (i + 1) & mask;
 	if (m->slots[i].h == 0)

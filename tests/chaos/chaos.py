@@ -318,11 +318,14 @@ class Net:
         self.why_local = None
         self.created_ns = []
         self.bridge = None
-        if want_netns:
+        if want_netns and os.environ.get("BSEC_NO_NETNS") == "1":
+            want_netns = False
+            self.why_local = "BSEC_NO_NETNS=1"
+        elif want_netns:
             self.why_local = self._netns_missing()
             if not self.why_local:
                 self.mode = "netns"
-        elif want_netns is False:
+        elif not self.why_local:
             self.why_local = "--no-netns"
         self.tag = f"{os.getpid()}"
         if self.mode == "netns":
@@ -350,6 +353,17 @@ class Net:
             m = re.match(r"bsecc(\d+)n\d+$", name)
             if m and not os.path.exists(f"/proc/{m.group(1)}"):
                 sh("ip", "netns", "del", name, check=False)
+        # tmpfs data directories of runs that were killed before cleaning up
+        try:
+            with open("/proc/mounts") as f:
+                mounts = [line.split()[1] for line in f]
+        except OSError:
+            mounts = []
+        for m in mounts:
+            mm = re.match(r"(.*/bsec-chaos-(\d+)-[^/]+)/node\d+/data$", m)
+            if mm and not os.path.exists(f"/proc/{mm.group(2)}"):
+                sh("umount", "-l", m, check=False)
+                shutil.rmtree(mm.group(1), ignore_errors=True)
         p = sh("ip", "-o", "link", "show", "type", "bridge", check=False)
         for m in re.finditer(r"^\d+: (bcb(\d+)):", p.stdout, re.M):
             if not os.path.exists(f"/proc/{m.group(2)}"):
@@ -522,7 +536,7 @@ class Cluster:
         self.node_cfg = node_cfg or {}       # i -> extra config.json keys
         self.extra_tenants = tenants or {}   # name -> rate_per_min (0: none), allow-all SLA
         self.keep = keep
-        self.dir = tempfile.mkdtemp(prefix="bsec-chaos-", dir=workdir)
+        self.dir = tempfile.mkdtemp(prefix=f"bsec-chaos-{os.getpid()}-", dir=workdir)
         self.net = Net(n, want_netns if want_netns is not None else True)
         self.binary = BSEC_BYZ if byzantine else (BSEC_ASAN if asan else BSEC)
         self.byzantine = byzantine
@@ -712,7 +726,10 @@ class Cluster:
         os.replace(self.byz_file[i] + ".tmp", self.byz_file[i])
 
     def fill_disk(self, i):
-        path = os.path.join(self.dir, f"node{i}", "data", "filler")
+        data = os.path.join(self.dir, f"node{i}", "data")
+        if data not in self.mounts:
+            raise RuntimeError(f"{data} is not a tmpfs of the harness: refusing to fill a real disk")
+        path = os.path.join(data, "filler")
         self.filler[i] = path
         chunk = b"\0" * (1 << 20)
         try:

@@ -6,7 +6,8 @@ continuous client load.  Each test turns one behaviour on at one node
 counted it and commits have gone on, turns it off, and checks that the
 honest nodes agree block by block.  The last test checks every chain,
 every client-seen tx on every node and every ledger with `bsec audit
-verify`.
+verify`.  A second consortium of 7 nodes (f = 2) has two culprits at once:
+an equivocating leader and a replica signing with a wrong key.
 
 Uses the chaos harness's devnet (tests/chaos/chaos.py): network namespaces
 as root, loopback otherwise.  Skipped when build/byz/bsec is not built."""
@@ -194,6 +195,51 @@ class ByzantineTest(unittest.TestCase):
             if i in self.tainted:
                 self.assertTrue(a["ok"] or "certificate signature" in (a.get("reason") or ""), f"node {i}: {a}")
             else:
+                self.assertTrue(a["ok"], f"node {i}: {a}")
+        self.assertEqual(cl.crashes, [])
+        self.assertEqual(cl.scan_logs(), [])
+
+
+
+@unittest.skipUnless(os.access(chaos.BSEC_BYZ, os.X_OK), "build/byz/bsec is not built")
+class TwoByzantineOfSevenTest(unittest.TestCase):
+    """n = 7 tolerates f = 2: the leader equivocates while another replica
+    signs with a wrong key, at the same time.  The five honest nodes must
+    change the view, keep committing and agree."""
+
+    def test_equivocating_leader_and_wrong_key_replica(self):
+        cl = chaos.Cluster(n=7, byzantine=True, keep=os.environ.get("BSEC_KEEP") == "1")
+        self.addCleanup(cl.destroy)
+        cl.setup()
+        cl.start_all()
+        load = chaos.Load(cl, rate=10, threads=2)
+        load.start()
+        self.addCleanup(load.finish)
+        ch = chaos.Chaos(cl, load, 1, [])
+        self.assertTrue(chaos.wait_until(lambda: load.commits_since(0) >= 5, 30, 0.2), cl.logs())
+        leader = ch.leader()
+        other = (leader + 3) % cl.n
+        honest = [i for i in range(cl.n) if i not in (leader, other)]
+        v0 = cl.status(honest[0])["view"]
+        t0 = time.monotonic()
+        cl.set_byzantine(leader, "equivocate")
+        cl.set_byzantine(other, "wrong-key")
+        ok = chaos.wait_until(lambda: all((cl.status(i) or {}).get("view", v0) > v0 for i in honest)
+                              and load.commits_since(t0 + 1) >= 10, 30, 0.2)
+        self.assertTrue(ok, "no view change or no commits with two Byzantine nodes\n" + cl.logs(8))
+        name = cl.genesis["providers"][other]["name"]
+        self.assertTrue(all(metrics(cl, i).get(("bsec_peer_misbehaviour_total", f'{{peer="{name}",kind="bad_sig"}}'), 0)
+                            > 0 for i in honest))
+        cl.set_byzantine(leader, "")
+        cl.set_byzantine(other, "")
+        self.assertEqual(load.drain(20), [])
+        ch.byz_nodes = set()
+        res = ch.final_checks()
+        self.assertEqual(ch.violations, [])
+        self.assertEqual(res["client_txs_missing_somewhere"], 0)
+        cl.stop_all()
+        for i, a in chaos.audit_all(cl).items():
+            if i != other:
                 self.assertTrue(a["ok"], f"node {i}: {a}")
         self.assertEqual(cl.crashes, [])
         self.assertEqual(cl.scan_logs(), [])

@@ -446,6 +446,14 @@ static void test_attest_store_and_audit(void **unused)
 	a = state_attestation(st, "p1", 2);
 	assert_non_null(a);
 	assert_int_equal(a->objects, 1);
+	/* the light load: tenants and attestations only */
+	state_t *lt = state_new(&W.g);
+	assert_int_equal(store_load_state_light(s, lt, err, sizeof(err)), 0);
+	assert_non_null(state_attestation(lt, "p1", 2));
+	assert_non_null(state_tenant(lt, "p0", 2, SIG_ED25519, sig_key_pub(W.t1)));
+	assert_null(state_object(lt, OBJ_VM, "vm1", 3));
+	assert_int_equal(state_height(lt), 5);
+	state_free(lt);
 	uint64_t ts;
 	assert_int_equal(store_block_ts(s, 3, &ts), 0);
 	assert_int_equal(ts, bts(3));
