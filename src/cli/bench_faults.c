@@ -274,6 +274,32 @@ out:
 	return ret;
 }
 
+#define CATCHUP_MAX_S 300
+#define CATCHUP_STALL_S 30
+
+/* The last k "level=warn" / "level=error" lines of a node log, as a JSON
+ * array of strings (each cut to 300 bytes). */
+static json_t *last_warnings(const char *path, size_t k)
+{
+	json_t *a = json_array();
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	if (!f)
+		return a;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "level=warn") && !strstr(line, "level=error"))
+			continue;
+		line[strcspn(line, "\n")] = 0;
+		if (strlen(line) > 300)
+			line[300] = 0;
+		json_array_append_new(a, json_string(line));
+		if (json_array_size(a) > k)
+			json_array_remove(a, 0);
+	}
+	fclose(f);
+	return a;
+}
+
 int bench_catchup_main(int argc, char **argv)
 {
 	int nodes = 4, json = 0, ret = 1;
@@ -335,21 +361,53 @@ int bench_catchup_main(int argc, char **argv)
 		goto out;
 	}
 	uint64_t t_up = mono_us();
-	long long h = -1;
-	uint64_t end = t0 + 600000000ull, t_first = 0;
+	long long h = -1, h_last = -1;
+	uint64_t end = t0 + (uint64_t)(CATCHUP_MAX_S * 1e6), t_first = 0, t_progress = t0;
 	https_client_t *lc = status_client(&d, &trust, lag);
 	while (lc && mono_us() < end) {
 		h = bench_status_c_int(lc, "height");
 		if (h > h_stop && !t_first)
 			t_first = mono_us();
+		if (h > h_last) {
+			h_last = h;
+			t_progress = mono_us();
+		}
 		if (h >= target)
 			break;
+		if (mono_us() - t_progress > (uint64_t)(CATCHUP_STALL_S * 1e6))
+			break; /* no progress for a while: stuck */
 		usleep(20000);
 	}
 	uint64_t t1 = mono_us();
 	https_client_free(lc);
 	if (h < target) {
-		cli_fail("node %d reached height %lld of %lld in %.0f s", lag, h, target, (double)(t1 - t0) / 1e6);
+		/* the benchmark ran; the replica did not catch up: say so, with why */
+		char *lp = xasprintf("%s/node%d/node.log", b.dir, lag);
+		json_t *warn = last_warnings(lp, 3);
+		free(lp);
+		if (json) {
+			json_t *o = json_object();
+			json_object_set_new(o, "nodes", json_integer(nodes));
+			json_object_set_new(o, "caught_up", json_false());
+			json_object_set_new(o, "missed_txs", json_integer((json_int_t)R.committed));
+			json_object_set_new(o, "missed_blocks", json_integer((json_int_t)(target - h_stop)));
+			json_object_set_new(o, "instruction_bytes", json_integer(ib));
+			json_object_set_new(o, "load_s", bench_jnum(R.elapsed_s));
+			json_object_set_new(o, "height_reached", json_integer(h));
+			json_object_set_new(o, "target_height", json_integer(target));
+			json_object_set_new(o, "gave_up_after_s", bench_jnum((double)(t1 - t0) / 1e6));
+			json_object_set_new(o, "node_warnings", warn);
+			bench_print_json(o);
+		} else {
+			printf("node %d did NOT catch up: height %lld of %lld after %.0f s (no progress for %d s)\n", lag, h,
+			       target, (double)(t1 - t0) / 1e6, CATCHUP_STALL_S);
+			size_t i;
+			json_t *v;
+			json_array_foreach(warn, i, v)
+				printf("  %s\n", json_string_value(v));
+			json_decref(warn);
+		}
+		ret = 0;
 		goto out;
 	}
 	double secs = (double)(t1 - t0) / 1e6;
@@ -362,8 +420,10 @@ int bench_catchup_main(int argc, char **argv)
 	if (json) {
 		json_t *o = json_object();
 		json_object_set_new(o, "nodes", json_integer(nodes));
+		json_object_set_new(o, "caught_up", json_true());
 		json_object_set_new(o, "missed_txs", json_integer((json_int_t)R.committed));
 		json_object_set_new(o, "missed_blocks", json_integer((json_int_t)blocks));
+		json_object_set_new(o, "load_s", bench_jnum(R.elapsed_s));
 		json_object_set_new(o, "instruction_bytes", json_integer(ib));
 		json_object_set_new(o, "load_tx_per_s", bench_jnum(R.tx_per_s));
 		json_object_set_new(o, "catchup_s", bench_jnum(secs));

@@ -2565,6 +2565,15 @@ static void retransmit(pbft_t *p)
 {
 	if (p->in_vc) {
 		resend_own_vc(p);
+		/* alone in a view change, we may have missed the last commits of
+		 * the old view while the others went idle: keep asking one peer
+		 * per interval for blocks above ours, so we still converge */
+		if (p->cfg.n > 1) {
+			uint16_t peer = (uint16_t)((p->cfg.self + 1 + p->now / p->cfg.retransmit_ms) % p->cfg.n);
+			if (peer == p->cfg.self)
+				peer = (uint16_t)((peer + 1) % p->cfg.n);
+			send_fetch(p, peer, p->delivered + 1, p->delivered + p->L);
+		}
 		return;
 	}
 	if (p->delivered != p->rt_delivered || !work_outstanding(p)) {

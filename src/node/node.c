@@ -796,7 +796,12 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *
 	if (!from_peer)
 		gossip_add(n, &tx);
 	mempool_add(n->pool, &tx, mono_ms());
-	pbft_note_pending(n->pbft, mono_ms());
+	/* one proposal per turn of the event loop, however many txs arrived in it:
+	 * batching without a timer */
+	if (n->note_ev && !n->note_scheduled) {
+		n->note_scheduled = 1;
+		event_active(n->note_ev, EV_TIMEOUT, 0);
+	}
 	status = 202;
 out:
 	tx_clear(&tx);
@@ -912,6 +917,15 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		n->failed = 1;
 		log_error(MOD, "consensus stopped after a delivery failure; this node accepts no work");
 	}
+}
+
+static void on_note(evutil_socket_t fd, short what, void *arg)
+{
+	node_t *n = arg;
+	(void)fd;
+	(void)what;
+	n->note_scheduled = 0;
+	pbft_note_pending(n->pbft, mono_ms());
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -1088,6 +1102,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, on_tick, n);
 	event_add(n->tick_ev, &tv);
 	n->flush_ev = event_new(n->base, -1, 0, on_flush, n);
+	n->note_ev = event_new(n->base, -1, 0, on_note, n);
 	n->sigterm_ev = evsignal_new(n->base, SIGTERM, on_signal, n);
 	n->sigint_ev = evsignal_new(n->base, SIGINT, on_signal, n);
 	event_add(n->sigterm_ev, NULL);
@@ -1107,6 +1122,8 @@ static void node_free(node_t *n)
 		event_free(n->tick_ev);
 	if (n->flush_ev)
 		event_free(n->flush_ev);
+	if (n->note_ev)
+		event_free(n->note_ev);
 	if (n->sigterm_ev)
 		event_free(n->sigterm_ev);
 	if (n->sigint_ev)

@@ -54,7 +54,8 @@ typedef struct node_t {
 	const provider_t *me;
 	sig_key_t *key;
 	struct event_base *base;
-	struct event *tick_ev, *sigterm_ev, *sigint_ev, *flush_ev;
+	struct event *tick_ev, *sigterm_ev, *sigint_ev, *flush_ev, *note_ev;
+	int note_scheduled;          /* note_ev is active: PBFT hears of new txs once per loop turn */
 	store_t *store;
 	state_t *committed;        /* exactly the delivered chain */
 	state_t *spec;             /* committed + speculative blocks */
