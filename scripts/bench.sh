@@ -31,9 +31,11 @@ failed=()
 model=$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)
 mem_kib=$(awk '/MemTotal/ {print $2}' /proc/meminfo)
 os=$(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-linux}")
-python3 - "$out/machine.json" "$(nproc)" "$mem_kib" "$model" "$(uname -r)" "$os" "$(id -u)" "$quick" <<'EOF'
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit+changes"
+python3 - "$out/machine.json" "$(nproc)" "$mem_kib" "$model" "$(uname -r)" "$os" "$(id -u)" "$quick" "$commit" <<'EOF'
 import json, os, sys, tempfile, time
-p, cores, mem, model, kernel, os_, uid, quick = sys.argv[1:]
+p, cores, mem, model, kernel, os_, uid, quick, commit = sys.argv[1:]
 # the disk under /tmp (where the devnets live): latency of a 4 KiB write + fsync
 fd, path = tempfile.mkstemp(dir="/tmp", prefix="bsec-fsync-")
 lat = []
@@ -49,6 +51,7 @@ json.dump({"cores": int(cores), "mem_gib": round(int(mem) / 1048576, 1), "cpu_mo
            "kernel": kernel, "os": os_, "root": uid == "0", "quick": quick == "1",
            "date": time.strftime("%Y-%m-%d"), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
            "fsync_ms": {"p50": round(lat[99], 3), "p90": round(lat[179], 3), "p99": round(lat[197], 3)},
+           "commit": commit,
            "loadavg_start": open("/proc/loadavg").read().split()[:3]}, open(p, "w"), indent=2)
 EOF
 echo "machine: $(nproc) cores, $((mem_kib / 1048576)) GiB, $model; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -103,9 +106,9 @@ profile() {
 		wait $lp
 		sleep 0.5
 		for r in leader replica; do
-			perf report -i "$out/perf-$r.data" --no-children --sort dso --stdio 2>/dev/null |
+			perf report -i "$out/perf-$r.data" --no-children -g none --sort dso --stdio 2>/dev/null |
 				grep -E '^ +[0-9]' | head -10 >"$out/profile-$r-dso.txt"
-			perf report -i "$out/perf-$r.data" --no-children --sort dso,sym --stdio 2>/dev/null |
+			perf report -i "$out/perf-$r.data" --no-children -g none --sort dso,sym --stdio 2>/dev/null |
 				grep -E '^ +[0-9]' | head -25 >"$out/profile-$r-sym.txt"
 		done
 	fi
