@@ -738,15 +738,18 @@ static int parse(pctx_t *p, instr_t *out)
 		return fail(p, t.off, "unknown object '%s' (expected vm, vnf, sfc)", q.s);
 	}
 
-	verbs_of(list, sizeof list, kind);
-	if (!next_tok(p, &t))
+	/* the lists in messages are built only when a message is needed */
+	if (!next_tok(p, &t)) {
+		verbs_of(list, sizeof list, kind);
 		return fail(p, p->end, "missing verb after '%s' (expected %s)", KIND_NAMES[kind], list);
+	}
 	for (o = VERB_CREATE; o <= VERB_DELETE; o++)
 		if (tok_is(p, &t, VERB_NAMES[o]))
 			verb = o;
 	form = form_find(kind, verb);
 	if (!form) {
 		q = quote(p->text + t.off, t.len);
+		verbs_of(list, sizeof list, kind);
 		return fail(p, t.off, "unknown verb '%s' for '%s' (expected %s)", q.s,
 			    KIND_NAMES[kind], list);
 	}
@@ -764,7 +767,6 @@ static int parse(pctx_t *p, instr_t *out)
 	if (parse_name_into(p, out->name, t.off, t.len, "name") < 0)
 		return -1;
 
-	opts_of(list, sizeof list, form->allowed);
 	while (next_tok(p, &t)) {
 		const char *s = p->text + t.off;
 		const char *eq;
@@ -775,8 +777,10 @@ static int parse(pctx_t *p, instr_t *out)
 		if (!form->allowed)
 			return fail(p, t.off, "unexpected '%s' ('%s %s' takes only a NAME)", q.s,
 				    KIND_NAMES[kind], VERB_NAMES[verb]);
-		if (t.len < 2 || s[0] != '-' || s[1] != '-')
+		if (t.len < 2 || s[0] != '-' || s[1] != '-') {
+			opts_of(list, sizeof list, form->allowed);
 			return fail(p, t.off, "unexpected '%s' (expected an option: %s)", q.s, list);
+		}
 		eq = memchr(s, '=', t.len);
 		nlen = eq ? (size_t)(eq - s) : t.len;
 		for (o = 0; o < OPT_COUNT; o++)
@@ -785,9 +789,11 @@ static int parse(pctx_t *p, instr_t *out)
 		if (opt >= 0 && eq)
 			return fail(p, t.off, "option '%s' takes its value after a space ('%s VALUE')",
 				    OPTS[opt].name, OPTS[opt].name);
-		if (opt < 0)
+		if (opt < 0) {
+			opts_of(list, sizeof list, form->allowed);
 			return fail(p, t.off, "unknown option '%s' for '%s %s' (expected %s)", q.s,
 				    KIND_NAMES[kind], VERB_NAMES[verb], list);
+		}
 		if ((seen & B(opt)) && !OPTS[opt].repeatable)
 			return fail(p, t.off, "duplicate option '%s' (first at %zu)", OPTS[opt].name,
 				    opt_pos[opt] + 1);

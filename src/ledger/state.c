@@ -98,6 +98,7 @@ struct state_t {
 	size_t rq_head, rq_n, rq_cap;
 	map_t *dirty_tenants;    /* tenant key -> tenant_ent_t* */
 	map_t *dirty_objects;    /* object key -> PRESENT */
+	int untracked;           /* state_track_dirty(st, 0): no dirty sets */
 	undo_t *undo;
 	size_t n_undo, cap_undo;
 };
@@ -205,6 +206,8 @@ static tenant_ent_t *tent_make(state_t *st, int scheme, const uint8_t *key, cons
 static void tent_dirty(state_t *st, tenant_ent_t *e)
 {
 	uint8_t k[TKEY_MAX];
+	if (st->untracked)
+		return;
 	size_t kl = tkey_build(k, e->rec.key.scheme, e->rec.key.key, e->rec.domain,
 			       strlen(e->rec.domain));
 	map_put(st->dirty_tenants, k, kl, e);
@@ -415,6 +418,8 @@ static object_rec_t *obj_get(const state_t *st, int kind, const char *name, size
 static void obj_dirty(state_t *st, int kind, const char *name)
 {
 	uint8_t k[OKEY_MAX];
+	if (st->untracked)
+		return;
 	map_put(st->dirty_objects, k, okey_build(k, kind, name, strlen(name)), PRESENT);
 }
 
@@ -565,7 +570,8 @@ static void undo_one(state_t *st, undo_t *u)
 			map_put(st->attests, u->name, strlen(u->name), u->saved);
 			u->saved = NULL;
 		}
-		map_put(st->dirty_attests, u->name, strlen(u->name), PRESENT);
+		if (!st->untracked)
+			map_put(st->dirty_attests, u->name, strlen(u->name), PRESENT);
 		break;
 	}
 	undo_release(u);
@@ -1060,7 +1066,8 @@ static void apply_attest(state_t *st, const tx_t *tx)
 	a->height = st->height;
 	a->block_ts = st->ts;
 	free(map_put(st->attests, dom, tx->domain_len, a));
-	map_put(st->dirty_attests, dom, tx->domain_len, PRESENT);
+	if (!st->untracked)
+		map_put(st->dirty_attests, dom, tx->domain_len, PRESENT);
 }
 
 void state_apply_tx(state_t *st, const tx_t *tx)
@@ -1210,12 +1217,16 @@ int state_foreach_dirty_attestation(state_t *st, state_attest_cb cb, void *ctx)
 
 void state_clear_dirty(state_t *st)
 {
-	map_free(st->dirty_tenants);
-	map_free(st->dirty_objects);
-	map_free(st->dirty_attests);
-	st->dirty_tenants = map_new();
-	st->dirty_objects = map_new();
-	st->dirty_attests = map_new();
+	map_clear(st->dirty_tenants);
+	map_clear(st->dirty_objects);
+	map_clear(st->dirty_attests);
+}
+
+void state_track_dirty(state_t *st, int on)
+{
+	st->untracked = !on;
+	if (!on)
+		state_clear_dirty(st);
 }
 
 int state_foreach_object(const state_t *st, state_object_cb cb, void *ctx)

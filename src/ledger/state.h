@@ -187,6 +187,10 @@ int state_foreach_dirty(state_t *st, state_tenant_cb tcb, state_object_cb ocb, v
 typedef int (*state_attest_cb)(void *ctx, const attest_rec_t *a);
 int state_foreach_dirty_attestation(state_t *st, state_attest_cb cb, void *ctx);
 void state_clear_dirty(state_t *st);
+/* Whether changes are recorded for state_foreach_dirty (on by default);
+ * a state that is never persisted (a node's speculative copy) turns it
+ * off so the dirty sets do not grow without bound. */
+void state_track_dirty(state_t *st, int on);
 
 /* Iterate all objects / tenants (for APIs and drift checks). */
 int state_foreach_object(const state_t *st, state_object_cb cb, void *ctx);

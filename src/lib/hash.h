@@ -1,5 +1,6 @@
 /*
- * hash.h — SHA-256 (libsodium) behind BSec's names.
+ * hash.h — SHA-256 (OpenSSL EVP) behind BSec's names.  Every hash_init
+ * must be followed by hash_final (the context is pooled per thread).
  */
 #ifndef BSEC_HASH_H
 #define BSEC_HASH_H

@@ -13,6 +13,8 @@ typedef struct map_t map_t;
 map_t *map_new(void);
 void map_free(map_t *m);                 /* does not free values */
 size_t map_size(const map_t *m);
+/* Removes every entry (values are the caller's); small tables keep their size. */
+void map_clear(map_t *m);
 void *map_get(const map_t *m, const void *key, size_t klen);
 /* Inserts or replaces; returns the previous value (or NULL). */
 void *map_put(map_t *m, const void *key, size_t klen, void *val);

@@ -1012,6 +1012,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 		return -1;
 	n->committed = state_new(&n->g);
 	n->spec = state_new(&n->g);
+	state_track_dirty(n->spec, 0);   /* only the committed copy is persisted */
 	if (store_load_state(n->store, n->committed, err, errlen) < 0 ||
 	    store_load_state(n->store, n->spec, err, errlen) < 0)
 		return -1;
