@@ -837,6 +837,36 @@ out:
 	return ret;
 }
 
+/* The last instruction parsed on this thread, by text: validating a tx
+ * and applying it parse the same text back to back. */
+static __thread struct {
+	size_t len;
+	int valid;
+	char text[TX_MAX_INSTRUCTION];
+	instr_t in;
+} last;
+
+int instr_parse_cached(instr_t *out, const char *text, size_t len, size_t *err_pos, char *err,
+		       size_t errlen)
+{
+	if (last.valid && last.len == len && text && memcmp(last.text, text, len) == 0) {
+		memcpy(out, &last.in, sizeof(*out));
+		if (err_pos)
+			*err_pos = 0;
+		if (err && errlen)
+			err[0] = '\0';
+		return 0;
+	}
+	int r = instr_parse(out, text, len, err_pos, err, errlen);
+	if (r == 0 && len <= sizeof(last.text)) {
+		memcpy(last.text, text, len);
+		last.len = len;
+		memcpy(&last.in, out, sizeof(*out));
+		last.valid = 1;
+	}
+	return r;
+}
+
 /* ---- printing ---------------------------------------------------------- */
 
 /* Upper bound of a canonical instruction printed from any instr_t. */

@@ -69,6 +69,11 @@ typedef struct {
 int instr_parse(instr_t *out, const char *text, size_t len, size_t *err_pos,
 		char *err, size_t errlen) WUR;
 
+/* instr_parse through a one-entry per-thread cache of the last text that
+ * parsed (same result, same errors). */
+int instr_parse_cached(instr_t *out, const char *text, size_t len, size_t *err_pos,
+		       char *err, size_t errlen) WUR;
+
 /* Canonical text; caller frees. */
 char *instr_format(const instr_t *in);
 

@@ -485,7 +485,7 @@ static void spec_refs(state_t *st, const char *spec, int delta, int log)
 	instr_t in;
 	size_t pos;
 	char err[128];
-	if (!spec || instr_parse(&in, spec, strlen(spec), &pos, err, sizeof(err)) < 0)
+	if (!spec || instr_parse_cached(&in, spec, strlen(spec), &pos, err, sizeof(err)) < 0)
 		return;
 	if (in.kind == OBJ_VNF && in.vm[0])
 		ref_add(st, OBJ_VM, in.vm, delta, log);
@@ -900,7 +900,7 @@ static void apply_request(state_t *st, const tx_t *tx)
 	instr_t in;
 	size_t pos;
 	char err[160];
-	if (instr_parse(&in, tx->instruction, tx->instruction_len, &pos, err, sizeof(err)) < 0)
+	if (instr_parse_cached(&in, tx->instruction, tx->instruction_len, &pos, err, sizeof(err)) < 0)
 		return; /* validate_tx refuses it; applying nothing keeps the state sane */
 	tenant_ent_t *e = tent_make(st, tx->scheme, tx->sender, tx->domain, tx->domain_len);
 	if (!e)

@@ -674,7 +674,7 @@ static int put_request_refs(store_t *s, const tx_t *tx, int64_t seq, char *err, 
 	size_t pos;
 	char why[128];
 
-	if (instr_parse(&in, tx->instruction, tx->instruction_len, &pos, why, sizeof(why)) < 0)
+	if (instr_parse_cached(&in, tx->instruction, tx->instruction_len, &pos, why, sizeof(why)) < 0)
 		return 0; /* validation refuses these; nothing to index */
 	if (put_objref(s, in.kind, in.name, seq, err, errlen) < 0)
 		return -1;

@@ -390,7 +390,7 @@ static verr_t check_request(const state_t *st, const tx_t *tx, uint64_t block_ts
 	instr_t in;
 	size_t pos;
 	char why[200];
-	if (instr_parse(&in, tx->instruction, tx->instruction_len, &pos, why, sizeof(why)) < 0)
+	if (instr_parse_cached(&in, tx->instruction, tx->instruction_len, &pos, why, sizeof(why)) < 0)
 		return fail(v, V_BAD_INSTRUCTION, "instruction %s", why);
 	uint16_t op = instr_op_bit(in.kind, in.verb);
 	if (!(t->sla.ops & op))
