@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 quick=${1:-0}
 [ "$quick" = 1 ] || quick=0
 out=build/bench
-B=build/bsec
+B=${BENCH_BSEC:-build/bsec}   # another binary: the tree can be rebuilt meanwhile
 if [ "$quick" = 1 ]; then
 	doc=${BENCH_DOC:-$out/benchmarks.md}
 	img=${BENCH_IMG:-$out/img}
