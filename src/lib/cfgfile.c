@@ -111,6 +111,30 @@ int cfg_string(const json_t *v, const char *path, const char *key, const char *t
 	return 0;
 }
 
+int cfg_checked_string(const json_t *v, const char *path, const char *key, const char *txt,
+		       int (*is_ok)(const char *s), const char *what, char **out, char *err, size_t errlen)
+{
+	const char *s;
+	if (cfg_string(v, path, key, txt, CFG_MAX_PATH, &s, err, errlen) < 0)
+		return -1;
+	if (!is_ok(s)) {
+		err_set(err, errlen, "%s: `%s' is %s, expected %s", path, key, txt, what);
+		return -1;
+	}
+	*out = xstrdup(s);
+	return 0;
+}
+
+int cfg_path(const json_t *v, const char *path, const char *key, const char *txt, const char *dir,
+	     char **out, char *err, size_t errlen)
+{
+	const char *s;
+	if (cfg_string(v, path, key, txt, CFG_MAX_PATH, &s, err, errlen) < 0)
+		return -1;
+	*out = cfg_join(dir, s);
+	return 0;
+}
+
 int cfg_integer(const json_t *v, const char *path, const char *key, const char *txt, const char *what,
 		uint64_t lo, uint64_t hi, uint64_t *out, char *err, size_t errlen)
 {

@@ -56,6 +56,20 @@ int cfg_walk(struct json_t *root, const char *path, const cfg_key_t *keys, size_
 int cfg_string(const struct json_t *v, const char *path, const char *key, const char *txt, size_t max,
 	       const char **out, char *err, size_t errlen) WUR;
 
+/* A non-empty string of at most CFG_MAX_PATH bytes that is_ok accepts;
+ * *out is a fresh copy (caller frees).  -1 with cfg_string's message, or
+ * "path: `key' is TXT, expected WHAT" when is_ok refuses it. */
+int cfg_checked_string(const struct json_t *v, const char *path, const char *key, const char *txt,
+		       int (*is_ok)(const char *s), const char *what, char **out, char *err,
+		       size_t errlen) WUR;
+
+/* A file or directory: a non-empty string of at most CFG_MAX_PATH bytes
+ * (cfg_string's message), taken relative to dir as cfg_join does; *out
+ * is fresh (caller frees). */
+#define CFG_MAX_PATH 4096
+int cfg_path(const struct json_t *v, const char *path, const char *key, const char *txt, const char *dir,
+	     char **out, char *err, size_t errlen) WUR;
+
 /* An integer in lo..hi (both at most INT64_MAX).  0, or -1 with "path:
  * `key' is TXT, expected WHAT in LO..HI" (what: "an integer", "seconds"). */
 int cfg_integer(const struct json_t *v, const char *path, const char *key, const char *txt,

@@ -15,18 +15,19 @@
 
 enum { K_STR, K_PATH, K_LEVEL, K_NODES, K_DRIVER, K_MS };
 
-#define OFF(f) offsetof(orch_config_t, f)
+/* A key named as its field, without bounds (no integer kind here takes them). */
+#define KEY(f, kind, required) { #f, kind, required, offsetof(orch_config_t, f), 0, 0, 0 }
 static const cfg_key_t keys[] = {
-	{ "name", K_STR, 1, OFF(name), 0, 0, 0 },
-	{ "domain", K_STR, 0, OFF(domain), 0, 0, 0 },
-	{ "genesis", K_PATH, 1, OFF(genesis), 0, 0, 0 },
-	{ "orchestrator_key", K_PATH, 1, OFF(orchestrator_key), 0, 0, 0 },
-	{ "ca", K_PATH, 0, OFF(ca), 0, 0, 0 },
-	{ "nodes", K_NODES, 0, OFF(nodes), 0, 0, 0 },
-	{ "data_dir", K_PATH, 0, OFF(data_dir), 0, 0, 0 },
-	{ "driver", K_DRIVER, 1, OFF(driver), 0, 0, 0 },
-	{ "log_level", K_LEVEL, 0, OFF(log_level), 0, 0, 0 },
-	{ "attest_interval_ms", K_MS, 0, OFF(attest_interval_ms), 0, 0, 0 },
+	KEY(name, K_STR, 1),
+	KEY(domain, K_STR, 0),
+	KEY(genesis, K_PATH, 1),
+	KEY(orchestrator_key, K_PATH, 1),
+	KEY(ca, K_PATH, 0),
+	KEY(nodes, K_NODES, 0),
+	KEY(data_dir, K_PATH, 0),
+	KEY(driver, K_DRIVER, 1),
+	KEY(log_level, K_LEVEL, 0),
+	KEY(attest_interval_ms, K_MS, 0),
 };
 
 /* [a-z0-9][a-z0-9-]{0,31}, the names of the genesis. */
@@ -65,19 +66,12 @@ static int check_driver(orch_config_t *c, json_t *v, const char *txt, char *err,
 static int load_key(void *ctx, const cfg_key_t *d, json_t *v, const char *txt, char *err, size_t errlen)
 {
 	orch_config_t *c = ctx;
-	const char *s;
+	char **field = (char **)((char *)c + d->off);    /* K_STR, K_PATH */
 	switch (d->kind) {
 	case K_STR:
+		return cfg_checked_string(v, c->path, d->key, txt, is_name, "a name ([a-z0-9][a-z0-9-]{0,31})", field, err, errlen);
 	case K_PATH:
-		if (cfg_string(v, c->path, d->key, txt, 4096, &s, err, errlen) < 0)
-			return -1;
-		if (d->kind == K_STR && !is_name(s)) {
-			err_set(err, errlen, "%s: `%s' is %s, expected a name ([a-z0-9][a-z0-9-]{0,31})",
-				c->path, d->key, txt);
-			return -1;
-		}
-		*(char **)((char *)c + d->off) = d->kind == K_PATH ? cfg_join(c->dir, s) : xstrdup(s);
-		return 0;
+		return cfg_path(v, c->path, d->key, txt, c->dir, field, err, errlen);
 	case K_LEVEL:
 		return cfg_log_level(v, c->path, txt, &c->log_level, err, errlen);
 	case K_NODES:

@@ -15,18 +15,19 @@
 
 enum { K_STR, K_PATH, K_SECS, K_LEVEL, K_NODES };
 
-#define OFF(f) offsetof(portal_config_t, f)
+/* A key named as its field; lo..hi bound K_SECS. */
+#define KEY(f, kind, required, lo, hi) { #f, kind, required, offsetof(portal_config_t, f), lo, hi, 0 }
 static const cfg_key_t keys[] = {
-	{ "listen", K_STR, 1, OFF(listen), 0, 0, 0 },
-	{ "genesis", K_PATH, 1, OFF(genesis), 0, 0, 0 },
-	{ "tls_cert", K_PATH, 1, OFF(tls_cert), 0, 0, 0 },
-	{ "tls_key", K_PATH, 1, OFF(tls_key), 0, 0, 0 },
-	{ "ca", K_PATH, 0, OFF(ca), 0, 0, 0 },
-	{ "nodes", K_NODES, 0, OFF(nodes), 0, 0, 0 },
-	{ "session_idle_s", K_SECS, 0, OFF(session_idle_s), 10, 7 * 86400, 0 },
-	{ "session_max_s", K_SECS, 0, OFF(session_max_s), 10, 30 * 86400, 0 },
-	{ "web_dir", K_PATH, 0, OFF(web_dir), 0, 0, 0 },
-	{ "log_level", K_LEVEL, 0, OFF(log_level), 0, 0, 0 },
+	KEY(listen, K_STR, 1, 0, 0),
+	KEY(genesis, K_PATH, 1, 0, 0),
+	KEY(tls_cert, K_PATH, 1, 0, 0),
+	KEY(tls_key, K_PATH, 1, 0, 0),
+	KEY(ca, K_PATH, 0, 0, 0),
+	KEY(nodes, K_NODES, 0, 0, 0),
+	KEY(session_idle_s, K_SECS, 0, 10, 7 * 86400),
+	KEY(session_max_s, K_SECS, 0, 10, 30 * 86400),
+	KEY(web_dir, K_PATH, 0, 0, 0),
+	KEY(log_level, K_LEVEL, 0, 0, 0),
 };
 
 /* "host:port" with a port 0..65535 (0: ephemeral). */
@@ -45,18 +46,12 @@ static int is_listen(const char *s)
 static int load_key(void *ctx, const cfg_key_t *d, json_t *v, const char *txt, char *err, size_t errlen)
 {
 	portal_config_t *c = ctx;
-	const char *s;
+	char **field = (char **)((char *)c + d->off);    /* K_STR, K_PATH */
 	switch (d->kind) {
 	case K_STR:
+		return cfg_checked_string(v, c->path, d->key, txt, is_listen, "HOST:PORT", field, err, errlen);
 	case K_PATH:
-		if (cfg_string(v, c->path, d->key, txt, 4096, &s, err, errlen) < 0)
-			return -1;
-		if (d->kind == K_STR && !is_listen(s)) {
-			err_set(err, errlen, "%s: `%s' is %s, expected HOST:PORT", c->path, d->key, txt);
-			return -1;
-		}
-		*(char **)((char *)c + d->off) = d->kind == K_PATH ? cfg_join(c->dir, s) : xstrdup(s);
-		return 0;
+		return cfg_path(v, c->path, d->key, txt, c->dir, field, err, errlen);
 	case K_SECS:
 		return cfg_integer(v, c->path, d->key, txt, "seconds", d->lo, d->hi,
 				   (uint64_t *)((char *)c + d->off), err, errlen);
