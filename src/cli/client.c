@@ -58,41 +58,16 @@ int client_check_opts(const client_opts_t *o)
 
 void client_close(client_t *c)
 {
-	for (size_t i = 0; i < c->n; i++) {
-		free(c->t[i].url);
-		https_client_free(c->t[i].post);
-		https_client_free(c->t[i].poll);
-	}
-	free(c->t);
+	nodeapi_free(c->t, c->n);
 	free(c->ca_file);
 	if (c->have_g)
 		genesis_free(&c->g);
 	memset(c, 0, sizeof(*c));
 }
 
-/* "https://h:p/x" and "https://h:p" name the same server. */
-static int same_base(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	while (la && a[la - 1] == '/')
-		la--;
-	while (lb && b[lb - 1] == '/')
-		lb--;
-	return la == lb && !strncmp(a, b, la);
-}
-
 static void node_add(client_t *c, const char *url, const char *name, const char *pin)
 {
-	c->t = xrealloc(c->t, (c->n + 1) * sizeof(*c->t));
-	client_node_t *t = &c->t[c->n++];
-	memset(t, 0, sizeof(*t));
-	t->url = xstrdup(url);
-	size_t l = strlen(t->url);
-	while (l && t->url[l - 1] == '/')
-		t->url[--l] = 0;
-	t->name = name ? name : t->url;
-	t->trust.ca_file = c->ca_file;
-	t->trust.pin_pem = c->ca_file ? NULL : pin;
+	nodeapi_add(&c->t, &c->n, url, name, pin, c->ca_file);
 }
 
 /* Without a genesis: the chain id the node (trusted through --ca)
@@ -151,7 +126,7 @@ int client_open(client_t *c, const client_opts_t *o)
 		if (strncmp(o->node_url, "https://", 8))
 			return cli_fail("--node `%s' is not an https:// URL", o->node_url), -1;
 		for (size_t i = 0; i < n && !first_known; i++)
-			if (same_base(c->g.providers[i].api, o->node_url)) {
+			if (nodeapi_same_base(c->g.providers[i].api, o->node_url)) {
 				first = i;
 				first_known = 1;
 			}
@@ -190,44 +165,20 @@ char *client_domain_list(const client_t *c)
 	return list;
 }
 
-static https_client_t *conn_of(client_node_t *t, int poll, int timeout_ms)
-{
-	https_client_t **h = poll ? &t->poll : &t->post;
-	if (!*h) {
-		*h = https_client_new(t->url, &t->trust, timeout_ms, t->err, sizeof(t->err));
-		if (*h)
-			https_client_set_max_response(*h, 16u << 20);
-	}
-	return *h;
-}
-
 int client_call(client_t *c, int poll, int timeout_ms, const char *method, const char *path,
 		const uint8_t *body, size_t len, int *status, json_t **out)
 {
 	client_node_t *t = &c->t[c->cur];
 	uint8_t *resp = NULL;
 	size_t rlen = 0;
-	int ret = -1;
 	*out = NULL;
-	https_client_t *h = conn_of(t, poll, timeout_ms);
-	if (!h)
-		goto out;
-	if (https_client_request(h, method, path, body ? "application/octet-stream" : NULL, body, len,
-				 status, &resp, &rlen, t->err, sizeof(t->err)) < 0) {
-		/* drop the connection: the next attempt starts clean */
-		https_client_free(h);
-		if (poll)
-			t->poll = NULL;
-		else
-			t->post = NULL;
-		goto out;
-	}
+	if (nodeapi_request(poll ? &t->poll : &t->post, t, timeout_ms, 16u << 20, method, path, body, len,
+			    status, &resp, &rlen, t->err, sizeof(t->err)) < 0)
+		return -1;
 	json_error_t je;
 	*out = json_loadb((const char *)resp, rlen, 0, &je);
-	ret = 0;
-out:
 	free(resp);
-	return ret;
+	return 0;
 }
 
 const char *client_jstr(const json_t *o, const char *key)

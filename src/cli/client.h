@@ -25,17 +25,13 @@
 #include "../ledger/genesis.h"
 #include "../ledger/tx.h"
 #include "../lib/https.h"
+#include "../lib/nodeapi.h"
 
 struct json_t;
 
-/* One node API. */
-typedef struct {
-	char *url;                 /* https://host:port */
-	const char *name;          /* provider name, or the URL */
-	https_trust_t trust;
-	https_client_t *post, *poll;
-	char err[256];             /* last failure */
-} client_node_t;
+/* One node API (url, name, trust, its post and poll connections, the
+ * last failure). */
+typedef nodeapi_t client_node_t;
 
 /* The nodes of one consortium, the genesis that lists them, and the one
  * in use (cur). */

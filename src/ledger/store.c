@@ -40,6 +40,7 @@
 #include <sqlite3.h>
 
 #include "instr.h"
+#include "../lib/dbmeta.h"
 #include "../lib/util.h"
 
 #define STORE_SCHEMA_VERSION 1
@@ -228,45 +229,16 @@ static const uint8_t *col_fixed(sqlite3_stmt *q, int i, size_t n)
 
 /* ---- open / close ---- */
 
-/* Reads meta[key] with a one-off statement: 0 and a copy, 1 absent, -1 error. */
+/* Reads meta[key] (dbmeta_get): 0 and a copy, 1 absent, -1 error. */
 static int meta_read(sqlite3 *db, const char *key, uint8_t **val, size_t *len)
 {
-	sqlite3_stmt *q = NULL;
-	int ret = -1, rc;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?1", -1, &q, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_DONE) {
-		ret = 1;
-	} else if (rc == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(q, 0);
-		*val = xmalloc(n + 1);
-		if (n)
-			memcpy(*val, sqlite3_column_blob(q, 0), n);
-		(*val)[n] = 0;
-		*len = n;
-		ret = 0;
-	}
-out:
-	sqlite3_finalize(q);
-	return ret;
+	int r = dbmeta_get(db, key, val, len);
+	return r == 1 ? 0 : r == 0 ? 1 : -1;
 }
 
 static int meta_write(sqlite3 *db, const char *key, const void *val, size_t len)
 {
-	sqlite3_stmt *q = NULL;
-	int ret = -1;
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", -1, &q,
-			       NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, val, (int)len, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_DONE)
-		ret = 0;
-out:
-	sqlite3_finalize(q);
-	return ret;
+	return dbmeta_put(db, key, val, len);
 }
 
 /* Creates the schema when new, then checks schema_version and chain_id. */

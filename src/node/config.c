@@ -1,11 +1,13 @@
 /*
  * config.c — loading a node's JSON configuration (see config.h).  A table
- * lists each key with its type and bounds, so checks and messages are
- * uniform.
+ * lists each key with its type and bounds; the walk over it and the typed
+ * checks are the shared ones of cfgfile.h, so messages are uniform.
  */
 #include "config.h"
+#include "../lib/cfgfile.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,16 +30,8 @@ char *path_dir(const char *p)
 
 enum { K_STR, K_PATH, K_U64, K_LEVEL };
 
-typedef struct {
-	const char *key;
-	int type;
-	int required;
-	size_t off;
-	uint64_t lo, hi, def;
-} key_t_;
-
 #define OFF(f) offsetof(node_config_t, f)
-static const key_t_ keys[] = {
+static const cfg_key_t keys[] = {
 	{ "name", K_STR, 1, OFF(name), 0, 0, 0 },
 	{ "genesis", K_PATH, 1, OFF(genesis), 0, 0, 0 },
 	{ "data_dir", K_PATH, 0, OFF(data_dir), 0, 0, 0 },
@@ -54,89 +48,50 @@ static const key_t_ keys[] = {
 	{ "log_level", K_LEVEL, 0, OFF(log_level), 0, 0, LOG_INFO },
 };
 
+typedef struct {
+	node_config_t *c;
+	const char *dir;         /* of the config file, for relative paths */
+} load_t;
+
+/* One key's value (cfg_value_fn); 0 or -1 with the reason. */
+static int load_key(void *ctx, const cfg_key_t *d, json_t *v, const char *txt, char *err, size_t errlen)
+{
+	load_t *l = ctx;
+	char *field = (char *)l->c + d->off;
+	const char *s;
+	switch (d->kind) {
+	case K_STR:
+	case K_PATH:
+		if (cfg_string(v, l->c->path, d->key, txt, SIZE_MAX, &s, err, errlen) < 0)
+			return -1;
+		*(char **)field = d->kind == K_PATH ? path_join(l->dir, s) : xstrdup(s);
+		return 0;
+	case K_U64:
+		return cfg_integer(v, l->c->path, d->key, txt, "an integer", d->lo, d->hi, (uint64_t *)field,
+				   err, errlen);
+	case K_LEVEL:
+		return cfg_log_level(v, l->c->path, txt, (int *)field, err, errlen);
+	}
+	return -1;
+}
+
 int node_config_load(node_config_t *c, const char *path, char *err, size_t errlen)
 {
 	int ret = -1;
-	json_error_t je;
 	memset(c, 0, sizeof(*c));
 	c->path = xstrdup(path);
-	char *dir = path_dir(path);
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	if (!root) {
-		err_set(err, errlen, "%s: line %d: %s", path, je.line, je.text);
-		goto out;
-	}
-	if (!json_is_object(root)) {
-		err_set(err, errlen, "%s: must be a JSON object", path);
-		goto out;
-	}
-	const char *k;
-	json_t *v;
-	json_object_foreach(root, k, v) {
-		size_t i;
-		for (i = 0; i < ARRAY_LEN(keys); i++)
-			if (!strcmp(keys[i].key, k))
-				break;
-		if (i == ARRAY_LEN(keys)) {
-			err_set(err, errlen, "%s: unknown key `%s'", path, k);
-			goto out;
-		}
-	}
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
-		const key_t_ *d = &keys[i];
-		v = json_object_get(root, d->key);
-		char *field = (char *)c + d->off;
-		if (!v) {
-			if (d->required) {
-				err_set(err, errlen, "%s: `%s' is required", path, d->key);
-				goto out;
-			}
-			if (d->type == K_U64)
-				*(uint64_t *)field = d->def;
-			else if (d->type == K_LEVEL)
-				*(int *)field = (int)d->def;
-			continue;
-		}
-		char *txt = json_dumps(v, JSON_ENCODE_ANY);
-		switch (d->type) {
-		case K_STR:
-		case K_PATH:
-			if (!json_is_string(v) || json_string_length(v) == 0) {
-				err_set(err, errlen, "%s: `%s' is %s, expected a non-empty string", path, d->key, txt);
-				free(txt);
-				goto out;
-			}
-			*(char **)field = d->type == K_PATH ? path_join(dir, json_string_value(v))
-							    : xstrdup(json_string_value(v));
-			break;
-		case K_U64:
-			if (!json_is_integer(v) || json_integer_value(v) < (json_int_t)d->lo ||
-			    (uint64_t)json_integer_value(v) > d->hi) {
-				err_set(err, errlen, "%s: `%s' is %s, expected an integer in %llu..%llu", path,
-					d->key, txt, (unsigned long long)d->lo, (unsigned long long)d->hi);
-				free(txt);
-				goto out;
-			}
-			*(uint64_t *)field = (uint64_t)json_integer_value(v);
-			break;
-		case K_LEVEL: {
-			static const char *lv[] = { "debug", "info", "warn", "error" };
-			int found = -1;
-			for (int j = 0; j < 4; j++)
-				if (json_is_string(v) && !strcmp(json_string_value(v), lv[j]))
-					found = j;
-			if (found < 0) {
-				err_set(err, errlen, "%s: `log_level' is %s, expected debug, info, warn or error",
-					path, txt);
-				free(txt);
-				goto out;
-			}
-			*(int *)field = found;
-			break;
-		}
-		}
-		free(txt);
+		char *field = (char *)c + keys[i].off;
+		if (keys[i].kind == K_U64)
+			*(uint64_t *)field = keys[i].def;
+		else if (keys[i].kind == K_LEVEL)
+			*(int *)field = (int)keys[i].def;
 	}
+	char *dir = path_dir(path);
+	load_t l = { c, dir };
+	json_t *root = cfg_load_object(path, err, errlen);
+	if (!root || cfg_walk(root, path, keys, ARRAY_LEN(keys), 0, load_key, &l, err, errlen) < 0)
+		goto out;
 	if (!c->data_dir)
 		c->data_dir = xstrdup(dir);
 	ret = 0;

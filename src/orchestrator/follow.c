@@ -197,3 +197,37 @@ out:
 	cert_clear(&c);
 	return ret;
 }
+
+/* ---- the nodes to follow ---------------------------------------------------- */
+
+int follow_nodes_setup(nodeapi_t **v, size_t *n, const genesis_t *g, char *const *urls, size_t n_urls,
+		       const char *ca, size_t first, const char *cfg_path, char *err, size_t errlen)
+{
+	if (urls) {
+		for (size_t i = 0; i < n_urls; i++) {
+			const provider_t *p = NULL;
+			for (size_t k = 0; k < g->n_providers && !p; k++)
+				if (g->providers[k].api && nodeapi_same_base(g->providers[k].api, urls[i]))
+					p = &g->providers[k];
+			if (!p && !ca) {
+				err_set(err, errlen, "%s: nodes[%zu] `%s' is not the API of any provider in the "
+					"genesis, so no pinned certificate applies: give \"ca\"", cfg_path, i, urls[i]);
+				return -1;
+			}
+			nodeapi_add(v, n, urls[i], p ? p->name : NULL, p ? p->tls_cert_pem : NULL, ca);
+		}
+		return 0;
+	}
+	size_t before = *n;
+	for (size_t k = 0; k < g->n_providers; k++) {
+		const provider_t *p = &g->providers[(first + k) % g->n_providers];
+		if (!p->api || strncmp(p->api, "https://", 8) || (!ca && !p->tls_cert_pem))
+			continue;
+		nodeapi_add(v, n, p->api, p->name, p->tls_cert_pem, ca);
+	}
+	if (*n == before) {
+		err_set(err, errlen, "no provider in the genesis has an https:// API to follow");
+		return -1;
+	}
+	return 0;
+}

@@ -13,6 +13,10 @@
  *     is all the orchestrator acts on);
  *   - the commit certificate carries a quorum of member signatures over
  *     (chain id, view, height, block hash) — cert_verify.
+ *
+ * And the list of node APIs a follower (the orchestrator, the portal)
+ * reads the chain from: the config's, or every provider's from the
+ * genesis.
  */
 #ifndef BSEC_ORCH_FOLLOW_H
 #define BSEC_ORCH_FOLLOW_H
@@ -21,6 +25,7 @@
 #include <stdint.h>
 #include "../ledger/block.h"
 #include "../ledger/genesis.h"
+#include "../lib/nodeapi.h"
 
 struct json_t;
 
@@ -30,5 +35,15 @@ struct json_t;
  * (*out is then cleared). */
 int follow_block_parse(block_t *out, const struct json_t *bj, const genesis_t *g, uint64_t height,
 		       const uint8_t prev_hash[BSEC_HASH_BYTES], char *err, size_t errlen) WUR;
+
+/* Appends the nodes to follow to *v (of *n): the n_urls URLs of the
+ * config file cfg_path (trusted through ca, or else through the
+ * certificate g pins for the provider whose API a URL is), or, when urls
+ * is NULL, every provider's https:// API that can be trusted, starting
+ * with provider first.  ca and g must outlive the list.  0, or -1 with
+ * the reason in err (a config URL no pin applies to without ca, or no
+ * provider to follow). */
+int follow_nodes_setup(nodeapi_t **v, size_t *n, const genesis_t *g, char *const *urls, size_t n_urls,
+		       const char *ca, size_t first, const char *cfg_path, char *err, size_t errlen) WUR;
 
 #endif

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "../ledger/tx.h"
+#include "../lib/dbmeta.h"
 
 #define JOURNAL_SCHEMA_VERSION 1
 #define JOURNAL_BUSY_MS 5000
@@ -66,50 +67,6 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
-/* meta value as a blob; 1 found, 0 absent, -1 error. */
-static int meta_get(sqlite3 *db, const char *key, uint8_t **val, size_t *len)
-{
-	sqlite3_stmt *q = NULL;
-	int ret = -1;
-	*val = NULL;
-	*len = 0;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &q, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(q);
-	if (rc == SQLITE_DONE) {
-		ret = 0;
-	} else if (rc == SQLITE_ROW) {
-		int n = sqlite3_column_bytes(q, 0);
-		const void *p = sqlite3_column_blob(q, 0);
-		*val = xmalloc((size_t)n + 1);
-		if (n)
-			memcpy(*val, p, (size_t)n);
-		(*val)[n] = 0;
-		*len = (size_t)n;
-		ret = 1;
-	}
-out:
-	sqlite3_finalize(q);
-	return ret;
-}
-
-static int meta_put(sqlite3 *db, const char *key, const void *val, size_t len)
-{
-	sqlite3_stmt *q = NULL;
-	int ret = -1;
-	if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", -1, &q,
-			       NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, val, (int)len, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_DONE)
-		ret = 0;
-out:
-	sqlite3_finalize(q);
-	return ret;
-}
-
 static int parse_height(const uint8_t *v, size_t len, uint64_t *out)
 {
 	char *end;
@@ -145,7 +102,7 @@ int journal_open(journal_t **out, const char *dir, const uint8_t chain_id[BSEC_H
 	if (exec_sql(j->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;", err, errlen) < 0 ||
 	    exec_sql(j->db, SCHEMA_SQL, err, errlen) < 0)
 		goto out;
-	int r = meta_get(j->db, "chain_id", &v, &vl);
+	int r = dbmeta_get(j->db, "chain_id", &v, &vl);
 	if (r < 0) {
 		err_set(err, errlen, "journal `%s': %s", path, sqlite3_errmsg(j->db));
 		goto out;
@@ -157,10 +114,10 @@ int journal_open(journal_t **out, const char *dir, const uint8_t chain_id[BSEC_H
 		snprintf(ver, sizeof(ver), "%d", JOURNAL_SCHEMA_VERSION);
 		if (exec_sql(j->db, "BEGIN IMMEDIATE", err, errlen) < 0)
 			goto out;
-		if (meta_put(j->db, "schema_version", ver, strlen(ver)) < 0 ||
-		    meta_put(j->db, "chain_id", want, strlen(want)) < 0 ||
-		    meta_put(j->db, "domain", domain, strlen(domain)) < 0 ||
-		    meta_put(j->db, "last_height", "0", 1) < 0) {
+		if (dbmeta_put(j->db, "schema_version", ver, strlen(ver)) < 0 ||
+		    dbmeta_put(j->db, "chain_id", want, strlen(want)) < 0 ||
+		    dbmeta_put(j->db, "domain", domain, strlen(domain)) < 0 ||
+		    dbmeta_put(j->db, "last_height", "0", 1) < 0) {
 			err_set(err, errlen, "journal `%s': %s", path, sqlite3_errmsg(j->db));
 			exec_sql(j->db, "ROLLBACK", NULL, 0);
 			goto out;
@@ -176,14 +133,14 @@ int journal_open(journal_t **out, const char *dir, const uint8_t chain_id[BSEC_H
 		}
 		free(v);
 		v = NULL;
-		if (meta_get(j->db, "domain", &v, &vl) != 1 || strcmp((const char *)v, domain)) {
+		if (dbmeta_get(j->db, "domain", &v, &vl) != 1 || strcmp((const char *)v, domain)) {
 			err_set(err, errlen, "journal `%s' is domain `%s''s, not `%s''s", path,
 				v ? (const char *)v : "?", domain);
 			goto out;
 		}
 		free(v);
 		v = NULL;
-		if (meta_get(j->db, "last_height", &v, &vl) != 1 || parse_height(v, vl, &j->last_height) < 0) {
+		if (dbmeta_get(j->db, "last_height", &v, &vl) != 1 || parse_height(v, vl, &j->last_height) < 0) {
 			err_set(err, errlen, "journal `%s': bad last_height `%s'", path, v ? (const char *)v : "");
 			goto out;
 		}
@@ -215,7 +172,7 @@ int journal_set_last_height(journal_t *j, uint64_t height)
 {
 	char v[24];
 	snprintf(v, sizeof(v), "%llu", (unsigned long long)height);
-	if (meta_put(j->db, "last_height", v, strlen(v)) < 0) {
+	if (dbmeta_put(j->db, "last_height", v, strlen(v)) < 0) {
 		log_error("journal", "cannot record last height %llu: %s", (unsigned long long)height,
 			  sqlite3_errmsg(j->db));
 		return -1;
@@ -454,7 +411,7 @@ int journal_peek_height(const char *dir, uint64_t *height)
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto out;
 	sqlite3_busy_timeout(db, 1000);
-	if (meta_get(db, "last_height", &v, &vl) == 1 && parse_height(v, vl, height) == 0)
+	if (dbmeta_get(db, "last_height", &v, &vl) == 1 && parse_height(v, vl, height) == 0)
 		ret = 0;
 out:
 	free(v);

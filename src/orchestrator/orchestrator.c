@@ -76,13 +76,7 @@ static void on_stop_signal(int sig)
 	g_stop = 1;
 }
 
-typedef struct {
-	char *url;
-	const char *name;            /* provider name, or the URL */
-	https_trust_t trust;
-	https_client_t *poll, *post;
-	char err[256];
-} onode_t;
+typedef nodeapi_t onode_t;
 
 typedef struct {
 	orch_config_t cfg;
@@ -140,74 +134,18 @@ static void sanitize(char *s, size_t max)
 			s[i] = '?';
 }
 
-static int same_base(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	while (la && a[la - 1] == '/')
-		la--;
-	while (lb && b[lb - 1] == '/')
-		lb--;
-	return la == lb && !strncmp(a, b, la);
-}
-
 /* ---- the node API ---------------------------------------------------------- */
-
-static void node_add(orch_t *o, const char *url, const char *name, const char *pin)
-{
-	o->nodes = xrealloc(o->nodes, (o->n + 1) * sizeof(*o->nodes));
-	onode_t *nd = &o->nodes[o->n++];
-	memset(nd, 0, sizeof(*nd));
-	nd->url = xstrdup(url);
-	size_t l = strlen(nd->url);
-	while (l && nd->url[l - 1] == '/')
-		nd->url[--l] = 0;
-	nd->name = name ? name : nd->url;
-	nd->trust.ca_file = o->cfg.ca;
-	nd->trust.pin_pem = o->cfg.ca ? NULL : pin;
-}
 
 /* The node list: the config's, or every provider's API with ours first. */
 static int nodes_setup(orch_t *o, char *err, size_t errlen)
 {
-	if (o->cfg.nodes) {
-		for (size_t i = 0; i < o->cfg.n_nodes; i++) {
-			const provider_t *p = NULL;
-			for (size_t k = 0; k < o->g.n_providers && !p; k++)
-				if (o->g.providers[k].api && same_base(o->g.providers[k].api, o->cfg.nodes[i]))
-					p = &o->g.providers[k];
-			if (!p && !o->cfg.ca) {
-				err_set(err, errlen, "%s: nodes[%zu] `%s' is not the API of any provider in the "
-					"genesis, so no pinned certificate applies: give \"ca\"", o->cfg.path, i,
-					o->cfg.nodes[i]);
-				return -1;
-			}
-			node_add(o, o->cfg.nodes[i], p ? p->name : NULL, p ? p->tls_cert_pem : NULL);
-		}
-		return 0;
-	}
-	for (size_t k = 0; k < o->g.n_providers; k++) {
-		const provider_t *p = &o->g.providers[(o->me->index + k) % o->g.n_providers];
-		if (!p->api || strncmp(p->api, "https://", 8))
-			continue;
-		if (!o->cfg.ca && !p->tls_cert_pem)
-			continue;
-		node_add(o, p->api, p->name, p->tls_cert_pem);
-	}
-	if (!o->n) {
-		err_set(err, errlen, "no provider in the genesis has an https:// API to follow");
-		return -1;
-	}
-	return 0;
+	return follow_nodes_setup(&o->nodes, &o->n, &o->g, o->cfg.nodes, o->cfg.n_nodes, o->cfg.ca,
+				  o->me->index, o->cfg.path, err, errlen);
 }
 
 static void nodes_free(orch_t *o)
 {
-	for (size_t i = 0; i < o->n; i++) {
-		free(o->nodes[i].url);
-		https_client_free(o->nodes[i].poll);
-		https_client_free(o->nodes[i].post);
-	}
-	free(o->nodes);
+	nodeapi_free(o->nodes, o->n);
 	o->nodes = NULL;
 	o->n = 0;
 }
@@ -218,30 +156,16 @@ static int node_call(orch_t *o, size_t i, int poll, int timeout_ms, const char *
 		     const char *path, const uint8_t *body, size_t len, int *status, json_t **out)
 {
 	onode_t *nd = &o->nodes[i];
-	https_client_t **c = poll ? &nd->poll : &nd->post;
 	uint8_t *resp = NULL;
 	size_t rlen = 0;
-	int ret = -1;
 	*out = NULL;
-	*status = 0;
-	if (!*c) {
-		*c = https_client_new(nd->url, &nd->trust, timeout_ms, nd->err, sizeof(nd->err));
-		if (!*c)
-			goto out;
-		https_client_set_max_response(*c, 256u << 20);
-	}
-	if (https_client_request(*c, method, path, body ? "application/octet-stream" : NULL, body, len,
-				 status, &resp, &rlen, nd->err, sizeof(nd->err)) < 0) {
-		https_client_free(*c);
-		*c = NULL;
-		goto out;
-	}
+	if (nodeapi_request(poll ? &nd->poll : &nd->post, nd, timeout_ms, 256u << 20, method, path, body,
+			    len, status, &resp, &rlen, nd->err, sizeof(nd->err)) < 0)
+		return -1;
 	json_error_t je;
 	*out = json_loadb((const char *)resp, rlen, 0, &je);
-	ret = 0;
-out:
 	free(resp);
-	return ret;
+	return 0;
 }
 
 /* GET path on the node in use, failing over while nodes do not answer

@@ -25,6 +25,7 @@
 #include "../ledger/state.h"
 #include "../lib/https.h"
 #include "../lib/map.h"
+#include "../lib/nodeapi.h"
 
 #define PORTAL_WORKERS 2
 #define PORTAL_MAX_RECORDS 200000     /* request records kept in the index */
@@ -32,12 +33,9 @@
 struct event;
 struct event_base;
 
-/* One node API. */
-typedef struct {
-	char *url;
-	const char *name;        /* provider name, or the URL */
-	https_trust_t trust;
-} pnode_t;
+/* One node API.  Its post and poll connections stay NULL: the follower
+ * and each worker keep their own connections (portal_nodes.c). */
+typedef nodeapi_t pnode_t;
 
 typedef struct portal_t portal_t;
 typedef struct pjob_t pjob_t;

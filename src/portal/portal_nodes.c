@@ -35,67 +35,17 @@
 #define MAX_QUEUED_BLOCKS 32
 #define PROBE_MS 10000               /* idle: ask another node this often */
 #define RETRY_MAX_MS 5000
-
-static int same_base(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	while (la && a[la - 1] == '/')
-		la--;
-	while (lb && b[lb - 1] == '/')
-		lb--;
-	return la == lb && !strncmp(a, b, la);
-}
-
-static void node_add(portal_t *p, const char *url, const char *name, const char *pin)
-{
-	p->nodes = xrealloc(p->nodes, (p->n_nodes + 1) * sizeof(*p->nodes));
-	pnode_t *nd = &p->nodes[p->n_nodes++];
-	memset(nd, 0, sizeof(*nd));
-	nd->url = xstrdup(url);
-	size_t l = strlen(nd->url);
-	while (l && nd->url[l - 1] == '/')
-		nd->url[--l] = 0;
-	nd->name = name ? name : nd->url;
-	nd->trust.ca_file = p->cfg.ca;
-	nd->trust.pin_pem = p->cfg.ca ? NULL : pin;
-}
+#define MAX_RESPONSE (256u << 20)     /* a page of blocks with their txs */
 
 int portal_nodes_setup(portal_t *p, char *err, size_t errlen)
 {
-	if (p->cfg.nodes) {
-		for (size_t i = 0; i < p->cfg.n_nodes; i++) {
-			const provider_t *pr = NULL;
-			for (size_t k = 0; k < p->g.n_providers && !pr; k++)
-				if (p->g.providers[k].api && same_base(p->g.providers[k].api, p->cfg.nodes[i]))
-					pr = &p->g.providers[k];
-			if (!pr && !p->cfg.ca) {
-				err_set(err, errlen, "%s: nodes[%zu] `%s' is not the API of any provider in the "
-					"genesis, so no pinned certificate applies: give \"ca\"", p->cfg.path, i,
-					p->cfg.nodes[i]);
-				return -1;
-			}
-			node_add(p, p->cfg.nodes[i], pr ? pr->name : NULL, pr ? pr->tls_cert_pem : NULL);
-		}
-		return 0;
-	}
-	for (size_t k = 0; k < p->g.n_providers; k++) {
-		const provider_t *pr = &p->g.providers[k];
-		if (!pr->api || strncmp(pr->api, "https://", 8) || (!p->cfg.ca && !pr->tls_cert_pem))
-			continue;
-		node_add(p, pr->api, pr->name, pr->tls_cert_pem);
-	}
-	if (!p->n_nodes) {
-		err_set(err, errlen, "no provider in the genesis has an https:// API to follow");
-		return -1;
-	}
-	return 0;
+	return follow_nodes_setup(&p->nodes, &p->n_nodes, &p->g, p->cfg.nodes, p->cfg.n_nodes, p->cfg.ca, 0,
+				  p->cfg.path, err, errlen);
 }
 
 void portal_nodes_free(portal_t *p)
 {
-	for (size_t i = 0; i < p->n_nodes; i++)
-		free(p->nodes[i].url);
-	free(p->nodes);
+	nodeapi_free(p->nodes, p->n_nodes);
 	p->nodes = NULL;
 	p->n_nodes = 0;
 }
@@ -127,31 +77,6 @@ static void nap(portal_t *p, unsigned ms)
 		nanosleep(&ts, NULL);
 		ms -= s;
 	}
-}
-
-/* One request with the client *c for node nd (made on first use and
- * dropped after a transport error).  0 with *status and the body, or -1
- * with err. */
-static int call(https_client_t **c, const pnode_t *nd, int timeout_ms, const char *method,
-		const char *path, const uint8_t *body, size_t len, int *status, uint8_t **resp,
-		size_t *rlen, char *err, size_t errlen)
-{
-	*resp = NULL;
-	*rlen = 0;
-	*status = 0;
-	if (!*c) {
-		*c = https_client_new(nd->url, &nd->trust, timeout_ms, err, errlen);
-		if (!*c)
-			return -1;
-		https_client_set_max_response(*c, 256u << 20);
-	}
-	if (https_client_request(*c, method, path, body && len ? "application/octet-stream" : NULL, body,
-				 len, status, resp, rlen, err, errlen) < 0) {
-		https_client_free(*c);
-		*c = NULL;
-		return -1;
-	}
-	return 0;
 }
 
 /* ---- the follower ------------------------------------------------------------ */
@@ -200,8 +125,8 @@ static int fetch_from(follower_t *f, size_t i, unsigned wait_ms)
 	int status, ret = -2, done = 0;
 	char err[512];
 	json_t *body = NULL;
-	if (call(&f->clients[i], nd, (int)wait_ms + CALL_TIMEOUT_MS, "GET", path, NULL, 0, &status, &resp,
-		 &rlen, err, sizeof(err)) < 0) {
+	if (nodeapi_request(&f->clients[i], nd, (int)wait_ms + CALL_TIMEOUT_MS, MAX_RESPONSE, "GET", path, NULL,
+			    0, &status, &resp, &rlen, err, sizeof(err)) < 0) {
 		log_warn(MOD, "node %s (%s): %s", nd->name, nd->url, err);
 		goto out;
 	}
@@ -349,8 +274,8 @@ static void job_run(portal_t *p, https_client_t **clients, pjob_t *j)
 		for (int attempt = 0; attempt < 10; attempt++) {
 			free(j->resp);
 			j->resp = NULL;
-			if (call(&clients[i], nd, CALL_TIMEOUT_MS, j->method, j->path, j->body, j->len, &status,
-				 &j->resp, &j->resp_len, err, sizeof(err)) < 0)
+			if (nodeapi_request(&clients[i], nd, CALL_TIMEOUT_MS, MAX_RESPONSE, j->method, j->path,
+					    j->body, j->len, &status, &j->resp, &j->resp_len, err, sizeof(err)) < 0)
 				status = 0;
 			if (!(j->is_tx && status == 503))
 				break;
