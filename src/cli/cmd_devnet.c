@@ -47,12 +47,24 @@ static int write_key(const char *path, sig_scheme_t scheme, char **pub_pem)
 	return r;
 }
 
-/* A base port whose devnet ports are all free on 127.0.0.1 right now. */
+/* A base port whose devnet ports are all free on 127.0.0.1 right now,
+ * below the kernel's ephemeral range (where any outgoing connection
+ * could take one of them before the devnet listens on it). */
 static int pick_base_port(int n)
 {
+	int lo = 32768, hi = 60999, span;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (f) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	span = lo - 10000 - 300;     /* bases in [10000, lo - 300): every port below lo */
+	if (span < 1000)
+		span = 20000;        /* an unusual range: the old choice */
 	for (int attempt = 0; attempt < 200; attempt++) {
-		int base = 20000 + (int)((now_ms() * 7919 + (uint64_t)getpid() * 104729 +
-					  (uint64_t)attempt * 613) % 20000);
+		int base = 10000 + (int)((now_ms() * 7919 + (uint64_t)getpid() * 104729 +
+					  (uint64_t)attempt * 613) % (uint64_t)span);
 		base -= base % 10;
 		int ok = 1;
 		for (int j = 0; j < 3 * n && ok; j++) {
