@@ -85,6 +85,23 @@ static void test_map(void **st)
 	assert_int_equal(cnt, N / 2);
 	uintptr_t one = 1;
 	assert_ptr_equal(map_put(m, &one, sizeof(one), (void *)99), (void *)2);
+	/* keys of every length up to and past a word, differing in one byte */
+	char key[40];
+	memset(key, 'k', sizeof(key));
+	for (size_t len = 0; len <= sizeof(key); len++)
+		assert_null(map_put(m, key, len, (void *)(len + 1)));
+	for (size_t len = 0; len <= sizeof(key); len++)
+		assert_ptr_equal(map_get(m, key, len), (void *)(len + 1));
+	key[7] = 'x';
+	assert_null(map_get(m, key, 8));
+	assert_null(map_get(m, key, 40));
+	map_clear(m);
+	assert_int_equal(map_size(m), 0);
+	assert_null(map_get(m, &one, sizeof(one)));
+	it = 0;
+	assert_false(map_next(m, &it, &k, &kl, &v));
+	assert_null(map_put(m, &one, sizeof(one), (void *)7));   /* usable after clearing */
+	assert_ptr_equal(map_get(m, &one, sizeof(one)), (void *)7);
 	map_free(m);
 }
 

@@ -165,6 +165,38 @@ static const invalid_case_t INVALID[] = {
 	{ "\0", 1, 1, "NUL byte" },
 };
 
+/* The cached parser gives what the parser gives, for hits, misses and
+ * errors, whatever was parsed before. */
+static void test_cached(void **state)
+{
+	(void)state;
+	const char *texts[] = { "vnf create fw --type firewall --config default=drop",
+				"vm create web1", "vnf create fw --type firewall --config default=drop",
+				"vnf create fw --type", "vm create web1", "vm create web1",
+				"sfc create c --chain a,b", "vnf create fw --type firewall --config default=drop" };
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		instr_t a, b;
+		size_t pa = 99, pb = 99;
+		char ea[128] = "x", eb[128] = "y";
+		int ra = instr_parse(&a, texts[i], strlen(texts[i]), &pa, ea, sizeof(ea));
+		int rb = instr_parse_cached(&b, texts[i], strlen(texts[i]), &pb, eb, sizeof(eb));
+		assert_int_equal(ra, rb);
+		assert_int_equal(pa, pb);
+		assert_string_equal(ea, eb);
+		if (ra == 0) {
+			char *fa = instr_format(&a), *fb = instr_format(&b);
+			assert_string_equal(fa, fb);
+			free(fa);
+			free(fb);
+		}
+	}
+	/* a prefix of the cached text is a different text */
+	instr_t c;
+	const char *t = "vm create web1";
+	assert_int_equal(instr_parse_cached(&c, t, strlen(t), NULL, NULL, 0), 0);
+	assert_int_equal(instr_parse_cached(&c, t, 9, NULL, NULL, 0), -1);
+}
+
 static void test_valid(void **state)
 {
 	size_t i;
@@ -393,6 +425,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_cached),
 		cmocka_unit_test(test_invalid),
 		cmocka_unit_test(test_too_long),
 		cmocka_unit_test(test_length_respected),
