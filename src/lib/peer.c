@@ -36,6 +36,11 @@
 #define HELLO_LEN 4
 #define PUMP_HIGH (4u << 20)      /* bytes kept in the TLS output at most */
 #define PUMP_LOW (1u << 20)       /* refill below this */
+/* Bytes a link may read or write per turn of the event loop; libevent's
+ * default (16 KiB) let a busy node drain each link at a few MB/s, so
+ * megabytes of tx gossip and blocks piled up in the kernel's socket
+ * buffers and consensus messages behind them arrived seconds late. */
+#define PEER_SINGLE_IO (1u << 20)
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
 #define WRITE_STALL_MS 30000      /* an outbound link that cannot write for this long is dead */
@@ -429,6 +434,7 @@ static void in_event_cb(struct bufferevent *bev, short what, void *arg)
 		c->state = ST_UP;
 		bufferevent_set_timeouts(bev, NULL, NULL);
 		bufferevent_setwatermark(bev, EV_READ, 0, net->max_frame + 4);
+		bufferevent_set_max_single_read(bev, PEER_SINGLE_IO);
 		if (net->rl)
 			bufferevent_set_rate_limit(bev, net->rl);
 		bufferevent_write(bev, HELLO, HELLO_LEN);

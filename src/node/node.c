@@ -170,6 +170,9 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 	MF("# HELP bsec_censorship_suspicions_total View changes asked for because a held tx was left out.\n"
 	   "# TYPE bsec_censorship_suspicions_total counter\nbsec_censorship_suspicions_total %llu\n",
 	   (unsigned long long)n->censor_suspicions);
+	MF("# HELP bsec_gossip_dropped_total Tx batches from peers dropped because too many waited.\n"
+	   "# TYPE bsec_gossip_dropped_total counter\nbsec_gossip_dropped_total %llu\n",
+	   (unsigned long long)n->gossip_dropped);
 	if (n->api) {
 		size_t open_c, max_c;
 		uint64_t hits;
@@ -681,17 +684,25 @@ static void gossip_add(node_t *n, const tx_t *tx)
 		event_active(n->flush_ev, EV_TIMEOUT, 0);
 }
 
-/* Sends every waiting tx to the (new) leader, which may have missed some
- * while it was down or its link was. */
-static void forward_all(node_t *n)
+/* Sends the oldest waiting txs, at most max_txs of them, to the (new)
+ * leader, which may have missed some while it was down or its link was
+ * (or whose pool was full when our gossip came).  Bounded because the
+ * leader normally holds them all already (gossip) and the frames share
+ * the link's queue with consensus messages: a whole saturated pool (1e5
+ * txs, tens of MB) queued ahead of our prepares and commits, and decoded
+ * by the new leader, kept it from committing within the progress timeout
+ * and cascaded into further view changes.  Older txs are the ones the
+ * censorship watch judges the leader by; the rest follows from the watch
+ * (censorship_watch) when they have waited long. */
+static void forward_oldest(node_t *n, size_t max_txs)
 {
 	int leader = pbft_leader(n->pbft);
 	if (leader == n->self || !n->net)
 		return;
 	buf_t b;
-	size_t cnt = 0;
+	size_t cnt = 0, sent = 0;
 	buf_init(&b);
-	for (mp_entry_t *e = mempool_first(n->pool); e; e = e->next) {
+	for (mp_entry_t *e = mempool_first(n->pool); e && sent < max_txs; e = e->next) {
 		if (e->inflight_height)
 			continue;
 		if (!cnt) {
@@ -700,7 +711,8 @@ static void forward_all(node_t *n)
 			buf_u16(&b, 0);
 		}
 		buf_blob32(&b, e->tx.raw, e->tx.raw_len);
-		if (++cnt == NODE_FORWARD_BATCH || !e->next) {
+		sent++;
+		if (++cnt == NODE_FORWARD_BATCH) {
 			b.data[1] = (uint8_t)(cnt >> 8);
 			b.data[2] = (uint8_t)cnt;
 			peer_net_send(n->net, leader, b.data, b.len);
@@ -835,11 +847,76 @@ static void on_forwarded(node_t *n, int from, const uint8_t *data, size_t len)
 	}
 }
 
+/* Admitting a peer's tx batch costs a signature check per tx, far more
+ * than a consensus message; under a load above capacity, admitting
+ * batches as they arrive left the PBFT messages behind them on the same
+ * link waiting for seconds, so commits stalled past the progress timeout
+ * and view changes cascaded after a leader crash.  Batches therefore
+ * wait in n->gossip_in and are admitted a slice of time per turn of the
+ * event loop, after the consensus messages that came with them; when
+ * more than NODE_GOSSIP_IN_MAX bytes wait, new batches are dropped
+ * (gossip is best effort: a replica that lacks a tx verifies it with
+ * the block, and the censorship watch re-sends to the leader). */
+static void gossip_defer(node_t *n, int from, const uint8_t *data, size_t len)
+{
+	if (n->gossip_in.len - n->gossip_in_off + len + 8 > NODE_GOSSIP_IN_MAX) {
+		if (n->gossip_dropped++ % 1000 == 0)
+			log_warn(MOD, "%zu bytes of peer tx batches wait to be admitted; dropping one from "
+				 "node %d (%llu so far)", n->gossip_in.len - n->gossip_in_off, from,
+				 (unsigned long long)n->gossip_dropped);
+		return;
+	}
+	if (n->gossip_in_off && n->gossip_in_off == n->gossip_in.len) {
+		buf_reset(&n->gossip_in);
+		n->gossip_in_off = 0;
+	}
+	buf_u32(&n->gossip_in, (uint32_t)from);
+	buf_u32(&n->gossip_in, (uint32_t)len);
+	buf_put(&n->gossip_in, data, len);
+	if (!evtimer_pending(n->gossip_ev, NULL)) {
+		struct timeval now = { 0, 0 };
+		evtimer_add(n->gossip_ev, &now);
+	}
+}
+
+/* A timer, not event_active: the loop polls the links before the next slice. */
+static void on_gossip_in(evutil_socket_t fd, short what, void *arg)
+{
+	node_t *n = arg;
+	(void)fd;
+	(void)what;
+	uint64_t t0 = mono_us();
+	buf_t *q = &n->gossip_in;
+	while (q->len - n->gossip_in_off >= 8 && mono_us() - t0 < NODE_GOSSIP_SLICE_US) {
+		rd_t r;
+		rd_init(&r, q->data + n->gossip_in_off, 8);
+		int from = (int)rd_u32(&r);
+		size_t len = rd_u32(&r);
+		on_forwarded(n, from, q->data + n->gossip_in_off + 8, len);
+		n->gossip_in_off += 8 + len;
+	}
+	if (n->gossip_in_off == q->len) {
+		buf_reset(q);
+		n->gossip_in_off = 0;
+	} else {
+		if (n->gossip_in_off > q->len / 2) {
+			memmove(q->data, q->data + n->gossip_in_off, q->len - n->gossip_in_off);
+			q->len -= n->gossip_in_off;
+			n->gossip_in_off = 0;
+		}
+		struct timeval now = { 0, 0 };
+		evtimer_add(n->gossip_ev, &now);
+	}
+}
+
 static void on_peer_message(void *ctx, int from, const uint8_t *data, size_t len)
 {
 	node_t *n = ctx;
 	if (len && data[0] == NODE_MSG_TXS) {
-		on_forwarded(n, from, data, len);
+		if (n->gossip_ev)
+			gossip_defer(n, from, data, len);
+		else
+			on_forwarded(n, from, data, len);
 		return;
 	}
 	check_vote(n, from, data, len);
@@ -853,7 +930,7 @@ static void on_peer_state(void *ctx, int index, int up)
 	log_info(MOD, "link to %s %s", n->g.providers[index].name, up ? "up" : "down");
 	/* frames queued while the link was down may be lost: re-send our txs */
 	if (up && index == pbft_leader(n->pbft))
-		forward_all(n);
+		forward_oldest(n, n->g.params.max_block_txs);
 }
 
 /* ---- timers and signals ---- */
@@ -877,6 +954,10 @@ static void censorship_watch(node_t *n)
 	 * so a slow network costs a few view changes, not one per timeout */
 	timeout <<= n->suspect_streak < 3 ? n->suspect_streak : 3;
 	uint64_t since = oldest > n->view_since_ms ? oldest : n->view_since_ms;
+	/* the leader may simply not have our oldest txs: re-send them well
+	 * before suspecting it (a batch per watch period) */
+	if (now >= since + timeout / 2)
+		forward_oldest(n, NODE_FORWARD_BATCH);
 	if (now < since + timeout || n->roomy_block_ms < since + 1000)
 		return;
 	n->censor_suspicions++;
@@ -900,7 +981,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 			 n->g.providers[leader].name);
 		n->last_leader = leader;
 		n->view_since_ms = mono_ms();
-		forward_all(n);
+		forward_oldest(n, n->g.params.max_block_txs);
 		pbft_note_pending(n->pbft, mono_ms());
 	}
 	gossip_flush(n);
@@ -1023,6 +1104,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	n->workers = workers_new(n->cfg.workers);
 	n->waiters = map_new();
 	buf_init(&n->fwd);
+	buf_init(&n->gossip_in);
 	n->base = event_base_new();
 	if (!n->base) {
 		err_set(err, errlen, "cannot create the event loop");
@@ -1103,6 +1185,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	n->tick_ev = event_new(n->base, -1, EV_PERSIST, on_tick, n);
 	event_add(n->tick_ev, &tv);
 	n->flush_ev = event_new(n->base, -1, 0, on_flush, n);
+	n->gossip_ev = evtimer_new(n->base, on_gossip_in, n);
 	n->note_ev = event_new(n->base, -1, 0, on_note, n);
 	n->sigterm_ev = evsignal_new(n->base, SIGTERM, on_signal, n);
 	n->sigint_ev = evsignal_new(n->base, SIGINT, on_signal, n);
@@ -1123,6 +1206,8 @@ static void node_free(node_t *n)
 		event_free(n->tick_ev);
 	if (n->flush_ev)
 		event_free(n->flush_ev);
+	if (n->gossip_ev)
+		event_free(n->gossip_ev);
 	if (n->note_ev)
 		event_free(n->note_ev);
 	if (n->sigterm_ev)
@@ -1137,6 +1222,7 @@ static void node_free(node_t *n)
 	workers_free(n->workers);
 	map_free(n->waiters);
 	buf_free(&n->fwd);
+	buf_free(&n->gossip_in);
 	state_free(n->committed);
 	state_free(n->spec);
 	store_close(n->store);

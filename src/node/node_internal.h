@@ -25,6 +25,10 @@ struct event;
 /* Node-level peer messages (PBFT's types are 1..8). */
 #define NODE_MSG_TXS 100      /* u16 count, count x blob tx: client txs gossiped to peers */
 #define NODE_FORWARD_BATCH 512
+/* Peer tx batches wait here to be admitted, behind consensus messages
+ * (see on_gossip_in): at most this many bytes, processed in slices. */
+#define NODE_GOSSIP_IN_MAX (16u << 20)
+#define NODE_GOSSIP_SLICE_US 5000
 
 /* A block validated speculatively and not yet delivered. */
 typedef struct {
@@ -73,6 +77,11 @@ typedef struct node_t {
 	/* gossip of client txs to every peer */
 	buf_t fwd;
 	size_t fwd_count;
+	/* tx batches from peers not yet admitted: [u32 from][u32 len][frame]... */
+	buf_t gossip_in;
+	size_t gossip_in_off;
+	struct event *gossip_ev;
+	uint64_t gossip_dropped;   /* batches dropped because gossip_in was full */
 	int last_leader;
 	uint64_t ticks;
 	int stopping;

@@ -350,6 +350,52 @@ class ConsensusTest(unittest.TestCase):
         for s in (dn.status(i) for i in survivors):
             self.assertNotEqual(s["leader"], leader, s)
 
+    # (b2)
+    def test_leader_crash_under_saturation(self):
+        """A load far above capacity, then the leader's crash: commits must
+        resume near their old rate after one view change (they used to stall
+        for many seconds: the new leader was flooded with every replica's
+        whole pool and consensus messages waited behind tx gossip, so more
+        view changes followed)."""
+        if not bench_load_available():
+            self.skipTest("`bsec bench load` is not available in this build")
+        dn = Devnet(self, 4, view_timeout_ms=2000)
+        dn.up()
+        rate, secs = 8000, 30
+        load = subprocess.Popen([BSEC, "bench", "load", "--dir", dn.dir, "--count", str(rate * secs),
+                                 "--rate", str(rate), "--seconds", str(secs)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            watch = 1
+            wait_until(lambda: (dn.status(watch) or {}).get("committed_txs", 0) > 0, 40,
+                       "commits under load", dn.logs)
+            time.sleep(2)
+            c0, t0 = dn.status(watch)["committed_txs"], time.monotonic()
+            time.sleep(6)
+            c1, t1 = dn.status(watch)["committed_txs"], time.monotonic()
+            pre = (c1 - c0) / (t1 - t0)
+            leader = dn.leader()
+            self.assertIsNotNone(leader)
+            v0 = dn.status(watch)["view"]
+            dn.kill9(leader)
+            survivors = [i for i in range(4) if i != leader]
+            time.sleep(4)       # the progress timeout and the view change
+            c2, t2 = dn.status(watch)["committed_txs"], time.monotonic()
+            time.sleep(10)
+            s3 = [dn.status(i) for i in survivors]
+            c3, t3 = dn.status(watch)["committed_txs"], time.monotonic()
+            post = (c3 - c2) / (t3 - t2)
+        finally:
+            load.kill()
+            load.wait(timeout=10)
+        self.assertGreater(pre, 200, f"{pre:.0f} tx/s before the crash")
+        # generous bounds: a noisy 2-core machine
+        self.assertGreaterEqual(post, 0.25 * pre, f"{post:.0f} tx/s in the 10 s after the view "
+                                f"change, {pre:.0f} tx/s before the crash\n{dn.logs()}")
+        for s in s3:
+            self.assertIsNotNone(s)
+            self.assertLessEqual(s["view"], v0 + 2, f"view {v0} before the crash, then {s}\n{dn.logs()}")
+
     # (c)
     def test_replica_crash_and_catch_up(self):
         dn = Devnet(self, 4)
