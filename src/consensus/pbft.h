@@ -289,6 +289,7 @@ uint16_t pbft_leader(const pbft_t *p);          /* of the current view: forward 
 int pbft_is_leader(const pbft_t *p);
 int pbft_in_view_change(const pbft_t *p);
 uint64_t pbft_delivered(const pbft_t *p);
+int pbft_fetching(const pbft_t *p);             /* catching up by state transfer */
 int pbft_failed(const pbft_t *p);                /* a deliver callback failed */
 void pbft_stats(const pbft_t *p, pbft_stats_t *out);
 const char *pbft_drop_name(pbft_drop_t d);       /* "malformed", "bad_sig", ... */
