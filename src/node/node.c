@@ -576,14 +576,17 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 			block_clear(&fetched);
 			return -1;
 		}
-		/* The txs' signatures are not checked again here: the block comes
-		 * with a commit certificate of 2f+1 replicas (PBFT checked it), so
-		 * at least f+1 honest ones checked every signature before voting.
-		 * That is what lets a lagging replica catch up faster than it could
-		 * verify.  Header, Merkle root and every validation rule are still
-		 * checked, and `bsec audit verify` checks the signatures too. */
+		/* Every tx signature is checked again: the certificate covers the
+		 * block hash, whose Merkle root is over tx ids, and a tx id does not
+		 * cover the signature bytes a peer sends. */
+		long bad = verify_block_txs(n, &fetched);
+		if (bad >= 0) {
+			log_error(MOD, "certified block %llu: tx %ld signature does not verify",
+				  (unsigned long long)height, bad);
+			block_clear(&fetched);
+			return -1;
+		}
 		verdict_t v;
-		long bad;
 		if ((bad = apply_block(n->spec, &fetched, &v)) >= 0) {
 			log_error(MOD, "certified block %llu: tx %ld: %s", (unsigned long long)height, bad, v.msg);
 			block_clear(&fetched);
