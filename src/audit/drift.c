@@ -400,26 +400,6 @@ out:
 
 /* ---- text ---- */
 
-static void iso(char *out, size_t len, uint64_t ms)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
-}
-
-static const char *js(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
-static long long ji(const json_t *o, const char *k)
-{
-	return (long long)json_integer_value(json_object_get(o, k));
-}
-
 void drift_print(const json_t *r)
 {
 	const json_t *f = json_object_get(r, "findings"), *x;
@@ -428,49 +408,49 @@ void drift_print(const json_t *r)
 	char a[40], b[40];
 	int drift = json_is_true(json_object_get(r, "drift"));
 
-	printf("domain %s (provider %s) at height %lld: %s\n", js(r, "domain"), js(r, "provider"),
-	       ji(r, "height"), drift ? "DRIFT" : "no drift");
+	printf("domain %s (provider %s) at height %lld: %s\n", jstr(r, "domain"), jstr(r, "provider"),
+	       jint(r, "height"), drift ? "DRIFT" : "no drift");
 	printf("ledger expects %lld objects (%lld more in flight); the platform has %lld\n",
-	       ji(r, "expected"), ji(r, "in_flight"), ji(r, "actual"));
+	       jint(r, "expected"), jint(r, "in_flight"), jint(r, "actual"));
 	json_array_foreach(f, i, x) {
-		printf("  %-10s %s %s", js(x, "what"), js(x, "kind"), js(x, "name"));
+		printf("  %-10s %s %s", jstr(x, "what"), jstr(x, "kind"), jstr(x, "name"));
 		if (json_is_string(json_object_get(x, "expected_spec")))
-			printf("  ledger: `%s'", js(x, "expected_spec"));
+			printf("  ledger: `%s'", jstr(x, "expected_spec"));
 		if (json_is_string(json_object_get(x, "actual_spec")))
-			printf("  platform: `%s'", js(x, "actual_spec"));
+			printf("  platform: `%s'", jstr(x, "actual_spec"));
 		if (json_is_string(json_object_get(x, "problem")))
-			printf("  problem: %s", js(x, "problem"));
+			printf("  problem: %s", jstr(x, "problem"));
 		printf("\n");
 	}
-	printf("attestations of the domain: %lld\n", ji(r, "attestations"));
+	printf("attestations of the domain: %lld\n", jint(r, "attestations"));
 	if (json_is_object(lm)) {
-		iso(a, sizeof(a), (uint64_t)ji(lm, "block_ts"));
+		iso_ms(a, sizeof(a), (uint64_t)jint(lm, "block_ts"));
 		printf("  last that matched the ledger: block %lld at %s (state at height %lld, %lld objects)\n",
-		       ji(lm, "height"), a, ji(lm, "attested_height"), ji(lm, "objects"));
+		       jint(lm, "height"), a, jint(lm, "attested_height"), jint(lm, "objects"));
 	} else {
 		printf("  none matched the ledger\n");
 	}
 	if (json_is_object(fm)) {
-		iso(a, sizeof(a), (uint64_t)ji(fm, "block_ts"));
+		iso_ms(a, sizeof(a), (uint64_t)jint(fm, "block_ts"));
 		printf("  first after it that did not: block %lld at %s (state at height %lld, %lld objects, "
 		       "%lld with a problem; the ledger expects %lld)\n",
-		       ji(fm, "height"), a, ji(fm, "attested_height"), ji(fm, "objects"),
-		       ji(fm, "problems"), ji(fm, "expected_objects"));
+		       jint(fm, "height"), a, jint(fm, "attested_height"), jint(fm, "objects"),
+		       jint(fm, "problems"), jint(fm, "expected_objects"));
 	}
 	if (!drift && json_is_object(fm))
 		printf("the last attestations recorded a drift that the platform no longer shows "
 		       "(repaired, or changed since); the next attestation will say\n");
 	if (drift) {
 		const json_t *s = json_object_get(r, "since_ms");
-		iso(b, sizeof(b), (uint64_t)ji(r, "until_ms"));
+		iso_ms(b, sizeof(b), (uint64_t)jint(r, "until_ms"));
 		if (json_is_integer(s)) {
-			iso(a, sizeof(a), (uint64_t)json_integer_value(s));
+			iso_ms(a, sizeof(a), (uint64_t)json_integer_value(s));
 			printf("the drift began between %s and %s%s; accountable: domain %s (provider %s)\n", a, b,
 			       json_is_object(fm) ? "" : " (now: no attestation has recorded it yet)",
-			       js(r, "domain"), js(r, "provider"));
+			       jstr(r, "domain"), jstr(r, "provider"));
 		} else {
 			printf("the drift began before %s (no attestation ever matched); accountable: domain %s "
-			       "(provider %s)\n", b, js(r, "domain"), js(r, "provider"));
+			       "(provider %s)\n", b, jstr(r, "domain"), jstr(r, "provider"));
 		}
 	}
 }

@@ -97,26 +97,6 @@ static void print_json(const json_t *o)
 	free(s);
 }
 
-static void iso_ms(char *out, size_t len, uint64_t ms)
-{
-	time_t t = (time_t)(ms / 1000);
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, len - n, ".%03uZ", (unsigned)(ms % 1000));
-}
-
-static const char *js(const json_t *o, const char *k)
-{
-	const char *s = json_string_value(json_object_get(o, k));
-	return s ? s : "";
-}
-
-static long long ji(const json_t *o, const char *k)
-{
-	return (long long)json_integer_value(json_object_get(o, k));
-}
-
 /* A whole-chain walk allocates and frees many small objects and a few
  * large buffers per chunk: keep freed memory instead of returning it to
  * the kernel (and faulting it in again, zeroed) every time. */
@@ -484,8 +464,8 @@ static json_t *node_get(const aopts_t *a, const char *path)
 		goto out;
 	}
 	if (status != 200 || !o) {
-		cli_fail("%s%s: HTTP %d %s: %s", cl.t[cl.cur].url, path, status, js(o, "error"),
-			 js(o, "message"));
+		cli_fail("%s%s: HTTP %d %s: %s", cl.t[cl.cur].url, path, status, jstr(o, "error"),
+			 jstr(o, "message"));
 		json_decref(o);
 		o = NULL;
 	}
@@ -503,26 +483,26 @@ static void print_history(const json_t *h)
 	const json_t *f = json_object_get(h, "filter");
 	const char *fk = json_object_iter_key(json_object_iter((json_t *)f));
 	printf("history of %s %s: %lld request(s)\n", fk ? fk : "?",
-	       fk ? json_string_value(json_object_get(f, fk)) : "", ji(h, "count"));
+	       fk ? json_string_value(json_object_get(f, fk)) : "", jint(h, "count"));
 	json_array_foreach(e, i, x) {
 		const json_t *t = json_object_get(x, "tenant"), *r = json_object_get(x, "response");
-		iso_ms(ts, sizeof(ts), (uint64_t)ji(x, "block_ts"));
+		iso_ms(ts, sizeof(ts), (uint64_t)jint(x, "block_ts"));
 		printf("%s  block %lld.%lld  tenant %s (%s %.16s...) -> domain %s (%s): %s\n", ts,
-		       ji(x, "height"), ji(x, "index"), *js(t, "name") ? js(t, "name") : "?", js(t, "scheme"),
-		       js(t, "key_hex"), js(x, "domain"), js(x, "provider"), js(x, "instruction"));
-		printf("    request %s\n", js(x, "request_id"));
+		       jint(x, "height"), jint(x, "index"), *jstr(t, "name") ? jstr(t, "name") : "?", jstr(t, "scheme"),
+		       jstr(t, "key_hex"), jstr(x, "domain"), jstr(x, "provider"), jstr(x, "instruction"));
+		printf("    request %s\n", jstr(x, "request_id"));
 		if (json_is_object(r)) {
-			iso_ms(ts, sizeof(ts), (uint64_t)ji(r, "block_ts"));
+			iso_ms(ts, sizeof(ts), (uint64_t)jint(r, "block_ts"));
 			printf("    %s  %s by orchestrator %s at block %lld after %lld ms: %s\n", ts,
-			       js(r, "status"), js(r, "orchestrator"), ji(r, "height"), ji(x, "duration_ms"),
-			       !strcmp(js(r, "status"), "ok") ? js(r, "result") : js(r, "error"));
-			printf("    response %s\n", js(r, "id"));
+			       jstr(r, "status"), jstr(r, "orchestrator"), jint(r, "height"), jint(x, "duration_ms"),
+			       !strcmp(jstr(r, "status"), "ok") ? jstr(r, "result") : jstr(r, "error"));
+			printf("    response %s\n", jstr(r, "id"));
 		} else {
 			printf("    no response yet\n");
 		}
 	}
 	if (json_is_integer(json_object_get(h, "next_from")))
-		printf("(more from height %lld: --from %lld)\n", ji(h, "next_from"), ji(h, "next_from"));
+		printf("(more from height %lld: --from %lld)\n", jint(h, "next_from"), jint(h, "next_from"));
 }
 
 static const char *history_usage =
@@ -656,49 +636,49 @@ static void print_accountability(const json_t *r)
 	const json_t *d = json_object_get(r, "domains"), *x, *y;
 	size_t i, j;
 	char ts[40];
-	iso_ms(ts, sizeof(ts), (uint64_t)ji(r, "now_ms"));
+	iso_ms(ts, sizeof(ts), (uint64_t)jint(r, "now_ms"));
 	printf("accountability at height %lld, %s, deadline %lld ms (times: request block to response "
 	       "block, ms)\n",
-	       ji(r, "height"), ts, ji(r, "deadline_ms"));
+	       jint(r, "height"), ts, jint(r, "deadline_ms"));
 	printf("%-12s %-12s %8s %6s %6s %5s %10s %7s %7s %7s %7s %7s  %s\n", "domain", "provider",
 	       "requests", "ok", "failed", "late", "unanswered", "pending", "p50", "p90", "p99", "max",
 	       "last attestation");
 	json_array_foreach(d, i, x) {
 		const json_t *la = json_object_get(x, "last_attestation");
-		printf("%-12s %-12s %8lld %6lld %6lld %5lld %10lld %7lld", js(x, "domain"), js(x, "provider"),
-		       ji(x, "requests"), ji(x, "ok"), ji(x, "failed"), ji(x, "late"), ji(x, "unanswered"),
-		       ji(x, "pending"));
+		printf("%-12s %-12s %8lld %6lld %6lld %5lld %10lld %7lld", jstr(x, "domain"), jstr(x, "provider"),
+		       jint(x, "requests"), jint(x, "ok"), jint(x, "failed"), jint(x, "late"), jint(x, "unanswered"),
+		       jint(x, "pending"));
 		print_ms(x, "p50_ms");
 		print_ms(x, "p90_ms");
 		print_ms(x, "p99_ms");
 		print_ms(x, "max_ms");
 		if (json_is_object(la)) {
-			iso_ms(ts, sizeof(ts), (uint64_t)ji(la, "block_ts"));
-			printf("  block %lld (%s), %lld objects\n", ji(la, "height"), ts, ji(la, "objects"));
+			iso_ms(ts, sizeof(ts), (uint64_t)jint(la, "block_ts"));
+			printf("  block %lld (%s), %lld objects\n", jint(la, "height"), ts, jint(la, "objects"));
 		} else {
 			printf("  none\n");
 		}
 	}
 	const json_t *t = json_object_get(r, "totals");
-	printf("%-12s %-12s %8lld %6lld %6lld %5lld %10lld %7lld", "all", "", ji(t, "requests"), ji(t, "ok"),
-	       ji(t, "failed"), ji(t, "late"), ji(t, "unanswered"), ji(t, "pending"));
+	printf("%-12s %-12s %8lld %6lld %6lld %5lld %10lld %7lld", "all", "", jint(t, "requests"), jint(t, "ok"),
+	       jint(t, "failed"), jint(t, "late"), jint(t, "unanswered"), jint(t, "pending"));
 	print_ms(t, "p50_ms");
 	print_ms(t, "p90_ms");
 	print_ms(t, "p99_ms");
 	printf("\n");
 	json_array_foreach(d, i, x) {
 		json_array_foreach(json_object_get(x, "gaps"), j, y) {
-			iso_ms(ts, sizeof(ts), (uint64_t)ji(y, "block_ts"));
+			iso_ms(ts, sizeof(ts), (uint64_t)jint(y, "block_ts"));
 			printf("gap: request %.16s... at block %lld (%s) unanswered for %lld ms: `%s' (tenant %s); "
 			       "responsible: domain %s, provider %s\n",
-			       js(y, "request_id"), ji(y, "height"), ts, ji(y, "age_ms"), js(y, "instruction"),
-			       js(json_object_get(y, "tenant"), "name"), js(x, "domain"), js(y, "responsible"));
+			       jstr(y, "request_id"), jint(y, "height"), ts, jint(y, "age_ms"), jstr(y, "instruction"),
+			       jstr(json_object_get(y, "tenant"), "name"), jstr(x, "domain"), jstr(y, "responsible"));
 		}
 		json_array_foreach(json_object_get(x, "failures"), j, y)
 			printf("failure: request %.16s... `%s' answered with an error by domain %s (provider %s) "
 			       "at block %lld: %s\n",
-			       js(y, "request_id"), js(y, "instruction"), js(x, "domain"), js(x, "provider"),
-			       ji(y, "height"), js(y, "error"));
+			       jstr(y, "request_id"), jstr(y, "instruction"), jstr(x, "domain"), jstr(x, "provider"),
+			       jint(y, "height"), jstr(y, "error"));
 	}
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <jansson.h>
 #include <sodium.h>
 
 static void oom(size_t n)
@@ -237,6 +238,26 @@ int mkdir_p(const char *path, int mode)
 out:
 	free(p);
 	return ret;
+}
+
+void iso_ms(char *out, size_t len, uint64_t unix_ms)
+{
+	time_t t = (time_t)(unix_ms / 1000);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	size_t n = strftime(out, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + n, len - n, ".%03uZ", (unsigned)(unix_ms % 1000));
+}
+
+const char *jstr(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+long long jint(const json_t *o, const char *key)
+{
+	return (long long)json_integer_value(json_object_get(o, key));
 }
 
 uint64_t now_ms(void)

@@ -42,6 +42,14 @@ int file_write(const char *path, const void *data, size_t len, int mode, char *e
 int mkdir_p(const char *path, int mode);
 
 uint64_t now_ms(void);           /* wall clock, ms since the epoch */
+/* "2026-11-21T23:48:58.123Z" for ms since the epoch (UTC). */
+void iso_ms(char *out, size_t len, uint64_t unix_ms);
+
+/* Reading fields of a parsed JSON reply: the string ("" when absent or
+ * not a string) and the integer (0 likewise). */
+struct json_t;
+const char *jstr(const struct json_t *o, const char *key);
+long long jint(const struct json_t *o, const char *key);
 uint64_t mono_us(void);          /* monotonic clock, µs */
 
 /* Structured logging to stderr: one line per event,

@@ -112,12 +112,6 @@ static void sleep_ms(unsigned ms)
 	}
 }
 
-static const char *jstr(const json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? s : "";
-}
-
 static void short_id(char out[17], const uint8_t *id)
 {
 	hex_encode(out, id, 8);
