@@ -168,14 +168,14 @@ static void test_assets(void **state)
 	assert_string_equal(portal_mime(".mjs"), "application/octet-stream");
 }
 
-static const char *jstr(const json_t *o, const char *k)
+static const char *vec_str(const json_t *o, const char *k)
 {
 	const char *v = json_string_value(json_object_get(o, k));
 	assert_non_null(v);
 	return v;
 }
 
-static uint64_t jint(const json_t *o, const char *k)
+static uint64_t vec_int(const json_t *o, const char *k)
 {
 	json_t *v = json_object_get(o, k);
 	assert_true(json_is_integer(v));
@@ -191,8 +191,8 @@ static void test_shared_vectors(void **state)
 		fail_msg("tests/vectors/ecdsa_vectors.json: %s (run from the project root)", je.text);
 	uint8_t cid[BSEC_HASH_BYTES], rid[BSEC_HASH_BYTES], tkey[SIG_MAX_PUB];
 	char err[256];
-	assert_int_equal(hex_decode(cid, sizeof(cid), jstr(root, "chain_id")), 0);
-	const char *pem = jstr(root, "signer_pkcs8_pem");
+	assert_int_equal(hex_decode(cid, sizeof(cid), vec_str(root, "chain_id")), 0);
+	const char *pem = vec_str(root, "signer_pkcs8_pem");
 	sig_key_t *k = NULL;
 	assert_int_equal(sig_key_from_pem(&k, pem, strlen(pem), err, sizeof(err)), 0);
 	assert_int_equal(sig_key_scheme(k), SIG_ECDSA_P256);
@@ -202,44 +202,44 @@ static void test_shared_vectors(void **state)
 		json_t *v = json_array_get(vecs, i), *f = json_object_get(v, "fields");
 		tx_fields_t tf;
 		memset(&tf, 0, sizeof(tf));
-		tf.type = (uint8_t)jint(f, "type");
-		tf.timestamp_ms = jint(f, "timestamp_ms");
-		tf.nonce = (uint32_t)jint(f, "nonce");
+		tf.type = (uint8_t)vec_int(f, "type");
+		tf.timestamp_ms = vec_int(f, "timestamp_ms");
+		tf.nonce = (uint32_t)vec_int(f, "nonce");
 		if (tf.type == TX_REQUEST) {
-			tf.domain = jstr(f, "domain");
-			tf.instruction = jstr(f, "instruction");
+			tf.domain = vec_str(f, "domain");
+			tf.instruction = vec_str(f, "instruction");
 		} else if (tf.type == TX_RESPONSE) {
-			assert_int_equal(hex_decode(rid, sizeof(rid), jstr(f, "request_id")), 0);
+			assert_int_equal(hex_decode(rid, sizeof(rid), vec_str(f, "request_id")), 0);
 			tf.request_id = rid;
-			tf.status = (uint8_t)jint(f, "status");
-			tf.result = jstr(f, "result");
-			tf.error = jstr(f, "error");
+			tf.status = (uint8_t)vec_int(f, "status");
+			tf.result = vec_str(f, "result");
+			tf.error = vec_str(f, "error");
 		} else {
 			int ts;
-			const char *tp = jstr(f, "tenant_key_pem");
+			const char *tp = vec_str(f, "tenant_key_pem");
 			assert_int_equal(sig_pub_from_pem(&ts, tkey, tp, strlen(tp), err, sizeof(err)), 0);
 			json_t *sla = json_object_get(f, "sla");
-			tf.action = (uint8_t)jint(f, "action");
-			tf.domain = jstr(f, "domain");
+			tf.action = (uint8_t)vec_int(f, "action");
+			tf.domain = vec_str(f, "domain");
 			tf.tenant_scheme = (uint8_t)ts;
 			tf.tenant_key = tkey;
-			tf.name = jstr(f, "name");
-			tf.sla.ops = (uint16_t)jint(sla, "ops");
-			tf.sla.max_vms = (uint32_t)jint(sla, "max_vms");
-			tf.sla.max_vnfs = (uint32_t)jint(sla, "max_vnfs");
-			tf.sla.max_sfcs = (uint32_t)jint(sla, "max_sfcs");
-			tf.sla.max_chain = (uint16_t)jint(sla, "max_chain");
-			tf.sla.rate_per_min = (uint32_t)jint(sla, "rate_per_min");
+			tf.name = vec_str(f, "name");
+			tf.sla.ops = (uint16_t)vec_int(sla, "ops");
+			tf.sla.max_vms = (uint32_t)vec_int(sla, "max_vms");
+			tf.sla.max_vnfs = (uint32_t)vec_int(sla, "max_vnfs");
+			tf.sla.max_sfcs = (uint32_t)vec_int(sla, "max_sfcs");
+			tf.sla.max_chain = (uint16_t)vec_int(sla, "max_chain");
+			tf.sla.rate_per_min = (uint32_t)vec_int(sla, "rate_per_min");
 		}
 		tx_t t, c;
 		assert_int_equal(tx_build(&t, &tf, k, cid, err, sizeof(err)), 0);
 		size_t len;
 		uint8_t *sb = tx_signed_bytes(&t, cid, &len);
 		char *sbh = hex_dup(sb, len), *idh = hex_dup(t.id, BSEC_HASH_BYTES);
-		assert_string_equal(sbh, jstr(v, "signed_bytes_hex"));
-		assert_string_equal(idh, jstr(v, "id"));
+		assert_string_equal(sbh, vec_str(v, "signed_bytes_hex"));
+		assert_string_equal(idh, vec_str(v, "id"));
 		/* the recorded C signature (and any fresh one) verifies */
-		const char *raw = jstr(v, "raw_hex");
+		const char *raw = vec_str(v, "raw_hex");
 		size_t rl = strlen(raw) / 2;
 		uint8_t *rb = xmalloc(rl);
 		assert_int_equal(hex_decode(rb, rl, raw), 0);
