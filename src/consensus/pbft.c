@@ -2191,17 +2191,7 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 	if (verify_msg(p, m, data) != 0)
 		return drop(p, PBFT_DROP_BAD_SIG, m, NULL);
 	uint64_t before = p->delivered;
-	int ret = 0, prefetched = 0;
-	/* Ask for the next stretch before applying this one, so the peer reads
-	 * and sends it while we apply: state transfer is then bounded by the
-	 * slower of the two, not by their sum plus a round trip. */
-	if (m->nblk && !p->failed) {
-		uint64_t last = m->bh[m->nblk - 1];
-		if (m->bh[0] == p->delivered + 1 && last > p->delivered && p->fetch_target > last) {
-			send_fetch(p, m->sender, last + 1, p->fetch_target);
-			prefetched = 1;
-		}
-	}
+	int ret = 0;
 	for (uint16_t i = 0; i < m->nblk && !p->failed; i++) {
 		uint64_t h = m->bh[i];
 		if (h <= p->delivered)
@@ -2225,8 +2215,7 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 	}
 	if (p->delivered > before) {
 		p->fetch_attempts = 0;
-		/* with the next stretch already asked for, wait for it (or the retry) */
-		p->fetch_next_at = prefetched ? p->now + p->cfg.fetch_retry_ms : 0;
+		p->fetch_next_at = 0;
 		log_debug(MOD, "state transfer from %u: %" PRIu64 " -> %" PRIu64, m->sender, before, p->delivered);
 	}
 	return ret;
