@@ -862,14 +862,6 @@ static void on_forwarded(node_t *n, int from, const uint8_t *data, size_t len)
  * the block, and the censorship watch re-sends to the leader). */
 static void gossip_defer(node_t *n, int from, const uint8_t *data, size_t len)
 {
-	/* A replica catching up by state transfer would verify txs that its
-	 * peers have mostly committed already (a restarted replica gets the
-	 * batches queued for it while it was down): the blocks it fetches
-	 * bring them, with their certificates, far more cheaply. */
-	if (pbft_fetching(n->pbft)) {
-		n->gossip_dropped++;
-		return;
-	}
 	if (n->gossip_in.len - n->gossip_in_off + len + 8 > NODE_GOSSIP_IN_MAX) {
 		if (n->gossip_dropped++ % 1000 == 0)
 			log_warn(MOD, "%zu bytes of peer tx batches wait to be admitted; dropping one from "
