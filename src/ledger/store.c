@@ -152,7 +152,7 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_Q_ALL] = Q_SELECT "txs t JOIN blocks b ON b.height = t.height WHERE 1" Q_FILTER,
 	[S_Q_SENDER] = Q_SELECT "txs t INDEXED BY txs_sender JOIN blocks b ON b.height = t.height"
 		       " WHERE t.sender = ?1" Q_FILTER,
-	[S_Q_TYPE] = Q_SELECT "txs t INDEXED BY txs_type_rare JOIN blocks b ON b.height = t.height"
+	[S_Q_TYPE] = Q_SELECT "txs t JOIN blocks b ON b.height = t.height"
 		     " WHERE t.type = ?2 AND t.type >= 3" Q_FILTER,
 	[S_Q_DOMAIN] = Q_SELECT "txs t INDEXED BY txs_domain JOIN blocks b ON b.height = t.height"
 		       " WHERE t.domain = ?3" Q_FILTER,
