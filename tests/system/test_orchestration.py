@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,6 +23,16 @@ import urllib.request
 from bsecutil import BSEC, run, run_json
 
 DEMO = "tenants/demo.pem"
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def read_text(path, mode="r"):
+    with open(path, mode) as f:
+        return f.read()
 
 
 def pem_norm(pem):
@@ -38,7 +49,7 @@ class Devnet:
         try:
             run("devnet", "init", "--dir", self.dir, "--nodes", nodes, "--driver", "sim",
                 "--view-timeout", 1000)
-            self.genesis = json.load(open(self.path("genesis.json")))
+            self.genesis = load_json(self.path("genesis.json"))
             for i in range(nodes):
                 cfg = self.orch_config(i)
                 if driver and i in driver:
@@ -55,13 +66,27 @@ class Devnet:
         return os.path.join(self.dir, *p)
 
     def orch_config(self, i):
-        return json.load(open(self.path(f"orch{i}", "config.json")))
+        return load_json(self.path(f"orch{i}", "config.json"))
 
     def write_orch_config(self, i, cfg):
         with open(self.path(f"orch{i}", "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
 
+    def dump_logs(self):
+        """Warnings and errors of every node and orchestrator, on stderr:
+        the check script shows them only when a test failed."""
+        for sub in sorted(os.listdir(self.dir)) if os.path.isdir(self.dir) else []:
+            for name in ("node.log", "orch.log"):
+                p = self.path(sub, name)
+                if not os.path.exists(p):
+                    continue
+                with open(p, errors="replace") as f:
+                    lines = [ln for ln in f if "level=warn" in ln or "level=error" in ln]
+                for ln in lines[-15:]:
+                    print(f"  [{sub}/{name}] {ln.rstrip()}", file=sys.stderr)
+
     def close(self):
+        self.dump_logs()
         if self.up:
             subprocess.run([BSEC, "devnet", "down", "--dir", self.dir], capture_output=True, timeout=60)
             self.up = False
@@ -139,12 +164,12 @@ class Devnet:
         files = [f for f in os.listdir(d) if f.startswith("sim-") and f.endswith(".json")]
         if not files:
             return []
-        return json.load(open(os.path.join(d, files[0])))["objects"]
+        return load_json(os.path.join(d, files[0]))["objects"]
 
     def sim_state_file(self, i):
         """The sim driver's state: DIR/orchI/sim-PREFIX.json, PREFIX the
         first 8 hex digits of the chain id."""
-        chain_id = hashlib.sha256(open(self.path("genesis.json"), "rb").read()).hexdigest()
+        chain_id = hashlib.sha256(read_text(self.path("genesis.json"), "rb")).hexdigest()
         return self.path(f"orch{i}", f"sim-{chain_id[:8]}.json")
 
     # -- CLI -----------------------------------------------------------------
@@ -381,7 +406,7 @@ class OrchestrationTest(unittest.TestCase):
         run("devnet", "start", "--dir", d.dir, "--node", 1, "--orchestrator")
         row = self._check_once(d, req, "slow1")
         self.assertEqual(row["how"], "executed")
-        log = open(d.path("orch1", "orch.log")).read()
+        log = read_text(d.path("orch1", "orch.log"))
         self.assertIn("did not take effect; running it now", log)
         # later requests still flow
         rc, out, err = d.request_json(DEMO, "p1", "vm create after1", "--wait-response")
@@ -432,7 +457,7 @@ class OrchestrationTest(unittest.TestCase):
         rc, out, err = d.request_json(DEMO, "p1", "vm create far1", "--wait-response")
         self.assertEqual((rc, out["status"]), (0, "ok"), err)
         self.assertEqual([o["name"] for o in d.sim_objects(1)], ["far1"])
-        log = open(d.path("orch1", "orch.log")).read()
+        log = read_text(d.path("orch1", "orch.log"))
         self.assertIn("failing over from node p1 to node p2", log)
         run("devnet", "start", "--dir", d.dir, "--node", 1)
         rc, out, err = d.request_json(DEMO, "p1", "vm create far2", "--wait-response")
@@ -453,7 +478,7 @@ class OrchestrationTest(unittest.TestCase):
         self.assertEqual((rc, out["status"]), (0, "ok"), err)
         self.assertGreater(proxy.tampered, 0, "the proxy never served the block")
         self.assertEqual([o["name"] for o in d.sim_objects(1)], ["honest1"])
-        log = open(d.path("orch1", "orch.log")).read()
+        log = read_text(d.path("orch1", "orch.log"))
         self.assertIn("served a block that does not verify", log)
         self.assertIn("tx_root", log)
         self.assertIn("to node p2", log)
@@ -462,7 +487,7 @@ class OrchestrationTest(unittest.TestCase):
         with tempfile.TemporaryDirectory(prefix="bsec-orch-cfg-") as tmp:
             run("devnet", "init", "--dir", tmp, "--nodes", 1, "--driver", "sim")
             cfgp = os.path.join(tmp, "orch0", "config.json")
-            base = json.load(open(cfgp))
+            base = load_json(cfgp)
             cases = [({"driver": {"type": "warp"}}, "\"warp\""),
                      ({"log_level": "loud"}, "\"loud\""),
                      ({"name": "p9"}, "p9"),
