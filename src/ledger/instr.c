@@ -837,34 +837,47 @@ out:
 	return ret;
 }
 
-/* The last instruction parsed on this thread, by text: validating a tx
- * and applying it parse the same text back to back. */
-static __thread struct {
+/* The last two instructions parsed on this thread, by text: validating
+ * a request and applying it parse its text back to back, with the
+ * canonical spec of the object it creates in between.  A miss parses
+ * into the slot that was not returned last, so the previous result
+ * survives one further call. */
+typedef struct {
 	size_t len;
 	int valid;
 	char text[TX_MAX_INSTRUCTION];
 	instr_t in;
-} last;
+} parse_slot_t;
 
-int instr_parse_cached(instr_t *out, const char *text, size_t len, size_t *err_pos, char *err,
-		       size_t errlen)
+static __thread parse_slot_t slots[2];
+static __thread int last_slot;
+
+const instr_t *instr_parse_ref(const char *text, size_t len, size_t *err_pos, char *err,
+			       size_t errlen)
 {
-	if (last.valid && last.len == len && text && memcmp(last.text, text, len) == 0) {
-		memcpy(out, &last.in, sizeof(*out));
-		if (err_pos)
-			*err_pos = 0;
-		if (err && errlen)
-			err[0] = '\0';
-		return 0;
+	for (int i = 0; i < 2; i++) {
+		parse_slot_t *c = &slots[i];
+		if (c->valid && c->len == len && text && memcmp(c->text, text, len) == 0) {
+			if (err_pos)
+				*err_pos = 0;
+			if (err && errlen)
+				err[0] = '\0';
+			last_slot = i;
+			return &c->in;
+		}
 	}
-	int r = instr_parse(out, text, len, err_pos, err, errlen);
-	if (r == 0 && len <= sizeof(last.text)) {
-		memcpy(last.text, text, len);
-		last.len = len;
-		memcpy(&last.in, out, sizeof(*out));
-		last.valid = 1;
+	int i = 1 - last_slot;
+	parse_slot_t *c = &slots[i];
+	c->valid = 0;
+	if (instr_parse(&c->in, text, len, err_pos, err, errlen) < 0)
+		return NULL;
+	last_slot = i;
+	if (len <= sizeof(c->text)) {
+		memcpy(c->text, text, len);
+		c->len = len;
+		c->valid = 1;
 	}
-	return r;
+	return &c->in;
 }
 
 /* ---- printing ---------------------------------------------------------- */

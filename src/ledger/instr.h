@@ -69,10 +69,12 @@ typedef struct {
 int instr_parse(instr_t *out, const char *text, size_t len, size_t *err_pos,
 		char *err, size_t errlen) WUR;
 
-/* instr_parse through a one-entry per-thread cache of the last text that
- * parsed (same result, same errors). */
-int instr_parse_cached(instr_t *out, const char *text, size_t len, size_t *err_pos,
-		       char *err, size_t errlen) WUR;
+/* instr_parse through a two-entry per-thread cache of texts that parsed
+ * (same result, same errors), without copying the (large) result: NULL on
+ * error.  The result is read-only and stays valid until the second next
+ * call on this thread (the next call may evict only the other entry). */
+const instr_t *instr_parse_ref(const char *text, size_t len, size_t *err_pos, char *err,
+			       size_t errlen) WUR;
 
 /* Canonical text; caller frees. */
 char *instr_format(const instr_t *in);

@@ -480,18 +480,22 @@ static void ref_add(state_t *st, int kind, const char *name, int delta, int log)
 }
 
 /* Adds delta to the references a spec makes: a VNF's VM, an SFC's VNFs. */
+static void instr_refs(state_t *st, const instr_t *in, int delta, int log)
+{
+	if (in->kind == OBJ_VNF && in->vm[0])
+		ref_add(st, OBJ_VM, in->vm, delta, log);
+	if (in->kind == OBJ_SFC)
+		for (int i = 0; i < in->n_chain; i++)
+			ref_add(st, OBJ_VNF, in->chain[i], delta, log);
+}
+
 static void spec_refs(state_t *st, const char *spec, int delta, int log)
 {
-	instr_t in;
 	size_t pos;
 	char err[128];
-	if (!spec || instr_parse_cached(&in, spec, strlen(spec), &pos, err, sizeof(err)) < 0)
-		return;
-	if (in.kind == OBJ_VNF && in.vm[0])
-		ref_add(st, OBJ_VM, in.vm, delta, log);
-	if (in.kind == OBJ_SFC)
-		for (int i = 0; i < in.n_chain; i++)
-			ref_add(st, OBJ_VNF, in.chain[i], delta, log);
+	const instr_t *in = spec ? instr_parse_ref(spec, strlen(spec), &pos, err, sizeof(err)) : NULL;
+	if (in)
+		instr_refs(st, in, delta, log);
 }
 
 static tenant_ent_t *owner_ent(state_t *st, const object_rec_t *o)
@@ -897,45 +901,50 @@ char *state_updated_spec(const object_rec_t *o, const instr_t *upd, char *err, s
 
 static void apply_request(state_t *st, const tx_t *tx)
 {
-	instr_t in;
 	size_t pos;
 	char err[160];
-	if (instr_parse_cached(&in, tx->instruction, tx->instruction_len, &pos, err, sizeof(err)) < 0)
+	const instr_t *in = instr_parse_ref(tx->instruction, tx->instruction_len, &pos, err, sizeof(err));
+	if (!in)
 		return; /* validate_tx refuses it; applying nothing keeps the state sane */
+	/* spec_refs below parses another text: keep what is needed after it */
+	const obj_kind_t kind = in->kind;
+	const verb_t verb = in->verb;
+	char name[INSTR_MAX_NAME + 1];
+	snprintf(name, sizeof(name), "%s", in->name);
 	tenant_ent_t *e = tent_make(st, tx->scheme, tx->sender, tx->domain, tx->domain_len);
 	if (!e)
 		return;
 	ring_push(st, e, st->ts);
-	object_rec_t *o = obj_get(st, in.kind, in.name, strlen(in.name));
-	switch (in.verb) {
+	object_rec_t *o = obj_get(st, kind, name, strlen(name));
+	switch (verb) {
 	case VERB_CREATE:
 		if (o)
 			return;
-		obj_save(st, in.kind, in.name);
+		obj_save(st, kind, name);
 		o = xcalloc(1, sizeof(*o));
-		o->kind = (uint8_t)in.kind;
-		snprintf(o->name, sizeof(o->name), "%s", in.name);
+		o->kind = (uint8_t)kind;
+		snprintf(o->name, sizeof(o->name), "%s", name);
 		memcpy(o->domain, tx->domain, tx->domain_len);
 		o->owner.scheme = tx->scheme;
 		memcpy(o->owner.key, tx->sender, sig_pub_len(tx->scheme));
 		o->status = OBJ_CREATING;
-		o->spec = instr_format(&in);
+		o->spec = instr_format(in);
 		memcpy(o->last_request, tx->id, BSEC_HASH_BYTES);
 		o->height = st->height;
 		{
 			uint8_t k[OKEY_MAX];
-			map_put(st->objects, k, okey_build(k, in.kind, in.name, strlen(in.name)), o);
+			map_put(st->objects, k, okey_build(k, kind, name, strlen(name)), o);
 		}
-		count_add(st, e, in.kind, +1);
-		spec_refs(st, o->spec, +1, 1);
+		count_add(st, e, kind, +1);
+		instr_refs(st, in, +1, 1); /* the refs of its canonical spec */
 		break;
 	case VERB_UPDATE: {
 		if (!o)
 			return;
-		char *spec = state_updated_spec(o, &in, err, sizeof(err));
+		char *spec = state_updated_spec(o, in, err, sizeof(err));
 		if (!spec)
 			return;
-		obj_save(st, in.kind, in.name);
+		obj_save(st, kind, name);
 		free(o->pending_spec);
 		o->pending_spec = spec;
 		memcpy(o->last_request, tx->id, BSEC_HASH_BYTES);
@@ -946,7 +955,7 @@ static void apply_request(state_t *st, const tx_t *tx)
 	case VERB_DELETE:
 		if (!o)
 			return;
-		obj_save(st, in.kind, in.name);
+		obj_save(st, kind, name);
 		o->status = OBJ_DELETING;
 		memcpy(o->last_request, tx->id, BSEC_HASH_BYTES);
 		o->height = st->height;
@@ -959,9 +968,9 @@ static void apply_request(state_t *st, const tx_t *tx)
 	memcpy(r->domain, tx->domain, tx->domain_len);
 	r->sender.scheme = tx->scheme;
 	memcpy(r->sender.key, tx->sender, sig_pub_len(tx->scheme));
-	r->kind = (uint8_t)in.kind;
-	r->verb = (uint8_t)in.verb;
-	snprintf(r->name, sizeof(r->name), "%s", in.name);
+	r->kind = (uint8_t)kind;
+	r->verb = (uint8_t)verb;
+	snprintf(r->name, sizeof(r->name), "%s", name);
 	r->height = st->height;
 	r->timestamp_ms = tx->timestamp_ms;
 	free(map_put(st->open, tx->id, BSEC_HASH_BYTES, r));

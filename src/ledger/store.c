@@ -642,18 +642,17 @@ static int put_objref(store_t *s, int kind, const char *name, int64_t seq, char 
 /* Object rows of a request: its object, the VM of a VNF, a chain's VNFs. */
 static int put_request_refs(store_t *s, const tx_t *tx, int64_t seq, char *err, size_t errlen)
 {
-	instr_t in;
 	size_t pos;
 	char why[128];
-
-	if (instr_parse_cached(&in, tx->instruction, tx->instruction_len, &pos, why, sizeof(why)) < 0)
+	const instr_t *in = instr_parse_ref(tx->instruction, tx->instruction_len, &pos, why, sizeof(why));
+	if (!in)
 		return 0; /* validation refuses these; nothing to index */
-	if (put_objref(s, in.kind, in.name, seq, err, errlen) < 0)
+	if (put_objref(s, in->kind, in->name, seq, err, errlen) < 0)
 		return -1;
-	if (in.kind == OBJ_VNF && in.vm[0] && put_objref(s, OBJ_VM, in.vm, seq, err, errlen) < 0)
+	if (in->kind == OBJ_VNF && in->vm[0] && put_objref(s, OBJ_VM, in->vm, seq, err, errlen) < 0)
 		return -1;
-	for (int i = 0; i < in.n_chain; i++)
-		if (put_objref(s, OBJ_VNF, in.chain[i], seq, err, errlen) < 0)
+	for (int i = 0; i < in->n_chain; i++)
+		if (put_objref(s, OBJ_VNF, in->chain[i], seq, err, errlen) < 0)
 			return -1;
 	return 0;
 }

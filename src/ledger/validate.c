@@ -387,24 +387,24 @@ static verr_t check_request(const state_t *st, const tx_t *tx, uint64_t block_ts
 	if (t->revoked)
 		return fail(v, V_REVOKED, "tenant '%s' was revoked in domain '%s' at block %llu", t->name,
 			    dom.s, (unsigned long long)t->height);
-	instr_t in;
 	size_t pos;
 	char why[200];
-	if (instr_parse_cached(&in, tx->instruction, tx->instruction_len, &pos, why, sizeof(why)) < 0)
+	const instr_t *in = instr_parse_ref(tx->instruction, tx->instruction_len, &pos, why, sizeof(why));
+	if (!in)
 		return fail(v, V_BAD_INSTRUCTION, "instruction %s", why);
-	uint16_t op = instr_op_bit(in.kind, in.verb);
+	uint16_t op = instr_op_bit(in->kind, in->verb);
 	if (!(t->sla.ops & op))
 		return fail(v, V_FORBIDDEN, "the SLA of tenant '%s' does not allow %s:%s in domain '%s'",
-			    t->name, obj_kind_name(in.kind), verb_name(in.verb), dom.s);
+			    t->name, obj_kind_name(in->kind), verb_name(in->verb), dom.s);
 	if (t->sla.rate_per_min) {
 		uint32_t n = state_rate_in(st, tx->domain, tx->domain_len, tx->scheme, tx->sender, block_ts);
 		if (n >= t->sla.rate_per_min)
 			return fail(v, V_RATE, "tenant '%s' made %u requests to domain '%s' in the last minute, its SLA allows %u",
 				    t->name, n, dom.s, t->sla.rate_per_min);
 	}
-	if (in.verb == VERB_CREATE)
-		return check_create(st, tx, t, &in, v);
-	return check_existing(st, tx, t, &in, v);
+	if (in->verb == VERB_CREATE)
+		return check_create(st, tx, t, in, v);
+	return check_existing(st, tx, t, in, v);
 }
 
 /* ---- rule 5: responses and tenant txs ---- */

@@ -166,35 +166,47 @@ static const invalid_case_t INVALID[] = {
 };
 
 /* The cached parser gives what the parser gives, for hits, misses and
- * errors, whatever was parsed before. */
+ * errors, whatever was parsed before; a result survives the next call. */
 static void test_cached(void **state)
 {
 	(void)state;
 	const char *texts[] = { "vnf create fw --type firewall --config default=drop",
 				"vm create web1", "vnf create fw --type firewall --config default=drop",
 				"vnf create fw --type", "vm create web1", "vm create web1",
-				"sfc create c --chain a,b", "vnf create fw --type firewall --config default=drop" };
+				"sfc create c --chain a,b", "vnf create fw --type firewall --config default=drop",
+				"vm create web2", "sfc create c --chain a,b" };
+	char *prev_fmt = NULL;
+	const instr_t *prev = NULL;
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		instr_t a, b;
+		instr_t a;
 		size_t pa = 99, pb = 99;
 		char ea[128] = "x", eb[128] = "y";
 		int ra = instr_parse(&a, texts[i], strlen(texts[i]), &pa, ea, sizeof(ea));
-		int rb = instr_parse_cached(&b, texts[i], strlen(texts[i]), &pb, eb, sizeof(eb));
-		assert_int_equal(ra, rb);
+		const instr_t *b = instr_parse_ref(texts[i], strlen(texts[i]), &pb, eb, sizeof(eb));
+		assert_int_equal(ra, b ? 0 : -1);
 		assert_int_equal(pa, pb);
 		assert_string_equal(ea, eb);
+		/* the previous call's result is still what it was */
+		if (prev) {
+			char *again = instr_format(prev);
+			assert_string_equal(again, prev_fmt);
+			free(again);
+		}
+		free(prev_fmt);
+		prev_fmt = NULL;
+		prev = b;
 		if (ra == 0) {
-			char *fa = instr_format(&a), *fb = instr_format(&b);
+			char *fa = instr_format(&a), *fb = instr_format(b);
 			assert_string_equal(fa, fb);
 			free(fa);
-			free(fb);
+			prev_fmt = fb;
 		}
 	}
-	/* a prefix of the cached text is a different text */
-	instr_t c;
+	free(prev_fmt);
+	/* a prefix of a cached text is a different text */
 	const char *t = "vm create web1";
-	assert_int_equal(instr_parse_cached(&c, t, strlen(t), NULL, NULL, 0), 0);
-	assert_int_equal(instr_parse_cached(&c, t, 9, NULL, NULL, 0), -1);
+	assert_non_null(instr_parse_ref(t, strlen(t), NULL, NULL, 0));
+	assert_null(instr_parse_ref(t, 9, NULL, NULL, 0));
 }
 
 static void test_valid(void **state)
