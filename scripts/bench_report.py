@@ -738,10 +738,12 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                     if clock else "See the warnings above.") + "\n")
     elif cu:
         b.append(f"- **Catch-up.** The restarted replica stores its first fetched block {fmt(cu['first_block_s'], 1)} s after "
-                 f"it starts (with no load, nothing tells it at once that it is behind), then transfers at "
-                 f"{fmt(cu['transfer_txs_per_s'])} tx/s. State transfer "
+                 f"it starts (it asks each peer for newer blocks as its links come up), then transfers at "
+                 f"{fmt(cu['transfer_txs_per_s'])} tx/s; tx batches its peers queued for it while it was down wait "
+                 "until the transfer is done, when they are recognised as committed without a signature check. State transfer "
                  "re-verifies every tx signature of every fetched block (the tx id does not cover the signature, so a "
-                 "certificate alone does not vouch for the signature bytes a peer sends) and stores block by block; "
+                 "certificate alone does not vouch for the signature bytes a peer sends) and then applies and stores "
+                 "each block on one thread, while the other core idles; "
                  "verification alone caps it at the machine's all-core verify rate"
                  + (f" ({fmt(verify['verify_per_s_all_cores']['ed25519'])}/s here)" if verify and verify.get('verify_per_s_all_cores') else "")
                  + ", so 50 000 tx/s is out of reach on two cores without trusting the certificate for the "

@@ -202,6 +202,9 @@ struct pbft_t {
 	uint64_t fetch_next_at;
 	unsigned fetch_attempts;
 	uint64_t *served_at;         /* [n] */
+	uint64_t *probed_at;         /* [n] when we last asked that peer unprompted */
+	int reprobe_peer;            /* ask it again at reprobe_at (-1: no one) */
+	uint64_t reprobe_at;
 	uint64_t sync_asked_at;
 
 	/* restore */
@@ -2217,6 +2220,14 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 		p->fetch_attempts = 0;
 		p->fetch_next_at = 0;
 		log_debug(MOD, "state transfer from %u: %" PRIu64 " -> %" PRIu64, m->sender, before, p->delivered);
+		/* the sender may hold more than one reply carries, and nothing
+		 * else may tell us (an idle chain): ask it again as soon as it
+		 * serves us again; a peer with nothing above our height does not
+		 * answer, which ends it */
+		if (p->fetch_target <= p->delivered && !p->failed) {
+			p->reprobe_peer = m->sender;
+			p->reprobe_at = p->now + p->cfg.fetch_serve_ms;
+		}
 	}
 	return ret;
 }
@@ -2287,6 +2298,8 @@ pbft_t *pbft_new(const pbft_config_t *cfg, const pbft_callbacks_t *cb, uint64_t 
 	p->nv_sent_to = xcalloc(cfg->n, sizeof(uint64_t));
 	p->ckpt = xcalloc(cfg->n, sizeof(ckpt_t));
 	p->served_at = xcalloc(cfg->n, sizeof(uint64_t));
+	p->probed_at = xcalloc(cfg->n, sizeof(uint64_t));
+	p->reprobe_peer = -1;
 	p->nv_known = 1;   /* view 0 needs no NEW-VIEW */
 	p->fetch_peer = -1;
 	return p;
@@ -2311,6 +2324,7 @@ void pbft_free(pbft_t *p)
 	free(p->nv_sent_to);
 	free(p->ckpt);
 	free(p->served_at);
+	free(p->probed_at);
 	free(p->stale);
 	cert_clear(&p->delivered_cert);
 	free(p);
@@ -2615,10 +2629,30 @@ void pbft_tick(pbft_t *p, uint64_t now_ms)
 		start_vc(p, p->view + 1, "progress timeout");
 	else if (p->in_vc && p->vc_deadline && p->now >= p->vc_deadline)
 		start_vc(p, p->view + 1, "new-view timeout");
+	if (p->reprobe_peer >= 0 && p->now >= p->reprobe_at) {
+		if (p->fetch_target <= p->delivered)
+			send_fetch(p, (uint16_t)p->reprobe_peer, p->delivered + 1,
+				   p->delivered + p->L);
+		p->reprobe_peer = -1;
+	}
 	if (p->now >= p->retransmit_at) {
 		p->retransmit_at = p->now + (p->in_vc ? p->cfg.retransmit_ms / 2 : p->cfg.retransmit_ms);
 		retransmit(p);
 	}
+	pump(p);
+}
+
+void pbft_peer_up(pbft_t *p, uint64_t now_ms, uint16_t peer)
+{
+	if (!p->started || p->failed || p->cfg.n == 1 || peer >= p->cfg.n || peer == p->cfg.self)
+		return;
+	if (now_ms > p->now)
+		p->now = now_ms;
+	/* a link that flaps must not turn into a stream of requests */
+	if (p->probed_at[peer] && p->now < p->probed_at[peer] + p->cfg.retransmit_ms / 2)
+		return;
+	p->probed_at[peer] = p->now ? p->now : 1;
+	send_fetch(p, peer, p->delivered + 1, p->delivered + p->L);
 	pump(p);
 }
 
@@ -2654,6 +2688,8 @@ uint64_t pbft_next_deadline(const pbft_t *p)
 		d = p->retransmit_at;
 	if (p->fetch_target > p->delivered && p->fetch_next_at < d)
 		d = p->fetch_next_at;
+	if (p->reprobe_peer >= 0 && p->reprobe_at < d)
+		d = p->reprobe_at;
 	return d;
 }
 

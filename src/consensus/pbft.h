@@ -279,6 +279,10 @@ void pbft_note_pending(pbft_t *p, uint64_t now_ms);
  * progress timer alone cannot see as long as other txs commit): starts a
  * view change to the next view, as a progress timeout would.  No-op while
  * in a view change or before pbft_start. */
+/* A link to peer came up: ask it for blocks above ours (a replica that
+ * restarts while the others are idle learns at once that it is behind;
+ * a peer with nothing above our height does not answer). */
+void pbft_peer_up(pbft_t *p, uint64_t now_ms, uint16_t peer);
 void pbft_suspect_leader(pbft_t *p, uint64_t now_ms, const char *why);
 
 /* Earliest time pbft_tick has something to do (UINT64_MAX: none). */

@@ -439,6 +439,13 @@ static void in_event_cb(struct bufferevent *bev, short what, void *arg)
 			bufferevent_set_rate_limit(bev, net->rl);
 		bufferevent_write(bev, HELLO, HELLO_LEN);
 		log_info("peer", "inbound link from node %d (%s) up", s->index, c->addr);
+		/* the peer is back: our link to it need not wait out its back-off
+		 * (replies to what it sends us travel on that link) */
+		if (!s->out && evtimer_pending(s->retry, NULL)) {
+			evtimer_del(s->retry);
+			s->attempts = 0;
+			dial(net, s);
+		}
 		if (evbuffer_get_length(bufferevent_get_input(bev)))
 			in_read_cb(bev, c);
 		return;

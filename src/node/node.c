@@ -890,6 +890,15 @@ static void on_gossip_in(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	uint64_t t0 = mono_us();
 	buf_t *q = &n->gossip_in;
+	/* During state transfer the batches wait: most hold txs the fetched
+	 * blocks commit (peers queued them while this replica was down), and
+	 * once those blocks are applied each costs a lookup, not a signature
+	 * check. */
+	if (n->pbft && pbft_fetching(n->pbft)) {
+		struct timeval later = { 0, NODE_GOSSIP_HOLD_US };
+		evtimer_add(n->gossip_ev, &later);
+		return;
+	}
 	while (q->len - n->gossip_in_off >= 8 && mono_us() - t0 < NODE_GOSSIP_SLICE_US) {
 		rd_t r;
 		rd_init(&r, q->data + n->gossip_in_off, 8);
@@ -931,6 +940,8 @@ static void on_peer_state(void *ctx, int index, int up)
 {
 	node_t *n = ctx;
 	log_info(MOD, "link to %s %s", n->g.providers[index].name, up ? "up" : "down");
+	if (up && n->pbft)
+		pbft_peer_up(n->pbft, mono_ms(), (uint16_t)index);
 	/* frames queued while the link was down may be lost: re-send our txs */
 	if (up && index == pbft_leader(n->pbft))
 		forward_oldest(n, n->g.params.max_block_txs);

@@ -29,6 +29,8 @@ struct event;
  * (see on_gossip_in): at most this many bytes, processed in slices. */
 #define NODE_GOSSIP_IN_MAX (16u << 20)
 #define NODE_GOSSIP_SLICE_US 5000
+/* how often held batches are looked at again during state transfer */
+#define NODE_GOSSIP_HOLD_US 20000
 
 /* A block validated speculatively and not yet delivered. */
 typedef struct {

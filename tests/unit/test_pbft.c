@@ -1043,6 +1043,41 @@ static void test_lagging_replica_catches_up(void **st)
 	sim_free(s);
 }
 
+/* A replica cut off while the others committed, then reconnected to a
+ * consortium that has gone idle: no message tells it that it is behind
+ * until a link comes up (pbft_peer_up); from then it fetches every
+ * block, reply after reply (16 blocks per reply here), well inside the
+ * retransmit interval. */
+static void test_idle_catch_up_on_link_up(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 11, 0);
+	s->filter = filter_isolate;
+	s->isolated = 3;
+	sim_boot_all(s);
+	for (int r = 0; r < 400 && min_delivered(s, 7) < 60; r++) {
+		if (r % 2 == 0)
+			sim_submit(s, 7, 16);
+		sim_round(s);
+	}
+	assert_true(min_delivered(s, 7) >= 60);
+	sim_run(s, 20); /* the others go idle */
+	uint64_t target = s->node[0]->delivered;
+	assert_int_equal(min_delivered(s, 7), target);
+	s->isolated = -1;
+	sim_run(s, 10);
+	assert_int_equal(s->node[3]->delivered, 0); /* nothing told it */
+	pbft_peer_up(s->node[3]->p, s->now, 0);
+	pbft_peer_up(s->node[3]->p, s->now, 0); /* at once again: rate-limited, harmless */
+	int caught = sim_run_until(s, 8, target, 40);
+	assert_int_equal(caught, 0);
+	pbft_stats_t ps = stats_of(s->node[3]);
+	assert_int_equal(ps.fetched, target);
+	assert_int_equal(ps.view_changes, 0);
+	assert_agreement(s, ALL(4));
+	sim_free(s);
+}
+
 static void test_seven_with_two_crashed(void **st)
 {
 	(void)st;
@@ -1693,6 +1728,7 @@ int main(void)
 		cmocka_unit_test(test_garbage_never_crashes),
 		cmocka_unit_test(test_new_view_tampering),
 		cmocka_unit_test(test_fetched_blocks_need_valid_certs),
+		cmocka_unit_test(test_idle_catch_up_on_link_up),
 		cmocka_unit_test(test_random_schedules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
