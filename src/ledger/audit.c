@@ -73,10 +73,13 @@ typedef struct {
 
 typedef enum { ITEM_HEADER, ITEM_CERT, ITEM_TX } item_kind_t;
 
+/* txs per ITEM_TX: one Ed25519 batch */
+#define AUDIT_TX_BATCH 64
+
 typedef struct {
 	entry_t *e;
 	item_kind_t kind;
-	uint32_t tx;
+	uint32_t tx, cnt;   /* ITEM_TX: txs [tx, tx + cnt) */
 } item_t;
 
 typedef struct {
@@ -268,13 +271,24 @@ static void run_item(const genesis_t *g, const item_t *it)
 					 sizeof(e->cert_err)) == 0;
 		break;
 	case ITEM_TX: {
-		tx_t *t = &e->b.txs[it->tx];
-		if (tx_decode(t, e->arena + e->off[it->tx], e->len[it->tx], e->hdr.chain_id, NULL, 0) < 0) {
-			e->tx_state[it->tx] = TX_BAD_DECODE;
-			break;
+		/* txs [tx, tx + cnt): decoded one by one, signatures in a batch */
+		const tx_t *chk[AUDIT_TX_BATCH] = { 0 };
+		uint32_t at[AUDIT_TX_BATCH];
+		uint8_t bad[AUDIT_TX_BATCH];
+		size_t need = 0;
+		for (uint32_t i = it->tx; i < it->tx + it->cnt; i++) {
+			tx_t *t = &e->b.txs[i];
+			if (tx_decode(t, e->arena + e->off[i], e->len[i], e->hdr.chain_id, NULL, 0) < 0) {
+				e->tx_state[i] = TX_BAD_DECODE;
+				continue;
+			}
+			memcpy(e->b.tx_ids[i], t->id, BSEC_HASH_BYTES);
+			at[need] = i;
+			chk[need++] = t;
 		}
-		memcpy(e->b.tx_ids[it->tx], t->id, BSEC_HASH_BYTES);
-		e->tx_state[it->tx] = tx_verify_sig(t, g->chain_id) == 0 ? TX_GOOD : TX_BAD_SIG;
+		tx_verify_sigs(chk, need, g->chain_id, bad);
+		for (size_t k = 0; k < need; k++)
+			e->tx_state[at[k]] = bad[k] ? TX_BAD_SIG : TX_GOOD;
 		break;
 	}
 	}
@@ -309,20 +323,21 @@ static void pool_start(chunk_t *ch, const genesis_t *g, int threads)
 	for (size_t i = 0; i < ch->n; i++) {
 		entry_t *e = &ch->es[i];
 		if (e->hdr_ok)
-			p->items[k++] = (item_t){ e, ITEM_HEADER, 0 };
+			p->items[k++] = (item_t){ e, ITEM_HEADER, 0, 0 };
 		if (!e->body_ok)
 			continue;
-		p->items[k++] = (item_t){ e, ITEM_CERT, 0 };
-		for (uint32_t t = 0; t < e->n; t++)
-			p->items[k++] = (item_t){ e, ITEM_TX, t };
+		p->items[k++] = (item_t){ e, ITEM_CERT, 0, 0 };
+		for (uint32_t t = 0; t < e->n; t += AUDIT_TX_BATCH)
+			p->items[k++] = (item_t){ e, ITEM_TX, t,
+						  e->n - t < AUDIT_TX_BATCH ? e->n - t : AUDIT_TX_BATCH };
 	}
 	p->n = k;
 	atomic_init(&p->next, 0);
 	p->spawned = 0;
-	/* a thread is worth starting only for a few dozen items */
+	/* a thread is worth starting only for a few items (a batch of txs each) */
 	want = (size_t)threads;
-	if (want > k / 32 + 1)
-		want = k / 32 + 1;
+	if (want > k / 4 + 1)
+		want = k / 4 + 1;
 	if (threads <= 1) {
 		worker(p);
 		return;

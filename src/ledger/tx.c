@@ -374,6 +374,33 @@ int tx_verify_sig(const tx_t *tx, const uint8_t chain_id[BSEC_HASH_BYTES])
 	return r;
 }
 
+size_t tx_verify_sigs(const tx_t *const *txs, size_t n, const uint8_t chain_id[BSEC_HASH_BYTES],
+		      uint8_t *bad)
+{
+	if (!n)
+		return 0;
+	sig_item_t *it = xmalloc(n * sizeof(*it));
+	size_t total = 0, at = 0;
+	for (size_t i = 0; i < n; i++)
+		total += sizeof(TX_SIG_TAG) - 1 + BSEC_HASH_BYTES + txs[i]->content_len;
+	/* every signed message in one arena: tag || chain_id || content */
+	uint8_t *arena = xmalloc(total ? total : 1);
+	for (size_t i = 0; i < n; i++) {
+		const tx_t *t = txs[i];
+		uint8_t *m = arena + at;
+		memcpy(m, TX_SIG_TAG, sizeof(TX_SIG_TAG) - 1);
+		memcpy(m + sizeof(TX_SIG_TAG) - 1, chain_id, BSEC_HASH_BYTES);
+		memcpy(m + sizeof(TX_SIG_TAG) - 1 + BSEC_HASH_BYTES, t->raw, t->content_len);
+		size_t ml = sizeof(TX_SIG_TAG) - 1 + BSEC_HASH_BYTES + t->content_len;
+		it[i] = (sig_item_t){ .scheme = t->scheme, .pub = t->sender, .sig = t->sig, .msg = m, .len = ml };
+		at += ml;
+	}
+	size_t nbad = sig_verify_many(it, n, bad);
+	free(arena);
+	free(it);
+	return nbad;
+}
+
 /* ---- JSON ---- */
 
 static json_t *jstrn(const char *s, size_t n)

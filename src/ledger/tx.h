@@ -148,6 +148,11 @@ void tx_copy(tx_t *dst, const tx_t *src);
 uint8_t *tx_signed_bytes(const tx_t *tx, const uint8_t chain_id[BSEC_HASH_BYTES], size_t *len);
 /* Rule 1: 0 when the signature verifies under the sender key. */
 int tx_verify_sig(const tx_t *tx, const uint8_t chain_id[BSEC_HASH_BYTES]) WUR;
+/* Rule 1 for n txs at once (Ed25519 ones batch-verified, see sig.h):
+ * bad[i] = 1 for each tx whose signature does not verify.  Returns the
+ * count of bad ones.  Thread-safe. */
+size_t tx_verify_sigs(const tx_t *const *txs, size_t n, const uint8_t chain_id[BSEC_HASH_BYTES],
+		      uint8_t *bad);
 
 const char *tx_type_name(int type);      /* "request", "response", "tenant", "attest" */
 int tx_type_parse(const char *s);         /* -1 if unknown */

@@ -90,6 +90,18 @@ int sig_sign(const sig_key_t *k, uint8_t *sig, const uint8_t *msg, size_t len) W
 int sig_verify(int scheme, const uint8_t *pub, const uint8_t *sig,
 	       const uint8_t *msg, size_t len) WUR;
 
+/* Many signatures at once: bad[i] = 1 for each item that sig_verify would
+ * refuse, 0 for the others; returns how many are bad.  Ed25519 items are
+ * checked in batches (ed25519v.h: one multi-scalar multiplication per
+ * batch, a fraction of the cost of one check each); a batch that fails is
+ * split to find its bad items.  Thread-safe. */
+typedef struct {
+	int scheme;
+	const uint8_t *pub, *sig, *msg;
+	size_t len;
+} sig_item_t;
+size_t sig_verify_many(const sig_item_t *items, size_t n, uint8_t *bad);
+
 /* ecdsa-p256 and rsa-pss-2048 verification keeps, per thread, a cache of
  * the last 64 public keys turned into OpenSSL objects (parsing a key costs
  * more than a verification).  The cache of a thread is freed when it

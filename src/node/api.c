@@ -201,42 +201,56 @@ static void h_tx_post(https_req_t *req, node_t *n)
 }
 
 /* POST /v1/transactions/batch: body = (u32 length || signed tx)...; each tx
- * is admitted as if posted alone.  Reply: counts, and the refused ones
- * with their index, code and reason (mempool_full ones may be retried). */
+ * gets the verdict it would get posted alone (signatures are checked
+ * together, see node_submit_many).  A malformed body is refused whole,
+ * before any tx is admitted.  Reply: counts, and the refused ones with
+ * their index, code and reason (mempool_full ones may be retried). */
 static void h_tx_batch(https_req_t *req, node_t *n)
 {
 	size_t len;
 	const uint8_t *body = https_req_body(req, &len);
 	rd_t r;
 	rd_init(&r, body, len);
-	size_t accepted = 0, known = 0, idx = 0, full = 0;
-	json_t *refused = json_array();
+	size_t accepted = 0, known = 0, full = 0, cnt = 0, cap = 64;
+	const uint8_t **raws = xmalloc(cap * sizeof(*raws));
+	size_t *lens = xmalloc(cap * sizeof(*lens));
 	while (rd_ok(&r) && r.off < r.len) {
-		size_t tl;
-		const uint8_t *t = rd_blob32(&r, &tl, TX_MAX_BYTES);
-		if (!t)
+		if (cnt == cap) {
+			cap *= 2;
+			raws = xrealloc(raws, cap * sizeof(*raws));
+			lens = xrealloc(lens, cap * sizeof(*lens));
+		}
+		raws[cnt] = rd_blob32(&r, &lens[cnt], TX_MAX_BYTES);
+		if (!raws[cnt])
 			break;
-		verdict_t v;
-		char err[512];
-		int st = node_submit(n, t, tl, 0, NULL, &v, err, sizeof(err));
+		cnt++;
+	}
+	if (!rd_ok(&r)) {
+		https_reply_error(req, 400, "malformed_batch", "tx %zu of the batch at offset %zu: %s", cnt,
+				  r.err_off, r.err);
+		free(raws);
+		free(lens);
+		return;
+	}
+	submit_result_t *res = xmalloc((cnt ? cnt : 1) * sizeof(*res));
+	node_submit_many(n, raws, lens, cnt, 0, res);
+	json_t *refused = json_array();
+	for (size_t i = 0; i < cnt; i++) {
+		int st = res[i].status;
 		if (st == 202)
 			accepted++;
 		else if (st == 200)
 			known++;
 		else {
 			full += st == 503;
-			json_array_append_new(refused, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)idx, "error",
-				st == 400 ? "malformed_tx" : st == 503 ? "mempool_full" : verr_name(v.code),
-				"message", err));
+			json_array_append_new(refused, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "error",
+				st == 400 ? "malformed_tx" : st == 503 ? "mempool_full" : verr_name(res[i].v.code),
+				"message", res[i].err));
 		}
-		idx++;
 	}
-	if (!rd_ok(&r)) {
-		json_decref(refused);
-		https_reply_error(req, 400, "malformed_batch", "tx %zu of the batch at offset %zu: %s", idx,
-				  r.err_off, r.err);
-		return;
-	}
+	free(res);
+	free(raws);
+	free(lens);
 	if (full)
 		https_req_set_header(req, "Retry-After", "1");
 	reply_json_obj(req, 200, json_pack("{s:I,s:I,s:o}", "accepted", (json_int_t)accepted, "known",

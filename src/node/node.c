@@ -191,18 +191,35 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 
 /* ---- signature checks on the worker pool ---- */
 
+/* Each worker call checks a slice of at least VERIFY_SLICE txs, in Ed25519
+ * batches (tx_verify_sigs): the slices are as large as the pool allows. */
+#define VERIFY_SLICE 32
+
 typedef struct {
-	node_t *n;
-	const block_t *b;
-	uint8_t *need;     /* 1: must verify */
-	uint8_t *bad;      /* result */
+	const tx_t **txs;    /* the txs to check */
+	uint8_t *bad;        /* result, per tx */
+	size_t n, per;       /* count, slice size */
+	const uint8_t *chain_id;
 } verify_job_t;
 
-static void verify_one(void *ctx, size_t i)
+static void verify_slice(void *ctx, size_t i)
 {
 	verify_job_t *j = ctx;
-	if (j->need[i])
-		j->bad[i] = tx_verify_sig(&j->b->txs[i], j->n->g.chain_id) != 0;
+	size_t from = i * j->per, cnt = j->n - from < j->per ? j->n - from : j->per;
+	tx_verify_sigs(j->txs + from, cnt, j->chain_id, j->bad + from);
+}
+
+/* bad[i] = 1 for each of txs[0..cnt) whose signature does not verify,
+ * spread over the worker pool. */
+static void verify_txs(node_t *n, const tx_t **txs, size_t cnt, uint8_t *bad)
+{
+	if (!cnt)
+		return;
+	size_t w = workers_count(n->workers), per = (cnt + w - 1) / w;
+	if (per < VERIFY_SLICE)
+		per = VERIFY_SLICE;
+	verify_job_t j = { .txs = txs, .bad = bad, .n = cnt, .per = per, .chain_id = n->g.chain_id };
+	workers_run(n->workers, (cnt + per - 1) / per, verify_slice, &j);
 }
 
 /* Verifies every tx signature of b that this replica has not verified
@@ -210,24 +227,30 @@ static void verify_one(void *ctx, size_t i)
  * admission).  Returns the index of the first bad tx, or -1. */
 static long verify_block_txs(node_t *n, const block_t *b)
 {
-	size_t cnt = b->hdr.tx_count;
+	size_t cnt = b->hdr.tx_count, need = 0;
 	long first_bad = -1;
 	if (!cnt)
 		return -1;
-	verify_job_t j = { .n = n, .b = b, .need = xcalloc(cnt, 1), .bad = xcalloc(cnt, 1) };
+	const tx_t **txs = xmalloc(cnt * sizeof(*txs));
+	size_t *at = xmalloc(cnt * sizeof(*at));
+	uint8_t *bad = xcalloc(cnt, 1);
 	for (size_t i = 0; i < cnt; i++) {
 		mp_entry_t *e = mempool_get(n->pool, b->txs[i].id);
-		j.need[i] = !(e && e->tx.raw_len == b->txs[i].raw_len &&
-			      !memcmp(e->tx.raw, b->txs[i].raw, e->tx.raw_len));
+		if (!(e && e->tx.raw_len == b->txs[i].raw_len &&
+		      !memcmp(e->tx.raw, b->txs[i].raw, e->tx.raw_len))) {
+			at[need] = i;
+			txs[need++] = &b->txs[i];
+		}
 	}
-	workers_run(n->workers, cnt, verify_one, &j);
-	for (size_t i = 0; i < cnt; i++)
-		if (j.bad[i]) {
-			first_bad = (long)i;
+	verify_txs(n, txs, need, bad);
+	for (size_t k = 0; k < need; k++)
+		if (bad[k]) {
+			first_bad = (long)at[k];
 			break;
 		}
-	free(j.need);
-	free(j.bad);
+	free(txs);
+	free(at);
+	free(bad);
 	return first_bad;
 }
 
@@ -758,6 +781,56 @@ static void prune_pool(node_t *n)
 	free(drop);
 }
 
+/* Admits a decoded tx.  sig: 1 when its signature was verified already
+ * (a batch check), 0 when it was found bad, -1 when it must be checked
+ * here. */
+static int admit(node_t *n, tx_t *tx, int from_peer, int sig, verdict_t *v, char *err, size_t errlen)
+{
+	v->code = V_OK;
+	v->msg[0] = 0;
+	if (mempool_has(n->pool, tx->id))
+		return 200;
+	if (mempool_is_full(n->pool)) {
+		n->mempool_full++;
+		err_set(err, errlen, "the mempool is full (%zu txs); retry later", mempool_count(n->pool));
+		return 503;
+	}
+	if (validate_fields(tx, v) != V_OK || validate_tx(n->spec, tx, node_now_ms(n), v) != V_OK) {
+		uint8_t *sraw;
+		size_t slen;
+		uint64_t h;
+		uint32_t idx;
+		/* a duplicate that is already committed is not an error: say so */
+		if (v->code == V_DUPLICATE && store_get_tx(n->store, tx->id, &sraw, &slen, &h, &idx) == 0) {
+			free(sraw);
+			return 200;
+		}
+		n->rejected[v->code]++;
+		err_set(err, errlen, "%s", v->msg);
+		return 422;
+	}
+	if (sig < 0)
+		sig = tx_verify_sig(tx, n->g.chain_id) == 0;
+	if (!sig) {
+		v->code = V_BAD_SIGNATURE;
+		snprintf(v->msg, sizeof(v->msg), "the signature does not verify under the sender's %s key",
+			 sig_scheme_name(tx->scheme));
+		n->rejected[V_BAD_SIGNATURE]++;
+		err_set(err, errlen, "%s", v->msg);
+		return 422;
+	}
+	if (!from_peer)
+		gossip_add(n, tx);
+	mempool_add(n->pool, tx, mono_ms());
+	/* one proposal per turn of the event loop, however many txs arrived in it:
+	 * batching without a timer */
+	if (n->note_ev && !n->note_scheduled) {
+		n->note_scheduled = 1;
+		event_active(n->note_ev, EV_TIMEOUT, 0);
+	}
+	return 202;
+}
+
 int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *out_tx, verdict_t *v,
 		char *err, size_t errlen)
 {
@@ -772,82 +845,92 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *
 		return 400;
 	if (out_tx)
 		tx_copy(out_tx, &tx);
-	int status;
-	if (mempool_has(n->pool, tx.id)) {
-		status = 200;
-		goto out;
-	}
-	if (mempool_is_full(n->pool)) {
-		n->mempool_full++;
-		err_set(err, errlen, "the mempool is full (%zu txs); retry later", mempool_count(n->pool));
-		status = 503;
-		goto out;
-	}
-	if (validate_fields(&tx, v) != V_OK || validate_tx(n->spec, &tx, node_now_ms(n), v) != V_OK) {
-		uint8_t *sraw;
-		size_t slen;
-		uint64_t h;
-		uint32_t idx;
-		/* a duplicate that is already committed is not an error: say so */
-		if (v->code == V_DUPLICATE && store_get_tx(n->store, tx.id, &sraw, &slen, &h, &idx) == 0) {
-			free(sraw);
-			status = 200;
-			goto out;
-		}
-		n->rejected[v->code]++;
-		err_set(err, errlen, "%s", v->msg);
-		status = 422;
-		goto out;
-	}
-	if (tx_verify_sig(&tx, n->g.chain_id) != 0) {
-		v->code = V_BAD_SIGNATURE;
-		snprintf(v->msg, sizeof(v->msg), "the signature does not verify under the sender's %s key",
-			 sig_scheme_name(tx.scheme));
-		n->rejected[V_BAD_SIGNATURE]++;
-		err_set(err, errlen, "%s", v->msg);
-		status = 422;
-		goto out;
-	}
-	if (!from_peer)
-		gossip_add(n, &tx);
-	mempool_add(n->pool, &tx, mono_ms());
-	/* one proposal per turn of the event loop, however many txs arrived in it:
-	 * batching without a timer */
-	if (n->note_ev && !n->note_scheduled) {
-		n->note_scheduled = 1;
-		event_active(n->note_ev, EV_TIMEOUT, 0);
-	}
-	status = 202;
-out:
+	int status = admit(n, &tx, from_peer, -1, v, err, errlen);
 	tx_clear(&tx);
 	return status;
 }
 
-/* A NODE_MSG_TXS batch from a peer: admit each tx as if submitted here. */
+void node_submit_many(node_t *n, const uint8_t *const *raws, const size_t *lens, size_t cnt, int from_peer,
+		      submit_result_t *res)
+{
+	for (size_t at = 0; at < cnt; at += NODE_SUBMIT_CHUNK) {
+		size_t m = cnt - at < NODE_SUBMIT_CHUNK ? cnt - at : NODE_SUBMIT_CHUNK, need = 0;
+		tx_t *txs = xcalloc(m, sizeof(*txs));
+		const tx_t **chk = xmalloc(m * sizeof(*chk));
+		uint8_t *ok = xcalloc(m, 1), *bad = xcalloc(m, 1), *decoded = xcalloc(m, 1);
+		for (size_t i = 0; i < m; i++) {
+			submit_result_t *r = &res[at + i];
+			r->v.code = V_OK;
+			r->v.msg[0] = 0;
+			r->err[0] = 0;
+			if (n->failed) {
+				err_set(r->err, sizeof(r->err),
+					"this node hit a storage error and accepts no work; see its log");
+				r->status = 503;
+				continue;
+			}
+			if (tx_decode(&txs[i], raws[at + i], lens[at + i], n->g.chain_id, r->err,
+				      sizeof(r->err)) < 0) {
+				r->status = 400;
+				continue;
+			}
+			decoded[i] = 1;
+			/* known txs cost a lookup, not a signature check; with the
+			 * pool full nothing new is admitted, so nothing is checked */
+			if (!mempool_has(n->pool, txs[i].id) && !mempool_is_full(n->pool))
+				chk[need++] = &txs[i];
+		}
+		verify_txs(n, chk, need, bad);
+		for (size_t k = 0; k < need; k++)
+			ok[chk[k] - txs] = !bad[k];
+		for (size_t i = 0; i < m; i++) {
+			submit_result_t *r = &res[at + i];
+			if (!decoded[i])
+				continue;
+			r->status = admit(n, &txs[i], from_peer, ok[i], &r->v, r->err, sizeof(r->err));
+			tx_clear(&txs[i]);
+		}
+		free(txs);
+		free(chk);
+		free(ok);
+		free(bad);
+		free(decoded);
+	}
+}
+
+/* A NODE_MSG_TXS batch from a peer: admit each tx as if submitted here.
+ * A malformed batch is dropped whole. */
 static void on_forwarded(node_t *n, int from, const uint8_t *data, size_t len)
 {
 	rd_t r;
 	rd_init(&r, data, len);
 	rd_u8(&r);
 	uint16_t cnt = rd_u16(&r);
+	const uint8_t **raws = xmalloc((cnt ? cnt : 1) * sizeof(*raws));
+	size_t *lens = xmalloc((cnt ? cnt : 1) * sizeof(*lens));
+	size_t got = 0;
 	for (uint16_t i = 0; i < cnt && rd_ok(&r); i++) {
-		size_t tl;
-		const uint8_t *t = rd_blob32(&r, &tl, TX_MAX_BYTES);
-		if (!t)
+		raws[got] = rd_blob32(&r, &lens[got], TX_MAX_BYTES);
+		if (!raws[got])
 			break;
-		verdict_t v;
-		char err[256];
-		int st = node_submit(n, t, tl, 1, NULL, &v, err, sizeof(err));
-		if (st == 400 || (st == 422 && v.code == V_BAD_SIGNATURE)) {
-			n->bad_forward++;
-			note_bad(n, from, NODE_BAD_FORWARD, 1);
-		}
+		got++;
 	}
 	if (!rd_end(&r)) {
 		n->bad_forward++;
 		note_bad(n, from, NODE_BAD_FORWARD, 1);
 		log_warn(MOD, "malformed tx batch from node %d: %s", from, r.err);
+	} else {
+		submit_result_t *res = xmalloc((got ? got : 1) * sizeof(*res));
+		node_submit_many(n, raws, lens, got, 1, res);
+		for (size_t i = 0; i < got; i++)
+			if (res[i].status == 400 || (res[i].status == 422 && res[i].v.code == V_BAD_SIGNATURE)) {
+				n->bad_forward++;
+				note_bad(n, from, NODE_BAD_FORWARD, 1);
+			}
+		free(res);
 	}
+	free(raws);
+	free(lens);
 }
 
 /* Admitting a peer's tx batch costs a signature check per tx, far more

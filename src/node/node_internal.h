@@ -123,6 +123,18 @@ typedef struct node_t {
  * malformed, 422 refused by a rule (v says which), 503 pool full. */
 int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *out_tx, verdict_t *v,
 		char *err, size_t errlen);
+/* node_submit for many txs (a client's batch, a peer's gossip): the same
+ * verdict for each as node_submit would give, in order, but their
+ * signatures are checked together, in Ed25519 batches on the worker pool,
+ * NODE_SUBMIT_CHUNK txs at a time. */
+#define NODE_SUBMIT_CHUNK 256
+typedef struct {
+	int status;
+	verdict_t v;
+	char err[256];
+} submit_result_t;
+void node_submit_many(node_t *n, const uint8_t *const *raws, const size_t *lens, size_t cnt, int from_peer,
+		      submit_result_t *res);
 uint64_t node_height(const node_t *n);
 
 /* The node's wall clock in ms: now_ms() plus the test-only offset. */
