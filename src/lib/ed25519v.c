@@ -132,7 +132,7 @@ static void fe_neg(fe *h, const fe *f)
 	fe_sub(h, &z, f);
 }
 
-static void fe_reduce_wide(fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4)
+static inline __attribute__((always_inline)) void fe_reduce_wide(fe *h, u128 r0, u128 r1, u128 r2, u128 r3, u128 r4)
 {
 	uint64_t c;
 	r1 += (uint64_t)(r0 >> 51);
@@ -403,8 +403,49 @@ static void ge_odd_multiples(gc *tab, const ge *p, int w)
 	}
 }
 
+/* Per-thread scratch space for the terms of a batch (1.5 KB each):
+ * allocating it per batch made glibc map and unmap fresh pages every
+ * time (the kernel zeroing them was 10 % of a replica's samples). */
+static pthread_key_t c_scratch_key;
+
+typedef struct {
+	void *p;
+	size_t cap;
+} scratch_t;
+
+static void scratch_free(void *arg)
+{
+	scratch_t *s = arg;
+	if (s) {
+		free(s->p);
+		free(s);
+	}
+}
+
+static void *scratch(size_t bytes)
+{
+	scratch_t *s = pthread_getspecific(c_scratch_key);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s || pthread_setspecific(c_scratch_key, s) != 0) {
+			free(s);
+			return NULL;
+		}
+	}
+	if (s->cap < bytes) {
+		void *p = realloc(s->p, bytes);
+		if (!p)
+			return NULL;
+		s->p = p;
+		s->cap = bytes;
+	}
+	return s->p;
+}
+
 static void init_consts(void)
 {
+	if (pthread_key_create(&c_scratch_key, scratch_free) != 0)
+		abort();   /* out of keys at start-up */
 	fe a, b;
 	/* d = -121665 / 121666 */
 	fe_set(&a, 121666);
@@ -538,6 +579,30 @@ static void msm(ge *q, const int8_t base_naf[257], int base_top, const term_t *t
 	}
 }
 
+/* The canonical encodings (sign bit masked) of the points of order 1, 2,
+ * 4 and 8: y = 1, y = -1, y = 0, and the two y of the order-8 points.
+ * For a canonical encoding, being on this list is the same as [8]P = O
+ * (the unit tests check both ways), and costs a compare, not three
+ * doublings. */
+static const uint8_t c_small_y[5][32] = {
+	{ 0x01 },
+	{ 0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+	{ 0x00 },
+	{ 0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+	  0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05 },
+	{ 0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+	  0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a },
+};
+
+static int small_encoding(const uint8_t s[32])
+{
+	for (size_t i = 0; i < 5; i++)
+		if (!memcmp(s, c_small_y[i], 31) && (s[31] & 0x7f) == c_small_y[i][31])
+			return 1;
+	return 0;
+}
+
 /* The checks libsodium makes before its equation, plus decoding of both
  * points (R must decode for the batch; libsodium's byte comparison of R
  * with a computed point's encoding implies the same).  On success *a and
@@ -546,9 +611,9 @@ static int precheck(ge *a, ge *r, const uint8_t pub[32], const uint8_t sig[64])
 {
 	if (!scalar_is_canonical(sig + 32))
 		return -1;
-	if (ge_frombytes(a, pub) != 0 || ge_small_order(a))
+	if (small_encoding(pub) || small_encoding(sig))
 		return -1;
-	if (ge_frombytes(r, sig) != 0 || ge_small_order(r))
+	if (ge_frombytes(a, pub) != 0 || ge_frombytes(r, sig) != 0)
 		return -1;
 	return 0;
 }
@@ -559,7 +624,9 @@ int ed25519v_point_is_small_order(const uint8_t p[32])
 	ensure_init();
 	if (ge_frombytes(&g, p) != 0)
 		return -1;
-	return ge_small_order(&g);
+	int r = ge_small_order(&g);
+	/* the list and the group law must agree */
+	return r == small_encoding(p) ? r : -2;
 }
 
 static int cofactored_zero(const ge *q)
@@ -585,7 +652,7 @@ int ed25519v_verify(const uint8_t pub[32], const uint8_t sig[64], const uint8_t 
 	if (precheck(&a, &r, pub, sig) != 0)
 		return -1;
 	challenge(k, sig, pub, msg ? msg : (const uint8_t *)"", len);
-	t = malloc(2 * sizeof(*t));
+	t = scratch(2 * sizeof(*t));
 	if (!t)
 		return -1;
 	/* [S]B - [k]A - R */
@@ -600,16 +667,15 @@ int ed25519v_verify(const uint8_t pub[32], const uint8_t sig[64], const uint8_t 
 	t[1].top = 0;
 	msm(&q, bnaf, btop, t, 2);
 	ok = cofactored_zero(&q);
-	free(t);
 	return ok ? 0 : -1;
 }
 
 int ed25519v_verify_batch(const ed25519v_item_t *it, size_t n)
 {
 	int ret = -1;
-	term_t *t = NULL;
-	uint8_t (*z)[32] = NULL, (*ak)[32] = NULL;
-	const uint8_t **akey = NULL;
+	term_t *t;
+	uint8_t (*z)[32], (*ak)[32];
+	const uint8_t **akey;
 	uint8_t sb[32] = { 0 };
 	int8_t bnaf[257];
 	size_t na = 0;
@@ -620,13 +686,18 @@ int ed25519v_verify_batch(const ed25519v_item_t *it, size_t n)
 	if (!it)
 		return -1;
 	ensure_init();
-	/* terms: one per R_i, then at most one per distinct key */
-	t = malloc(2 * n * sizeof(*t));
-	z = calloc(n, sizeof(*z));
-	ak = calloc(n, sizeof(*ak));
-	akey = calloc(n, sizeof(*akey));
-	if (!t || !z || !ak || !akey)
-		goto out;
+	/* terms: one per R_i, then at most one per distinct key; then the
+	 * coefficients, the merged A scalars and their keys */
+	if (n > SIZE_MAX / 4 / (sizeof(*t) + 2 * 32 + sizeof(*akey)))
+		return -1;
+	uint8_t *mem = scratch(2 * n * sizeof(*t) + n * (2 * 32 + sizeof(*akey)));
+	if (!mem)
+		return -1;
+	t = (term_t *)mem;
+	z = (uint8_t (*)[32])(mem + 2 * n * sizeof(*t));
+	ak = z + n;
+	akey = (const uint8_t **)(ak + n);
+	memset(z, 0, n * sizeof(*z));
 	for (size_t i = 0; i < n; i++) {
 		randombytes_buf(z[i], 16);   /* upper 16 bytes stay 0 */
 		/* a zero coefficient would drop the signature from the check */
@@ -667,9 +738,5 @@ int ed25519v_verify_batch(const ed25519v_item_t *it, size_t n)
 	msm(&q, bnaf, btop, t, n + na);
 	ret = cofactored_zero(&q) ? 0 : -1;
 out:
-	free(t);
-	free(z);
-	free(ak);
-	free(akey);
 	return ret;
 }

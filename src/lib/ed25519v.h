@@ -46,8 +46,9 @@ int ed25519v_verify(const uint8_t pub[32], const uint8_t sig[64], const uint8_t 
 int ed25519v_verify_batch(const ed25519v_item_t *items, size_t n);
 
 /* Internals, for the unit tests: 1 when the 32-byte encoding decodes
- * (canonically) to a curve point, and when that point has order 1, 2, 4
- * or 8; -1 when it does not decode. */
+ * (canonically) to a curve point of order 1, 2, 4 or 8, 0 when it decodes
+ * to another point, -1 when it does not decode, -2 when the list of
+ * small-order encodings the checks use disagrees with [8]P = O. */
 int ed25519v_point_is_small_order(const uint8_t p[32]);
 
 #endif

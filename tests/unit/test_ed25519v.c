@@ -221,6 +221,15 @@ static void test_encodings(void **state)
 		ed25519v_item_t it = item(&g);
 		assert_int_equal(ed25519v_verify_batch(&it, 1), -1);
 	}
+	/* R of small order (each sign): refused, as libsodium does */
+	for (size_t i = 0; i < 3; i++)
+		for (int sign = 0; sign < 2; sign++) {
+			g = f;
+			unhex32(g.sig, small_keys[i]);
+			g.sig[31] |= (uint8_t)(sign << 7);
+			assert_false(sodium_ok(&g));
+			assert_int_equal(ed25519v_verify(g.pub, g.sig, g.msg, g.len), -1);
+		}
 	/* a non-canonical key encoding (y = p + 1) */
 	g = f;
 	unhex32(g.pub, "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
