@@ -131,7 +131,7 @@ if [ "$quick" = 1 ]; then
 	part viewchange viewchange --repeat 1
 	part catchup catchup --txs 10000
 	part wan wan --seconds 4
-	part audit audit --txs 5000
+	part audit audit --txs 5000 --tenants 100
 	profile
 else
 	part sizes sizes
@@ -148,7 +148,7 @@ else
 	part catchup catchup --txs 100000
 	part catchup-short catchup --txs 20000
 	part wan wan --seconds 10
-	part audit audit --txs 50000
+	part audit audit --txs 50000 --tenants 1000
 	profile
 fi
 
