@@ -2195,6 +2195,26 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 		return drop(p, PBFT_DROP_BAD_SIG, m, NULL);
 	uint64_t before = p->delivered;
 	int ret = 0;
+	size_t npf = 0;
+	if (p->cb.prefetch) {
+		/* the blocks after the first one to deliver: their checks can
+		 * run while the ones before are applied */
+		uint64_t *hs = xmalloc(m->nblk * sizeof(*hs));
+		const uint8_t **raws = xmalloc(m->nblk * sizeof(*raws));
+		size_t *lens = xmalloc(m->nblk * sizeof(*lens));
+		for (uint16_t i = 0; i < m->nblk; i++) {
+			if (m->bh[i] <= p->delivered + 1)
+				continue;
+			hs[npf] = m->bh[i];
+			raws[npf] = m->blk[i];
+			lens[npf++] = m->blk_len[i];
+		}
+		if (npf)
+			p->cb.prefetch(p->cb.ctx, hs, raws, lens, npf);
+		free(hs);
+		free(raws);
+		free(lens);
+	}
 	for (uint16_t i = 0; i < m->nblk && !p->failed; i++) {
 		uint64_t h = m->bh[i];
 		if (h <= p->delivered)
@@ -2216,6 +2236,8 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 		if (!ok)
 			break;
 	}
+	if (npf)
+		p->cb.prefetch(p->cb.ctx, NULL, NULL, NULL, 0);
 	if (p->delivered > before) {
 		p->fetch_attempts = 0;
 		p->fetch_next_at = 0;

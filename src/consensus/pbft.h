@@ -224,6 +224,12 @@ typedef struct {
 			 uint8_t **cert, size_t *cert_len);
 	/* 1 when the node holds txs not yet in its (speculative) chain. */
 	int (*has_pending)(void *ctx);
+	/* Optional.  State transfer: the blocks of one reply that follow the
+	 * next one to deliver, in order, before they are delivered (the node
+	 * may start checking them); the bytes stay valid until the same call
+	 * with n = 0, which comes before the reply is freed. */
+	void (*prefetch)(void *ctx, const uint64_t *heights, const uint8_t *const *blocks,
+			 const size_t *lens, size_t n);
 } pbft_callbacks_t;
 
 typedef struct pbft_t pbft_t;

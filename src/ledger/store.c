@@ -29,11 +29,19 @@
  * failure aborts the whole block anyway, and it spares SQLite a statement
  * journal per row.  The CPU cost is SQLite's b-tree work, about 7 us per
  * request tx (txs row + 4 indexes, tx_objects, open_requests, objects).
+ *
+ * Checkpoints (copying the write-ahead log back into the database file)
+ * run on a thread of their own with a second connection: SQLite's
+ * automatic checkpoint would run them inside the COMMIT of whichever block
+ * crossed the threshold, on the thread that appends blocks.  If that
+ * thread falls far behind (the log past CKPT_HARD_PAGES), the writer
+ * checkpoints itself, so the log stays bounded.
  */
 #include "store.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +54,8 @@
 #define STORE_SCHEMA_VERSION 1
 #define STORE_DB_NAME "ledger.db"
 #define STORE_BUSY_MS 5000
+#define CKPT_PAGES 4096              /* log frames that wake the checkpointer */
+#define CKPT_HARD_FACTOR 4           /* x CKPT_PAGES: the writer checkpoints itself */
 #define SEQ_SHIFT 20
 #define SEQ_MAX_HEIGHT ((uint64_t)1 << 42)
 
@@ -168,9 +178,25 @@ static const char *const STMT_SQL[S_COUNT] = {
 			   " block_ts FROM attestations ORDER BY domain",
 };
 
+/* The background checkpointer (see the top of the file). */
+typedef struct {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	sqlite3 *db;                 /* its own connection */
+	int want, stop;
+	unsigned pages;              /* threshold in log frames */
+	uint64_t runs, failures, inline_runs;
+} ckpt_t;
+
 struct store_t {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
+	ckpt_t *ck;                  /* NULL: SQLite's own autocheckpoint */
+	int batch;                   /* store_batch(s, 1): appends share transactions */
+	int in_txn;                  /* a batch transaction is open */
+	uint64_t dur_height, dur_ts; /* the tip when it opened (durable) */
+	uint8_t dur_hash[BSEC_HASH_BYTES];
 	const genesis_t *g;
 	char *path;
 	int readonly;
@@ -178,6 +204,8 @@ struct store_t {
 	uint8_t tip_hash[BSEC_HASH_BYTES];
 	uint64_t tip_ts;
 };
+
+static int batch_commit(store_t *s, char *err, size_t errlen);
 
 static int64_t seq_of(uint64_t height, uint32_t idx)
 {
@@ -492,6 +520,132 @@ out:
 	return ret;
 }
 
+static void *ckpt_main(void *arg)
+{
+	ckpt_t *ck = arg;
+	pthread_mutex_lock(&ck->mu);
+	for (;;) {
+		while (!ck->want && !ck->stop)
+			pthread_cond_wait(&ck->cv, &ck->mu);
+		if (ck->stop)
+			break;
+		ck->want = 0;
+		pthread_mutex_unlock(&ck->mu);
+		/* PASSIVE: copies what no reader still needs, never waits for
+		 * the writer; the writer restarts the log once all is copied */
+		int rc = sqlite3_wal_checkpoint_v2(ck->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&ck->mu);
+		ck->runs++;
+		if (rc != SQLITE_OK)
+			ck->failures++;
+	}
+	pthread_mutex_unlock(&ck->mu);
+	return NULL;
+}
+
+/* Called by SQLite after each commit on the writer's connection with the
+ * log's length in frames. */
+static int ckpt_hook(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+	ckpt_t *ck = ctx;
+	if (frames < 0 || (unsigned)frames < ck->pages)
+		return SQLITE_OK;
+	if ((unsigned)frames >= ck->pages * CKPT_HARD_FACTOR) {
+		/* the thread cannot keep up (or a reader pins the log): do it
+		 * here, as SQLite's autocheckpoint would; BUSY if the thread is
+		 * at it right now, which is fine */
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&ck->mu);
+		ck->inline_runs++;
+		pthread_mutex_unlock(&ck->mu);
+		return SQLITE_OK;
+	}
+	pthread_mutex_lock(&ck->mu);
+	ck->want = 1;
+	pthread_cond_signal(&ck->cv);
+	pthread_mutex_unlock(&ck->mu);
+	return SQLITE_OK;
+}
+
+static void ckpt_stop(store_t *s)
+{
+	ckpt_t *ck = s->ck;
+	if (!ck)
+		return;
+	sqlite3_wal_hook(s->db, NULL, NULL);
+	pthread_mutex_lock(&ck->mu);
+	ck->stop = 1;
+	pthread_cond_signal(&ck->cv);
+	pthread_mutex_unlock(&ck->mu);
+	pthread_join(ck->th, NULL);
+	sqlite3_close(ck->db);
+	pthread_cond_destroy(&ck->cv);
+	pthread_mutex_destroy(&ck->mu);
+	free(ck);
+	s->ck = NULL;
+	/* back to SQLite's own checkpoints for whatever comes next */
+	(void)exec_sql(s->db, "PRAGMA wal_autocheckpoint = 4096", NULL, 0);
+}
+
+/* Starts the checkpointer; on any failure the store keeps SQLite's
+ * autocheckpoint (slower appends, same data). */
+static void ckpt_start(store_t *s)
+{
+	ckpt_t *ck = xcalloc(1, sizeof(*ck));
+	ck->pages = CKPT_PAGES;
+	if (sqlite3_open_v2(s->path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	    SQLITE_OK) {
+		sqlite3_close(ck->db);
+		free(ck);
+		return;
+	}
+	sqlite3_busy_timeout(ck->db, STORE_BUSY_MS);
+	pthread_mutex_init(&ck->mu, NULL);
+	pthread_cond_init(&ck->cv, NULL);
+	if (pthread_create(&ck->th, NULL, ckpt_main, ck) != 0) {
+		sqlite3_close(ck->db);
+		pthread_cond_destroy(&ck->cv);
+		pthread_mutex_destroy(&ck->mu);
+		free(ck);
+		return;
+	}
+	s->ck = ck;
+	sqlite3_wal_hook(s->db, ckpt_hook, ck); /* replaces the autocheckpoint */
+}
+
+void store_set_checkpoint_pages(store_t *s, unsigned pages)
+{
+	if (!s || !pages)
+		return;
+	if (s->ck) {
+		pthread_mutex_lock(&s->ck->mu);
+		s->ck->pages = pages;
+		pthread_mutex_unlock(&s->ck->mu);
+	} else if (!s->readonly) {
+		char sqlq[64];
+		snprintf(sqlq, sizeof(sqlq), "PRAGMA wal_autocheckpoint = %u", pages);
+		(void)exec_sql(s->db, sqlq, NULL, 0);
+	}
+}
+
+void store_checkpoint_stats(store_t *s, uint64_t *background, uint64_t *failed, uint64_t *inline_runs)
+{
+	uint64_t a = 0, b = 0, c = 0;
+	if (s && s->ck) {
+		pthread_mutex_lock(&s->ck->mu);
+		a = s->ck->runs;
+		b = s->ck->failures;
+		c = s->ck->inline_runs;
+		pthread_mutex_unlock(&s->ck->mu);
+	}
+	if (background)
+		*background = a;
+	if (failed)
+		*failed = b;
+	if (inline_runs)
+		*inline_runs = c;
+}
+
 int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly, char *err,
 	       size_t errlen)
 {
@@ -517,6 +671,8 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 	if (set_pragmas(s, err, errlen) < 0 || check_meta(s, err, errlen) < 0 ||
 	    prepare_all(s, err, errlen) < 0 || load_tip(s, err, errlen) < 0)
 		goto out;
+	if (!readonly)
+		ckpt_start(s);
 	*out = s;
 	s = NULL;
 	ret = 0;
@@ -529,6 +685,8 @@ void store_close(store_t *s)
 {
 	if (!s)
 		return;
+	(void)batch_commit(s, NULL, 0);
+	ckpt_stop(s); /* first: the writer's connection must close last */
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
 	if (s->db)
@@ -721,6 +879,39 @@ out:
 	return ret;
 }
 
+/* A batch transaction was rolled back: the tip is the durable one again,
+ * and err says how many blocks went with it. */
+static void batch_lost(store_t *s, char *err, size_t errlen)
+{
+	uint64_t lost = s->height - s->dur_height;
+	s->in_txn = 0;
+	s->height = s->dur_height;
+	s->tip_ts = s->dur_ts;
+	memcpy(s->tip_hash, s->dur_hash, BSEC_HASH_BYTES);
+	if (lost && err && errlen) {
+		size_t used = strlen(err);
+		if (used < errlen)
+			snprintf(err + used, errlen - used,
+				 " (rolled back with it: %" PRIu64 " earlier block%s of the same transaction)",
+				 lost, lost == 1 ? "" : "s");
+	}
+}
+
+/* Commits the open batch transaction, if any. */
+static int batch_commit(store_t *s, char *err, size_t errlen)
+{
+	if (!s->in_txn)
+		return 0;
+	if (step_done(s, s->stmt[S_COMMIT], "COMMIT", err, errlen) < 0) {
+		if (sqlite3_get_autocommit(s->db) == 0)
+			(void)step_done(s, s->stmt[S_ROLLBACK], "ROLLBACK", NULL, 0);
+		batch_lost(s, err, errlen);
+		return -1;
+	}
+	s->in_txn = 0;
+	return 0;
+}
+
 int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_len,
 		 const cert_t *c, state_t *st, char *err, size_t errlen)
 {
@@ -764,8 +955,16 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	block_header_encode(&hdr, h);
 	cert_encode(&cb, c);
 
-	if (step_done(s, s->stmt[S_BEGIN], "BEGIN", err, errlen) < 0)
-		goto out;
+	if (!s->in_txn) {
+		if (step_done(s, s->stmt[S_BEGIN], "BEGIN", err, errlen) < 0)
+			goto out;
+		if (s->batch) {
+			s->in_txn = 1;
+			s->dur_height = s->height;
+			s->dur_ts = s->tip_ts;
+			memcpy(s->dur_hash, s->tip_hash, BSEC_HASH_BYTES);
+		}
+	}
 	began = 1;
 	q = s->stmt[S_BLOCK_INS];
 	sqlite3_bind_int64(q, 1, (int64_t)h->height);
@@ -785,7 +984,7 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	if (st && (state_foreach_dirty(st, put_tenant, put_object, &ctx) != 0 ||
 		   state_foreach_dirty_attestation(st, put_attest, &ctx) != 0))
 		goto out;
-	if (step_done(s, s->stmt[S_COMMIT], "COMMIT", err, errlen) < 0)
+	if (!s->in_txn && step_done(s, s->stmt[S_COMMIT], "COMMIT", err, errlen) < 0)
 		goto out;
 	began = 0;
 	s->height = h->height;
@@ -795,10 +994,25 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 		state_clear_dirty(st);
 	ret = 0;
 out:
-	if (began && sqlite3_get_autocommit(s->db) == 0)
-		(void)step_done(s, s->stmt[S_ROLLBACK], "ROLLBACK", NULL, 0);
+	if (began) {
+		if (sqlite3_get_autocommit(s->db) == 0)
+			(void)step_done(s, s->stmt[S_ROLLBACK], "ROLLBACK", NULL, 0);
+		if (s->in_txn)
+			batch_lost(s, err, errlen);
+	}
 	buf_free(&hdr);
 	buf_free(&cb);
+	return ret;
+}
+
+int store_batch(store_t *s, int on, char *err, size_t errlen)
+{
+	int ret = 0;
+	if (!s || s->readonly)
+		return 0;
+	if (!on)
+		ret = batch_commit(s, err, errlen);
+	s->batch = on;
 	return ret;
 }
 
@@ -1179,9 +1393,13 @@ int store_meta_put(store_t *s, const char *key, const void *val, size_t len)
 	sqlite3_stmt *q = s->stmt[S_META_PUT];
 	if (s->readonly || len > INT32_MAX)
 		return -1;
+	/* durable when this returns: first the blocks of an open batch (the
+	 * record may speak of them), then the record itself in autocommit;
+	 * synchronous=FULL fsyncs the WAL before either returns */
+	if (batch_commit(s, NULL, 0) < 0)
+		return -1;
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(q, 2, len ? val : "", (int)len, SQLITE_STATIC);
-	/* autocommit + synchronous=FULL: the WAL is fsynced before this returns */
 	return step_done(s, q, "meta", NULL, 0);
 }
 

@@ -32,11 +32,28 @@ typedef struct store_t store_t;
 int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 	       char *err, size_t errlen) WUR;
 void store_close(store_t *s);
+/* Log frames after which a checkpoint starts (default 4096 pages of
+ * 16 KiB; tests use small values), and how many checkpoints the
+ * background thread ran, how many of those failed, and how many the
+ * writer had to run itself because the log outgrew 4 x the threshold. */
+void store_set_checkpoint_pages(store_t *s, unsigned pages);
+void store_checkpoint_stats(store_t *s, uint64_t *background, uint64_t *failed,
+			    uint64_t *inline_runs);
 
 uint64_t store_height(const store_t *s);               /* 0 when empty */
 const uint8_t *store_tip_hash(const store_t *s);       /* chain_id when empty */
 uint64_t store_tip_ts(const store_t *s);
 
+/* Batch mode (on = 1): the appends that follow share one SQL transaction
+ * until store_batch(s, 0), or until a store_meta_put, commits it (one WAL
+ * write per page that several blocks change, one fsync).  For state
+ * transfer, where the blocks are certified and a crash only means
+ * fetching them again.  If an append or the commit fails, every block
+ * of the open transaction is rolled back and the tip is the last durable
+ * one again (err says so).  store_meta_del joins the open transaction;
+ * store_meta_put commits it first, so its promise of durability covers
+ * the blocks too. */
+int store_batch(store_t *s, int on, char *err, size_t errlen);
 /* Appends block b (height = store_height+1, prev_hash = tip) with its
  * certificate, in one SQL transaction, together with st's dirty rows
  * (state_foreach_dirty); clears st's dirty set on success.  raw/raw_len

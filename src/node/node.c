@@ -22,6 +22,7 @@
 #ifdef BSEC_BYZANTINE
 #include "byzantine.h"
 #endif
+#include "prefetch.h"
 
 static const char *MOD = "node";
 
@@ -592,7 +593,11 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		/* state transfer (or a block we never validated): check it all */
 		if (n->n_spec)
 			cb_abort_from(n, height);
-		if (block_decode(&fetched, raw, len, why, sizeof(why)) < 0 ||
+		long bad = -1;
+		/* decoded and its signatures checked on the prefetch thread
+		 * while the blocks before it were applied? */
+		int pre = prefetch_take(n->pf, height, raw, len, &fetched, &bad);
+		if ((pre <= 0 && block_decode(&fetched, raw, len, why, sizeof(why)) < 0) ||
 		    check_header(n, &fetched, height, store_tip_hash(n->store), store_tip_ts(n->store), why,
 				 sizeof(why)) < 0) {
 			log_error(MOD, "certified block %llu fails its checks: %s", (unsigned long long)height, why);
@@ -602,7 +607,8 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		/* Every tx signature is checked again: the certificate covers the
 		 * block hash, whose Merkle root is over tx ids, and a tx id does not
 		 * cover the signature bytes a peer sends. */
-		long bad = verify_block_txs(n, &fetched);
+		if (pre <= 0)
+			bad = verify_block_txs(n, &fetched);
 		if (bad >= 0) {
 			log_error(MOD, "certified block %llu: tx %ld signature does not verify",
 				  (unsigned long long)height, bad);
@@ -629,6 +635,18 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		n->failed = 1;
 		block_clear(&fetched);
 		return -1;
+	}
+	/* in a batch of fetched blocks: commit every NODE_BATCH_BLOCKS */
+	if (!from_spec && ++n->batch_blocks >= NODE_BATCH_BLOCKS) {
+		n->batch_blocks = 0;
+		if (store_batch(n->store, 0, why, sizeof(why)) < 0) {
+			log_error(MOD, "cannot store fetched blocks up to %llu: %s; stopping to accept work",
+				  (unsigned long long)height, why);
+			n->failed = 1;
+			block_clear(&fetched);
+			return -1;
+		}
+		(void)store_batch(n->store, 1, NULL, 0);
 	}
 	uint64_t now = mono_ms();
 	for (uint32_t i = 0; i < b->hdr.tx_count; i++) {
@@ -660,6 +678,26 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 	log_debug(MOD, "committed block %llu with %u txs", (unsigned long long)height, b->hdr.tx_count);
 	block_clear(&fetched);
 	return 0;
+}
+
+static void cb_prefetch(void *ctx, const uint64_t *heights, const uint8_t *const *blocks,
+			const size_t *lens, size_t cnt)
+{
+	node_t *n = ctx;
+	char why[256] = "";
+	if (cnt) {
+		prefetch_queue(n->pf, heights, blocks, lens, cnt);
+		/* a reply of several certified blocks: store them in shared
+		 * transactions (a crash only means fetching them again) */
+		(void)store_batch(n->store, 1, NULL, 0);
+		n->batch_blocks = 0;
+		return;
+	}
+	prefetch_drop(n->pf);
+	if (store_batch(n->store, 0, why, sizeof(why)) < 0) {
+		log_error(MOD, "cannot store fetched blocks: %s; stopping to accept work", why);
+		n->failed = 1;
+	}
 }
 
 static int cb_get_block(void *ctx, uint64_t height, uint8_t **block, size_t *len, uint8_t **cert,
@@ -1199,6 +1237,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	n->spec_tip_ts = store_tip_ts(n->store);
 	n->pool = mempool_new(n->cfg.mempool_max, 512u << 20);
 	n->workers = workers_new(n->cfg.workers);
+	n->pf = prefetch_new(n->g.chain_id);
 	n->waiters = map_new();
 	buf_init(&n->fwd);
 	buf_init(&n->gossip_in);
@@ -1250,6 +1289,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 		.sign = cb_sign, .verify = cb_verify, .block_id = cb_block_id,
 		.build_block = cb_build_block, .validate_block = cb_validate_block,
 		.abort_from = cb_abort_from, .deliver = cb_deliver, .get_block = cb_get_block,
+		.prefetch = cb_prefetch,
 		.has_pending = cb_has_pending,
 	};
 	cert_t tipcert, *tc = NULL;
@@ -1316,6 +1356,7 @@ static void node_free(node_t *n)
 	for (size_t i = 0; i < n->n_spec; i++)
 		spec_block_free(&n->spec_blocks[i]);
 	mempool_free(n->pool);
+	prefetch_free(n->pf);
 	workers_free(n->workers);
 	map_free(n->waiters);
 	buf_free(&n->fwd);

@@ -75,6 +75,8 @@ typedef struct node_t {
 	https_server_t *api;
 	mempool_t *pool;
 	workers_t *workers;
+	struct prefetch_t *pf;    /* checks fetched blocks ahead (NULL: none) */
+	unsigned batch_blocks;    /* fetched blocks in the open store batch */
 	map_t *waiters;            /* id -> waiter_t list */
 	/* gossip of client txs to every peer */
 	buf_t fwd;
@@ -127,6 +129,8 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *
  * verdict for each as node_submit would give, in order, but their
  * signatures are checked together, in Ed25519 batches on the worker pool,
  * NODE_SUBMIT_CHUNK txs at a time. */
+/* fetched blocks per SQL transaction during state transfer */
+#define NODE_BATCH_BLOCKS 16
 #define NODE_SUBMIT_CHUNK 256
 typedef struct {
 	int status;

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -1006,6 +1007,146 @@ static void test_big_block(void **unused)
 	free(dir);
 }
 
+/* Checkpoints run on the store's own thread: with a threshold of a few
+ * log frames, 60 appended blocks leave a short log behind them (without
+ * checkpoints it would hold every block's pages), and nothing is lost:
+ * the reopened ledger has every block and passes the audit. */
+static void test_background_checkpoint(void **unused)
+{
+	(void)unused;
+	enum { BLOCKS = 60, PER = 40, PAGES = 32 };
+	char err[512], name[48];
+	char *dir = xasprintf("/tmp/bsec-test-store-%d/ckpt", (int)getpid());
+	char *gsrc = xasprintf("%s/genesis.json", W.dir), *gdst = xasprintf("%s/genesis.json", dir);
+	char *wal = xasprintf("%s/ledger.db-wal", dir);
+	size_t len;
+	uint8_t *gj = file_read(gsrc, &len, 1 << 20, err, sizeof(err));
+	store_t *s;
+	state_t *st = state_new(&W.g);
+	tx_t t[PER];
+	audit_report_t rep;
+	uint64_t runs = 0, failed = 0, inl = 0;
+
+	assert_non_null(gj);
+	assert_int_equal(mkdir_p(dir, 0700), 0);
+	assert_int_equal(file_write(gdst, gj, len, 0644, err, sizeof(err)), 0);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	store_set_checkpoint_pages(s, PAGES);
+	for (int h = 1; h <= BLOCKS; h++) {
+		for (int i = 0; i < PER; i++) {
+			snprintf(name, sizeof(name), "vm create c%d-%d --image debian-12", h, i);
+			mk_request(&t[i], W.t1, "p0", name, bts(h) - 1);
+		}
+		commit_block(s, st, t, PER, bts(h));
+		/* give the thread a chance now and then, as a node's
+		 * network waits would */
+		if (h % 10 == 0) {
+			for (int k = 0; k < 200; k++) {
+				store_checkpoint_stats(s, &runs, &failed, &inl);
+				if (runs >= (uint64_t)h / 10)
+					break;
+				usleep(5000);
+			}
+		}
+	}
+	store_checkpoint_stats(s, &runs, &failed, &inl);
+	print_message("checkpoints: %llu in the background (%llu failed), %llu by the writer\n",
+		      (unsigned long long)runs, (unsigned long long)failed, (unsigned long long)inl);
+	assert_true(runs >= BLOCKS / 10);
+	assert_int_equal(failed, 0);
+	struct stat sb;
+	assert_int_equal(stat(wal, &sb), 0);
+	/* a block here is a handful of 16 KiB frames; the log may hold the
+	 * hard limit's frames plus one block's, never all 60 blocks' */
+	print_message("log: %lld bytes\n", (long long)sb.st_size);
+	assert_true(sb.st_size < (off_t)(PAGES * 4 + 64) * (16384 + 24) + 32);
+	assert_int_equal(store_height(s), BLOCKS);
+	store_close(s);
+
+	assert_int_equal(audit_verify_dir(dir, NULL, 0, &rep), 0);
+	assert_int_equal(rep.txs, BLOCKS * PER);
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), BLOCKS);
+	store_close(s);
+	state_free(st);
+	free(gj);
+	free(gsrc);
+	free(gdst);
+	free(wal);
+	free(dir);
+}
+
+/* Batch mode: appends share a transaction; store_meta_put commits it
+ * first; a failed append rolls back every block of the open transaction
+ * and the tip is the durable one again; store_close commits the rest. */
+static void test_batch(void **unused)
+{
+	(void)unused;
+	char err[512], name[48];
+	char *dir = copy_dir("batch");
+	store_t *s;
+	state_t *st = state_new(&W.g);
+	tx_t t[3], dup;
+	block_t b;
+	cert_t c;
+
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	uint64_t h0 = store_height(s);
+	assert_int_equal(store_batch(s, 1, err, sizeof(err)), 0);
+	for (int k = 1; k <= 2; k++) {
+		for (int i = 0; i < 3; i++) {
+			snprintf(name, sizeof(name), "vm create bt%d-%d", k, i);
+			mk_request(&t[i], W.t1, "p0", name, bts(h0 + (uint64_t)k) - 1);
+		}
+		if (k == 1)
+			tx_copy(&dup, &t[0]);
+		commit_block(s, st, t, 3, bts(h0 + (uint64_t)k));
+	}
+	assert_int_equal(store_height(s), h0 + 2);
+	/* a durable record: the two blocks are committed with it */
+	assert_int_equal(store_meta_put(s, "test.mark", "x", 1), 0);
+	/* two more, the second with a tx already on chain: the unique id
+	 * aborts the transaction, which takes block h0 + 3 with it */
+	mk_request(&t[0], W.t1, "p0", "vm create bt3-0", bts(h0 + 3) - 1);
+	commit_block(s, st, t, 1, bts(h0 + 3));
+	assert_int_equal(store_height(s), h0 + 3);
+	mk_block(&b, &c, h0 + 4, store_tip_hash(s), bts(h0 + 4), 0, &dup, 1);
+	err[0] = '\0';
+	assert_true(store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)) < 0);
+	print_message("refused: %s\n", err);
+	assert_non_null(strstr(err, "rolled back with it: 1 earlier block of the same"));
+	assert_int_equal(store_height(s), h0 + 2);
+	block_clear(&b);
+	cert_clear(&c);
+	/* and appending goes on from the durable tip */
+	assert_int_equal(store_batch(s, 0, err, sizeof(err)), 0);
+	store_close(s);
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), h0 + 2);
+	uint8_t *v = NULL;
+	size_t vl = 0;
+	assert_int_equal(store_meta_get(s, "test.mark", &v, &vl), 0);
+	assert_int_equal(vl, 1);
+	free(v);
+	store_close(s);
+
+	/* close with a batch open: its blocks are committed, not lost */
+	state_t *st2 = state_new(&W.g);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st2, err, sizeof(err)), 0);
+	assert_int_equal(store_batch(s, 1, err, sizeof(err)), 0);
+	mk_request(&t[0], W.t1, "p0", "vm create bt5-0", bts(h0 + 3) - 1);
+	commit_block(s, st2, t, 1, bts(h0 + 3));
+	store_close(s);
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), h0 + 3);
+	store_close(s);
+	state_free(st); /* dup was moved into the refused block */
+	state_free(st2);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1018,6 +1159,8 @@ int main(void)
 		cmocka_unit_test(test_audit_invalid_tx),
 		cmocka_unit_test(test_audit_foreign_cert),
 		cmocka_unit_test(test_big_block),
+		cmocka_unit_test(test_background_checkpoint),
+		cmocka_unit_test(test_batch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
