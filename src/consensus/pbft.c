@@ -27,6 +27,9 @@
 #define HB BSEC_HASH_BYTES
 #define CERT_BLOB_MAX (10u + PBFT_MAX_NODES * (4u + SIG_MAX_SIG))
 #define BLOCKS_MAX_COUNT 1024
+/* after a state-transfer reply or a re-ask: how long pbft_fetching stays
+ * true waiting for the next reply */
+#define PBFT_XFER_GRACE_MS 300
 #define PERSIST_VERSION 1
 
 /* ---------------------------------------------------------------- types */
@@ -205,6 +208,7 @@ struct pbft_t {
 	uint64_t *probed_at;         /* [n] when we last asked that peer unprompted */
 	int reprobe_peer;            /* ask it again at reprobe_at (-1: no one) */
 	uint64_t reprobe_at;
+	uint64_t xfer_until;         /* a re-ask may still bring blocks until then */
 	uint64_t sync_asked_at;
 
 	/* restore */
@@ -2249,6 +2253,7 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 		if (p->fetch_target <= p->delivered && !p->failed) {
 			p->reprobe_peer = m->sender;
 			p->reprobe_at = p->now + p->cfg.fetch_serve_ms;
+			p->xfer_until = p->reprobe_at + PBFT_XFER_GRACE_MS;
 		}
 	}
 	return ret;
@@ -2652,9 +2657,11 @@ void pbft_tick(pbft_t *p, uint64_t now_ms)
 	else if (p->in_vc && p->vc_deadline && p->now >= p->vc_deadline)
 		start_vc(p, p->view + 1, "new-view timeout");
 	if (p->reprobe_peer >= 0 && p->now >= p->reprobe_at) {
-		if (p->fetch_target <= p->delivered)
+		if (p->fetch_target <= p->delivered) {
 			send_fetch(p, (uint16_t)p->reprobe_peer, p->delivered + 1,
 				   p->delivered + p->L);
+			p->xfer_until = p->now + PBFT_XFER_GRACE_MS;
+		}
 		p->reprobe_peer = -1;
 	}
 	if (p->now >= p->retransmit_at) {
@@ -2737,7 +2744,9 @@ int pbft_in_view_change(const pbft_t *p)
 
 int pbft_fetching(const pbft_t *p)
 {
-	return p->fetch_target > p->delivered;
+	/* a known target above us, or a transfer whose next reply may be on
+	 * its way (a peer with nothing newer does not answer: the grace ends) */
+	return p->fetch_target > p->delivered || (p->xfer_until && p->now < p->xfer_until);
 }
 
 uint64_t pbft_delivered(const pbft_t *p)

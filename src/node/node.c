@@ -584,6 +584,7 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 	char why[256];
 	block_t fetched;
 	const block_t *b;
+	int pre = 0;
 	int from_spec = n->n_spec && n->spec_blocks[0].height == height &&
 			n->spec_blocks[0].raw_len == len && !memcmp(n->spec_blocks[0].raw, raw, len);
 	memset(&fetched, 0, sizeof(fetched));
@@ -596,7 +597,7 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		long bad = -1;
 		/* decoded and its signatures checked on the prefetch thread
 		 * while the blocks before it were applied? */
-		int pre = prefetch_take(n->pf, height, raw, len, &fetched, &bad);
+		pre = prefetch_take(n->pf, height, raw, len, &fetched, &bad);
 		if ((pre <= 0 && block_decode(&fetched, raw, len, why, sizeof(why)) < 0) ||
 		    check_header(n, &fetched, height, store_tip_hash(n->store), store_tip_ts(n->store), why,
 				 sizeof(why)) < 0) {
@@ -676,7 +677,10 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		n->spec_tip_ts = b->hdr.timestamp_ms;
 	}
 	log_debug(MOD, "committed block %llu with %u txs", (unsigned long long)height, b->hdr.tx_count);
-	block_clear(&fetched);
+	if (pre > 0)
+		prefetch_release(n->pf, &fetched);
+	else
+		block_clear(&fetched);
 	return 0;
 }
 

@@ -32,6 +32,8 @@ struct prefetch_t {
 	pthread_cond_t work, done;
 	pf_entry_t *q;
 	size_t n, cap, next;
+	block_t *spent;       /* handed back by prefetch_release: freed here */
+	size_t n_spent, cap_spent;
 	int stop;
 	uint8_t chain_id[BSEC_HASH_BYTES];
 	uint64_t checked, taken;
@@ -61,10 +63,20 @@ static void *pf_main(void *arg)
 	prefetch_t *p = arg;
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
-		while (!p->stop && p->next >= p->n)
+		while (!p->stop && p->next >= p->n && !p->n_spent)
 			pthread_cond_wait(&p->work, &p->mu);
 		if (p->stop)
 			break;
+		if (p->n_spent) {
+			/* the blocks' memory came from this thread's arena:
+			 * freeing it here spares the event loop the locked
+			 * frees into a foreign arena */
+			block_t b = p->spent[--p->n_spent];
+			pthread_mutex_unlock(&p->mu);
+			block_clear(&b);
+			pthread_mutex_lock(&p->mu);
+			continue;
+		}
 		size_t i = p->next++;
 		if (p->q[i].state != PF_QUEUED)
 			continue;
@@ -142,6 +154,9 @@ void prefetch_free(prefetch_t *p)
 	pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->mu);
 	pthread_join(p->th, NULL);
+	for (size_t i = 0; i < p->n_spent; i++)
+		block_clear(&p->spent[i]);
+	free(p->spent);
 	pthread_cond_destroy(&p->work);
 	pthread_cond_destroy(&p->done);
 	pthread_mutex_destroy(&p->mu);
@@ -210,6 +225,23 @@ int prefetch_take(prefetch_t *p, uint64_t height, const uint8_t *raw, size_t len
 out:
 	pthread_mutex_unlock(&p->mu);
 	return ret;
+}
+
+void prefetch_release(prefetch_t *p, block_t *b)
+{
+	if (!p) {
+		block_clear(b);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	if (p->n_spent == p->cap_spent) {
+		p->cap_spent = p->cap_spent ? 2 * p->cap_spent : 16;
+		p->spent = xrealloc(p->spent, p->cap_spent * sizeof(*p->spent));
+	}
+	p->spent[p->n_spent++] = *b;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	memset(b, 0, sizeof(*b));
 }
 
 void prefetch_drop(prefetch_t *p)

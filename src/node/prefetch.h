@@ -42,6 +42,11 @@ void prefetch_queue(prefetch_t *p, const uint64_t *heights, const uint8_t *const
 int prefetch_take(prefetch_t *p, uint64_t height, const uint8_t *raw, size_t len, block_t *b,
 		  long *bad);
 
+/* Hands a block that prefetch_take returned back to the thread, which
+ * frees it (its memory is from that thread's malloc arena); *b is
+ * zeroed.  Without a prefetcher it is freed at once. */
+void prefetch_release(prefetch_t *p, block_t *b);
+
 /* Forgets every queued block; waits for one being checked. */
 void prefetch_drop(prefetch_t *p);
 

@@ -108,7 +108,9 @@ static void test_checked_in_order(void **unused)
 		block_t again;
 		long bad2 = -2;
 		assert_int_equal(prefetch_take(p, heights[i], raws[i], lens[i], &again, &bad2), 0);
-		block_clear(&b);
+		/* back to the thread, which frees it (ASan: no leak, no double free) */
+		prefetch_release(p, &b);
+		assert_null(b.txs);
 	}
 	uint64_t checked = 0, taken = 0;
 	prefetch_stats(p, &checked, &taken);
@@ -142,6 +144,10 @@ static void test_other_bytes_refused(void **unused)
 	prefetch_free(p);
 	/* a NULL prefetcher (thread could not start) hands over nothing */
 	assert_int_equal(prefetch_take(NULL, heights[0], raws[0], lens[0], &b, &bad), 0);
+	block_t own;
+	assert_int_equal(block_decode(&own, raws[0], lens[0], NULL, 0), 0);
+	prefetch_release(NULL, &own); /* freed at once */
+	assert_null(own.txs);
 	prefetch_queue(NULL, heights, raws, lens, NBLK);
 	prefetch_drop(NULL);
 }
