@@ -179,12 +179,14 @@ static const char *const STMT_SQL[S_COUNT] = {
 };
 
 /* The background checkpointer (see the top of the file). */
+enum { CK_IDLE, CK_RUNNING, CK_DONE };
 typedef struct {
 	pthread_t th;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	sqlite3 *db;                 /* its own connection */
 	int want, stop;
+	int phase;                   /* CK_IDLE, CK_RUNNING, CK_DONE */
 	unsigned pages;              /* threshold in log frames */
 	uint64_t runs, failures, inline_runs;
 } ckpt_t;
@@ -538,6 +540,7 @@ static void *ckpt_main(void *arg)
 		ck->runs++;
 		if (rc != SQLITE_OK)
 			ck->failures++;
+		ck->phase = CK_DONE;
 	}
 	pthread_mutex_unlock(&ck->mu);
 	return NULL;
@@ -561,9 +564,26 @@ static int ckpt_hook(void *ctx, sqlite3 *db, const char *name, int frames)
 		return SQLITE_OK;
 	}
 	pthread_mutex_lock(&ck->mu);
-	ck->want = 1;
-	pthread_cond_signal(&ck->cv);
+	int phase = ck->phase;
+	if (phase == CK_IDLE) {
+		ck->phase = CK_RUNNING;
+		ck->want = 1;
+		pthread_cond_signal(&ck->cv);
+	} else if (phase == CK_DONE) {
+		ck->phase = CK_IDLE;
+	}
 	pthread_mutex_unlock(&ck->mu);
+	if (phase == CK_DONE) {
+		/* The thread copied the log as it was when it began; the
+		 * commits since then left a few frames behind, and SQLite
+		 * restarts the log from its start only once every frame is
+		 * copied.  Copy those few here, between two transactions, so
+		 * the next one restarts it instead of letting it grow. */
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		pthread_mutex_lock(&ck->mu);
+		ck->inline_runs++;
+		pthread_mutex_unlock(&ck->mu);
+	}
 	return SQLITE_OK;
 }
 

@@ -35,7 +35,9 @@ void store_close(store_t *s);
 /* Log frames after which a checkpoint starts (default 4096 pages of
  * 16 KiB; tests use small values), and how many checkpoints the
  * background thread ran, how many of those failed, and how many the
- * writer had to run itself because the log outgrew 4 x the threshold. */
+ * writer ran itself: the few frames left behind by a background run (so
+ * the log restarts from its start), or all of them past 4 x the
+ * threshold. */
 void store_set_checkpoint_pages(store_t *s, unsigned pages);
 void store_checkpoint_stats(store_t *s, uint64_t *background, uint64_t *failed,
 			    uint64_t *inline_runs);
