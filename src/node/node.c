@@ -638,7 +638,7 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		return -1;
 	}
 	/* in a batch of fetched blocks: commit every NODE_BATCH_BLOCKS */
-	if (!from_spec && ++n->batch_blocks >= NODE_BATCH_BLOCKS) {
+	if (!from_spec && n->batching && ++n->batch_blocks >= NODE_BATCH_BLOCKS) {
 		n->batch_blocks = 0;
 		if (store_batch(n->store, 0, why, sizeof(why)) < 0) {
 			log_error(MOD, "cannot store fetched blocks up to %llu: %s; stopping to accept work",
@@ -694,10 +694,12 @@ static void cb_prefetch(void *ctx, const uint64_t *heights, const uint8_t *const
 		/* a reply of several certified blocks: store them in shared
 		 * transactions (a crash only means fetching them again) */
 		(void)store_batch(n->store, 1, NULL, 0);
+		n->batching = 1;
 		n->batch_blocks = 0;
 		return;
 	}
 	prefetch_drop(n->pf);
+	n->batching = 0;
 	if (store_batch(n->store, 0, why, sizeof(why)) < 0) {
 		log_error(MOD, "cannot store fetched blocks: %s; stopping to accept work", why);
 		n->failed = 1;

@@ -76,6 +76,7 @@ typedef struct node_t {
 	mempool_t *pool;
 	workers_t *workers;
 	struct prefetch_t *pf;    /* checks fetched blocks ahead (NULL: none) */
+	int batching;             /* between the two prefetch calls of a reply */
 	unsigned batch_blocks;    /* fetched blocks in the open store batch */
 	map_t *waiters;            /* id -> waiter_t list */
 	/* gossip of client txs to every peer */
