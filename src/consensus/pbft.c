@@ -528,15 +528,17 @@ static int persist_view(pbft_t *p, uint64_t v, int in_vc)
 
 /* Writes the vote record of s (own votes + prepared certificate) and, when
  * pp is given and differs from what is stored, the pre-prepare's block.
- * The vote record goes first and carries the certificate's block whenever
- * the pre-prepare key will not hold it, so a crash in between never loses
- * the block of a prepared certificate. */
+ * With persist_many both go in one write; else the vote record goes
+ * first and carries the certificate's block whenever the pre-prepare key
+ * will not hold it, so a crash in between never loses the block of a
+ * prepared certificate. */
 static int persist_slot(pbft_t *p, slot_t *s, blk_t *pp)
 {
-	char key[48];
+	char vkey[48], pkey[48];
 	int ret = -1;
-	buf_t b;
+	buf_t b, pb;
 	buf_init(&b);
+	buf_init(&pb);
 	const blk_t *pp_after = pp ? pp : s->persisted_pp;
 	int pc_block = s->pc && s->pc_blk && (!pp_after || memcmp(pp_after->hash, s->pc_hash, HB) != 0);
 	uint8_t flags = (uint8_t)((s->my_prep ? 1 : 0) | (s->my_com ? 2 : 0) | (s->pc ? 4 : 0) |
@@ -563,22 +565,35 @@ static int persist_slot(pbft_t *p, slot_t *s, blk_t *pp)
 	}
 	if (pc_block)
 		buf_blob32(&b, s->pc_blk->data, s->pc_blk->len);
-	snprintf(key, sizeof(key), "pbft.vote.%" PRIu64, s->height);
-	if (persist(p, key, b.data, b.len) != 0)
-		goto out;
-	s->persisted = 1;
-	if (pp && (!s->persisted_pp || memcmp(s->persisted_pp->hash, pp->hash, HB) != 0)) {
-		buf_reset(&b);
-		buf_u8(&b, PERSIST_VERSION);
-		buf_blob32(&b, pp->data, pp->len);
-		snprintf(key, sizeof(key), "pbft.pp.%" PRIu64, s->height);
-		if (persist(p, key, b.data, b.len) != 0)
-			goto out;
-		blk_set(&s->persisted_pp, pp);
+	snprintf(vkey, sizeof(vkey), "pbft.vote.%" PRIu64, s->height);
+	int new_pp = pp && (!s->persisted_pp || memcmp(s->persisted_pp->hash, pp->hash, HB) != 0);
+	if (new_pp) {
+		buf_u8(&pb, PERSIST_VERSION);
+		buf_blob32(&pb, pp->data, pp->len);
+		snprintf(pkey, sizeof(pkey), "pbft.pp.%" PRIu64, s->height);
 	}
+	if (new_pp && p->cb.persist_many) {
+		const char *keys[2] = { vkey, pkey };
+		const uint8_t *vals[2] = { b.data, pb.data };
+		size_t lens[2] = { b.len, pb.len };
+		if (p->cb.persist_many(p->cb.ctx, 2, keys, vals, lens) != 0) {
+			log_error(MOD, "persist failed keys=%s,%s", vkey, pkey);
+			goto out;
+		}
+		s->persisted = 1;
+	} else {
+		if (persist(p, vkey, b.data, b.len) != 0)
+			goto out;
+		s->persisted = 1;
+		if (new_pp && persist(p, pkey, pb.data, pb.len) != 0)
+			goto out;
+	}
+	if (new_pp)
+		blk_set(&s->persisted_pp, pp);
 	ret = 0;
 out:
 	buf_free(&b);
+	buf_free(&pb);
 	return ret;
 }
 

@@ -184,6 +184,10 @@ typedef struct {
 	/* Durable write (fsync'd when it returns) of key -> bytes; len 0
 	 * deletes.  On -1 the vote that needed it is not sent. */
 	int (*persist)(void *ctx, const char *key, const uint8_t *val, size_t len);
+	/* Optional: n records durably in one write, all or none (a vote and
+	 * the block it is for cost one fsync, not two). */
+	int (*persist_many)(void *ctx, size_t n, const char *const *keys, const uint8_t *const *vals,
+			    const size_t *lens);
 	/* Sign with the node key; *sig_len in: capacity (SIG_MAX_SIG), out: length. */
 	int (*sign)(void *ctx, const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len);
 	/* 0 when sig is node's signature over msg. */

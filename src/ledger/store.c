@@ -205,9 +205,19 @@ struct store_t {
 	uint64_t height;
 	uint8_t tip_hash[BSEC_HASH_BYTES];
 	uint64_t tip_ts;
+	char **dels;                 /* meta keys to delete with the next write */
+	size_t n_dels, cap_dels;
 };
 
+/* A deleted meta key need not be durable (store_meta_del), so deletes
+ * wait for the next transaction that writes anyway instead of costing an
+ * fsync each; past this many they get a transaction of their own. */
+#define STORE_MAX_DELS 1024
+
 static int batch_commit(store_t *s, char *err, size_t errlen);
+static int dels_flush(store_t *s);
+static int dels_run(store_t *s, char *err, size_t errlen);
+static void dels_clear(store_t *s);
 
 static int64_t seq_of(uint64_t height, uint32_t idx)
 {
@@ -706,6 +716,10 @@ void store_close(store_t *s)
 	if (!s)
 		return;
 	(void)batch_commit(s, NULL, 0);
+	if (!s->readonly)
+		(void)dels_flush(s);
+	dels_clear(s);
+	free(s->dels);
 	ckpt_stop(s); /* first: the writer's connection must close last */
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
@@ -986,6 +1000,10 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 		}
 	}
 	began = 1;
+	if (dels_run(s, err, errlen) < 0)
+		goto out;
+	if (s->in_txn)
+		dels_clear(s);   /* lost with the batch if it rolls back: harmless */
 	q = s->stmt[S_BLOCK_INS];
 	sqlite3_bind_int64(q, 1, (int64_t)h->height);
 	bind_hash(q, 2, h->hash);
@@ -1007,6 +1025,8 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	if (!s->in_txn && step_done(s, s->stmt[S_COMMIT], "COMMIT", err, errlen) < 0)
 		goto out;
 	began = 0;
+	if (!s->in_txn)
+		dels_clear(s);
 	s->height = h->height;
 	s->tip_ts = h->timestamp_ms;
 	memcpy(s->tip_hash, h->hash, BSEC_HASH_BYTES);
@@ -1408,34 +1428,106 @@ int store_load_state_light(store_t *s, state_t *st, char *err, size_t errlen)
 
 /* ---- consensus metadata ---- */
 
-int store_meta_put(store_t *s, const char *key, const void *val, size_t len)
+/* Runs the pending deletes inside the caller's open transaction. */
+static int dels_run(store_t *s, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = s->stmt[S_META_DEL];
+	for (size_t i = 0; i < s->n_dels; i++) {
+		sqlite3_bind_text(q, 1, s->dels[i], -1, SQLITE_STATIC);
+		if (step_done(s, q, "deleting consensus metadata", err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Forgets the pending deletes (after the transaction that ran them). */
+static void dels_clear(store_t *s)
+{
+	for (size_t i = 0; i < s->n_dels; i++)
+		free(s->dels[i]);
+	s->n_dels = 0;
+}
+
+/* Consensus metadata: writes puts (n of them) and the pending deletes in
+ * one transaction;
+ * the deletes come first, so a put of a key deleted earlier stays. */
+static int cmeta_write(store_t *s, size_t n, const char *const *keys, const uint8_t *const *vals,
+		      const size_t *lens)
 {
 	sqlite3_stmt *q = s->stmt[S_META_PUT];
-	if (s->readonly || len > INT32_MAX)
+	if (s->readonly)
 		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (lens[i] > INT32_MAX)
+			return -1;
 	/* durable when this returns: first the blocks of an open batch (the
-	 * record may speak of them), then the record itself in autocommit;
+	 * record may speak of them), then the records in one transaction;
 	 * synchronous=FULL fsyncs the WAL before either returns */
 	if (batch_commit(s, NULL, 0) < 0)
 		return -1;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, len ? val : "", (int)len, SQLITE_STATIC);
-	return step_done(s, q, "meta", NULL, 0);
+	if (step_done(s, s->stmt[S_BEGIN], "BEGIN", NULL, 0) < 0)
+		return -1;
+	if (dels_run(s, NULL, 0) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_bind_text(q, 1, keys[i], -1, SQLITE_STATIC);
+		sqlite3_bind_blob(q, 2, lens[i] ? (const void *)vals[i] : "", (int)lens[i], SQLITE_STATIC);
+		if (step_done(s, q, "meta", NULL, 0) < 0)
+			goto fail;
+	}
+	if (step_done(s, s->stmt[S_COMMIT], "COMMIT", NULL, 0) < 0)
+		goto fail;
+	dels_clear(s);
+	return 0;
+fail:
+	if (sqlite3_get_autocommit(s->db) == 0)
+		(void)step_done(s, s->stmt[S_ROLLBACK], "ROLLBACK", NULL, 0);
+	return -1;
+}
+
+/* The pending deletes in a transaction of their own (before reads of
+ * the metadata, when too many wait, on close). */
+static int dels_flush(store_t *s)
+{
+	return s->n_dels ? cmeta_write(s, 0, NULL, NULL, NULL) : 0;
+}
+
+int store_meta_put(store_t *s, const char *key, const void *val, size_t len)
+{
+	const uint8_t *v = val;
+	return cmeta_write(s, 1, &key, &v, &len);
+}
+
+int store_meta_put_many(store_t *s, size_t n, const char *const *keys, const uint8_t *const *vals,
+			const size_t *lens)
+{
+	return cmeta_write(s, n, keys, vals, lens);
 }
 
 int store_meta_del(store_t *s, const char *key)
 {
-	sqlite3_stmt *q = s->stmt[S_META_DEL];
 	if (s->readonly)
 		return -1;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	return step_done(s, q, "meta", NULL, 0);
+	if (s->in_txn) {
+		/* a batch is open: join it */
+		sqlite3_stmt *q = s->stmt[S_META_DEL];
+		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+		return step_done(s, q, "meta", NULL, 0);
+	}
+	if (s->n_dels == s->cap_dels) {
+		s->cap_dels = s->cap_dels ? 2 * s->cap_dels : 16;
+		s->dels = xrealloc(s->dels, s->cap_dels * sizeof(*s->dels));
+	}
+	s->dels[s->n_dels++] = xstrdup(key);
+	return s->n_dels >= STORE_MAX_DELS ? dels_flush(s) : 0;
 }
 
 int store_meta_foreach(store_t *s, const char *prefix, store_meta_cb cb, void *ctx)
 {
 	sqlite3_stmt *q = s->stmt[S_META_LIST];
 	int ret = 0, rc;
+	if (dels_flush(s) < 0)
+		return -1;
 	sqlite3_bind_text(q, 1, prefix, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (cb(ctx, (const char *)sqlite3_column_text(q, 0), sqlite3_column_blob(q, 1),
@@ -1454,6 +1546,8 @@ int store_meta_get(store_t *s, const char *key, uint8_t **val, size_t *len)
 {
 	sqlite3_stmt *q = s->stmt[S_META_GET];
 	int ret = -1, rc;
+	if (dels_flush(s) < 0)
+		return -1;
 
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 	rc = sqlite3_step(q);

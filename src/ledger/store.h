@@ -53,7 +53,7 @@ uint64_t store_tip_ts(const store_t *s);
  * fetching them again.  If an append or the commit fails, every block
  * of the open transaction is rolled back and the tip is the last durable
  * one again (err says so).  store_meta_del joins the open transaction;
- * store_meta_put commits it first, so its promise of durability covers
+ * store_meta_put(_many) commits it first, so its promise of durability covers
  * the blocks too. */
 int store_batch(store_t *s, int on, char *err, size_t errlen);
 /* Appends block b (height = store_height+1, prev_hash = tip) with its
@@ -92,9 +92,15 @@ int store_load_state_light(store_t *s, state_t *st, char *err, size_t errlen) WU
 
 /* Consensus metadata, persisted with fsync before returning. */
 int store_meta_put(store_t *s, const char *key, const void *val, size_t len) WUR;
+/* n records in one transaction (one fsync): all of them or none. */
+int store_meta_put_many(store_t *s, size_t n, const char *const *keys, const uint8_t *const *vals,
+			const size_t *lens) WUR;
 /* 0 and a fresh copy (caller frees), 1 when absent, -1 on error. */
 int store_meta_get(store_t *s, const char *key, uint8_t **val, size_t *len);
-/* Deletes a key (absent is fine). 0 / -1. */
+/* Deletes a key (absent is fine). 0 / -1.  Not durable by itself: the
+ * delete joins an open batch, or else waits for the next write (a put, an
+ * append) and runs first in its transaction; reads of the metadata and
+ * store_close run the waiting ones first. */
 int store_meta_del(store_t *s, const char *key);
 /* Calls cb for every key starting with prefix, in key order; stops when cb
  * returns non-zero (then returns 1).  -1 on a database error. */

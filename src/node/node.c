@@ -289,6 +289,19 @@ static int cb_persist(void *ctx, const char *key, const uint8_t *val, size_t len
 	return r;
 }
 
+static int cb_persist_many(void *ctx, size_t cnt, const char *const *keys, const uint8_t *const *vals,
+			   const size_t *lens)
+{
+	node_t *n = ctx;
+	int r = store_meta_put_many(n->store, cnt, keys, vals, lens);
+	if (r != 0) {
+		log_error(MOD, "cannot persist %s and %zu more: the vote is withheld; this node accepts no "
+			  "work until restarted", cnt ? keys[0] : "", cnt ? cnt - 1 : 0);
+		n->failed = 1;
+	}
+	return r;
+}
+
 static int cb_sign(void *ctx, const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len)
 {
 	node_t *n = ctx;
@@ -1292,6 +1305,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	pcfg.max_block_bytes = n->g.params.max_block_bytes;
 	pbft_callbacks_t cb = {
 		.ctx = n, .send = cb_send, .broadcast = cb_broadcast, .persist = cb_persist,
+		.persist_many = cb_persist_many,
 		.sign = cb_sign, .verify = cb_verify, .block_id = cb_block_id,
 		.build_block = cb_build_block, .validate_block = cb_validate_block,
 		.abort_from = cb_abort_from, .deliver = cb_deliver, .get_block = cb_get_block,

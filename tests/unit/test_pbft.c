@@ -114,6 +114,7 @@ typedef struct {
 	uint32_t salt;
 	int censor;                /* build_block never proposes */
 	int persist_fail;
+	unsigned many_writes;      /* persist_many calls (odd instances use it) */
 	kv_t *kv;
 	size_t nkv;
 	uint64_t delivered;
@@ -331,6 +332,20 @@ static int cb_persist(void *ctx, const char *key, const uint8_t *val, size_t len
 	k->val = malloc(len);
 	memcpy(k->val, val, len);
 	k->len = len;
+	return 0;
+}
+
+/* All or none, as the node's store does it. */
+static int cb_persist_many(void *ctx, size_t n, const char *const *keys, const uint8_t *const *vals,
+			   const size_t *lens)
+{
+	inst_t *in = ctx;
+	if (in->persist_fail)
+		return -1;
+	in->many_writes++;
+	for (size_t i = 0; i < n; i++)
+		if (cb_persist(ctx, keys[i], vals[i], lens[i]) != 0)
+			return -1;
 	return 0;
 }
 
@@ -562,6 +577,8 @@ static void inst_boot(inst_t *in)
 		.sign = cb_sign, .verify = cb_verify, .block_id = cb_block_id,
 		.build_block = cb_build_block, .validate_block = cb_validate, .abort_from = cb_abort,
 		.deliver = cb_deliver, .get_block = cb_get_block, .has_pending = cb_has_pending,
+		/* odd instances write a vote and its block in one go */
+		.persist_many = in->idx % 2 ? cb_persist_many : NULL,
 	};
 	cert_t c;
 	memset(&c, 0, sizeof(c));
@@ -989,6 +1006,7 @@ static void test_restart_never_conflicts(void **st)
 	sim_run(s, 1);
 	assert_true(s->node[3]->sent_prepares >= 1);
 	assert_true(s->node[3]->nkv >= 2);   /* block and vote persisted before the prepare */
+	assert_true(s->node[3]->many_writes >= 1);   /* ... in one write */
 	/* crash replica 3 and restart it from its persisted blobs */
 	inst_crash(s->node[3]);
 	inst_boot(s->node[3]);
@@ -1166,6 +1184,26 @@ static void test_persist_failure_blocks_votes(void **st)
 	s->node[2]->persist_fail = 0;
 	sim_submit(s, ALL(4), 8);
 	assert_int_equal(sim_run_until(s, ALL(4), 2, 300), 0);
+	assert_agreement(s, ALL(4));
+	sim_free(s);
+}
+
+/* The same when the failing replica writes vote and block together. */
+static void test_persist_many_failure_blocks_votes(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 1, 11, 0);
+	s->node[3]->persist_fail = 1;
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 8);
+	sim_run(s, 5);
+	assert_int_equal(s->node[3]->sent_prepares, 0);
+	assert_int_equal(s->node[3]->nkv, 0);              /* all or none */
+	assert_int_equal(min_delivered(s, 0x7), 1);
+	s->node[3]->persist_fail = 0;
+	sim_submit(s, ALL(4), 8);
+	assert_int_equal(sim_run_until(s, ALL(4), 2, 300), 0);
+	assert_true(s->node[3]->many_writes >= 1);
 	assert_agreement(s, ALL(4));
 	sim_free(s);
 }
@@ -1722,6 +1760,7 @@ int main(void)
 		cmocka_unit_test(test_censoring_leader),
 		cmocka_unit_test(test_suspect_leader),
 		cmocka_unit_test(test_persist_failure_blocks_votes),
+		cmocka_unit_test(test_persist_many_failure_blocks_votes),
 		cmocka_unit_test(test_wire_and_drops),
 		cmocka_unit_test(test_garbage_never_crashes),
 		cmocka_unit_test(test_new_view_tampering),

@@ -1147,6 +1147,58 @@ static void test_batch(void **unused)
 	free(dir);
 }
 
+/* Several records in one write; deletes wait for the next write but
+ * are never seen once made, and never undo a later put of the same key. */
+static void test_meta_writes(void **unused)
+{
+	(void)unused;
+	char err[512];
+	char *dir = copy_dir("meta");
+	store_t *s;
+	state_t *st = state_new(&W.g);
+	tx_t t[1];
+	uint8_t *v = NULL;
+	size_t vl = 0;
+
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	const char *keys[3] = { "t.a", "t.b", "t.c" };
+	const uint8_t *vals[3] = { (const uint8_t *)"1", (const uint8_t *)"22", (const uint8_t *)"333" };
+	size_t lens[3] = { 1, 2, 3 };
+	assert_int_equal(store_meta_put_many(s, 3, keys, vals, lens), 0);
+	assert_int_equal(store_meta_get(s, "t.b", &v, &vl), 0);
+	assert_int_equal(vl, 2);
+	assert_memory_equal(v, "22", 2);
+	free(v);
+	/* a waiting delete is already gone for a reader */
+	assert_int_equal(store_meta_del(s, "t.a"), 0);
+	assert_int_equal(store_meta_get(s, "t.a", &v, &vl), 1);
+	/* a put after a delete of the same key wins */
+	assert_int_equal(store_meta_del(s, "t.b"), 0);
+	assert_int_equal(store_meta_put(s, "t.b", "x", 1), 0);
+	assert_int_equal(store_meta_get(s, "t.b", &v, &vl), 0);
+	assert_int_equal(vl, 1);
+	free(v);
+	/* a delete rides along with the next block */
+	assert_int_equal(store_meta_del(s, "t.c"), 0);
+	uint64_t h0 = store_height(s);
+	mk_request(&t[0], W.t1, "p0", "vm create mw-0", bts(h0 + 1) - 1);
+	commit_block(s, st, t, 1, bts(h0 + 1));
+	/* one more left waiting: close runs it */
+	assert_int_equal(store_meta_del(s, "t.b"), 0);
+	store_close(s);
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), h0 + 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(store_meta_get(s, keys[i], &v, &vl), 1);
+	/* read-only: no writes of any kind */
+	assert_int_equal(store_meta_put_many(s, 1, keys, vals, lens), -1);
+	assert_int_equal(store_meta_del(s, "t.a"), -1);
+	store_close(s);
+	state_free(st);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1161,6 +1213,7 @@ int main(void)
 		cmocka_unit_test(test_big_block),
 		cmocka_unit_test(test_background_checkpoint),
 		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_meta_writes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
