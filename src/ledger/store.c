@@ -1448,9 +1448,8 @@ static void dels_clear(store_t *s)
 	s->n_dels = 0;
 }
 
-/* Consensus metadata: writes puts (n of them) and the pending deletes in
- * one transaction;
- * the deletes come first, so a put of a key deleted earlier stays. */
+/* Consensus metadata: the puts (n of them) and the pending deletes in one
+ * transaction, deletes first, so a put of a key deleted earlier stays. */
 static int cmeta_write(store_t *s, size_t n, const char *const *keys, const uint8_t *const *vals,
 		      const size_t *lens)
 {
