@@ -633,7 +633,8 @@ static void register_genesis(state_t *st)
 	}
 }
 
-state_t *state_new(const genesis_t *g)
+/* An empty state: the maps, and the domains of the genesis. */
+static state_t *state_alloc(const genesis_t *g)
 {
 	state_t *st = xcalloc(1, sizeof(*st));
 	st->g = g;
@@ -653,8 +654,77 @@ state_t *state_new(const genesis_t *g)
 		for (size_t d = 0; d < g->providers[i].n_domains; d++)
 			map_put(st->domains, g->providers[i].domains[d], strlen(g->providers[i].domains[d]),
 				(void *)&g->providers[i]);
+	return st;
+}
+
+state_t *state_new(const genesis_t *g)
+{
+	state_t *st = state_alloc(g);
 	register_genesis(st);
 	return st;
+}
+
+static void *dup_bytes(const void *p, size_t n)
+{
+	void *c = xmalloc(n);
+	memcpy(c, p, n);
+	return c;
+}
+
+state_t *state_clone(const state_t *src)
+{
+	state_t *st = state_alloc(src->g);
+	map_t *moved = map_new();   /* source tenant entry -> its copy */
+	size_t i = 0, kl;
+	const void *k;
+	void *v;
+	st->height = src->height;
+	st->ts = src->ts;
+	st->untracked = 1;
+	while (map_next(src->tenants, &i, &k, &kl, &v)) {
+		const tenant_ent_t *e = v;
+		tenant_ent_t *c = dup_bytes(e, sizeof(*e));
+		c->ring.v = e->ring.cap ? xmalloc(e->ring.cap * sizeof(uint64_t)) : NULL;
+		if (e->ring.n)
+			memcpy(c->ring.v, e->ring.v, e->ring.n * sizeof(uint64_t));
+		map_put(st->tenants, k, kl, c);
+		map_put(moved, &v, sizeof(v), c);
+	}
+	for (i = 0; map_next(src->tkeys, &i, &k, &kl, &v);) {
+		const tkey_ent_t *t = v;
+		tkey_ent_t *c = xcalloc(1, sizeof(*c));
+		c->n = c->cap = t->n;
+		c->ents = t->n ? xmalloc(t->n * sizeof(*c->ents)) : NULL;
+		for (size_t j = 0; j < t->n; j++)
+			c->ents[j] = map_get(moved, &t->ents[j], sizeof(t->ents[j]));
+		map_put(st->tkeys, k, kl, c);
+	}
+	map_free(moved);
+	for (i = 0; map_next(src->objects, &i, &k, &kl, &v);)
+		map_put(st->objects, k, kl, obj_dup(v));
+	for (i = 0; map_next(src->refs, &i, &k, &kl, &v);)
+		map_put(st->refs, k, kl, dup_bytes(v, sizeof(uint32_t)));
+	for (i = 0; map_next(src->open, &i, &k, &kl, &v);)
+		map_put(st->open, k, kl, dup_bytes(v, sizeof(open_request_t)));
+	for (i = 0; map_next(src->attests, &i, &k, &kl, &v);)
+		map_put(st->attests, k, kl, dup_bytes(v, sizeof(attest_rec_t)));
+	for (i = 0; map_next(src->recent, &i, &k, &kl, &v);)
+		map_put(st->recent, k, kl, PRESENT);
+	for (i = 0; map_next(src->answered, &i, &k, &kl, &v);)
+		map_put(st->answered, k, kl, PRESENT);
+	if (src->rq_n) {
+		st->rq_cap = src->rq_cap;
+		st->rq = xmalloc(st->rq_cap * sizeof(recent_t));
+		for (size_t j = 0; j < src->rq_n; j++)
+			st->rq[j] = *rq_at(src, j);
+		st->rq_n = src->rq_n;
+	}
+	return st;
+}
+
+size_t state_records(const state_t *st)
+{
+	return map_size(st->tenants) + map_size(st->objects) + map_size(st->open) + map_size(st->recent);
 }
 
 static void free_values(map_t *m, void (*fn)(void *))

@@ -83,6 +83,13 @@ typedef struct state_t state_t;
  * outlive the state. */
 state_t *state_new(const genesis_t *g);
 void state_free(state_t *st);
+/* A copy of src that shares nothing with it: the same records, tip and
+ * recent txs; no undo log (src's must be empty: state_forget_undo) and no
+ * dirty sets (the copy's tracking is off, as for state_track_dirty(c, 0)). */
+state_t *state_clone(const state_t *src);
+/* How many records (tenants, objects, open requests, recent txs) st
+ * holds: what a state_clone costs, roughly. */
+size_t state_records(const state_t *st);
 const genesis_t *state_genesis(const state_t *st);
 
 /* Height and timestamp of the last block applied (0 for genesis). */

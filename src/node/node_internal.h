@@ -77,6 +77,9 @@ typedef struct node_t {
 	workers_t *workers;
 	struct prefetch_t *pf;    /* checks fetched blocks ahead (NULL: none) */
 	int batching;             /* between the two prefetch calls of a reply */
+	int share_wanted;         /* this reply is big enough to share the state */
+	int spec_shared;          /* spec == committed (state transfer) */
+	uint64_t spec_clones;     /* separate copies made again after one */
 	unsigned batch_blocks;    /* fetched blocks in the open store batch */
 	map_t *waiters;            /* id -> waiter_t list */
 	/* gossip of client txs to every peer */

@@ -1040,6 +1040,68 @@ static void test_reload(void **state)
 	state_free(st2);
 }
 
+/* A clone answers every query as the original, evolves the same under
+ * the same block, and shares nothing with it. */
+static void test_clone(void **state)
+{
+	(void)state;
+	build_history();
+	speculate();
+	state_forget_undo(F->st);
+	state_t *c = state_clone(F->st);
+	assert_int_equal(state_records(c), state_records(F->st));
+	digest_t d1, d2;
+	fingerprint(F->st, &d1, F->n_txs);
+	fingerprint(c, &d2, F->n_txs);
+	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
+	const tx_t *nx[] = {
+		req(K_DAVE, "p0", "vm create x9"), req(K_ALICE, "p0", "vm delete k1"),
+		req(K_ALICE, "p1", "vnf delete kf"), req(K_ALICE, "p0", "sfc update ks --chain kf"),
+		req(K_BOB, "p1b", "vm create b9"),
+	};
+	state_t *both[2] = { F->st, c };
+	F->height++;
+	F->now += 1000;
+	int applied[2] = { 0, 0 };
+	for (int s = 0; s < 2; s++) {
+		state_begin_block(both[s], F->height, F->now);
+		for (size_t i = 0; i < ARRAY_LEN(nx); i++) {
+			verdict_t v;
+			if (validate_tx(both[s], nx[i], F->now, &v) == V_OK) {
+				state_apply_tx(both[s], nx[i]);
+				applied[s]++;
+			}
+		}
+	}
+	assert_int_equal(applied[0], applied[1]);
+	assert_true(applied[0] >= 2);
+	fingerprint(F->st, &d1, F->n_txs);
+	fingerprint(c, &d2, F->n_txs);
+	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
+	/* a change to the clone alone leaves the original as it was */
+	int nfp = F->n_txs;
+	state_mark_t m = state_mark(c);
+	state_begin_block(c, F->height + 1, F->now + 1000);
+	const tx_t *only = req(K_ALICE, "p0", "vm create k7");
+	verdict_t v;
+	assert_int_equal(validate_tx(c, only, F->now + 1000, &v), V_OK);
+	state_apply_tx(c, only);
+	digest_t d3;
+	fingerprint(F->st, &d3, nfp);
+	assert_memory_equal(d1.acc, d3.acc, BSEC_HASH_BYTES);
+	assert_null(state_object(F->st, OBJ_VM, "k7", 2));
+	assert_non_null(state_object(c, OBJ_VM, "k7", 2));
+	state_rollback(c, m);
+	/* and the clone outlives the original (nothing shared: ASAN) */
+	state_forget_undo(F->st);
+	state_t *orig = F->st;
+	F->st = c;
+	state_free(orig);
+	fingerprint(F->st, &d3, nfp);
+	assert_memory_equal(d1.acc, d3.acc, BSEC_HASH_BYTES);
+	assert_int_equal(validate_tx(F->st, nx[0], F->now, &v), V_DUPLICATE);
+}
+
 static void test_bench(void **state)
 {
 	(void)state;
@@ -1069,6 +1131,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clone, setup, teardown),
 		cmocka_unit_test(test_bench),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
