@@ -1036,6 +1036,19 @@ static int vc_verify(pbft_t *p, vc_t *v)
 
 /* ---------------------------------------------------------------- state transfer */
 
+/* A BLOCKS reply stops adding blocks past this many bytes (at least one
+ * block goes): the receiver checks and applies a reply in one turn of
+ * its event loop, which should stay well under a second. */
+#define PBFT_REPLY_SOFT_BYTES (8u << 20)
+
+/* How far a probing FETCH asks: as many blocks as one reply may carry
+ * (a replica that is far behind then gets them in few round trips). */
+static uint64_t probe_upto(const pbft_t *p)
+{
+	unsigned k = p->cfg.fetch_max_blocks > p->L ? p->cfg.fetch_max_blocks : p->L;
+	return p->delivered + k;
+}
+
 static void send_fetch(pbft_t *p, uint16_t to, uint64_t from, uint64_t upto)
 {
 	buf_t b;
@@ -1903,7 +1916,7 @@ static int view_filter(pbft_t *p, const msg_t *m, const uint8_t *data)
 	    verify_msg(p, m, data) == 0) {
 		/* the others moved on without us: ask for their NEW-VIEW */
 		p->sync_asked_at = p->now;
-		send_fetch(p, m->sender, p->delivered + 1, p->delivered + p->L);
+		send_fetch(p, m->sender, p->delivered + 1, probe_upto(p));
 	}
 	return drop(p, PBFT_DROP_WRONG_VIEW, m, "other view");
 }
@@ -2186,7 +2199,8 @@ static int on_fetch(pbft_t *p, const msg_t *m, const uint8_t *data)
 			free(cert);
 			break;
 		}
-		if (cnt > 0 && b.len + bl + cl + 16 + 2 + SIG_MAX_SIG > p->cfg.max_msg_bytes) {
+		if (cnt > 0 && (b.len + bl + cl + 16 + 2 + SIG_MAX_SIG > p->cfg.max_msg_bytes ||
+				b.len + bl > PBFT_REPLY_SOFT_BYTES)) {
 			free(blk);
 			free(cert);
 			break;
@@ -2552,8 +2566,7 @@ void pbft_start(pbft_t *p, uint64_t now_ms)
 	}
 	/* probe a peer: newer blocks and, if we lack it, the current NEW-VIEW */
 	if (p->cfg.n > 1)
-		send_fetch(p, (uint16_t)((p->cfg.self + 1) % p->cfg.n), p->delivered + 1,
-			   p->delivered + p->L);
+		send_fetch(p, (uint16_t)((p->cfg.self + 1) % p->cfg.n), p->delivered + 1, probe_upto(p));
 	if (!p->retransmit_at)
 		p->retransmit_at = p->now + p->cfg.retransmit_ms;
 	p->rt_delivered = p->delivered;
@@ -2628,7 +2641,7 @@ static void retransmit(pbft_t *p)
 			uint16_t peer = (uint16_t)((p->cfg.self + 1 + p->now / p->cfg.retransmit_ms) % p->cfg.n);
 			if (peer == p->cfg.self)
 				peer = (uint16_t)((peer + 1) % p->cfg.n);
-			send_fetch(p, peer, p->delivered + 1, p->delivered + p->L);
+			send_fetch(p, peer, p->delivered + 1, probe_upto(p));
 		}
 		return;
 	}
@@ -2645,7 +2658,7 @@ static void retransmit(pbft_t *p)
 					   p->cfg.n);
 		if (peer == p->cfg.self)
 			peer = (uint16_t)((peer + 1) % p->cfg.n);
-		send_fetch(p, peer, p->delivered + 1, p->delivered + p->L);
+		send_fetch(p, peer, p->delivered + 1, probe_upto(p));
 	}
 resend:
 	for (uint64_t h = p->delivered + 1; h <= p->acc_tip; h++) {
@@ -2673,8 +2686,7 @@ void pbft_tick(pbft_t *p, uint64_t now_ms)
 		start_vc(p, p->view + 1, "new-view timeout");
 	if (p->reprobe_peer >= 0 && p->now >= p->reprobe_at) {
 		if (p->fetch_target <= p->delivered) {
-			send_fetch(p, (uint16_t)p->reprobe_peer, p->delivered + 1,
-				   p->delivered + p->L);
+			send_fetch(p, (uint16_t)p->reprobe_peer, p->delivered + 1, probe_upto(p));
 			p->xfer_until = p->now + PBFT_XFER_GRACE_MS;
 		}
 		p->reprobe_peer = -1;
@@ -2696,7 +2708,7 @@ void pbft_peer_up(pbft_t *p, uint64_t now_ms, uint16_t peer)
 	if (p->probed_at[peer] && p->now < p->probed_at[peer] + p->cfg.retransmit_ms / 2)
 		return;
 	p->probed_at[peer] = p->now ? p->now : 1;
-	send_fetch(p, peer, p->delivered + 1, p->delivered + p->L);
+	send_fetch(p, peer, p->delivered + 1, probe_upto(p));
 	pump(p);
 }
 
