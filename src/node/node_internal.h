@@ -80,6 +80,7 @@ typedef struct node_t {
 	int share_wanted;         /* this reply is big enough to share the state */
 	int spec_shared;          /* spec == committed (state transfer) */
 	uint64_t spec_clones;     /* separate copies made again after one */
+	uint64_t shared_blocks;   /* fetched blocks applied on the shared state */
 	unsigned batch_blocks;    /* fetched blocks in the open store batch */
 	map_t *waiters;            /* id -> waiter_t list */
 	/* gossip of client txs to every peer */
