@@ -497,7 +497,8 @@ plot '{d1}' using 1:2 with linespoints lw 2
           f"(which takes {fmt(cu.get('load_s'), 0)} s), then the node is started again and timed until its height equals "
           "theirs (no load meanwhile). State transfer fetches the blocks with their certificates, checks each "
           "certificate, re-verifies every tx signature (on a thread of its own, a block ahead of the event loop) "
-          "and applies and stores the blocks (up to 16 per SQL transaction).\n")
+          "and applies the blocks (once, to the state the speculative one shares during a transfer) and stores "
+          "them (up to 16 per SQL transaction); a reply carries up to 64 blocks or 8 MiB.\n")
         if cu.get("caught_up", True):
             w("| missed txs | blocks | caught up in | first block after | txs/s (whole) | blocks/s | txs/s from the first fetched block |\n|---|---|---|---|---|---|---|")
             w(f"| {fmt(cu['missed_txs'])} | {fmt(cu['missed_blocks'])} | {fmt(cu['catchup_s'], 2)} s | {fmt(cu['first_block_s'], 2)} s | "
@@ -726,9 +727,12 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                 "leader, which proposes it; PREPAREs and COMMITs go all to all; node 0 then answers the watcher's "
                 "long poll. Each hop is an event-loop turn in another process, and four node processes, the "
                 "generator and other jobs share two cores, so hops wait for a core")
+        txt += ("; and each block costs every replica three fsyncs on the way (its proposal with the PREPARE vote, "
+                "the COMMIT vote with the prepared certificate, the block itself), four processes syncing one disk "
+                "at once")
         if m.get("fsync_ms"):
             f = m["fsync_ms"]
-            txt += (f"; the disk is not the bound (a 4 KiB write + fsync takes {fmt(f['p50'], 2)} ms median, "
+            txt += (f" (alone, a 4 KiB write + fsync takes {fmt(f['p50'], 2)} ms median, "
                     f"{fmt(f['p99'], 1)} ms p99 here)")
         b.append(txt + ".\n")
     if cu and not cu.get("caught_up", True):
@@ -748,11 +752,11 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                  "until the transfer is done, when they are recognised as committed without a signature check. Every tx "
                  "signature of every fetched block is verified again (the tx id does not cover the signature, so a "
                  "certificate alone does not vouch for the signature bytes a peer sends), in batches on a thread of its "
-                 "own one block ahead; what bounds the transfer is the event loop's thread, which applies each block "
-                 "to both states (the speculative one while checking it, the committed one it stores) and inserts its "
-                 "txs, objects and index entries into SQLite: by hand, SQLite is about 37 % of that thread's samples "
-                 "and the two applies about 31 %, a third of it the kernel zeroing pages for a state that grows by "
-                 "every object the missed requests created (docs/benchmarks-notes.md).\n")
+                 "own one block ahead; what bounds the transfer is the event loop's thread, which validates and applies "
+                 "each block (once: during a transfer the speculative state shares the committed one) and inserts its "
+                 "txs, objects and index entries into SQLite: by hand, SQLite is about 42 % of that thread's samples, "
+                 "applying about 10 %, and the kernel zeroing pages for a state that grows by every object and open "
+                 "request the missed txs created up to 16 % when this VM's memory is slow (docs/benchmarks-notes.md).\n")
     return "\n".join(b)
 
 
