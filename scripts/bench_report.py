@@ -498,7 +498,7 @@ plot '{d1}' using 1:2 with linespoints lw 2
           "theirs (no load meanwhile). State transfer fetches the blocks with their certificates, checks each "
           "certificate, re-verifies every tx signature (on a thread of its own, a block ahead of the event loop) "
           "and applies the blocks (once, to the state the speculative one shares during a transfer) and stores "
-          "them (up to 16 per SQL transaction); a reply carries up to 64 blocks or 8 MiB.\n")
+          "them (a reply's blocks in one SQL transaction); a reply carries up to 64 blocks or 8 MiB.\n")
         if cu.get("caught_up", True):
             w("| missed txs | blocks | caught up in | first block after | txs/s (whole) | blocks/s | txs/s from the first fetched block |\n|---|---|---|---|---|---|---|")
             w(f"| {fmt(cu['missed_txs'])} | {fmt(cu['missed_blocks'])} | {fmt(cu['catchup_s'], 2)} s | {fmt(cu['first_block_s'], 2)} s | "

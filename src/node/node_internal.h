@@ -134,8 +134,12 @@ int node_submit(node_t *n, const uint8_t *raw, size_t len, int from_peer, tx_t *
  * verdict for each as node_submit would give, in order, but their
  * signatures are checked together, in Ed25519 batches on the worker pool,
  * NODE_SUBMIT_CHUNK txs at a time. */
-/* fetched blocks per SQL transaction during state transfer */
-#define NODE_BATCH_BLOCKS 16
+/* fetched blocks per SQL transaction during state transfer: in practice a
+ * whole reply (up to 8 MiB); each commit rewrites every index page the
+ * blocks touched, and the tx id, open request and object keys are random,
+ * so fewer commits write far fewer pages (16 -> 64: catch-up +40 % side by
+ * side) */
+#define NODE_BATCH_BLOCKS 64
 #define NODE_SUBMIT_CHUNK 256
 typedef struct {
 	int status;
