@@ -498,7 +498,8 @@ plot '{d1}' using 1:2 with linespoints lw 2
           "theirs (no load meanwhile). State transfer fetches the blocks with their certificates, checks each "
           "certificate, re-verifies every tx signature (on a thread of its own, a block ahead of the event loop) "
           "and applies the blocks (once, to the state the speculative one shares during a transfer) and stores "
-          "them (a reply's blocks in one SQL transaction); a reply carries up to 64 blocks or 8 MiB.\n")
+          "them (a reply's blocks in one SQL transaction); a reply carries up to 64 blocks or 8 MiB. \"First block after\" "
+          "is the first poll of its status (every 20 ms) that shows fetched blocks: a whole reply's by then.\n")
         if cu.get("caught_up", True):
             w("| missed txs | blocks | caught up in | first block after | txs/s (whole) | blocks/s | txs/s from the first fetched block |\n|---|---|---|---|---|---|---|")
             w(f"| {fmt(cu['missed_txs'])} | {fmt(cu['missed_blocks'])} | {fmt(cu['catchup_s'], 2)} s | {fmt(cu['first_block_s'], 2)} s | "
@@ -746,8 +747,9 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                     "against their predecessor and the certificate only."
                     if clock else "See the warnings above.") + "\n")
     elif cu and cu.get("txs_per_s", 0) < 50000:
-        b.append(f"- **Catch-up.** The restarted replica stores its first fetched block {fmt(cu['first_block_s'], 1)} s after "
-                 f"it starts (it asks each peer for newer blocks as its links come up), then transfers at "
+        b.append(f"- **Catch-up.** The restarted replica's API first shows fetched blocks {fmt(cu['first_block_s'], 1)} s after "
+                 f"it starts (it asks each peer for newer blocks as its links come up; a reply's blocks, up to 8 MiB, are "
+                 f"stored in one turn of its event loop), then transfers at "
                  f"{fmt(cu['transfer_txs_per_s'])} tx/s; tx batches its peers queued for it while it was down wait "
                  "until the transfer is done, when they are recognised as committed without a signature check. Every tx "
                  "signature of every fetched block is verified again (the tx id does not cover the signature, so a "

@@ -361,13 +361,15 @@ int bench_catchup_main(int argc, char **argv)
 		goto out;
 	}
 	uint64_t t_up = mono_us();
-	long long h = -1, h_last = -1;
+	long long h = -1, h_last = -1, h_first = -1;
 	uint64_t end = t0 + (uint64_t)(CATCHUP_MAX_S * 1e6), t_first = 0, t_progress = t0;
 	https_client_t *lc = status_client(&d, &trust, lag);
 	while (lc && mono_us() < end) {
 		h = bench_status_c_int(lc, "height");
-		if (h > h_stop && !t_first)
+		if (h > h_stop && !t_first) {
 			t_first = mono_us();
+			h_first = h;   /* a reply's blocks land in one turn: maybe several */
+		}
 		if (h > h_last) {
 			h_last = h;
 			t_progress = mono_us();
@@ -413,10 +415,11 @@ int bench_catchup_main(int argc, char **argv)
 	double secs = (double)(t1 - t0) / 1e6;
 	double blocks = (double)(target - h_stop);
 	double per_s = (double)R.committed / secs;
-	/* the transfer itself: from the first fetched block on (that block's
-	 * txs counted at the average block size) */
+	/* the transfer itself: from the first poll that saw fetched blocks on
+	 * (the blocks stored by then counted at the average block size) */
 	double xfer_s = t_first ? (double)(t1 - t_first) / 1e6 : NAN;
-	double xfer_tx_s = blocks > 1 && xfer_s > 0 ? (double)R.committed * (blocks - 1) / blocks / xfer_s : NAN;
+	double left = (double)(target - h_first);
+	double xfer_tx_s = blocks > 1 && left > 0 && xfer_s > 0 ? (double)R.committed * left / blocks / xfer_s : NAN;
 	if (json) {
 		json_t *o = json_object();
 		json_object_set_new(o, "nodes", json_integer(nodes));
