@@ -988,6 +988,35 @@ static int load_obj(void *ctx, int kind, const char *name, const object_rec_t *o
 	return 0;
 }
 
+/* The same next block (the txs of nx that validate) on both states, which
+ * must agree on every query before and after; returns how many applied. */
+static int same_block_on_both(state_t *a, state_t *b, const tx_t *const *nx, size_t cnt)
+{
+	state_t *both[2] = { a, b };
+	int applied[2] = { 0, 0 };
+	digest_t d1, d2;
+	fingerprint(a, &d1, F->n_txs);
+	fingerprint(b, &d2, F->n_txs);
+	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
+	F->height++;
+	F->now += 1000;
+	for (int s = 0; s < 2; s++) {
+		state_begin_block(both[s], F->height, F->now);
+		for (size_t i = 0; i < cnt; i++) {
+			verdict_t v;
+			if (validate_tx(both[s], nx[i], F->now, &v) == V_OK) {
+				state_apply_tx(both[s], nx[i]);
+				applied[s]++;
+			}
+		}
+	}
+	assert_int_equal(applied[0], applied[1]);
+	fingerprint(a, &d1, F->n_txs);
+	fingerprint(b, &d2, F->n_txs);
+	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
+	return applied[0];
+}
+
 static void test_reload(void **state)
 {
 	(void)state;
@@ -1012,29 +1041,12 @@ static void test_reload(void **state)
 			state_load_recent_tx(st2, F->txs[i].id, F->tx_block_ts[i], &F->txs[i]);
 	state_set_tip(st2, F->height, F->now);
 
-	digest_t d1, d2;
-	fingerprint(F->st, &d1, F->n_txs);
-	fingerprint(st2, &d2, F->n_txs);
-	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
-	/* and they keep agreeing after the same next block */
+	/* they agree, and keep agreeing after the same next block */
 	const tx_t *nx[] = {
 		req(K_DAVE, "p0", "vm create x9"), req(K_ALICE, "p0", "vm delete k1"),
 		req(K_ALICE, "p1", "vnf delete kf"), req(K_ALICE, "p0", "sfc update ks --chain kf"),
 	};
-	state_t *both[2] = { F->st, st2 };
-	F->height++;
-	F->now += 1000;
-	for (int s = 0; s < 2; s++) {
-		state_begin_block(both[s], F->height, F->now);
-		for (size_t i = 0; i < ARRAY_LEN(nx); i++) {
-			verdict_t v;
-			if (validate_tx(both[s], nx[i], F->now, &v) == V_OK)
-				state_apply_tx(both[s], nx[i]);
-		}
-	}
-	fingerprint(F->st, &d1, F->n_txs);
-	fingerprint(st2, &d2, F->n_txs);
-	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
+	same_block_on_both(F->st, st2, nx, ARRAY_LEN(nx));
 	verdict_t v;
 	assert_int_equal(validate_tx(st2, req(K_DAVE, "p0", "vm create x8"), F->now, &v), V_RATE);
 	state_free(st2);
@@ -1050,34 +1062,14 @@ static void test_clone(void **state)
 	state_forget_undo(F->st);
 	state_t *c = state_clone(F->st);
 	assert_int_equal(state_records(c), state_records(F->st));
-	digest_t d1, d2;
-	fingerprint(F->st, &d1, F->n_txs);
-	fingerprint(c, &d2, F->n_txs);
-	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
 	const tx_t *nx[] = {
 		req(K_DAVE, "p0", "vm create x9"), req(K_ALICE, "p0", "vm delete k1"),
 		req(K_ALICE, "p1", "vnf delete kf"), req(K_ALICE, "p0", "sfc update ks --chain kf"),
 		req(K_BOB, "p1b", "vm create b9"),
 	};
-	state_t *both[2] = { F->st, c };
-	F->height++;
-	F->now += 1000;
-	int applied[2] = { 0, 0 };
-	for (int s = 0; s < 2; s++) {
-		state_begin_block(both[s], F->height, F->now);
-		for (size_t i = 0; i < ARRAY_LEN(nx); i++) {
-			verdict_t v;
-			if (validate_tx(both[s], nx[i], F->now, &v) == V_OK) {
-				state_apply_tx(both[s], nx[i]);
-				applied[s]++;
-			}
-		}
-	}
-	assert_int_equal(applied[0], applied[1]);
-	assert_true(applied[0] >= 2);
+	assert_true(same_block_on_both(F->st, c, nx, ARRAY_LEN(nx)) >= 2);
+	digest_t d1;
 	fingerprint(F->st, &d1, F->n_txs);
-	fingerprint(c, &d2, F->n_txs);
-	assert_memory_equal(d1.acc, d2.acc, BSEC_HASH_BYTES);
 	/* a change to the clone alone leaves the original as it was */
 	int nfp = F->n_txs;
 	state_mark_t m = state_mark(c);
