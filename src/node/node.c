@@ -676,7 +676,10 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 			return -1;
 		}
 		verdict_t v;
+		state_mark_t mark = state_mark(n->spec);
 		if ((bad = apply_block(n->spec, &fetched, &v)) >= 0) {
+			/* undone: with a shared state this is the committed one */
+			state_rollback(n->spec, mark);
 			log_error(MOD, "certified block %llu: tx %ld: %s", (unsigned long long)height, bad, v.msg);
 			block_clear(&fetched);
 			return -1;
