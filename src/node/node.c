@@ -159,6 +159,9 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 	int l;
 #define MF(...) do { l = snprintf(line, sizeof(line), __VA_ARGS__); \
 		     buf_put(out, line, l < 0 ? 0 : (size_t)l < sizeof(line) ? (size_t)l : sizeof(line) - 1); } while (0)
+/* a counter with its help line: name and help are string literals */
+#define COUNTER(name, help, v) \
+	MF("# HELP " name " " help "\n# TYPE " name " counter\n" name " %llu\n", (unsigned long long)(v))
 	MF("# HELP bsec_peer_misbehaviour_total Messages from a peer dropped or contradicting the leader.\n"
 	   "# TYPE bsec_peer_misbehaviour_total counter\n");
 	for (size_t p = 0; n->peer_bad && p < n->g.n_providers; p++)
@@ -168,18 +171,14 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 				   bad_kind_name(k), (unsigned long long)n->peer_bad[p][k]);
 	MF("# TYPE bsec_conflicting_votes_total counter\nbsec_conflicting_votes_total %llu\n",
 	   (unsigned long long)n->conflicting_votes);
-	MF("# HELP bsec_censorship_suspicions_total View changes asked for because a held tx was left out.\n"
-	   "# TYPE bsec_censorship_suspicions_total counter\nbsec_censorship_suspicions_total %llu\n",
-	   (unsigned long long)n->censor_suspicions);
-	MF("# HELP bsec_gossip_dropped_total Tx batches from peers dropped because too many waited.\n"
-	   "# TYPE bsec_gossip_dropped_total counter\nbsec_gossip_dropped_total %llu\n",
-	   (unsigned long long)n->gossip_dropped);
-	MF("# HELP bsec_spec_state_copies_total Speculative state copied again after a state transfer shared it.\n"
-	   "# TYPE bsec_spec_state_copies_total counter\nbsec_spec_state_copies_total %llu\n",
-	   (unsigned long long)n->spec_clones);
-	MF("# HELP bsec_shared_state_blocks_total Fetched blocks validated and applied once, on the shared state.\n"
-	   "# TYPE bsec_shared_state_blocks_total counter\nbsec_shared_state_blocks_total %llu\n",
-	   (unsigned long long)n->shared_blocks);
+	COUNTER("bsec_censorship_suspicions_total",
+		"View changes asked for because a held tx was left out.", n->censor_suspicions);
+	COUNTER("bsec_gossip_dropped_total", "Tx batches from peers dropped because too many waited.",
+		n->gossip_dropped);
+	COUNTER("bsec_spec_state_copies_total",
+		"Speculative state copied again after a state transfer shared it.", n->spec_clones);
+	COUNTER("bsec_shared_state_blocks_total",
+		"Fetched blocks validated and applied once, on the shared state.", n->shared_blocks);
 	if (n->api) {
 		size_t open_c, max_c;
 		uint64_t hits;
@@ -193,6 +192,7 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 	if (n->clock_file)
 		MF("# TYPE bsec_test_clock_offset_ms gauge\nbsec_test_clock_offset_ms %lld\n",
 		   (long long)n->clock_offset_ms);
+#undef COUNTER
 #undef MF
 }
 
