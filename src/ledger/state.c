@@ -35,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "../lib/map.h"
 #include "../lib/util.h"
 
@@ -119,6 +121,33 @@ static size_t okey_build(uint8_t *k, int kind, const char *name, size_t nlen)
 	k[0] = (uint8_t)kind;
 	memcpy(k + 1, name, nlen);
 	return 1 + nlen;
+}
+
+/* ---- interned keys ---- */
+
+static pthread_mutex_t intern_mu = PTHREAD_MUTEX_INITIALIZER;
+static map_t *interned;       /* scheme|key -> pubkey_t*, never freed */
+
+const pubkey_t *pubkey_intern(int scheme, const uint8_t *key)
+{
+	uint8_t k[1 + SIG_MAX_PUB];
+	if (!sig_scheme_valid(scheme))
+		return NULL;
+	size_t pl = sig_pub_len(scheme);
+	k[0] = (uint8_t)scheme;
+	memcpy(k + 1, key, pl);
+	pthread_mutex_lock(&intern_mu);
+	if (!interned)
+		interned = map_new();
+	pubkey_t *p = map_get(interned, k, 1 + pl);
+	if (!p) {
+		p = xcalloc(1, sizeof(*p));
+		p->scheme = (uint8_t)scheme;
+		memcpy(p->key, key, pl);
+		map_put(interned, k, 1 + pl, p);
+	}
+	pthread_mutex_unlock(&intern_mu);
+	return p;
 }
 
 /* ---- undo log ---- */
@@ -500,7 +529,7 @@ static void spec_refs(state_t *st, const char *spec, int delta, int log)
 
 static tenant_ent_t *owner_ent(state_t *st, const object_rec_t *o)
 {
-	return tent_make(st, o->owner.scheme, o->owner.key, o->domain, strlen(o->domain));
+	return o->owner ? tent_make(st, o->owner->scheme, o->owner->key, o->domain, strlen(o->domain)) : NULL;
 }
 
 /* ---- open requests ---- */
@@ -995,8 +1024,7 @@ static void apply_request(state_t *st, const tx_t *tx)
 		o->kind = (uint8_t)kind;
 		snprintf(o->name, sizeof(o->name), "%s", name);
 		memcpy(o->domain, tx->domain, tx->domain_len);
-		o->owner.scheme = tx->scheme;
-		memcpy(o->owner.key, tx->sender, sig_pub_len(tx->scheme));
+		o->owner = pubkey_intern(tx->scheme, tx->sender);
 		o->status = OBJ_CREATING;
 		o->spec = instr_format(in);
 		memcpy(o->last_request, tx->id, BSEC_HASH_BYTES);
@@ -1036,8 +1064,6 @@ static void apply_request(state_t *st, const tx_t *tx)
 	open_request_t *r = xcalloc(1, sizeof(*r));
 	memcpy(r->id, tx->id, BSEC_HASH_BYTES);
 	memcpy(r->domain, tx->domain, tx->domain_len);
-	r->sender.scheme = tx->scheme;
-	memcpy(r->sender.key, tx->sender, sig_pub_len(tx->scheme));
 	r->kind = (uint8_t)kind;
 	r->verb = (uint8_t)verb;
 	snprintf(r->name, sizeof(r->name), "%s", name);

@@ -47,7 +47,7 @@ typedef struct {
 	uint8_t kind;                        /* obj_kind_t */
 	char name[INSTR_MAX_NAME + 1];
 	char domain[TX_MAX_DOMAIN + 1];
-	pubkey_t owner;
+	const pubkey_t *owner;               /* interned (pubkey_intern) */
 	uint8_t status;                      /* obj_status_t */
 	char *spec;                          /* canonical instruction that defines it now (owned) */
 	char *pending_spec;                  /* update waiting for its response, or NULL */
@@ -58,7 +58,6 @@ typedef struct {
 typedef struct {
 	uint8_t id[BSEC_HASH_BYTES];
 	char domain[TX_MAX_DOMAIN + 1];
-	pubkey_t sender;
 	uint8_t kind, verb;
 	char name[INSTR_MAX_NAME + 1];
 	uint64_t height;
@@ -78,6 +77,14 @@ typedef struct {
 } attest_rec_t;
 
 typedef struct state_t state_t;
+
+/* The one shared copy of a public key.  Object records point at it rather
+ * than carry a 257-byte key each (one tenant owns many objects; a record
+ * is ~140 bytes instead of ~390).  The table is process-wide, so states,
+ * their clones and the records a store loads share pointers; it holds the
+ * distinct keys that ever owned an object, i.e. registered tenants, until
+ * exit.  Thread-safe.  An invalid scheme gives NULL. */
+const pubkey_t *pubkey_intern(int scheme, const uint8_t *key);
 
 /* New state at height 0: the genesis's tenants registered.  g must
  * outlive the state. */

@@ -790,8 +790,8 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 	sqlite3_bind_int(q, 1, o->kind);
 	sqlite3_bind_text(q, 2, o->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, o->domain, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 4, o->owner.scheme);
-	sqlite3_bind_blob(q, 5, o->owner.key, (int)sig_pub_len(o->owner.scheme), SQLITE_STATIC);
+	sqlite3_bind_int(q, 4, o->owner->scheme);
+	sqlite3_bind_blob(q, 5, o->owner->key, (int)sig_pub_len(o->owner->scheme), SQLITE_STATIC);
 	sqlite3_bind_int(q, 6, o->status);
 	if (o->spec)
 		sqlite3_bind_text(q, 7, o->spec, -1, SQLITE_STATIC);
@@ -1246,6 +1246,7 @@ static int load_objects(store_t *s, state_t *st, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = s->stmt[S_LOAD_OBJECTS];
 	object_rec_t o;
+	pubkey_t owner;
 	const uint8_t *lr;
 	int rc, ret = -1;
 
@@ -1253,11 +1254,12 @@ static int load_objects(store_t *s, state_t *st, char *err, size_t errlen)
 		memset(&o, 0, sizeof(o));
 		o.kind = (uint8_t)sqlite3_column_int(q, 0);
 		if (col_str(q, 1, o.name, sizeof(o.name)) < 0 ||
-		    col_str(q, 2, o.domain, sizeof(o.domain)) < 0 || col_key(q, 3, 4, &o.owner) < 0 ||
+		    col_str(q, 2, o.domain, sizeof(o.domain)) < 0 || col_key(q, 3, 4, &owner) < 0 ||
 		    !(lr = col_fixed(q, 8, BSEC_HASH_BYTES))) {
 			err_set(err, errlen, "%s: corrupt object row", s->path);
 			goto out;
 		}
+		o.owner = pubkey_intern(owner.scheme, owner.key);
 		o.status = (uint8_t)sqlite3_column_int(q, 5);
 		/* state_load_object copies what it keeps */
 		o.spec = (char *)sqlite3_column_text(q, 6);
@@ -1305,8 +1307,6 @@ static int load_open(store_t *s, state_t *st, char *err, size_t errlen)
 		memset(&r, 0, sizeof(r));
 		memcpy(r.id, tx.id, BSEC_HASH_BYTES);
 		memcpy(r.domain, tx.domain, tx.domain_len);
-		r.sender.scheme = tx.scheme;
-		memcpy(r.sender.key, tx.sender, sig_pub_len(tx.scheme));
 		r.kind = (uint8_t)in.kind;
 		r.verb = (uint8_t)in.verb;
 		memcpy(r.name, in.name, sizeof(r.name));

@@ -166,7 +166,7 @@ static size_t bad_utf8(const char *s, size_t n)
 
 static int same_key(int scheme, const uint8_t *key, const pubkey_t *k)
 {
-	return scheme == k->scheme && memcmp(key, k->key, sig_pub_len(scheme)) == 0;
+	return k && scheme == k->scheme && memcmp(key, k->key, sig_pub_len(scheme)) == 0;
 }
 
 /* ---- rule 2 ---- */
@@ -300,7 +300,7 @@ static verr_t check_chain(const state_t *st, const tx_t *tx, const tenant_rec_t 
 		const object_rec_t *o = state_object(st, OBJ_VNF, n, strlen(n));
 		if (!o)
 			return fail(v, V_NO_OBJECT, "vnf '%s' in the chain does not exist", n);
-		if (!same_key(tx->scheme, tx->sender, &o->owner))
+		if (!same_key(tx->scheme, tx->sender, o->owner))
 			return fail(v, V_NOT_OWNER, "vnf '%s' belongs to another tenant", n);
 		if (o->status == OBJ_DELETING)
 			return fail(v, V_IN_USE, "vnf '%s' in the chain is being deleted", n);
@@ -327,7 +327,7 @@ static verr_t check_create(const state_t *st, const tx_t *tx, const tenant_rec_t
 		const object_rec_t *vm = state_object(st, OBJ_VM, in->vm, strlen(in->vm));
 		if (!vm)
 			return fail(v, V_NO_OBJECT, "vm '%s' does not exist", in->vm);
-		if (!same_key(tx->scheme, tx->sender, &vm->owner))
+		if (!same_key(tx->scheme, tx->sender, vm->owner))
 			return fail(v, V_NOT_OWNER, "vm '%s' belongs to another tenant", in->vm);
 		if (strlen(vm->domain) != tx->domain_len || memcmp(vm->domain, tx->domain, tx->domain_len))
 			return fail(v, V_NO_OBJECT, "vm '%s' lives in domain '%s', not '%s'", in->vm,
@@ -347,7 +347,7 @@ static verr_t check_existing(const state_t *st, const tx_t *tx, const tenant_rec
 	const object_rec_t *o = state_object(st, in->kind, in->name, strlen(in->name));
 	if (!o)
 		return fail(v, V_NO_OBJECT, "%s '%s' does not exist", kn, in->name);
-	if (!same_key(tx->scheme, tx->sender, &o->owner))
+	if (!same_key(tx->scheme, tx->sender, o->owner))
 		return fail(v, V_NOT_OWNER, "%s '%s' belongs to another tenant", kn, in->name);
 	if (strlen(o->domain) != tx->domain_len || memcmp(o->domain, tx->domain, tx->domain_len))
 		return fail(v, V_NO_OBJECT, "%s '%s' lives in domain '%s', not '%s'", kn, in->name,

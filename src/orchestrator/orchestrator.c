@@ -346,7 +346,7 @@ out:
 
 static int same_owner(const pubkey_t *k, const tx_t *tx)
 {
-	return k->scheme == tx->scheme && !memcmp(k->key, tx->sender, sig_pub_len(tx->scheme));
+	return k && k->scheme == tx->scheme && !memcmp(k->key, tx->sender, sig_pub_len(tx->scheme));
 }
 
 /* The permission re-check against the chain state just before the request
@@ -373,7 +373,7 @@ static int permission_check(const orch_t *o, const tx_t *tx, const instr_t *in, 
 	}
 	if (in->verb != VERB_CREATE) {
 		const object_rec_t *ob = state_object(o->st, in->kind, in->name, strlen(in->name));
-		if (ob && !same_owner(&ob->owner, tx)) {
+		if (ob && !same_owner(ob->owner, tx)) {
 			err_set(why, wl, "permission denied: %s '%s' belongs to another tenant",
 				obj_kind_name(in->kind), in->name);
 			return -1;

@@ -325,7 +325,7 @@ static const char *jfield(https_req_t *req, const json_t *o, const char *key, si
 
 static int same_key(int scheme, const uint8_t *key, const pubkey_t *k)
 {
-	return scheme == k->scheme && !memcmp(key, k->key, sig_pub_len(scheme));
+	return k && scheme == k->scheme && !memcmp(key, k->key, sig_pub_len(scheme));
 }
 
 static const char *status_name(int st)
@@ -604,7 +604,7 @@ static int objs_cb(void *ctx, int kind, const char *name, const object_rec_t *o)
 	objs_ctx_t *c = ctx;
 	(void)kind;
 	(void)name;
-	if (o && same_key(c->s->scheme, c->s->key, &o->owner))
+	if (o && same_key(c->s->scheme, c->s->key, o->owner))
 		json_array_append_new(c->arr, object_json(o));
 	return 0;
 }
@@ -648,7 +648,7 @@ static void h_objects(portal_t *p, https_req_t *req, sess_t *s, const char *rest
 	for (size_t i = 0; h && i < h->n; i++)
 		if (portal_rec_is(h->r[i], s->scheme, s->key))
 			json_array_append_new(hist, portal_rec_json(p, h->r[i]));
-	int mine = o && same_key(s->scheme, s->key, &o->owner);
+	int mine = o && same_key(s->scheme, s->key, o->owner);
 	if (!mine && json_array_size(hist) == 0) {
 		json_decref(hist);
 		if (o || (h && h->n))

@@ -733,10 +733,10 @@ static void digest_add(digest_t *d, const char *s)
 static int dig_obj(void *ctx, int kind, const char *name, const object_rec_t *o)
 {
 	char key[2 * SIG_MAX_PUB + 1], lr[2 * BSEC_HASH_BYTES + 1];
-	hex_encode(key, o->owner.key, sig_pub_len(o->owner.scheme));
+	hex_encode(key, o->owner->key, sig_pub_len(o->owner->scheme));
 	hex_encode(lr, o->last_request, BSEC_HASH_BYTES);
 	char *s = xasprintf("o|%d|%s|%s|%d|%s|%d|%s|%s|%s|%llu", kind, name, o->domain,
-			    o->owner.scheme, key, o->status, o->spec ? o->spec : "-",
+			    o->owner->scheme, key, o->status, o->spec ? o->spec : "-",
 			    o->pending_spec ? o->pending_spec : "-", lr, (unsigned long long)o->height);
 	digest_add(ctx, s);
 	free(s);
