@@ -3,7 +3,7 @@
  * txs with their indexes, the state derived from the chain, and the
  * consensus metadata, in one file DIR/ledger.db.
  *
- * Layout (schema_version 1):
+ * Layout (schema_version 2):
  *   meta(key, value)          schema_version, chain_id
  *   consensus_meta(key, value) the node's view and votes (store_meta_*)
  *   blocks(height PK, hash, prev_hash, ts, view, proposer, tx_count,
@@ -19,7 +19,11 @@
  *                            responses whose request_id points at them.
  *   tenants, objects         the derived state, rewritten per block from
  *                            state_foreach_dirty
- *   open_requests(id, seq)   requests on chain without a response
+ *   open_requests(seq)       requests on chain without a response, by
+ *                            their txs row: an insert appends to the
+ *                            b-tree (schema 1 keyed them by the random tx
+ *                            id, and each insert landed on some page in
+ *                            the middle; a writable open migrates it)
  *   attestations(domain, ...) the last ATTEST tx of each domain (state.h)
  *
  * A response's domain column is its request's target domain, so a domain
@@ -51,7 +55,7 @@
 #include "../lib/dbmeta.h"
 #include "../lib/util.h"
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_DB_NAME "ledger.db"
 #define STORE_BUSY_MS 5000
 #define CKPT_PAGES 4096              /* log frames that wake the checkpointer */
@@ -95,8 +99,7 @@ static const char SCHEMA_SQL[] =
 	" owner_scheme INTEGER NOT NULL, owner BLOB NOT NULL, status INTEGER NOT NULL,"
 	" spec TEXT, pending_spec TEXT, last_request BLOB NOT NULL, height INTEGER NOT NULL,"
 	" PRIMARY KEY (kind, name)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS open_requests (id BLOB PRIMARY KEY, seq INTEGER NOT NULL)"
-	" WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS open_requests (seq INTEGER PRIMARY KEY);"
 	"CREATE TABLE IF NOT EXISTS attestations ("
 	" domain TEXT PRIMARY KEY, tx_id BLOB NOT NULL, attested_height INTEGER NOT NULL,"
 	" objects INTEGER NOT NULL, problems INTEGER NOT NULL, digest BLOB NOT NULL,"
@@ -130,10 +133,10 @@ static const char *const STMT_SQL[S_COUNT] = {
 			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[S_TX_INS] = "INSERT OR ROLLBACK INTO txs (seq, height, idx, id, type, sender, domain, ts, request_id, raw)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[S_TX_REQ] = "SELECT domain FROM txs WHERE id = ?1",
+	[S_TX_REQ] = "SELECT domain, seq FROM txs WHERE id = ?1",
 	[S_OBJREF_INS] = "INSERT OR IGNORE INTO tx_objects (kind, name, seq) VALUES (?1, ?2, ?3)",
-	[S_OPEN_INS] = "INSERT OR ROLLBACK INTO open_requests (id, seq) VALUES (?1, ?2)",
-	[S_OPEN_DEL] = "DELETE FROM open_requests WHERE id = ?1",
+	[S_OPEN_INS] = "INSERT OR ROLLBACK INTO open_requests (seq) VALUES (?1)",
+	[S_OPEN_DEL] = "DELETE FROM open_requests WHERE seq = ?1",
 	[S_TENANT_PUT] = "INSERT OR REPLACE INTO tenants (domain, scheme, key, name, ops, max_vms,"
 			 " max_vnfs, max_sfcs, max_chain, rate_per_min, revoked, height)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -281,6 +284,23 @@ static int meta_write(sqlite3 *db, const char *key, const void *val, size_t len)
 	return dbmeta_put(db, key, val, len);
 }
 
+/* Schema 1 -> 2, inside check_meta's transaction: open_requests keyed by
+ * the request's txs row instead of its id.  Every statement of this build
+ * also reads a schema-1 file, so a read-only open needs no migration. */
+static int migrate_v1(store_t *s, char *err, size_t errlen)
+{
+	static const char sql[] =
+		"CREATE TABLE open_requests_v2 (seq INTEGER PRIMARY KEY);"
+		"INSERT INTO open_requests_v2 (seq) SELECT seq FROM open_requests ORDER BY seq;"
+		"DROP TABLE open_requests;"
+		"ALTER TABLE open_requests_v2 RENAME TO open_requests;";
+	if (exec_sql(s->db, sql, err, errlen) < 0)
+		return -1;
+	log_info("store", "%s: migrated from schema_version 1 to %d (open requests keyed by their txs row)",
+		 s->path, STORE_SCHEMA_VERSION);
+	return 0;
+}
+
 /* Creates the schema when new, then checks schema_version and chain_id. */
 static int check_meta(store_t *s, char *err, size_t errlen)
 {
@@ -314,8 +334,17 @@ static int check_meta(store_t *s, char *err, size_t errlen)
 			err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
 			goto out;
 		}
+	} else if (atoi((const char *)val) == 1) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", STORE_SCHEMA_VERSION);
+		if (!s->readonly && migrate_v1(s, err, errlen) < 0)
+			goto out;
+		if (!s->readonly && meta_write(s->db, "schema_version", v, strlen(v)) < 0) {
+			err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
+			goto out;
+		}
 	} else if (atoi((const char *)val) != STORE_SCHEMA_VERSION) {
-		err_set(err, errlen, "%s has schema_version `%s', this build reads %d", s->path,
+		err_set(err, errlen, "%s has schema_version `%s', this build reads 1 and %d", s->path,
 			(const char *)val, STORE_SCHEMA_VERSION);
 		goto out;
 	}
@@ -676,6 +705,16 @@ void store_checkpoint_stats(store_t *s, uint64_t *background, uint64_t *failed, 
 		*inline_runs = c;
 }
 
+/* SQLite's allocation statistics take a global mutex around every
+ * malloc; nothing here reads them.  Only possible before SQLite's first
+ * use in the process (it is refused, harmlessly, after). */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_setup(void)
+{
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly, char *err,
 	       size_t errlen)
 {
@@ -683,6 +722,7 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 	int ret = -1, flags;
 
 	*out = NULL;
+	pthread_once(&sqlite_once, sqlite_setup);
 	s->g = g;
 	s->readonly = readonly;
 	memcpy(s->tip_hash, g->chain_id, BSEC_HASH_BYTES);
@@ -858,14 +898,19 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, cha
 	sqlite3_stmt *q = s->stmt[S_TX_INS], *r = s->stmt[S_TX_REQ];
 	char *req_domain = NULL;
 	char hx[2 * BSEC_HASH_BYTES + 1];
-	int ret = -1;
+	int ret = -1, have_req = 0;
+	int64_t req_seq = 0;
 
 	sender[0] = tx->scheme;
 	memcpy(sender + 1, tx->sender, klen);
 	if (tx->type == TX_RESPONSE) {
 		bind_hash(r, 1, tx->request_id);
-		if (sqlite3_step(r) == SQLITE_ROW && sqlite3_column_type(r, 0) == SQLITE_TEXT)
-			req_domain = xstrdup((const char *)sqlite3_column_text(r, 0));
+		if (sqlite3_step(r) == SQLITE_ROW) {
+			if (sqlite3_column_type(r, 0) == SQLITE_TEXT)
+				req_domain = xstrdup((const char *)sqlite3_column_text(r, 0));
+			req_seq = sqlite3_column_int64(r, 1);
+			have_req = 1;
+		}
 		sqlite3_reset(r);
 	}
 	sqlite3_bind_int64(q, 1, seq);
@@ -897,13 +942,12 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, cha
 		if (put_request_refs(s, tx, seq, err, errlen) < 0)
 			goto out;
 		q = s->stmt[S_OPEN_INS];
-		bind_hash(q, 1, tx->id);
-		sqlite3_bind_int64(q, 2, seq);
+		sqlite3_bind_int64(q, 1, seq);
 		if (step_done(s, q, "recording an open request", err, errlen) < 0)
 			goto out;
-	} else if (tx->type == TX_RESPONSE) {
+	} else if (tx->type == TX_RESPONSE && have_req) {
 		q = s->stmt[S_OPEN_DEL];
-		bind_hash(q, 1, tx->request_id);
+		sqlite3_bind_int64(q, 1, req_seq);
 		if (step_done(s, q, "closing a request", err, errlen) < 0)
 			goto out;
 	}
@@ -1638,6 +1682,8 @@ int store_scan_open(store_scan_t **out, const char *dir, char *err, size_t errle
 	store_scan_t *sc = xcalloc(1, sizeof(*sc));
 	char *path = xasprintf("%s/%s", dir, STORE_DB_NAME);
 	int ret = -1;
+
+	pthread_once(&sqlite_once, sqlite_setup);
 
 	*out = NULL;
 	if (sqlite3_open_v2(path, &sc->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=

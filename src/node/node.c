@@ -390,12 +390,12 @@ static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BS
 			  uint64_t view, uint8_t **out, size_t *out_len)
 {
 	node_t *n = ctx;
-	spec_split(n);
 	if (height != n->spec_tip + 1 || memcmp(prev_hash, n->spec_tip_hash, BSEC_HASH_BYTES)) {
 		log_warn(MOD, "asked to build height %llu on a tip we do not have (ours %llu)",
 			 (unsigned long long)height, (unsigned long long)n->spec_tip);
 		return -1;
 	}
+	spec_split(n);
 	uint64_t ts = node_now_ms(n);
 	if (ts <= n->spec_tip_ts)
 		ts = n->spec_tip_ts + 1;
@@ -531,12 +531,15 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 	node_t *n = ctx;
 	char why[256];
 	block_t b;
-	spec_split(n);
+	/* checked before the state is split: a proposal for a height we have
+	 * not reached (one a peer re-sends while we are still fetching the
+	 * blocks before it) must not cost a copy of the state */
 	if (n->n_spec >= PBFT_MAX_LOG_WINDOW || height != n->spec_tip + 1) {
 		log_warn(MOD, "block %llu out of order (speculative tip %llu)", (unsigned long long)height,
 			 (unsigned long long)n->spec_tip);
 		return -1;
 	}
+	spec_split(n);
 	if (len > n->g.params.max_block_bytes) {
 		log_warn(MOD, "block %llu: %zu bytes, over the limit", (unsigned long long)height, len);
 		return -1;

@@ -656,6 +656,51 @@ static void test_load_state(void **unused)
 	store_close(s);
 }
 
+/* A ledger written by schema 1 (open requests keyed by tx id): read-only
+ * opens read it as it is; a writable open migrates it, keeping every open
+ * request, and later opens see schema 2. */
+static void test_schema_v1(void **unused)
+{
+	(void)unused;
+	char err[512];
+	store_t *s;
+	char *dir = copy_dir("schema1");
+	sql(dir, "CREATE TABLE open_v1 (id BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;"
+		 "INSERT INTO open_v1 SELECT t.id, o.seq FROM open_requests o JOIN txs t ON t.seq = o.seq;"
+		 "DROP TABLE open_requests;"
+		 "ALTER TABLE open_v1 RENAME TO open_requests;"
+		 "UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version'");
+	for (int writable = 0; writable <= 1; writable++) {
+		state_t *st = state_new(&W.g);
+		if (store_open(&s, dir, &W.g, !writable, err, sizeof(err)) < 0)
+			fail_msg("open (writable %d): %s", writable, err);
+		if (store_load_state(s, st, err, sizeof(err)) < 0)
+			fail_msg("load (writable %d): %s", writable, err);
+		compare_states(W.live, st);
+		assert_non_null(state_open_request(st, W.req_s1));
+		store_close(s);
+		state_free(st);
+	}
+	/* migrated: the id column is gone and the version says so */
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	char *path = xasprintf("%s/ledger.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_not_equal(sqlite3_prepare_v2(db, "SELECT id FROM open_requests", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'",
+					    -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "2");
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	/* an unknown version is refused, with both versions this build reads */
+	sql(dir, "UPDATE meta SET value = CAST('7' AS BLOB) WHERE key = 'schema_version'");
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "schema_version `7', this build reads 1 and 2"));
+	free(path);
+	free(dir);
+}
+
 /* ---- refusals ---- */
 
 static void test_refusals(void **unused)
@@ -1206,6 +1251,7 @@ int main(void)
 		cmocka_unit_test(test_reopen_and_read),
 		cmocka_unit_test(test_queries),
 		cmocka_unit_test(test_load_state),
+		cmocka_unit_test(test_schema_v1),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_audit_valid),
 		cmocka_unit_test(test_audit_tampered),
