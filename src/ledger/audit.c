@@ -462,6 +462,18 @@ static void check_entry(walk_t *w, entry_t *e)
 			fail(w, h, -1, "block %" PRIu64 ": tx_root does not match its txs", h);
 		return;
 	}
+	if (block_check_sig_root(&e->b) < 0) {
+		/* a signature that does not verify is the more precise finding */
+		for (uint32_t i = 0; i < hd->tx_count; i++)
+			if (e->tx_state[i] != TX_GOOD) {
+				fail(w, h, i, "block %" PRIu64 " tx %" PRIu32 ": signature does not verify", h, i);
+				return;
+			}
+		fail(w, h, -1,
+		     "block %" PRIu64 ": sig_root does not match its txs' signatures (one was replaced after the block was sealed)",
+		     h);
+		return;
+	}
 	state_begin_block(w->st, h, hd->timestamp_ms);
 	for (uint32_t i = 0; i < hd->tx_count; i++) {
 		const tx_t *tx = &e->b.txs[i];

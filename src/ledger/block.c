@@ -23,6 +23,8 @@ void block_header_encode_unsigned(buf_t *out, const block_header_t *h)
 	buf_put(out, h->proposer_key, sig_pub_len(h->proposer_scheme));
 	buf_u32(out, h->tx_count);
 	buf_put(out, h->tx_root, BSEC_HASH_BYTES);
+	if (h->version >= 2)
+		buf_put(out, h->sig_root, BSEC_HASH_BYTES);
 }
 
 void block_header_encode(buf_t *out, const block_header_t *h)
@@ -45,7 +47,7 @@ int block_header_read(rd_t *r, block_header_t *h)
 	memset(h, 0, sizeof(*h));
 	size_t start = r->off;
 	h->version = rd_u8(r);
-	if (rd_ok(r) && h->version != BLOCK_VERSION) {
+	if (rd_ok(r) && (h->version < BLOCK_VERSION_MIN || h->version > BLOCK_VERSION)) {
 		r->off = start;
 		rd_fail(r, "unknown block version");
 		return -1;
@@ -72,6 +74,8 @@ int block_header_read(rd_t *r, block_header_t *h)
 		return -1;
 	}
 	rd_copy(r, h->tx_root, BSEC_HASH_BYTES);
+	if (h->version >= 2)
+		rd_copy(r, h->sig_root, BSEC_HASH_BYTES);
 	size_t unsigned_len = r->off - start;
 	rd_copy(r, h->sig, sig_sig_len(h->proposer_scheme));
 	if (!rd_ok(r))
@@ -89,10 +93,28 @@ static uint8_t *header_signed_bytes(const block_header_t *h, size_t *len)
 	return buf_steal(&b, len);
 }
 
+/* Merkle root over SHA-256 of each tx's signature bytes. */
+static void sig_root_of(const block_t *b, uint8_t out[BSEC_HASH_BYTES])
+{
+	uint32_t n = b->hdr.tx_count;
+	uint8_t (*leaves)[BSEC_HASH_BYTES] = xmalloc((n ? n : 1) * sizeof(*leaves));
+	for (uint32_t i = 0; i < n; i++)
+		hash_sha256(leaves[i], b->txs[i].sig, sig_sig_len(b->txs[i].scheme));
+	merkle_root(out, (const uint8_t (*)[BSEC_HASH_BYTES])leaves, n);
+	free(leaves);
+}
+
 int block_seal(block_t *b, const sig_key_t *key)
 {
+	return block_seal_version(b, key, BLOCK_VERSION);
+}
+
+int block_seal_version(block_t *b, const sig_key_t *key, int version)
+{
 	block_header_t *h = &b->hdr;
-	h->version = BLOCK_VERSION;
+	if (version < BLOCK_VERSION_MIN || version > BLOCK_VERSION)
+		return -1;
+	h->version = (uint8_t)version;
 	h->proposer_scheme = (uint8_t)sig_key_scheme(key);
 	memcpy(h->proposer_key, sig_key_pub(key), sig_pub_len(h->proposer_scheme));
 	if (!b->tx_ids && h->tx_count) {
@@ -101,6 +123,10 @@ int block_seal(block_t *b, const sig_key_t *key)
 			memcpy(b->tx_ids[i], b->txs[i].id, BSEC_HASH_BYTES);
 	}
 	merkle_root(h->tx_root, (const uint8_t (*)[BSEC_HASH_BYTES])b->tx_ids, h->tx_count);
+	if (h->version >= 2)
+		sig_root_of(b, h->sig_root);
+	else
+		memset(h->sig_root, 0, BSEC_HASH_BYTES);
 	block_header_hash(h, h->hash);
 	size_t len;
 	uint8_t *msg = header_signed_bytes(h, &len);
@@ -183,6 +209,20 @@ int block_check_root(const block_t *b)
 	uint8_t root[BSEC_HASH_BYTES];
 	merkle_root(root, (const uint8_t (*)[BSEC_HASH_BYTES])b->tx_ids, b->hdr.tx_count);
 	return memcmp(root, b->hdr.tx_root, BSEC_HASH_BYTES) == 0 ? 0 : -1;
+}
+
+int block_check_sig_root(const block_t *b)
+{
+	uint8_t root[BSEC_HASH_BYTES];
+	if (!block_commits_sigs(&b->hdr))
+		return 0;
+	sig_root_of(b, root);
+	return memcmp(root, b->hdr.sig_root, BSEC_HASH_BYTES) == 0 ? 0 : -1;
+}
+
+int block_commits_sigs(const block_header_t *h)
+{
+	return h->version >= 2;
 }
 
 /* ---- certificates ---- */
@@ -322,6 +362,8 @@ json_t *block_header_to_json(const block_header_t *h)
 	json_object_set_new(o, "proposer_key_hex", jhex(h->proposer_key, sig_pub_len(h->proposer_scheme)));
 	json_object_set_new(o, "tx_count", json_integer(h->tx_count));
 	json_object_set_new(o, "tx_root", jhex(h->tx_root, BSEC_HASH_BYTES));
+	if (h->version >= 2)
+		json_object_set_new(o, "sig_root", jhex(h->sig_root, BSEC_HASH_BYTES));
 	json_object_set_new(o, "signature_hex", jhex(h->sig, sig_sig_len(h->proposer_scheme)));
 	return o;
 }

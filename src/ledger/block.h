@@ -4,10 +4,21 @@
  * Header encoding (the proposer signs "bsec/block/v1" || these bytes;
  * block hash = SHA-256(these bytes), so the hash never depends on the
  * signature's randomness):
- *   u8 version (=1), 32 chain_id, u64 height, 32 prev_hash, u64 timestamp_ms,
- *   u64 view, u16 proposer index, u8 proposer scheme, proposer key,
- *   u32 tx_count, 32 tx_root
+ *   u8 version (2; 1 is still read), 32 chain_id, u64 height, 32 prev_hash,
+ *   u64 timestamp_ms, u64 view, u16 proposer index, u8 proposer scheme,
+ *   proposer key, u32 tx_count, 32 tx_root, and from version 2 on
+ *   32 sig_root
  * followed by the proposer signature (sig_sig_len(scheme) bytes).
+ *
+ * tx_root: RFC 6962 Merkle root over the tx ids.  A tx id does not cover
+ * the tx's signature (so that re-signing cannot make a duplicate), so a
+ * version 1 header left the signature bytes uncommitted: whoever relayed a
+ * certified block could swap one for another valid or invalid signature,
+ * and a replica fetching certified blocks had to verify every tx again.
+ * sig_root (version 2): the same Merkle tree over SHA-256(signature) of
+ * each tx, in block order.  A certificate over a version 2 block thus
+ * vouches for every byte of every tx, which its 2f+1 signers (f+1 of them
+ * correct) checked before they voted.
  *
  * Block encoding: the signed header, then, as many as the header's
  * tx_count says, each tx as u32 length || signed tx.
@@ -26,7 +37,8 @@
 #include <stdint.h>
 #include "tx.h"
 
-#define BLOCK_VERSION 1
+#define BLOCK_VERSION 2              /* what block_seal writes */
+#define BLOCK_VERSION_MIN 1          /* the oldest header still read */
 #define BLOCK_SIG_TAG "bsec/block/v1"
 #define COMMIT_SIG_TAG "bsec/commit/v1"
 #define CERT_MAX_SIGS 1024
@@ -45,6 +57,7 @@ typedef struct {
 	uint8_t proposer_key[SIG_MAX_PUB];
 	uint32_t tx_count;
 	uint8_t tx_root[BSEC_HASH_BYTES];
+	uint8_t sig_root[BSEC_HASH_BYTES];   /* version >= 2 */
 	uint8_t sig[SIG_MAX_SIG];
 	uint8_t hash[BSEC_HASH_BYTES];       /* computed, not encoded */
 } block_header_t;
@@ -73,8 +86,11 @@ void block_header_encode(buf_t *out, const block_header_t *h);
 /* Decodes a signed header from r (no trailing-bytes check; the caller
  * decides), computing h->hash. */
 int block_header_read(rd_t *r, block_header_t *h);
-/* Fills in hash, tx_root/tx_count from txs and signs with key. */
+/* Fills in hash, tx_root/sig_root/tx_count from txs and signs with key,
+ * as a version BLOCK_VERSION header; block_seal_version writes an older
+ * one (tests of what old chains hold). */
 int block_seal(block_t *b, const sig_key_t *key) WUR;
+int block_seal_version(block_t *b, const sig_key_t *key, int version) WUR;
 int block_header_verify_sig(const block_header_t *h) WUR;
 void block_header_hash(const block_header_t *h, uint8_t out[BSEC_HASH_BYTES]);
 
@@ -84,6 +100,11 @@ int block_decode(block_t *out, const uint8_t *data, size_t len, char *err, size_
 void block_clear(block_t *b);
 /* Recomputes the Merkle root of the txs and compares it to the header's. */
 int block_check_root(const block_t *b) WUR;
+/* The same for sig_root (0 for a version 1 header, which has none). */
+int block_check_sig_root(const block_t *b) WUR;
+/* 1 when the header commits to the txs' signatures (version >= 2): a
+ * certified block whose roots check needs no signature checks. */
+int block_commits_sigs(const block_header_t *h);
 
 void cert_encode(buf_t *out, const cert_t *c);
 int cert_decode(cert_t *out, const uint8_t *data, size_t len, char *err, size_t errlen) WUR;

@@ -35,11 +35,15 @@ static int header_parse(block_header_t *h, const json_t *o, char *err, size_t er
 		err_set(err, errlen, "no header object");
 		return -1;
 	}
-	if (ju64(&v, o, "version") < 0 || v != BLOCK_VERSION) {
-		err_set(err, errlen, "header version is not %d", BLOCK_VERSION);
+	if (ju64(&v, o, "version") < 0 || v < BLOCK_VERSION_MIN || v > BLOCK_VERSION) {
+		err_set(err, errlen, "header version is not %d to %d", BLOCK_VERSION_MIN, BLOCK_VERSION);
 		return -1;
 	}
 	h->version = (uint8_t)v;
+	if (v >= 2 && jhex_fixed(h->sig_root, BSEC_HASH_BYTES, o, "sig_root") < 0) {
+		err_set(err, errlen, "header sig_root is not 64 hex digits");
+		return -1;
+	}
 	if (jhex_fixed(h->chain_id, BSEC_HASH_BYTES, o, "chain_id") < 0 ||
 	    jhex_fixed(h->prev_hash, BSEC_HASH_BYTES, o, "prev_hash") < 0 ||
 	    jhex_fixed(h->tx_root, BSEC_HASH_BYTES, o, "tx_root") < 0) {
@@ -181,6 +185,11 @@ int follow_block_parse(block_t *out, const json_t *bj, const genesis_t *g, uint6
 	}
 	if (block_check_root(&b) != 0) {
 		err_set(err, errlen, "block %llu: the txs do not match the header's tx_root",
+			(unsigned long long)height);
+		goto out;
+	}
+	if (block_check_sig_root(&b) != 0) {
+		err_set(err, errlen, "block %llu: the txs' signatures do not match the header's sig_root",
 			(unsigned long long)height);
 		goto out;
 	}

@@ -484,6 +484,44 @@ static void test_block_and_cert(void **st)
 	memcpy(d.tx_ids[1], tmp, 32);
 	assert_int_not_equal(block_check_root(&d), 0);
 	block_clear(&d);
+	/* version 2 commits to the signatures: a signature byte changed after
+	 * sealing keeps the ids and tx_root, and breaks sig_root */
+	assert_int_equal(b.hdr.version, 2);
+	assert_int_equal(block_commits_sigs(&b.hdr), 1);
+	enc.data[enc.len - 1] ^= 1;      /* the last tx's last signature byte */
+	assert_int_equal(block_decode(&d, enc.data, enc.len, err, sizeof(err)), 0);
+	assert_memory_equal(d.hdr.hash, b.hdr.hash, 32);
+	assert_int_equal(block_check_root(&d), 0);
+	assert_int_not_equal(block_check_sig_root(&d), 0);
+	block_clear(&d);
+	enc.data[enc.len - 1] ^= 1;
+	/* a version 1 header (older chains): 32 bytes shorter, still read,
+	 * its signatures uncommitted; its JSON has no sig_root */
+	buf_t enc1;
+	buf_init(&enc1);
+	assert_int_equal(block_seal_version(&b, keys[1], 1), 0);
+	block_encode(&enc1, &b);
+	assert_int_equal(enc1.len + 32, enc.len);
+	assert_int_equal(block_decode(&d, enc1.data, enc1.len, err, sizeof(err)), 0);
+	assert_int_equal(d.hdr.version, 1);
+	assert_int_equal(block_commits_sigs(&d.hdr), 0);
+	assert_int_equal(block_header_verify_sig(&d.hdr), 0);
+	assert_int_equal(block_check_root(&d), 0);
+	assert_int_equal(block_check_sig_root(&d), 0);
+	json_t *hj = block_header_to_json(&d.hdr);
+	assert_null(json_object_get(hj, "sig_root"));
+	json_decref(hj);
+	block_clear(&d);
+	/* versions outside 1..2 are refused; sealing one too */
+	enc1.data[0] = 3;
+	assert_int_equal(block_decode(&d, enc1.data, enc1.len, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "unknown block version"));
+	assert_int_equal(block_seal_version(&b, keys[1], 3), -1);
+	buf_free(&enc1);
+	assert_int_equal(block_seal(&b, keys[1]), 0);
+	hj = block_header_to_json(&b.hdr);
+	assert_non_null(json_object_get(hj, "sig_root"));
+	json_decref(hj);
 
 	/* certificate: 3 of 4 verifies; 2 does not; a bad signature does not */
 	cert_t c = { .view = 2, .n = 3 };

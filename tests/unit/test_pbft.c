@@ -1268,6 +1268,38 @@ static uint8_t *wire_preprepare(sim_t *s, uint16_t sender, uint64_t view, uint64
 	return m;
 }
 
+/* Proposals far below what f+1 members are known to be past are not
+ * validated (their blocks come by state transfer, certified); one member's
+ * claim alone changes nothing (test_wire_and_drops: a far prepare from
+ * node 1, then the leader's proposal at 1 is accepted). */
+static void test_committed_floor_skips_proposals(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 13, 0);
+	for (unsigned i = 0; i < 4; i++)
+		s->node[i]->route = 0;   /* node 2 is alone with what we feed it */
+	sim_boot_all(s);
+	pbft_t *p = s->node[2]->p;
+	size_t len;
+	uint8_t *m;
+	/* node 1 far ahead: one member, no floor */
+	m = wire_prepare(s, 1, 0, 400, 0xaa, &len);
+	assert_int_equal(pbft_receive(p, s->now, 1, m, len), -1);
+	free(m);
+	/* node 3 too: two members (f + 1) are past 400 - L */
+	m = wire_prepare(s, 3, 0, 400, 0xaa, &len);
+	assert_int_equal(pbft_receive(p, s->now, 3, m, len), -1);
+	free(m);
+	m = wire_preprepare(s, 0, 0, 1, 77, &len);
+	assert_int_equal(pbft_receive(p, s->now, 0, m, len), 0);
+	free(m);
+	sim_run(s, 50);
+	assert_int_equal(s->node[2]->spec_tip, 0);
+	assert_int_equal(s->node[2]->sent_prepares, 0);
+	assert_true(pbft_fetching(p));
+	sim_free(s);
+}
+
 static void test_wire_and_drops(void **st)
 {
 	(void)st;
@@ -1761,6 +1793,7 @@ int main(void)
 		cmocka_unit_test(test_persist_failure_blocks_votes),
 		cmocka_unit_test(test_persist_many_failure_blocks_votes),
 		cmocka_unit_test(test_wire_and_drops),
+		cmocka_unit_test(test_committed_floor_skips_proposals),
 		cmocka_unit_test(test_garbage_never_crashes),
 		cmocka_unit_test(test_new_view_tampering),
 		cmocka_unit_test(test_fetched_blocks_need_valid_certs),
