@@ -751,16 +751,12 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                  f"it starts (it asks each peer for newer blocks as its links come up; a reply's blocks, up to 8 MiB, are "
                  f"stored in one turn of its event loop), then transfers at "
                  f"{fmt(cu['transfer_txs_per_s'])} tx/s; tx batches its peers queued for it while it was down wait "
-                 "until the transfer is done, when they are recognised as committed without a signature check. Every tx "
-                 "signature of every fetched block is verified again (the tx id does not cover the signature, so a "
-                 "certificate alone does not vouch for the signature bytes a peer sends), in batches on a thread of its "
-                 "own one block ahead. The transfer is bound by the two cores: the batch checks cost about 20 µs of CPU "
-                 "per tx, and the event loop validates and applies each block (once: during a transfer the speculative "
-                 "state shares the committed one) and inserts its txs, objects and index entries into SQLite, about as "
-                 "much again, while the peers read, seal and send the replies on the same cores; 50 000 tx/s on two "
-                 "cores leaves 40 µs of CPU per tx for all of it. By hand, SQLite is about 42 % of the event loop's "
-                 "samples, applying about 10 %, and the kernel zeroing pages for a state that grows by every object and "
-                 "open request the missed txs created up to 16 % when this VM's memory is slow "
+                 "until the transfer is done, when they are recognised as committed without a signature check. A "
+                 "version 2 block's header commits to its tx signatures (`sig_root`), so a certified fetched block needs "
+                 "no signature check; the transfer is bound by the replica's event loop, which validates and applies "
+                 "each block and inserts its txs, objects and index entries into SQLite (about 10 µs per tx replayed "
+                 "alone, twice that under the transfer's message handling and this VM's page faults), and by the last "
+                 "few blocks, which come as proposals within a log window of the tip and are validated tx by tx "
                  "(docs/benchmarks-notes.md).\n")
     return "\n".join(b)
 
