@@ -713,10 +713,14 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                      f"({hc} B per block at n = 4), then its row and index entries (id, sender, type, domain, the "
                      f"object it names, the open-request entry): {fmt(p64['disk_bytes_per_tx'])} B per tx on disk. "
                      "Blocks are small because the leader proposes as soon as a tx is pending, which is what keeps "
-                     "commit latency low; meeting the growth target would take blocks of tens of txs at low load (a "
-                     "batching delay of the order of 100 ms at 100 tx/s, against the 5 ms latency target) and far "
-                     "leaner indexes, or certificates kept only at checkpoints (the table-by-table breakdown is in the "
-                     "notes below).\n")
+                     "commit latency low. At one tx per block the target cannot be met by any encoding of this chain: "
+                     "signatures do not compress, and each 1-tx block holds the proposer's, the 3 of its certificate "
+                     "(DESIGN §4 keeps a certificate with every block) and the tenant's, 5 × 64 = 320 B of Ed25519 "
+                     f"signatures, i.e. {fmt(320 * growth['rate'] / 1000, 0)} kB/s at {fmt(growth['rate'])} tx/s before "
+                     "any other byte. Meeting it takes blocks of many txs at low load (a batching delay of the order of "
+                     "100 ms at 100 tx/s, against the 5 ms latency target measured at the same rate) plus leaner "
+                     "indexes, or certificates kept only at checkpoints, which DESIGN rules out (the table-by-table "
+                     "breakdown is in the notes below).\n")
     l100 = next((L for L in lat if L["nodes"] == 4 and L.get("load") == "fixed" and abs(L["rate"] - 100) < 1), None)
     l1 = next((L for L in lat if L["nodes"] == 1 and L.get("load") == "fixed" and abs(L["rate"] - 100) < 1), None)
     if l100 and l100["latency_ms"]["p50"] > 5:

@@ -544,6 +544,8 @@ export function encodeHeader(h) {
   w.bytes(unhex(h.proposer_key_hex));
   w.u32(h.tx_count);
   w.bytes(unhex(h.tx_root));
+  // version 2 commits to the txs' signatures too (docs/formats.md)
+  if (h.version >= 2) w.bytes(unhex(h.sig_root));
   return w.done();
 }
 
