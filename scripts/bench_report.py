@@ -478,7 +478,9 @@ plot '{d1}' using 1:2 with linespoints lw 2
           "leader is killed with SIGKILL; a surviving replica's status is polled every 10 ms. Commits already in "
           "flight may still complete (the three survivors are a quorum); then the replicas' progress timers "
           f"(view timeout {fmt(vc['view_timeout_s'], 1)} s, started by the last delivery) expire and they change "
-          "view. \"After the timeout\" = first commit in the new view − (last commit of the old view + the timeout).\n")
+          "view. \"After the timeout\" = first commit in the new view − (last commit of the old view + the timeout); "
+          "both are seen by the 10-ms poll, so a value within a few tens of ms of zero (either sign) means the new "
+          "view committed as soon as the timers expired.\n")
         w("| run | killed | views | kill → commits resume | after the timeout |\n|---|---|---|---|---|")
         for i, r in enumerate(vc["runs"]):
             w(f"| {i + 1} | node {r['killed']} | {r['old_view']} → {r['new_view']} | {fmt(r['kill_to_resume_s'], 3)} s | "
@@ -496,9 +498,11 @@ plot '{d1}' using 1:2 with linespoints lw 2
           f"({cu['instruction_bytes']}-byte instructions) are committed by the others in {fmt(cu['missed_blocks'])} blocks "
           f"(which takes {fmt(cu.get('load_s'), 0)} s), then the node is started again and timed until its height equals "
           "theirs (no load meanwhile). State transfer fetches the blocks with their certificates, checks each "
-          "certificate, re-verifies every tx signature (on a thread of its own, a block ahead of the event loop) "
-          "and applies the blocks (once, to the state the speculative one shares during a transfer) and stores "
-          "them (a reply's blocks in one SQL transaction); a reply carries up to 64 blocks or 8 MiB. \"First block after\" "
+          "certificate and the header's roots (a version 2 header commits to every tx signature, so the txs are "
+          "not verified again; a version 1 block's are, on a thread of its own, a block ahead of the event loop), "
+          "applies the blocks (once, to the state the speculative one shares during a transfer) and stores them "
+          "(a reply's blocks in one SQL transaction); a reply carries up to 64 blocks or 8 MiB, and a full one makes "
+          "the replica ask the next peer for the blocks after it at once. \"First block after\" "
           "is the first poll of its status (every 20 ms) that shows fetched blocks: a whole reply's by then.\n")
         if cu.get("caught_up", True):
             w("| missed txs | blocks | caught up in | first block after | txs/s (whole) | blocks/s | txs/s from the first fetched block |\n|---|---|---|---|---|---|---|")
@@ -700,6 +704,21 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                     "block, a certificate and an fsync of its own; pumping the proposer once per batch or per "
                     "event-loop turn would let n = 1 batch like the others.")
         b.append(txt + "\n")
+    r = thr.get("rsa-pss-2048")
+    r4 = next((p for p in (r or {}).get("points", []) if p["nodes"] == 4 and p["instruction_bytes"] == 64), None)
+    if r4 and r4["tx_per_s"] < 15000:
+        cpu = (r4["cpu_s_per_tx"] or 0) * 1e6
+        ver = 1e6 / r["verify_per_s_one_core"]
+        cores = r.get("cores", 2)
+        need = cores * 1e6 / 15000 / r4["nodes"]
+        b.append(f"- **RSA-PSS-2048.** {fmt(r4['tx_per_s'])} tx/s at n = 4: a replica spends {fmt(cpu, 0)} µs of CPU per "
+                 f"committed tx, of which one RSA-PSS verification is {fmt(ver, 1)} µs on an idle core. 15 000 tx/s with "
+                 f"{r4['nodes']} replicas on {cores} cores leaves {fmt(need, 1)} µs per tx per replica for everything, so "
+                 f"the rest would have to fall from about {fmt(cpu - ver, 0)} to {fmt(need - ver, 0)} µs. A request is "
+                 f"{r4['avg_tx_bytes']} B (a 256-byte key and a 256-byte signature) against 180 B with Ed25519: more to "
+                 "hash, copy, encrypt for three peers and store, and a 257-byte sender key in each sender index entry; "
+                 "the same path costs an Ed25519 replica about half as much (the throughput bullet above; "
+                 "docs/benchmarks-notes.md).\n")
     if growth and sizes:
         p64 = next((p for p in growth["points"] if p["instruction_bytes"] == 64), None)
         ed = next((s for s in sizes["schemes"] if s["scheme"] == "ed25519"), None)

@@ -901,6 +901,61 @@ static void test_audit_tampered(void **unused)
 	}
 }
 
+/* A tx whose signature was replaced by another valid one (ECDSA signs
+ * with fresh randomness, so the tenant's key can sign the same content
+ * again): the id, tx_root and the signature check all pass; the version 2
+ * header's sig_root does not. */
+static void test_audit_resigned_tx(void **unused)
+{
+	(void)unused;
+	char err[512];
+	store_t *s;
+	uint8_t *raw;
+	size_t len, mlen;
+	uint64_t h;
+	uint32_t idx;
+	tx_t tx;
+	audit_report_t rep;
+	char *dir = copy_dir("resigned");
+
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_get_tx(s, W.req_vm1, &raw, &len, &h, &idx), 0);
+	store_close(s);
+	assert_int_equal(tx_decode(&tx, raw, len, W.g.chain_id, err, sizeof(err)), 0);
+	assert_int_equal(tx.scheme, SIG_ECDSA_P256);
+	size_t sl = sig_sig_len(tx.scheme);
+	uint8_t *msg = tx_signed_bytes(&tx, W.g.chain_id, &mlen);
+	uint8_t *fresh = xmalloc(len);
+	memcpy(fresh, raw, len - sl);
+	assert_int_equal(sig_sign(W.t1, fresh + len - sl, msg, mlen), 0);
+	assert_memory_not_equal(fresh + len - sl, raw + len - sl, sl);
+	tx_clear(&tx);
+	assert_int_equal(tx_decode(&tx, fresh, len, W.g.chain_id, err, sizeof(err)), 0);
+	assert_int_equal(tx_verify_sig(&tx, W.g.chain_id), 0);
+	tx_clear(&tx);
+
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	char *path = xasprintf("%s/ledger.db", dir);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE txs SET raw = ?1 WHERE id = ?2", -1, &q, NULL), SQLITE_OK);
+	sqlite3_bind_blob(q, 1, fresh, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 2, W.req_vm1, BSEC_HASH_BYTES, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(q), SQLITE_DONE);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+
+	assert_int_equal(audit_verify_dir(dir, NULL, 1, &rep), -1);
+	assert_int_equal(rep.bad_height, h);
+	assert_non_null(strstr(rep.reason, "sig_root does not match its txs' signatures"));
+	free(path);
+	free(msg);
+	free(fresh);
+	free(raw);
+	free(dir);
+}
+
 /* A block that is perfectly signed and certified but carries a tx that
  * breaks a rule: only the replay finds it. */
 static void test_audit_invalid_tx(void **unused)
@@ -1255,6 +1310,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_audit_valid),
 		cmocka_unit_test(test_audit_tampered),
+		cmocka_unit_test(test_audit_resigned_tx),
 		cmocka_unit_test(test_audit_invalid_tx),
 		cmocka_unit_test(test_audit_foreign_cert),
 		cmocka_unit_test(test_big_block),
