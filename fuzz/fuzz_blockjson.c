@@ -7,7 +7,8 @@
  * expected height, link to the genesis and carry a valid certificate.
  *
  * Built with -DBLOCKJSON_MAKE_SEED (and a plain main) it prints a valid
- * block 1 for that genesis: the seed in fuzz/corpus/blockjson/.
+ * block 1 for that genesis: the seeds in fuzz/corpus/blockjson/
+ * (valid_block1.json: a version 1 header, valid_block2.json: version 2).
  */
 #include <stdint.h>
 #include <stdio.h>
