@@ -228,6 +228,20 @@ static void vc_progress(pbft_t *p);
 
 /* ---------------------------------------------------------------- small helpers */
 
+/* The k-th largest of v[0..n) (1 <= k <= n), by a partial selection sort
+ * that reorders v; n is at most a consortium's size. */
+static uint64_t kth_largest(uint64_t *v, size_t n, size_t k)
+{
+	for (size_t i = 0; i < k; i++)
+		for (size_t j = i + 1; j < n; j++)
+			if (v[j] > v[i]) {
+				uint64_t t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+			}
+	return v[k - 1];
+}
+
 static const char *const drop_names[PBFT_DROP__COUNT] = {
 	"malformed", "not_member", "bad_sig", "wrong_view", "duplicate",
 	"out_of_window", "not_leader", "equivocation", "invalid", "rate_limited",
@@ -1311,15 +1325,7 @@ static uint64_t committed_floor(const pbft_t *p)
 			top[k++] = p->ahead[i];
 	if (k < need)
 		return 0;
-	/* the need-th largest */
-	for (unsigned i = 0; i < need; i++)
-		for (unsigned j = i + 1; j < k; j++)
-			if (top[j] > top[i]) {
-				uint64_t t = top[i];
-				top[i] = top[j];
-				top[j] = t;
-			}
-	return top[need - 1] - p->L;
+	return kth_largest(top, k, need) - p->L;
 }
 
 static int step_accept(pbft_t *p)
@@ -1912,15 +1918,7 @@ static void vc_progress(pbft_t *p)
 		if (j != p->cfg.self && p->vcs[j].have && p->vcs[j].view > p->view)
 			views[nv++] = p->vcs[j].view;
 	if (nv >= p->f + 1) {
-		/* (f+1)-th largest */
-		for (size_t i = 0; i < nv; i++)
-			for (size_t k = i + 1; k < nv; k++)
-				if (views[k] > views[i]) {
-					uint64_t t = views[i];
-					views[i] = views[k];
-					views[k] = t;
-				}
-		uint64_t w = views[p->f];
+		uint64_t w = kth_largest(views, nv, p->f + 1);
 		if (w > p->view) {
 			start_vc(p, w, "f+1 replicas moved on");
 			return;   /* start_vc ran vc_progress for the new view */
@@ -2083,16 +2081,8 @@ static int on_checkpoint(pbft_t *p, const msg_t *m, const uint8_t *data)
 	for (unsigned j = 0; j < p->cfg.n; j++)
 		if (j != p->cfg.self && p->ckpt[j].have && p->ckpt[j].height > p->delivered)
 			hs[nh++] = p->ckpt[j].height;
-	if (nh >= p->f + 1) {
-		for (size_t i = 0; i < nh; i++)
-			for (size_t k = i + 1; k < nh; k++)
-				if (hs[k] > hs[i]) {
-					uint64_t t = hs[i];
-					hs[i] = hs[k];
-					hs[k] = t;
-				}
-		trigger_fetch(p, hs[p->f], m->sender);
-	}
+	if (nh >= p->f + 1)
+		trigger_fetch(p, kth_largest(hs, nh, p->f + 1), m->sender);
 	return 0;
 }
 

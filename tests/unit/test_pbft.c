@@ -1268,6 +1268,17 @@ static uint8_t *wire_preprepare(sim_t *s, uint16_t sender, uint64_t view, uint64
 	return m;
 }
 
+/* Four booted replicas with no routing: node 2 is alone with what a test
+ * feeds it through pbft_receive. */
+static sim_t *sim_fed(uint32_t seed)
+{
+	sim_t *s = sim_new(4, 2, seed, 0);
+	for (unsigned i = 0; i < 4; i++)
+		s->node[i]->route = 0;
+	sim_boot_all(s);
+	return s;
+}
+
 /* Proposals far below what f+1 members are known to be past are not
  * validated (their blocks come by state transfer, certified); one member's
  * claim alone changes nothing (test_wire_and_drops: a far prepare from
@@ -1275,10 +1286,7 @@ static uint8_t *wire_preprepare(sim_t *s, uint16_t sender, uint64_t view, uint64
 static void test_committed_floor_skips_proposals(void **st)
 {
 	(void)st;
-	sim_t *s = sim_new(4, 2, 13, 0);
-	for (unsigned i = 0; i < 4; i++)
-		s->node[i]->route = 0;   /* node 2 is alone with what we feed it */
-	sim_boot_all(s);
+	sim_t *s = sim_fed(13);
 	pbft_t *p = s->node[2]->p;
 	size_t len;
 	uint8_t *m;
@@ -1303,10 +1311,7 @@ static void test_committed_floor_skips_proposals(void **st)
 static void test_wire_and_drops(void **st)
 {
 	(void)st;
-	sim_t *s = sim_new(4, 2, 11, 0);
-	for (unsigned i = 0; i < 4; i++)
-		s->node[i]->route = 0;   /* node 2 is alone with what we feed it */
-	sim_boot_all(s);
+	sim_t *s = sim_fed(11);
 	pbft_t *p = s->node[2]->p;
 	size_t len;
 	uint8_t *m;
