@@ -1310,7 +1310,6 @@ static const uint8_t *hash_below(pbft_t *p, uint64_t h)
 	return NULL;
 }
 
-/* Accepts the next pre-prepare in height order.  1 when progress. */
 /* A height that is committed for sure: f+1 members (one of them at least
  * correct) sent verified messages for heights >= H beyond our window, and
  * a correct replica only sends messages for heights within its own log
@@ -1328,6 +1327,7 @@ static uint64_t committed_floor(const pbft_t *p)
 	return kth_largest(top, k, need) - p->L;
 }
 
+/* Accepts the next pre-prepare in height order.  1 when progress. */
 static int step_accept(pbft_t *p)
 {
 	uint64_t h = p->acc_tip + 1;
@@ -2261,10 +2261,10 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 	size_t npf = 0;
 	/* Pipelining: a full reply (as many blocks or bytes as a reply may
 	 * carry) says there is likely more; ask the next peer for what follows
-	 * it now, so that it reads and sends those blocks while we apply these.
-	 * Asked only afterwards, each reply cost us an idle round trip plus the
-	 * peer's reading of the blocks (a fifth of a transfer's time).  The
-	 * peers take turns, and none is asked twice within fetch_serve_ms. */
+	 * it now, so that it reads and sends those blocks while we apply these
+	 * (asked only afterwards, each reply costs an idle round trip plus the
+	 * peer's reading of the blocks).  The peers take turns, so none is
+	 * asked again within its fetch_serve_ms. */
 	if (m->nblk && p->cfg.n > 2 && !p->failed) {
 		uint64_t last = m->bh[m->nblk - 1];
 		size_t bytes = 0;
