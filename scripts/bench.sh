@@ -145,7 +145,7 @@ else
 		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 6 --rate 0 --sign-budget 8
 	part growth growth --instruction-bytes 16,32,64,128,256,512,1024 --seconds 12 --warmup 10
 	part viewchange viewchange --repeat 3
-	part catchup catchup --txs 100000
+	part catchup catchup --txs 100000 --repeat 3
 	part catchup-short catchup --txs 20000
 	part wan wan --seconds 10
 	part audit audit --txs 50000 --tenants 1000

@@ -300,40 +300,23 @@ static json_t *last_warnings(const char *path, size_t k)
 	return a;
 }
 
-int bench_catchup_main(int argc, char **argv)
+/* One catch-up run on a fresh devnet: a JSON object with caught_up true
+ * (and the figures) or false (and why), or NULL when the run itself could
+ * not be made (err says why). */
+static json_t *catchup_once(int nodes, long txs, long ib, char *err, size_t errlen)
 {
-	int nodes = 4, json = 0, ret = 1;
-	long txs = 100000, ib = 64;
-	const char *usage = "bsec bench catchup [--nodes N] [--txs N] [--instruction-bytes B] [--json]";
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		int has = i + 1 < argc;
-		if (!strcmp(a, "--json")) json = 1;
-		else if (!strcmp(a, "--nodes") && has) nodes = atoi(argv[++i]);
-		else if (!strcmp(a, "--txs") && has) txs = atol(argv[++i]);
-		else if (!strcmp(a, "--instruction-bytes") && has) ib = atol(argv[++i]);
-		else return cli_usage(usage);
-	}
-	if (nodes < 2 || nodes > 16 || txs < 1 || txs > 5000000 || ib < 0 || ib > 4096)
-		return cli_usage(usage);
 	bench_net_t b;
 	devnet_t d;
-	char err[512];
+	json_t *o = NULL;
 	memset(&d, 0, sizeof(d));
 	int lag = nodes - 1;
-	if (nodes == 2) {
-		cli_fail("with 2 nodes the other one cannot commit alone; use 1 or at least 4");
-		return 2;
-	}
-	if (bench_net_create(&b, nodes, "ed25519", "sim", 0, err, sizeof(err)) < 0 ||
-	    bench_net_up(&b, 0, err, sizeof(err)) < 0 || devnet_open(&d, b.dir, err, sizeof(err)) < 0) {
-		cli_fail("%s", err);
+	if (bench_net_create(&b, nodes, "ed25519", "sim", 0, err, errlen) < 0 ||
+	    bench_net_up(&b, 0, err, errlen) < 0 || devnet_open(&d, b.dir, err, errlen) < 0)
 		goto out;
-	}
 	https_trust_t trust = { .ca_file = d.ca_path };
 	long long h_stop = bench_status_int(d.g.providers[lag].api, &trust, "height");
 	if (node_cmd("stop", b.dir, lag, 0) != 0) {
-		cli_fail("could not stop node %d", lag);
+		err_set(err, errlen, "could not stop node %d", lag);
 		goto out;
 	}
 	int targets[16];
@@ -349,7 +332,8 @@ int bench_catchup_main(int argc, char **argv)
 	R.ntargets = (size_t)lag;
 	R.drain_s = 300;
 	if (bench_run(&R) < 0 || R.committed < R.submitted) {
-		cli_fail("loading the others: %s (committed %zu of %zu)", R.error, R.committed, R.submitted);
+		err_set(err, errlen, "loading the others: %s (committed %zu of %zu)", R.error, R.committed,
+			R.submitted);
 		bench_run_free(&R);
 		goto out;
 	}
@@ -357,7 +341,7 @@ int bench_catchup_main(int argc, char **argv)
 	long long target = bench_status_int(d.g.providers[0].api, &trust, "height");
 	uint64_t t0 = mono_us();
 	if (node_cmd("start", b.dir, lag, 0) != 0) {
-		cli_fail("could not restart node %d", lag);
+		err_set(err, errlen, "could not restart node %d", lag);
 		goto out;
 	}
 	uint64_t t_up = mono_us();
@@ -382,72 +366,142 @@ int bench_catchup_main(int argc, char **argv)
 	}
 	uint64_t t1 = mono_us();
 	https_client_free(lc);
+	o = json_object();
+	json_object_set_new(o, "nodes", json_integer(nodes));
+	json_object_set_new(o, "missed_txs", json_integer((json_int_t)R.committed));
+	json_object_set_new(o, "instruction_bytes", json_integer(ib));
+	json_object_set_new(o, "load_s", bench_jnum(R.elapsed_s));
 	if (h < target) {
 		/* the benchmark ran; the replica did not catch up: say so, with why */
 		char *lp = xasprintf("%s/node%d/node.log", b.dir, lag);
-		json_t *warn = last_warnings(lp, 3);
+		json_object_set_new(o, "caught_up", json_false());
+		json_object_set_new(o, "missed_blocks", json_integer((json_int_t)(target - h_stop)));
+		json_object_set_new(o, "height_reached", json_integer(h));
+		json_object_set_new(o, "target_height", json_integer(target));
+		json_object_set_new(o, "gave_up_after_s", bench_jnum((double)(t1 - t0) / 1e6));
+		json_object_set_new(o, "node_warnings", last_warnings(lp, 3));
 		free(lp);
-		if (json) {
-			json_t *o = json_object();
-			json_object_set_new(o, "nodes", json_integer(nodes));
-			json_object_set_new(o, "caught_up", json_false());
-			json_object_set_new(o, "missed_txs", json_integer((json_int_t)R.committed));
-			json_object_set_new(o, "missed_blocks", json_integer((json_int_t)(target - h_stop)));
-			json_object_set_new(o, "instruction_bytes", json_integer(ib));
-			json_object_set_new(o, "load_s", bench_jnum(R.elapsed_s));
-			json_object_set_new(o, "height_reached", json_integer(h));
-			json_object_set_new(o, "target_height", json_integer(target));
-			json_object_set_new(o, "gave_up_after_s", bench_jnum((double)(t1 - t0) / 1e6));
-			json_object_set_new(o, "node_warnings", warn);
-			bench_print_json(o);
-		} else {
-			printf("node %d did NOT catch up: height %lld of %lld after %.0f s (no progress for %d s)\n", lag, h,
-			       target, (double)(t1 - t0) / 1e6, CATCHUP_STALL_S);
-			size_t i;
-			json_t *v;
-			json_array_foreach(warn, i, v)
-				printf("  %s\n", json_string_value(v));
-			json_decref(warn);
-		}
-		ret = 0;
 		goto out;
 	}
 	double secs = (double)(t1 - t0) / 1e6;
 	double blocks = (double)(target - h_stop);
-	double per_s = (double)R.committed / secs;
 	/* the transfer itself: from the first poll that saw fetched blocks on
 	 * (the blocks stored by then counted at the average block size) */
 	double xfer_s = t_first ? (double)(t1 - t_first) / 1e6 : NAN;
 	double left = (double)(target - h_first);
 	double xfer_tx_s = blocks > 1 && left > 0 && xfer_s > 0 ? (double)R.committed * left / blocks / xfer_s : NAN;
-	if (json) {
-		json_t *o = json_object();
-		json_object_set_new(o, "nodes", json_integer(nodes));
-		json_object_set_new(o, "caught_up", json_true());
-		json_object_set_new(o, "missed_txs", json_integer((json_int_t)R.committed));
-		json_object_set_new(o, "missed_blocks", json_integer((json_int_t)blocks));
-		json_object_set_new(o, "load_s", bench_jnum(R.elapsed_s));
-		json_object_set_new(o, "instruction_bytes", json_integer(ib));
-		json_object_set_new(o, "load_tx_per_s", bench_jnum(R.tx_per_s));
-		json_object_set_new(o, "catchup_s", bench_jnum(secs));
-		json_object_set_new(o, "start_s", bench_jnum((double)(t_up - t0) / 1e6));
-		json_object_set_new(o, "first_block_s", bench_jnum(t_first ? (double)(t_first - t0) / 1e6 : NAN));
-		json_object_set_new(o, "blocks_per_s", bench_jnum(blocks / secs));
-		json_object_set_new(o, "txs_per_s", bench_jnum(per_s));
-		json_object_set_new(o, "transfer_s", bench_jnum(xfer_s));
-		json_object_set_new(o, "transfer_txs_per_s", bench_jnum(xfer_tx_s));
-		bench_print_json(o);
-	} else {
-		printf("node %d missed %zu txs in %.0f blocks (committed by the others at %.0f tx/s)\n", lag, R.committed,
-		       blocks, R.tx_per_s);
-		printf("caught up in %.2f s from its start (API up after %.2f s, first block after %.2f s): "
-		       "%.0f blocks/s, %.0f txs/s\n", secs, (double)(t_up - t0) / 1e6,
-		       t_first ? (double)(t_first - t0) / 1e6 : NAN, blocks / secs, per_s);
-		printf("from the first fetched block on: %.2f s, %.0f txs/s\n", xfer_s, xfer_tx_s);
-	}
-	ret = 0;
+	json_object_set_new(o, "caught_up", json_true());
+	json_object_set_new(o, "missed_blocks", json_integer((json_int_t)blocks));
+	json_object_set_new(o, "load_tx_per_s", bench_jnum(R.tx_per_s));
+	json_object_set_new(o, "catchup_s", bench_jnum(secs));
+	json_object_set_new(o, "start_s", bench_jnum((double)(t_up - t0) / 1e6));
+	json_object_set_new(o, "first_block_s", bench_jnum(t_first ? (double)(t_first - t0) / 1e6 : NAN));
+	json_object_set_new(o, "blocks_per_s", bench_jnum(blocks / secs));
+	json_object_set_new(o, "txs_per_s", bench_jnum((double)R.committed / secs));
+	json_object_set_new(o, "transfer_s", bench_jnum(xfer_s));
+	json_object_set_new(o, "transfer_txs_per_s", bench_jnum(xfer_tx_s));
 out:
 	devnet_close(&d);
 	bench_net_destroy(&b);
-	return ret;
+	return o;
+}
+
+static double jnum(const json_t *o, const char *k)
+{
+	const json_t *v = json_object_get(o, k);
+	return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static int by_rate(const void *a, const void *b)
+{
+	double x = jnum(*(json_t *const *)a, "txs_per_s"), y = jnum(*(json_t *const *)b, "txs_per_s");
+	return (x > y) - (x < y);
+}
+
+int bench_catchup_main(int argc, char **argv)
+{
+	int nodes = 4, json = 0, repeat = 1;
+	long txs = 100000, ib = 64;
+	const char *usage = "bsec bench catchup [--nodes N] [--txs N] [--instruction-bytes B] [--repeat K] [--json]\n"
+			    "  --repeat: K runs on fresh devnets; the run with the median txs/s is reported, with all K";
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		int has = i + 1 < argc;
+		if (!strcmp(a, "--json")) json = 1;
+		else if (!strcmp(a, "--nodes") && has) nodes = atoi(argv[++i]);
+		else if (!strcmp(a, "--txs") && has) txs = atol(argv[++i]);
+		else if (!strcmp(a, "--instruction-bytes") && has) ib = atol(argv[++i]);
+		else if (!strcmp(a, "--repeat") && has) repeat = atoi(argv[++i]);
+		else return cli_usage(usage);
+	}
+	if (nodes < 2 || nodes > 16 || txs < 1 || txs > 5000000 || ib < 0 || ib > 4096 || repeat < 1 ||
+	    repeat > 9)
+		return cli_usage(usage);
+	if (nodes == 2) {
+		cli_fail("with 2 nodes the other one cannot commit alone; use 1 or at least 4");
+		return 2;
+	}
+	char err[512];
+	json_t *all[9], *pick = NULL;
+	int n = 0;
+	for (; n < repeat; n++) {
+		all[n] = catchup_once(nodes, txs, ib, err, sizeof(err));
+		if (!all[n]) {
+			cli_fail("%s", err);
+			while (n > 0)
+				json_decref(all[--n]);
+			return 1;
+		}
+		if (!json_is_true(json_object_get(all[n], "caught_up"))) {
+			pick = all[n++];   /* a run that did not catch up is the result */
+			break;
+		}
+	}
+	json_t *runs = json_array();
+	for (int i = 0; i < n; i++)
+		json_array_append_new(runs, json_pack("{s:o,s:o,s:o,s:o}", "txs_per_s", bench_jnum(jnum(all[i], "txs_per_s")),
+						  "transfer_txs_per_s", bench_jnum(jnum(all[i], "transfer_txs_per_s")),
+						  "catchup_s", bench_jnum(jnum(all[i], "catchup_s")),
+						  "first_block_s", bench_jnum(jnum(all[i], "first_block_s"))));
+	if (!pick) {
+		json_t *sorted[9];
+		memcpy(sorted, all, sizeof(json_t *) * (size_t)n);
+		qsort(sorted, (size_t)n, sizeof(sorted[0]), by_rate);
+		pick = sorted[n / 2];
+		json_object_set_new(pick, "txs_per_s_min", bench_jnum(jnum(sorted[0], "txs_per_s")));
+		json_object_set_new(pick, "txs_per_s_max", bench_jnum(jnum(sorted[n - 1], "txs_per_s")));
+	}
+	json_object_set_new(pick, "repeat", json_integer(n));
+	json_object_set(pick, "runs", runs);
+	if (json) {
+		bench_print_json(json_incref(pick));
+	} else {
+		for (int i = 0; i < n; i++) {
+			json_t *o = all[i];
+			if (!json_is_true(json_object_get(o, "caught_up"))) {
+				size_t k;
+				json_t *v;
+				printf("node %d did NOT catch up: height %lld of %lld after %.0f s (no progress for %d s)\n",
+				       nodes - 1, (long long)jnum(o, "height_reached"), (long long)jnum(o, "target_height"),
+				       jnum(o, "gave_up_after_s"), CATCHUP_STALL_S);
+				json_array_foreach(json_object_get(o, "node_warnings"), k, v)
+					printf("  %s\n", json_string_value(v));
+				continue;
+			}
+			printf("node %d missed %.0f txs in %.0f blocks (committed by the others at %.0f tx/s)\n", nodes - 1,
+			       jnum(o, "missed_txs"), jnum(o, "missed_blocks"), jnum(o, "load_tx_per_s"));
+			printf("caught up in %.2f s from its start (API up after %.2f s, first block after %.2f s): "
+			       "%.0f blocks/s, %.0f txs/s\n", jnum(o, "catchup_s"), jnum(o, "start_s"), jnum(o, "first_block_s"),
+			       jnum(o, "blocks_per_s"), jnum(o, "txs_per_s"));
+			printf("from the first fetched block on: %.2f s, %.0f txs/s\n", jnum(o, "transfer_s"),
+			       jnum(o, "transfer_txs_per_s"));
+		}
+		if (n > 1 && json_is_true(json_object_get(pick, "caught_up")))
+			printf("median of %d runs: %.0f txs/s (%.0f - %.0f)\n", n, jnum(pick, "txs_per_s"),
+			       jnum(pick, "txs_per_s_min"), jnum(pick, "txs_per_s_max"));
+	}
+	json_decref(runs);
+	for (int i = 0; i < n; i++)
+		json_decref(all[i]);
+	return 0;
 }
