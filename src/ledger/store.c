@@ -475,6 +475,11 @@ static int check_tip(store_t *s, const uint8_t recorded_hash[BSEC_HASH_BYTES], c
 			s->path, h);
 		goto out;
 	}
+	if (block_check_sig_root(&b) < 0) {
+		err_set(err, errlen, "%s: tip block %" PRIu64 ": sig_root does not match its txs' signatures",
+			s->path, h);
+		goto out;
+	}
 	if (cert_decode(&c, craw, clen, why, sizeof(why)) < 0) {
 		err_set(err, errlen, "%s: certificate of tip block %" PRIu64 " does not decode: %s",
 			s->path, h, why);

@@ -801,7 +801,12 @@ static void test_refusals(void **unused)
 	assert_int_not_equal(access(d3, F_OK), 0);
 	free(d3);
 
-	/* a tampered tip is refused at open */
+	/* a tampered tip is refused at open: a tx signature byte (only the
+	 * version 2 header's sig_root covers it), then the certificate */
+	flip(dir, "txs", "raw", "height = 6 AND idx = 0", -1);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "tip block 6: sig_root does not match"));
+	flip(dir, "txs", "raw", "height = 6 AND idx = 0", -1);
 	flip(dir, "blocks", "cert", "height = 6", -1);
 	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "certificate"));
