@@ -3,28 +3,41 @@
  * txs with their indexes, the state derived from the chain, and the
  * consensus metadata, in one file DIR/ledger.db.
  *
- * Layout (schema_version 2):
+ * Layout (schema_version 3):
  *   meta(key, value)          schema_version, chain_id
  *   consensus_meta(key, value) the node's view and votes (store_meta_*)
- *   blocks(height PK, hash, prev_hash, ts, view, proposer, tx_count,
- *          header, cert)     signed header encoding + certificate encoding
+ *   blocks(height PK, hash, ts, view, proposer, tx_count, header, cert)
+ *                            signed header encoding + certificate encoding
+ *                            (the previous hash is in the header)
+ *   principals(id PK, key UNIQUE)  every public key that signed a tx or
+ *                            owns an object, key = scheme byte || key;
+ *                            txs and objects name it by id, which spares
+ *                            a 33-byte (Ed25519) to 257-byte (RSA) key in
+ *                            every txs row, sender index entry and object
  *   txs(seq PK, height, idx, id UNIQUE, type, sender, domain, ts,
  *       request_id, raw)     seq = height << 20 | idx, i.e. chain order, so
  *                            a block's txs are one rowid range and the
  *                            raw block is header || (u32 len || raw)*.
- *                            Each tx's bytes are stored once.
+ *                            Each tx's bytes are stored once; sender is a
+ *                            principals id.
  *   tx_objects(kind, name, seq)  objects a request names (its object, the
  *                            --vm of a vnf, the members of a chain); an
  *                            object's timeline is those requests plus the
  *                            responses whose request_id points at them.
  *   tenants, objects         the derived state, rewritten per block from
- *                            state_foreach_dirty
+ *                            state_foreach_dirty (an object's owner is a
+ *                            principals id)
  *   open_requests(seq)       requests on chain without a response, by
  *                            their txs row: an insert appends to the
  *                            b-tree (schema 1 keyed them by the random tx
  *                            id, and each insert landed on some page in
  *                            the middle; a writable open migrates it)
  *   attestations(domain, ...) the last ATTEST tx of each domain (state.h)
+ *
+ * Schema 2 kept the sender's and the owner's key in each row, a prev_hash
+ * column and an index by block hash that no statement used; schema 1
+ * also keyed open_requests by tx id.  A writable open migrates an older
+ * file in one SQL transaction; a read-only open reads it as it is.
  *
  * A response's domain column is its request's target domain, so a domain
  * timeline shows both halves.  Every statement is prepared once at open;
@@ -53,9 +66,10 @@
 
 #include "instr.h"
 #include "../lib/dbmeta.h"
+#include "../lib/map.h"
 #include "../lib/util.h"
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_DB_NAME "ledger.db"
 #define STORE_BUSY_MS 5000
 #define CKPT_PAGES 4096              /* log frames that wake the checkpointer */
@@ -65,19 +79,27 @@
 
 _Static_assert(BLOCK_MAX_TXS < (1 << SEQ_SHIFT), "tx index must fit in the seq's low bits");
 
+#define TXS_DEF                                                                     \
+	"(seq INTEGER PRIMARY KEY, height INTEGER NOT NULL, idx INTEGER NOT NULL,"  \
+	" id BLOB NOT NULL UNIQUE, type INTEGER NOT NULL, sender INTEGER NOT NULL," \
+	" domain TEXT, ts INTEGER NOT NULL, request_id BLOB, raw BLOB NOT NULL)"
+#define OBJECTS_DEF                                                                   \
+	"(kind INTEGER NOT NULL, name TEXT NOT NULL, domain TEXT NOT NULL,"           \
+	" owner INTEGER NOT NULL, status INTEGER NOT NULL, spec TEXT, pending_spec TEXT," \
+	" last_request BLOB NOT NULL, height INTEGER NOT NULL,"                       \
+	" PRIMARY KEY (kind, name)) WITHOUT ROWID"
+
 static const char SCHEMA_SQL[] =
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS consensus_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS blocks ("
-	" height INTEGER PRIMARY KEY, hash BLOB NOT NULL, prev_hash BLOB NOT NULL,"
+	" height INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
 	" ts INTEGER NOT NULL, view INTEGER NOT NULL, proposer INTEGER NOT NULL,"
 	" tx_count INTEGER NOT NULL, header BLOB NOT NULL, cert BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS blocks_hash ON blocks(hash);"
+	"DROP INDEX IF EXISTS blocks_hash;"
 	"CREATE INDEX IF NOT EXISTS blocks_ts ON blocks(ts);"
-	"CREATE TABLE IF NOT EXISTS txs ("
-	" seq INTEGER PRIMARY KEY, height INTEGER NOT NULL, idx INTEGER NOT NULL,"
-	" id BLOB NOT NULL UNIQUE, type INTEGER NOT NULL, sender BLOB NOT NULL,"
-	" domain TEXT, ts INTEGER NOT NULL, request_id BLOB, raw BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS principals (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);"
+	"CREATE TABLE IF NOT EXISTS txs " TXS_DEF ";"
 	"CREATE INDEX IF NOT EXISTS txs_sender ON txs(sender, seq);"
 	/* only the rare types: a query for requests or responses (half of all
 	 * txs each) reads the table in order instead */
@@ -94,11 +116,7 @@ static const char SCHEMA_SQL[] =
 	" max_sfcs INTEGER NOT NULL, max_chain INTEGER NOT NULL, rate_per_min INTEGER NOT NULL,"
 	" revoked INTEGER NOT NULL, height INTEGER NOT NULL,"
 	" PRIMARY KEY (domain, scheme, key)) WITHOUT ROWID;"
-	"CREATE TABLE IF NOT EXISTS objects ("
-	" kind INTEGER NOT NULL, name TEXT NOT NULL, domain TEXT NOT NULL,"
-	" owner_scheme INTEGER NOT NULL, owner BLOB NOT NULL, status INTEGER NOT NULL,"
-	" spec TEXT, pending_spec TEXT, last_request BLOB NOT NULL, height INTEGER NOT NULL,"
-	" PRIMARY KEY (kind, name)) WITHOUT ROWID;"
+	"CREATE TABLE IF NOT EXISTS objects " OBJECTS_DEF ";"
 	"CREATE TABLE IF NOT EXISTS open_requests (seq INTEGER PRIMARY KEY);"
 	"CREATE TABLE IF NOT EXISTS attestations ("
 	" domain TEXT PRIMARY KEY, tx_id BLOB NOT NULL, attested_height INTEGER NOT NULL,"
@@ -121,6 +139,7 @@ enum {
 	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_FIRST_SINCE, S_LOAD_RECENT,
 	S_Q_ALL, S_Q_SENDER, S_Q_TYPE, S_Q_DOMAIN, S_Q_OBJECT,
 	S_ATTEST_PUT, S_LOAD_ATTESTS, S_BLOCK_TS,
+	S_PRINCIPAL_GET, S_PRINCIPAL_INS,
 	S_COUNT
 };
 
@@ -129,8 +148,8 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_TIP] = "SELECT height, hash, ts FROM blocks ORDER BY height DESC LIMIT 1",
-	[S_BLOCK_INS] = "INSERT OR ROLLBACK INTO blocks (height, hash, prev_hash, ts, view, proposer, tx_count,"
-			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	[S_BLOCK_INS] = "INSERT OR ROLLBACK INTO blocks (height, hash, ts, view, proposer, tx_count,"
+			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[S_TX_INS] = "INSERT OR ROLLBACK INTO txs (seq, height, idx, id, type, sender, domain, ts, request_id, raw)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[S_TX_REQ] = "SELECT domain, seq FROM txs WHERE id = ?1",
@@ -140,9 +159,9 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_TENANT_PUT] = "INSERT OR REPLACE INTO tenants (domain, scheme, key, name, ops, max_vms,"
 			 " max_vnfs, max_sfcs, max_chain, rate_per_min, revoked, height)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-	[S_OBJECT_PUT] = "INSERT OR REPLACE INTO objects (kind, name, domain, owner_scheme, owner,"
+	[S_OBJECT_PUT] = "INSERT OR REPLACE INTO objects (kind, name, domain, owner,"
 			 " status, spec, pending_spec, last_request, height)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[S_OBJECT_DEL] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
 	[S_BLOCK_GET] = "SELECT header, cert, tx_count, hash FROM blocks WHERE height = ?1",
 	[S_BLOCK_TXS] = "SELECT seq, raw FROM txs WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
@@ -155,8 +174,11 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_LOAD_TENANTS] = "SELECT domain, scheme, key, name, ops, max_vms, max_vnfs, max_sfcs,"
 			   " max_chain, rate_per_min, revoked, height FROM tenants"
 			   " ORDER BY domain, scheme, key",
-	[S_LOAD_OBJECTS] = "SELECT kind, name, domain, owner_scheme, owner, status, spec,"
-			   " pending_spec, last_request, height FROM objects ORDER BY kind, name",
+	/* column 3 is the owner's scheme in schema 2 (v2_sql), NULL here, where
+	 * column 4 holds the scheme byte too */
+	[S_LOAD_OBJECTS] = "SELECT o.kind, o.name, o.domain, NULL, p.key, o.status, o.spec,"
+			   " o.pending_spec, o.last_request, o.height FROM objects o"
+			   " JOIN principals p ON p.id = o.owner ORDER BY o.kind, o.name",
 	[S_LOAD_OPEN] = "SELECT t.raw, t.height FROM open_requests o JOIN txs t ON t.seq = o.seq"
 			" ORDER BY o.seq",
 	[S_FIRST_SINCE] = "SELECT MIN(height) FROM blocks WHERE ts >= ?1",
@@ -179,7 +201,23 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_BLOCK_TS] = "SELECT ts FROM blocks WHERE height = ?1",
 	[S_LOAD_ATTESTS] = "SELECT domain, tx_id, attested_height, objects, problems, digest, ts, height,"
 			   " block_ts FROM attestations ORDER BY domain",
+	[S_PRINCIPAL_GET] = "SELECT id FROM principals WHERE key = ?1",
+	[S_PRINCIPAL_INS] = "INSERT OR ROLLBACK INTO principals (key) VALUES (?1)",
 };
+
+/* Statements that read a schema-1 or -2 file (opened read-only)
+ * differently; NULL: the same text, and the principals statements are not
+ * prepared there (txs.sender is the key itself, bound as a blob). */
+static const char *v2_sql(int i)
+{
+	switch (i) {
+	case S_LOAD_OBJECTS:
+		return "SELECT kind, name, domain, owner_scheme, owner, status, spec,"
+		       " pending_spec, last_request, height FROM objects ORDER BY kind, name";
+	default:
+		return NULL;
+	}
+}
 
 /* The background checkpointer (see the top of the file). */
 enum { CK_IDLE, CK_RUNNING, CK_DONE };
@@ -205,6 +243,8 @@ struct store_t {
 	const genesis_t *g;
 	char *path;
 	int readonly;
+	int schema;                  /* the file's schema_version (< 3: read-only) */
+	map_t *principals;           /* scheme byte || key -> principals id */
 	uint64_t height;
 	uint8_t tip_hash[BSEC_HASH_BYTES];
 	uint64_t tip_ts;
@@ -296,8 +336,66 @@ static int migrate_v1(store_t *s, char *err, size_t errlen)
 		"ALTER TABLE open_requests_v2 RENAME TO open_requests;";
 	if (exec_sql(s->db, sql, err, errlen) < 0)
 		return -1;
-	log_info("store", "%s: migrated from schema_version 1 to %d (open requests keyed by their txs row)",
-		 s->path, STORE_SCHEMA_VERSION);
+	log_info("store", "%s: migrated from schema_version 1 to 2 (open requests keyed by their txs row)",
+		 s->path);
+	return 0;
+}
+
+/* Schema 2 -> 3, inside check_meta's transaction, after SCHEMA_SQL made the
+ * (empty) principals table: senders and owners become principals ids,
+ * blocks lose prev_hash, and the unused index by block hash goes (already
+ * dropped by SCHEMA_SQL).  The owner's key is rebuilt as the sender
+ * column's encoding (scheme byte || key) to find its id. */
+#define V2_OWNER_KEY "CAST(CAST(char(o.owner_scheme) AS BLOB) || o.owner AS BLOB)"
+
+static int64_t count_rows(sqlite3 *db, const char *table)
+{
+	sqlite3_stmt *q = NULL;
+	int64_t n = -1;
+	char *sql = xasprintf("SELECT count(*) FROM %s", table);
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	free(sql);
+	return n;
+}
+
+static int migrate_v2(store_t *s, char *err, size_t errlen)
+{
+	static const char sql[] =
+		"INSERT INTO principals (key) SELECT sender FROM txs"
+		" UNION SELECT " V2_OWNER_KEY " FROM objects o;"
+		"CREATE TABLE txs_v3 " TXS_DEF ";"
+		"INSERT INTO txs_v3 (seq, height, idx, id, type, sender, domain, ts, request_id, raw)"
+		" SELECT t.seq, t.height, t.idx, t.id, t.type, p.id, t.domain, t.ts, t.request_id, t.raw"
+		" FROM txs t JOIN principals p ON p.key = t.sender ORDER BY t.seq;"
+		"DROP TABLE txs;"
+		"ALTER TABLE txs_v3 RENAME TO txs;"
+		"CREATE TABLE objects_v3 " OBJECTS_DEF ";"
+		"INSERT INTO objects_v3 (kind, name, domain, owner, status, spec, pending_spec,"
+		" last_request, height)"
+		" SELECT o.kind, o.name, o.domain, p.id, o.status, o.spec, o.pending_spec,"
+		" o.last_request, o.height"
+		" FROM objects o JOIN principals p ON p.key = " V2_OWNER_KEY " ORDER BY o.kind, o.name;"
+		"DROP TABLE objects;"
+		"ALTER TABLE objects_v3 RENAME TO objects;"
+		"ALTER TABLE blocks DROP COLUMN prev_hash;";
+	int64_t txs = count_rows(s->db, "txs"), objs = count_rows(s->db, "objects");
+	if (txs < 0 || objs < 0) {
+		err_set(err, errlen, "%s: counting rows before migrating: %s", s->path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (exec_sql(s->db, sql, err, errlen) < 0 ||
+	    exec_sql(s->db, SCHEMA_SQL, err, errlen) < 0)   /* the txs indexes again */
+		return -1;
+	/* every row found its principal (a join that dropped one would lose it) */
+	if (count_rows(s->db, "txs") != txs || count_rows(s->db, "objects") != objs) {
+		err_set(err, errlen, "%s: migrating to schema_version 3 would lose rows (a sender or owner "
+			"key that does not decode?); the file is left as it was", s->path);
+		return -1;
+	}
+	log_info("store", "%s: migrated from schema_version 2 to 3 (senders and owners as principals ids, "
+		 "%" PRId64 " txs, %" PRId64 " objects)", s->path, txs, objs);
 	return 0;
 }
 
@@ -334,18 +432,24 @@ static int check_meta(store_t *s, char *err, size_t errlen)
 			err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
 			goto out;
 		}
-	} else if (atoi((const char *)val) == 1) {
+		s->schema = STORE_SCHEMA_VERSION;
+	} else if (len < 8 && (s->schema = atoi((const char *)val)) >= 1 &&
+		   s->schema < STORE_SCHEMA_VERSION) {
 		char v[16];
 		snprintf(v, sizeof(v), "%d", STORE_SCHEMA_VERSION);
-		if (!s->readonly && migrate_v1(s, err, errlen) < 0)
-			goto out;
-		if (!s->readonly && meta_write(s->db, "schema_version", v, strlen(v)) < 0) {
-			err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
-			goto out;
+		if (!s->readonly) {
+			if ((s->schema == 1 && migrate_v1(s, err, errlen) < 0) ||
+			    migrate_v2(s, err, errlen) < 0)
+				goto out;
+			if (meta_write(s->db, "schema_version", v, strlen(v)) < 0) {
+				err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
+				goto out;
+			}
+			s->schema = STORE_SCHEMA_VERSION;
 		}
-	} else if (atoi((const char *)val) != STORE_SCHEMA_VERSION) {
-		err_set(err, errlen, "%s has schema_version `%s', this build reads 1 and %d", s->path,
-			(const char *)val, STORE_SCHEMA_VERSION);
+	} else if (s->schema != STORE_SCHEMA_VERSION) {
+		err_set(err, errlen, "%s has schema_version `%.*s', this build reads 1 to %d", s->path,
+			(int)len, (const char *)val, STORE_SCHEMA_VERSION);
 		goto out;
 	}
 	free(val);
@@ -405,10 +509,16 @@ out:
 static int prepare_all(store_t *s, char *err, size_t errlen)
 {
 	for (int i = 0; i < S_COUNT; i++) {
-		if (sqlite3_prepare_v3(s->db, STMT_SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
-				       NULL) != SQLITE_OK) {
-			err_set(err, errlen, "%s: preparing `%s': %s", s->path, STMT_SQL[i],
-				sqlite3_errmsg(s->db));
+		const char *sql = STMT_SQL[i];
+		if (s->schema < 3) {
+			if (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS)
+				continue;
+			if (v2_sql(i))
+				sql = v2_sql(i);
+		}
+		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) !=
+		    SQLITE_OK) {
+			err_set(err, errlen, "%s: preparing `%s': %s", s->path, sql, sqlite3_errmsg(s->db));
 			return -1;
 		}
 	}
@@ -730,6 +840,7 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 	pthread_once(&sqlite_once, sqlite_setup);
 	s->g = g;
 	s->readonly = readonly;
+	s->principals = map_new();
 	memcpy(s->tip_hash, g->chain_id, BSEC_HASH_BYTES);
 	s->path = xasprintf("%s/%s", dir, STORE_DB_NAME);
 	if (!readonly && mkdir_p(dir, 0700) < 0) {
@@ -770,6 +881,7 @@ void store_close(store_t *s)
 		sqlite3_finalize(s->stmt[i]);
 	if (s->db)
 		sqlite3_close(s->db);
+	map_free(s->principals);
 	free(s->path);
 	free(s);
 }
@@ -802,6 +914,65 @@ typedef struct {
 	size_t errlen;
 } append_ctx_t;
 
+/* The sender column's encoding of a key: scheme byte || key; its length. */
+static size_t principal_key(uint8_t out[1 + SIG_MAX_PUB], int scheme, const uint8_t *key)
+{
+	size_t klen = sig_pub_len(scheme);
+	out[0] = (uint8_t)scheme;
+	memcpy(out + 1, key, klen);
+	return 1 + klen;
+}
+
+/* Looks a principal up: 0 and its id, 1 unknown, -1 error.  The cache
+ * holds only what is in the file (principals_forget after a rollback). */
+static int principal_find(store_t *s, const uint8_t *pk, size_t len, int64_t *id)
+{
+	void *v = map_get(s->principals, pk, len);
+	if (v) {
+		*id = (int64_t)(uintptr_t)v;
+		return 0;
+	}
+	sqlite3_stmt *q = s->stmt[S_PRINCIPAL_GET];
+	int rc;
+	sqlite3_bind_blob(q, 1, pk, (int)len, SQLITE_STATIC);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(q, 0);
+	sqlite3_reset(q);
+	if (rc == SQLITE_ROW && *id > 0) {
+		map_put(s->principals, pk, len, (void *)(uintptr_t)*id);
+		return 0;
+	}
+	return rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* The id of a key, inserted when new (inside the append's transaction). */
+static int principal_id(store_t *s, int scheme, const uint8_t *key, int64_t *id, char *err,
+			size_t errlen)
+{
+	uint8_t pk[1 + SIG_MAX_PUB];
+	size_t len = principal_key(pk, scheme, key);
+	int r = principal_find(s, pk, len, id);
+	if (r <= 0) {
+		if (r < 0)
+			err_set(err, errlen, "looking up a principal: %s", sqlite3_errmsg(s->db));
+		return r;
+	}
+	sqlite3_stmt *q = s->stmt[S_PRINCIPAL_INS];
+	sqlite3_bind_blob(q, 1, pk, (int)len, SQLITE_STATIC);
+	if (step_done(s, q, "recording a principal", err, errlen) < 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(s->db);
+	map_put(s->principals, pk, len, (void *)(uintptr_t)*id);
+	return 0;
+}
+
+/* A rollback took the principals inserted since the last commit with it. */
+static void principals_forget(store_t *s)
+{
+	map_clear(s->principals);
+}
+
 static int put_tenant(void *ctx, const tenant_rec_t *t)
 {
 	append_ctx_t *a = ctx;
@@ -831,23 +1002,25 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 		sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
 		return step_done(a->s, q, "deleting an object", a->err, a->errlen);
 	}
+	int64_t owner;
+	if (principal_id(a->s, o->owner->scheme, o->owner->key, &owner, a->err, a->errlen) < 0)
+		return -1;
 	q = a->s->stmt[S_OBJECT_PUT];
 	sqlite3_bind_int(q, 1, o->kind);
 	sqlite3_bind_text(q, 2, o->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, o->domain, -1, SQLITE_STATIC);
-	sqlite3_bind_int(q, 4, o->owner->scheme);
-	sqlite3_bind_blob(q, 5, o->owner->key, (int)sig_pub_len(o->owner->scheme), SQLITE_STATIC);
-	sqlite3_bind_int(q, 6, o->status);
+	sqlite3_bind_int64(q, 4, owner);
+	sqlite3_bind_int(q, 5, o->status);
 	if (o->spec)
-		sqlite3_bind_text(q, 7, o->spec, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 6, o->spec, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(q, 6);
+	if (o->pending_spec)
+		sqlite3_bind_text(q, 7, o->pending_spec, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(q, 7);
-	if (o->pending_spec)
-		sqlite3_bind_text(q, 8, o->pending_spec, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(q, 8);
-	bind_hash(q, 9, o->last_request);
-	sqlite3_bind_int64(q, 10, (int64_t)o->height);
+	bind_hash(q, 8, o->last_request);
+	sqlite3_bind_int64(q, 9, (int64_t)o->height);
 	return step_done(a->s, q, "writing an object", a->err, a->errlen);
 }
 
@@ -897,17 +1070,15 @@ static int put_request_refs(store_t *s, const tx_t *tx, int64_t seq, char *err, 
 static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, char *err,
 		  size_t errlen)
 {
-	uint8_t sender[1 + SIG_MAX_PUB];
-	size_t klen = sig_pub_len(tx->scheme);
-	int64_t seq = seq_of(height, idx);
+	int64_t seq = seq_of(height, idx), sender;
 	sqlite3_stmt *q = s->stmt[S_TX_INS], *r = s->stmt[S_TX_REQ];
 	char *req_domain = NULL;
 	char hx[2 * BSEC_HASH_BYTES + 1];
 	int ret = -1, have_req = 0;
 	int64_t req_seq = 0;
 
-	sender[0] = tx->scheme;
-	memcpy(sender + 1, tx->sender, klen);
+	if (principal_id(s, tx->scheme, tx->sender, &sender, err, errlen) < 0)
+		return -1;
 	if (tx->type == TX_RESPONSE) {
 		bind_hash(r, 1, tx->request_id);
 		if (sqlite3_step(r) == SQLITE_ROW) {
@@ -923,7 +1094,7 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, cha
 	sqlite3_bind_int(q, 3, (int)idx);
 	bind_hash(q, 4, tx->id);
 	sqlite3_bind_int(q, 5, tx->type);
-	sqlite3_bind_blob(q, 6, sender, (int)(1 + klen), SQLITE_STATIC);
+	sqlite3_bind_int64(q, 6, sender);
 	if (tx->type == TX_REQUEST || tx->type == TX_TENANT || tx->type == TX_ATTEST)
 		sqlite3_bind_text(q, 7, tx->domain, (int)tx->domain_len, SQLITE_STATIC);
 	else if (req_domain)
@@ -968,6 +1139,7 @@ static void batch_lost(store_t *s, char *err, size_t errlen)
 {
 	uint64_t lost = s->height - s->dur_height;
 	s->in_txn = 0;
+	principals_forget(s);
 	s->height = s->dur_height;
 	s->tip_ts = s->dur_ts;
 	memcpy(s->tip_hash, s->dur_hash, BSEC_HASH_BYTES);
@@ -1056,13 +1228,12 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	q = s->stmt[S_BLOCK_INS];
 	sqlite3_bind_int64(q, 1, (int64_t)h->height);
 	bind_hash(q, 2, h->hash);
-	bind_hash(q, 3, h->prev_hash);
-	sqlite3_bind_int64(q, 4, (int64_t)h->timestamp_ms);
-	sqlite3_bind_int64(q, 5, (int64_t)h->view);
-	sqlite3_bind_int(q, 6, h->proposer);
-	sqlite3_bind_int64(q, 7, h->tx_count);
-	sqlite3_bind_blob(q, 8, hdr.data, (int)hdr.len, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 9, cb.data, (int)cb.len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, (int64_t)h->timestamp_ms);
+	sqlite3_bind_int64(q, 4, (int64_t)h->view);
+	sqlite3_bind_int(q, 5, h->proposer);
+	sqlite3_bind_int64(q, 6, h->tx_count);
+	sqlite3_bind_blob(q, 7, hdr.data, (int)hdr.len, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 8, cb.data, (int)cb.len, SQLITE_STATIC);
 	if (step_done(s, q, "storing the block", err, errlen) < 0)
 		goto out;
 	for (uint32_t i = 0; i < h->tx_count; i++)
@@ -1086,6 +1257,7 @@ out:
 	if (began) {
 		if (sqlite3_get_autocommit(s->db) == 0)
 			(void)step_done(s, s->stmt[S_ROLLBACK], "ROLLBACK", NULL, 0);
+		principals_forget(s);
 		if (s->in_txn)
 			batch_lost(s, err, errlen);
 	}
@@ -1258,6 +1430,22 @@ static int col_key(sqlite3_stmt *q, int si, int ki, pubkey_t *k)
 	return 0;
 }
 
+/* An object's owner: columns 3 (scheme) and 4 (key) in schema 2, column 4
+ * alone (scheme byte || key, from principals) in schema 3. */
+static int col_owner(const store_t *s, sqlite3_stmt *q, pubkey_t *k)
+{
+	if (s->schema < 3)
+		return col_key(q, 3, 4, k);
+	const uint8_t *p = sqlite3_column_blob(q, 4);
+	size_t n = (size_t)sqlite3_column_bytes(q, 4);
+	memset(k, 0, sizeof(*k));
+	if (!p || n < 1 || !sig_scheme_valid(p[0]) || n != 1 + sig_pub_len(p[0]))
+		return -1;
+	k->scheme = p[0];
+	memcpy(k->key, p + 1, n - 1);
+	return 0;
+}
+
 static int load_tenants(store_t *s, state_t *st, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = s->stmt[S_LOAD_TENANTS];
@@ -1303,7 +1491,7 @@ static int load_objects(store_t *s, state_t *st, char *err, size_t errlen)
 		memset(&o, 0, sizeof(o));
 		o.kind = (uint8_t)sqlite3_column_int(q, 0);
 		if (col_str(q, 1, o.name, sizeof(o.name)) < 0 ||
-		    col_str(q, 2, o.domain, sizeof(o.domain)) < 0 || col_key(q, 3, 4, &owner) < 0 ||
+		    col_str(q, 2, o.domain, sizeof(o.domain)) < 0 || col_owner(s, q, &owner) < 0 ||
 		    !(lr = col_fixed(q, 8, BSEC_HASH_BYTES))) {
 			err_set(err, errlen, "%s: corrupt object row", s->path);
 			goto out;
@@ -1617,6 +1805,8 @@ int store_meta_get(store_t *s, const char *key, uint8_t **val, size_t *len)
 int store_query_txs(store_t *s, const store_query_t *qr, store_tx_cb cb, void *ctx)
 {
 	uint8_t sender[1 + SIG_MAX_PUB];
+	size_t slen = 0;
+	int64_t sender_id = 0;
 	int which = S_Q_ALL, rc, ret = -1;
 	int has_obj = qr->obj_name != NULL;
 	sqlite3_stmt *q;
@@ -1632,11 +1822,15 @@ int store_query_txs(store_t *s, const store_query_t *qr, store_tx_cb cb, void *c
 	else if (qr->type >= TX_TENANT)
 		which = S_Q_TYPE;
 	q = s->stmt[which];
-	if (qr->sender) {
-		size_t klen = sig_pub_len(qr->sender->scheme);
-		sender[0] = qr->sender->scheme;
-		memcpy(sender + 1, qr->sender->key, klen);
-		sqlite3_bind_blob(q, 1, sender, (int)(1 + klen), SQLITE_STATIC);
+	if (qr->sender)
+		slen = principal_key(sender, qr->sender->scheme, qr->sender->key);
+	if (qr->sender && s->schema >= 3) {
+		rc = principal_find(s, sender, slen, &sender_id);
+		if (rc != 0)
+			return rc > 0 ? 0 : -1;   /* a key that never signed a tx: no txs */
+		sqlite3_bind_int64(q, 1, sender_id);
+	} else if (qr->sender) {
+		sqlite3_bind_blob(q, 1, sender, (int)slen, SQLITE_STATIC);
 	} else {
 		sqlite3_bind_null(q, 1);
 	}

@@ -436,15 +436,15 @@ static int collect(void *ctx, uint64_t height, uint32_t index, uint64_t block_ts
 	return r->stop_after && r->n >= r->stop_after;
 }
 
-static void test_queries(void **unused)
+/* The queries of the pristine chain, on any store holding it (also one
+ * of an older schema, read-only or migrated). */
+static void check_queries(store_t *s)
 {
-	(void)unused;
-	char err[512];
-	store_t *s;
 	pubkey_t t1 = { .scheme = (uint8_t)sig_key_scheme(W.t1) };
+	pubkey_t n0 = { .scheme = (uint8_t)sig_key_scheme(W.node[0]) };
 	memcpy(t1.key, sig_key_pub(W.t1), sig_pub_len(t1.scheme));
+	memcpy(n0.key, sig_key_pub(W.node[0]), sig_pub_len(n0.scheme));
 
-	assert_int_equal(store_open(&s, W.dir, &W.g, 1, err, sizeof(err)), 0);
 	static const struct {
 		const char *what;
 		store_query_t q;
@@ -466,13 +466,15 @@ static void test_queries(void **unused)
 		{ "t1 on vm1", { .sender = (const pubkey_t *)1, .obj_kind = OBJ_VM,
 				 .obj_name = "vm1" }, 2, 1, 3 },
 		{ "limit", { .limit = 3 }, 3, 1, 1 },
+		/* a node key signs no tx: no principal, no results */
+		{ "sender node 0", { .sender = (const pubkey_t *)2 }, 0, 0, 0 },
 		{ "nothing", { .obj_kind = OBJ_SFC, .obj_name = "zz" }, 0, 0, 0 },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		store_query_t q = cases[i].q;
 		qres_t r = { .n = 0 };
 		if (q.sender)
-			q.sender = &t1;
+			q.sender = q.sender == (const pubkey_t *)2 ? &n0 : &t1;
 		assert_int_equal(store_query_txs(s, &q, collect, &r), 0);
 		if (r.n != cases[i].n)
 			fail_msg("%s: %zu results, want %zu", cases[i].what, r.n, cases[i].n);
@@ -488,6 +490,15 @@ static void test_queries(void **unused)
 	store_query_t all = { 0 };
 	assert_int_equal(store_query_txs(s, &all, collect, &r), 0);
 	assert_int_equal(r.n, 2);
+}
+
+static void test_queries(void **unused)
+{
+	(void)unused;
+	char err[512];
+	store_t *s;
+	assert_int_equal(store_open(&s, W.dir, &W.g, 1, err, sizeof(err)), 0);
+	check_queries(s);
 	store_close(s);
 }
 
@@ -656,48 +667,216 @@ static void test_load_state(void **unused)
 	store_close(s);
 }
 
-/* A ledger written by schema 1 (open requests keyed by tx id): read-only
- * opens read it as it is; a writable open migrates it, keeping every open
- * request, and later opens see schema 2. */
-static void test_schema_v1(void **unused)
+/* Turns the pristine (schema 3) ledger in dir into what schema 2 wrote:
+ * sender and owner keys in every row, a prev_hash column, an index by
+ * block hash, no principals table. */
+static void downgrade_v2(const char *dir)
+{
+	sql(dir, "CREATE TABLE txs2 (seq INTEGER PRIMARY KEY, height INTEGER NOT NULL,"
+		 " idx INTEGER NOT NULL, id BLOB NOT NULL UNIQUE, type INTEGER NOT NULL,"
+		 " sender BLOB NOT NULL, domain TEXT, ts INTEGER NOT NULL, request_id BLOB,"
+		 " raw BLOB NOT NULL);"
+		 "INSERT INTO txs2 SELECT t.seq, t.height, t.idx, t.id, t.type, p.key, t.domain, t.ts,"
+		 " t.request_id, t.raw FROM txs t JOIN principals p ON p.id = t.sender;"
+		 "DROP TABLE txs;"
+		 "ALTER TABLE txs2 RENAME TO txs;"
+		 "CREATE INDEX txs_sender ON txs(sender, seq);"
+		 "CREATE INDEX txs_type_rare ON txs(type, seq) WHERE type >= 3;"
+		 "CREATE INDEX txs_domain ON txs(domain, seq);"
+		 "CREATE INDEX txs_request ON txs(request_id) WHERE request_id IS NOT NULL;"
+		 "CREATE TABLE objects2 (kind INTEGER NOT NULL, name TEXT NOT NULL,"
+		 " domain TEXT NOT NULL, owner_scheme INTEGER NOT NULL, owner BLOB NOT NULL,"
+		 " status INTEGER NOT NULL, spec TEXT, pending_spec TEXT, last_request BLOB NOT NULL,"
+		 " height INTEGER NOT NULL, PRIMARY KEY (kind, name)) WITHOUT ROWID;"
+		 "INSERT INTO objects2 SELECT o.kind, o.name, o.domain,"
+		 " unicode(CAST(substr(p.key, 1, 1) AS TEXT)), substr(p.key, 2), o.status, o.spec,"
+		 " o.pending_spec, o.last_request, o.height FROM objects o"
+		 " JOIN principals p ON p.id = o.owner;"
+		 "DROP TABLE objects;"
+		 "ALTER TABLE objects2 RENAME TO objects;"
+		 "ALTER TABLE blocks ADD COLUMN prev_hash BLOB NOT NULL DEFAULT x'';"
+		 "UPDATE blocks SET prev_hash = coalesce((SELECT b.hash FROM blocks b"
+		 " WHERE b.height = blocks.height - 1), (SELECT value FROM meta WHERE key = 'chain_id'));"
+		 "CREATE INDEX blocks_hash ON blocks(hash);"
+		 "DROP TABLE principals;"
+		 "UPDATE meta SET value = CAST('2' AS BLOB) WHERE key = 'schema_version'");
+}
+
+/* One row's answer to a query on dir's ledger, as text. */
+static char *sql_text(const char *dir, const char *query)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	char *path = xasprintf("%s/ledger.db", dir), *out;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, query, -1, &q, NULL) != SQLITE_OK) {
+		out = xasprintf("error: %s", sqlite3_errmsg(db));
+	} else {
+		out = xstrdup(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_text(q, 0)
+				      ? (const char *)sqlite3_column_text(q, 0) : "(none)");
+		sqlite3_finalize(q);
+	}
+	sqlite3_close(db);
+	free(path);
+	return out;
+}
+
+static void assert_sql(const char *dir, const char *query, const char *want)
+{
+	char *got = sql_text(dir, query);
+	if (strncmp(got, want, strlen(want)) != 0)
+		fail_msg("%s: `%s', want `%s'", query, got, want);
+	free(got);
+}
+
+/* Ledgers written by schemas 1 and 2: read-only opens read them as they
+ * are; a writable open migrates them in place (every block, tx, object,
+ * open request and query answer kept), and later opens see schema 3;
+ * the migrated ledger still takes blocks and passes the audit. */
+static void test_schema_old(void **unused)
 {
 	(void)unused;
 	char err[512];
 	store_t *s;
-	char *dir = copy_dir("schema1");
-	sql(dir, "CREATE TABLE open_v1 (id BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;"
-		 "INSERT INTO open_v1 SELECT t.id, o.seq FROM open_requests o JOIN txs t ON t.seq = o.seq;"
-		 "DROP TABLE open_requests;"
-		 "ALTER TABLE open_v1 RENAME TO open_requests;"
-		 "UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version'");
-	for (int writable = 0; writable <= 1; writable++) {
+	for (int v = 2; v >= 1; v--) {
+		char name[16];
+		snprintf(name, sizeof(name), "schema%d", v);
+		char *dir = copy_dir(name);
+		downgrade_v2(dir);
+		if (v == 1)
+			sql(dir, "CREATE TABLE open_v1 (id BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;"
+				 "INSERT INTO open_v1 SELECT t.id, o.seq FROM open_requests o"
+				 " JOIN txs t ON t.seq = o.seq;"
+				 "DROP TABLE open_requests;"
+				 "ALTER TABLE open_v1 RENAME TO open_requests;"
+				 "UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version'");
+		assert_sql(dir, "SELECT typeof(sender) FROM txs", "blob");
+		for (int writable = 0; writable <= 1; writable++) {
+			state_t *st = state_new(&W.g);
+			if (store_open(&s, dir, &W.g, !writable, err, sizeof(err)) < 0)
+				fail_msg("schema %d, open (writable %d): %s", v, writable, err);
+			if (store_load_state(s, st, err, sizeof(err)) < 0)
+				fail_msg("schema %d, load (writable %d): %s", v, writable, err);
+			compare_states(W.live, st);
+			assert_non_null(state_open_request(st, W.req_s1));
+			assert_int_equal(store_height(s), W.height);
+			assert_memory_equal(store_tip_hash(s), W.hash[W.height], BSEC_HASH_BYTES);
+			check_queries(s);
+			store_close(s);
+			state_free(st);
+			/* the read-only open changed nothing */
+			assert_sql(dir, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'",
+				   writable ? "3" : (v == 2 ? "2" : "1"));
+		}
+		/* migrated: keys are principals ids, the dead column and index are gone */
+		assert_sql(dir, "SELECT typeof(sender) FROM txs", "integer");
+		assert_sql(dir, "SELECT typeof(owner) FROM objects", "integer");
+		static const char *const same[] = {
+			"SELECT count(*) FROM txs", "SELECT count(*) FROM open_requests",
+			"SELECT count(*) FROM objects", "SELECT count(*) FROM tx_objects",
+			"SELECT count(*) FROM principals",
+			"SELECT group_concat(hex(hash), ',') FROM (SELECT hash FROM blocks ORDER BY height)",
+		};
+		for (size_t i = 0; i < ARRAY_LEN(same); i++) {
+			char *want = sql_text(W.dir, same[i]);
+			assert_sql(dir, same[i], want);
+			free(want);
+		}
+		assert_sql(dir, "SELECT prev_hash FROM blocks", "error: no such column");
+		assert_sql(dir, "SELECT count(*) FROM sqlite_schema WHERE name = 'blocks_hash'", "0");
+		assert_sql(dir, "SELECT count(*) = count(DISTINCT key) FROM principals", "1");
+		/* it takes the next block (a known sender and a new one) and audits clean */
 		state_t *st = state_new(&W.g);
-		if (store_open(&s, dir, &W.g, !writable, err, sizeof(err)) < 0)
-			fail_msg("open (writable %d): %s", writable, err);
-		if (store_load_state(s, st, err, sizeof(err)) < 0)
-			fail_msg("load (writable %d): %s", writable, err);
-		compare_states(W.live, st);
-		assert_non_null(state_open_request(st, W.req_s1));
+		assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+		assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+		tx_t t[2];
+		uint64_t h = store_height(s) + 1;
+		mk_request(&t[0], W.t1, "p0", "vm create vm7", bts(h) - 3);
+		mk_request(&t[1], W.t2, "p1", "vm create vm8", bts(h) - 2);
+		commit_block(s, st, t, 2, bts(h));
 		store_close(s);
 		state_free(st);
+		audit_report_t rep;
+		if (audit_verify_dir(dir, NULL, 1, &rep) != 0 || !rep.ok)
+			fail_msg("schema %d, audit after migration: %s", v, rep.reason);
+		assert_int_equal(rep.blocks, W.height + 1);
+		assert_int_equal(rep.txs, 15);
+		free(dir);
 	}
-	/* migrated: the id column is gone and the version says so */
-	sqlite3 *db;
-	sqlite3_stmt *q;
-	char *path = xasprintf("%s/ledger.db", dir);
-	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_not_equal(sqlite3_prepare_v2(db, "SELECT id FROM open_requests", -1, &q, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'",
-					    -1, &q, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
-	assert_string_equal((const char *)sqlite3_column_text(q, 0), "2");
-	sqlite3_finalize(q);
-	sqlite3_close(db);
-	/* an unknown version is refused, with both versions this build reads */
+	/* an unknown version is refused, with the versions this build reads */
+	char *dir = copy_dir("schema7");
 	sql(dir, "UPDATE meta SET value = CAST('7' AS BLOB) WHERE key = 'schema_version'");
 	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "schema_version `7', this build reads 1 and 2"));
-	free(path);
+	assert_non_null(strstr(err, "schema_version `7', this build reads 1 to 3"));
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "schema_version `7'"));
+	free(dir);
+}
+
+/* A principal inserted by an append that then failed went with the
+ * rollback; the next append of that key inserts it again (also when a
+ * batch transaction of several blocks rolls back), so every tx row names
+ * a principal that exists. */
+static void test_principal_rollback(void **unused)
+{
+	(void)unused;
+	char err[512], *dir = copy_dir("principals");
+	store_t *s;
+	block_t b;
+	cert_t c;
+	tx_t t[2];
+	uint8_t *raw;
+	size_t len;
+	uint64_t h;
+	uint32_t idx;
+
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	for (int batch = 0; batch <= 1; batch++) {
+		const sig_key_t *fresh = W.node[2 + batch];   /* signed no tx so far */
+		uint64_t tip = store_height(s);
+		assert_int_equal(store_batch(s, batch, err, sizeof(err)), 0);
+		if (batch) {   /* a first block of the batch, lost with it */
+			mk_request(&t[0], fresh, "p0", "vm create vm30", bts(tip + 1) - 1);
+			mk_block(&b, &c, tip + 1, store_tip_hash(s), bts(tip + 1), 1, t, 1);
+			assert_int_equal(store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)), 0);
+			block_clear(&b);
+			cert_clear(&c);
+		}
+		/* the fresh key's tx beside one already stored: refused */
+		uint64_t at = store_height(s) + 1;
+		mk_request(&t[0], fresh, "p0", "vm create vm31", bts(at) - 1);
+		assert_int_equal(store_get_tx(s, W.req_s1, &raw, &len, &h, &idx), 0);
+		assert_int_equal(tx_decode(&t[1], raw, len, W.g.chain_id, err, sizeof(err)), 0);
+		free(raw);
+		mk_block(&b, &c, at, store_tip_hash(s), bts(at), 2, t, 2);
+		assert_int_equal(store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)), -1);
+		assert_int_equal(store_height(s), tip);
+		block_clear(&b);
+		cert_clear(&c);
+		/* the key again, alone: stored, and named by a principal that exists */
+		mk_request(&t[0], fresh, "p0", "vm create vm32", bts(tip + 1) - 1);
+		mk_block(&b, &c, tip + 1, store_tip_hash(s), bts(tip + 1), 3, t, 1);
+		if (store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)) < 0)
+			fail_msg("batch %d: %s", batch, err);
+		block_clear(&b);
+		cert_clear(&c);
+		assert_int_equal(store_batch(s, 0, err, sizeof(err)), 0);
+		assert_int_equal(store_height(s), tip + 1);
+
+		pubkey_t k = { .scheme = (uint8_t)sig_key_scheme(fresh) };
+		memcpy(k.key, sig_key_pub(fresh), sig_pub_len(k.scheme));
+		store_query_t q = { .sender = &k };
+		qres_t r = { .n = 0 };
+		assert_int_equal(store_query_txs(s, &q, collect, &r), 0);
+		assert_int_equal(r.n, 1);
+		assert_int_equal(r.heights[0], tip + 1);
+	}
+	store_close(s);
+	assert_sql(dir, "SELECT count(*) FROM txs t LEFT JOIN principals p ON p.id = t.sender"
+			" WHERE p.id IS NULL", "0");
+	assert_sql(dir, "SELECT count(*) FROM principals p WHERE NOT EXISTS"
+			" (SELECT 1 FROM txs t WHERE t.sender = p.id)"
+			" AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.owner = p.id)", "0");
 	free(dir);
 }
 
@@ -1311,7 +1490,8 @@ int main(void)
 		cmocka_unit_test(test_reopen_and_read),
 		cmocka_unit_test(test_queries),
 		cmocka_unit_test(test_load_state),
-		cmocka_unit_test(test_schema_v1),
+		cmocka_unit_test(test_schema_old),
+		cmocka_unit_test(test_principal_rollback),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_audit_valid),
 		cmocka_unit_test(test_audit_tampered),
