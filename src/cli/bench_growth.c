@@ -88,9 +88,11 @@ static double chain_bytes(const char *dir, uint64_t h0, uint64_t h1)
 {
 	char err[256];
 	store_scan_t *sc = NULL;
-	char *nd = xasprintf("%s/node0", dir);
+	char *nd = xasprintf("%s/node0", dir), *gp = xasprintf("%s/genesis.json", nd);
 	double sum = -1;
-	if (store_scan_open(&sc, nd, err, sizeof(err)) < 0)
+	genesis_t g;
+	int have_g = genesis_load(&g, gp, err, sizeof(err)) == 0;
+	if (!have_g || store_scan_open(&sc, nd, &g, err, sizeof(err)) < 0)
 		goto out;
 	store_scan_block_t blk;
 	sum = 0;
@@ -106,6 +108,9 @@ static double chain_bytes(const char *dir, uint64_t h0, uint64_t h1)
 		sum = -1;
 out:
 	store_scan_close(sc);
+	if (have_g)
+		genesis_free(&g);
+	free(gp);
 	free(nd);
 	return sum;
 }

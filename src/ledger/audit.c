@@ -681,7 +681,7 @@ int audit_verify_dir_obs(const char *dir, const char *genesis_path_or_null, int 
 		free(gpath);
 		return -1;
 	}
-	if (store_scan_open(&sc, dir, why, sizeof(why)) < 0) {
+	if (store_scan_open(&sc, dir, &g, why, sizeof(why)) < 0) {
 		memset(rep, 0, sizeof(*rep));
 		rep->bad_tx = -1;
 		rep->threads = threads_online(threads);

@@ -33,6 +33,62 @@ void block_header_encode(buf_t *out, const block_header_t *h)
 	buf_put(out, h->sig, sig_sig_len(h->proposer_scheme));
 }
 
+/* Offsets in the signed encoding: the chain_id follows the version byte;
+ * height, prev_hash, timestamp, view, proposer index and scheme come
+ * next, then the proposer's key. */
+#define ST_CHAIN 1
+#define ST_MID (ST_CHAIN + BSEC_HASH_BYTES)
+#define ST_KEY (ST_MID + 8 + BSEC_HASH_BYTES + 8 + 8 + 2 + 1)
+#define ST_NO_CHAIN 0x80
+#define ST_NO_KEY 0x40
+
+void block_header_encode_stored(buf_t *out, const block_header_t *h, const genesis_t *g)
+{
+	buf_t full;
+	size_t klen = sig_pub_len(h->proposer_scheme);
+	int no_key = g && h->proposer < g->n_providers &&
+		     g->providers[h->proposer].node_key.scheme == h->proposer_scheme &&
+		     memcmp(g->providers[h->proposer].node_key.key, h->proposer_key, klen) == 0;
+	_Static_assert(BLOCK_VERSION < ST_NO_KEY, "the version shares the stored form's first byte");
+	buf_init(&full);
+	block_header_encode(&full, h);
+	buf_u8(out, (uint8_t)(ST_NO_CHAIN | (no_key ? ST_NO_KEY : 0) | h->version));
+	buf_put(out, full.data + ST_MID, ST_KEY - ST_MID);
+	buf_put(out, full.data + ST_KEY + (no_key ? klen : 0), full.len - ST_KEY - (no_key ? klen : 0));
+	buf_free(&full);
+}
+
+int block_header_expand_stored(buf_t *out, const uint8_t *p, size_t len,
+			       const uint8_t chain_id[BSEC_HASH_BYTES], const genesis_t *g,
+			       char *err, size_t errlen)
+{
+	const size_t mid = ST_KEY - ST_MID;
+	if (len == 0 || !(p[0] & ST_NO_CHAIN)) {
+		buf_put(out, p, len);
+		return 0;
+	}
+	if (len < 1 + mid) {
+		err_set(err, errlen, "stored header of %zu bytes is too short", len);
+		return -1;
+	}
+	buf_u8(out, p[0] & (ST_NO_KEY - 1));
+	buf_put(out, chain_id, BSEC_HASH_BYTES);
+	buf_put(out, p + 1, mid);
+	if (p[0] & ST_NO_KEY) {
+		/* the index and the scheme are the last three bytes before the key */
+		unsigned idx = (unsigned)p[mid - 2] << 8 | p[mid - 1];
+		uint8_t scheme = p[mid];
+		if (!g || idx >= g->n_providers || g->providers[idx].node_key.scheme != scheme) {
+			err_set(err, errlen, "stored header names proposer %u (scheme %u), whose key %s", idx,
+				scheme, g ? "the genesis does not give" : "needs the genesis");
+			return -1;
+		}
+		buf_put(out, g->providers[idx].node_key.key, sig_pub_len(scheme));
+	}
+	buf_put(out, p + 1 + mid, len - 1 - mid);
+	return 0;
+}
+
 void block_header_hash(const block_header_t *h, uint8_t out[BSEC_HASH_BYTES])
 {
 	buf_t b;

@@ -80,6 +80,8 @@ typedef struct {
 	uint8_t (*tx_ids)[BSEC_HASH_BYTES]; /* owned, ids in order */
 } block_t;
 
+struct genesis_t;
+
 /* Header: unsigned bytes (for hashing/signing), and the signed form. */
 void block_header_encode_unsigned(buf_t *out, const block_header_t *h);
 void block_header_encode(buf_t *out, const block_header_t *h);
@@ -93,6 +95,20 @@ int block_seal(block_t *b, const sig_key_t *key) WUR;
 int block_seal_version(block_t *b, const sig_key_t *key, int version) WUR;
 int block_header_verify_sig(const block_header_t *h) WUR;
 void block_header_hash(const block_header_t *h, uint8_t out[BSEC_HASH_BYTES]);
+
+/* The at-rest form of a header (store.c): the signed encoding without
+ * the chain_id, and without the proposer's key when it is g's node key
+ * for that index.  Both belong to the genesis, and on a 1-tx Ed25519 block
+ * they are 64 of its ~650 bytes (DESIGN §2 keeps the chain_id out of
+ * stored txs the same way).  The first byte says what was left out
+ * (0x80 | 0x40 when the key too | version), which no signed encoding
+ * starts with.  block_header_expand_stored puts them back, from chain_id
+ * and g (NULL: only a stored form that kept its key expands); a signed
+ * encoding passes through as it is, so a ledger may hold both. */
+void block_header_encode_stored(buf_t *out, const block_header_t *h, const struct genesis_t *g);
+int block_header_expand_stored(buf_t *out, const uint8_t *p, size_t len,
+			       const uint8_t chain_id[BSEC_HASH_BYTES], const struct genesis_t *g,
+			       char *err, size_t errlen) WUR;
 
 /* Whole block (header + txs). */
 void block_encode(buf_t *out, const block_t *b);
@@ -113,7 +129,6 @@ void cert_clear(cert_t *c);
 uint8_t *commit_signed_bytes(const uint8_t chain_id[BSEC_HASH_BYTES], uint64_t view,
 			     uint64_t height, const uint8_t hash[BSEC_HASH_BYTES], size_t *len);
 
-struct genesis_t;
 /* Checks a certificate for block (height, hash) against the genesis: at
  * least genesis_quorum distinct valid member signatures.  0 or -1 with
  * the reason in err. */

@@ -6,9 +6,11 @@
  * Layout (schema_version 3):
  *   meta(key, value)          schema_version, chain_id
  *   consensus_meta(key, value) the node's view and votes (store_meta_*)
- *   blocks(height PK, hash, ts, view, proposer, tx_count, header, cert)
- *                            signed header encoding + certificate encoding
- *                            (the previous hash is in the header)
+ *   blocks(height PK, ts, view, proposer, tx_count, header, cert)
+ *                            header in its stored form (block.h: the
+ *                            signed encoding without the chain_id and the
+ *                            genesis's proposer key, put back on every
+ *                            read) + certificate encoding
  *   principals(id PK, key UNIQUE)  every public key that signed a tx or
  *                            owns an object, key = scheme byte || key;
  *                            txs and objects name it by id, which spares
@@ -25,8 +27,12 @@
  *                            object's timeline is those requests plus the
  *                            responses whose request_id points at them.
  *   tenants, objects         the derived state, rewritten per block from
- *                            state_foreach_dirty (an object's owner is a
- *                            principals id)
+ *                            state_foreach_dirty; an object's owner is a
+ *                            principals id, its last request a txs seq,
+ *                            and when its spec is that request's
+ *                            instruction as it stands (spec_src = 1, a
+ *                            create) the spec is read from the request
+ *                            instead of stored a second time
  *   open_requests(seq)       requests on chain without a response, by
  *                            their txs row: an insert appends to the
  *                            b-tree (schema 1 keyed them by the random tx
@@ -34,9 +40,11 @@
  *                            the middle; a writable open migrates it)
  *   attestations(domain, ...) the last ATTEST tx of each domain (state.h)
  *
- * Schema 2 kept the sender's and the owner's key in each row, a prev_hash
- * column and an index by block hash that no statement used; schema 1
- * also keyed open_requests by tx id.  A writable open migrates an older
+ * Schema 2 kept the sender's and the owner's key in each row, the block
+ * hash and prev_hash as columns with an index by hash that no statement
+ * used, signed headers, and each object's last request id and full spec;
+ * schema 1 also keyed open_requests by tx id.  Together about 200 bytes
+ * per request at one tx per block (docs/benchmarks.md, growth).  A writable open migrates an older
  * file in one SQL transaction; a read-only open reads it as it is.
  *
  * A response's domain column is its request's target domain, so a domain
@@ -86,14 +94,14 @@ _Static_assert(BLOCK_MAX_TXS < (1 << SEQ_SHIFT), "tx index must fit in the seq's
 #define OBJECTS_DEF                                                                   \
 	"(kind INTEGER NOT NULL, name TEXT NOT NULL, domain TEXT NOT NULL,"           \
 	" owner INTEGER NOT NULL, status INTEGER NOT NULL, spec TEXT, pending_spec TEXT," \
-	" last_request BLOB NOT NULL, height INTEGER NOT NULL,"                       \
-	" PRIMARY KEY (kind, name)) WITHOUT ROWID"
+	" last_request INTEGER NOT NULL, spec_src INTEGER NOT NULL,"                  \
+	" height INTEGER NOT NULL, PRIMARY KEY (kind, name)) WITHOUT ROWID"
 
 static const char SCHEMA_SQL[] =
 	"CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS consensus_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS blocks ("
-	" height INTEGER PRIMARY KEY, hash BLOB NOT NULL,"
+	" height INTEGER PRIMARY KEY,"
 	" ts INTEGER NOT NULL, view INTEGER NOT NULL, proposer INTEGER NOT NULL,"
 	" tx_count INTEGER NOT NULL, header BLOB NOT NULL, cert BLOB NOT NULL);"
 	"DROP INDEX IF EXISTS blocks_hash;"
@@ -139,7 +147,7 @@ enum {
 	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_FIRST_SINCE, S_LOAD_RECENT,
 	S_Q_ALL, S_Q_SENDER, S_Q_TYPE, S_Q_DOMAIN, S_Q_OBJECT,
 	S_ATTEST_PUT, S_LOAD_ATTESTS, S_BLOCK_TS,
-	S_PRINCIPAL_GET, S_PRINCIPAL_INS,
+	S_PRINCIPAL_GET, S_PRINCIPAL_INS, S_TX_SEQ,
 	S_COUNT
 };
 
@@ -147,9 +155,9 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
-	[S_TIP] = "SELECT height, hash, ts FROM blocks ORDER BY height DESC LIMIT 1",
-	[S_BLOCK_INS] = "INSERT OR ROLLBACK INTO blocks (height, hash, ts, view, proposer, tx_count,"
-			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[S_TIP] = "SELECT height FROM blocks ORDER BY height DESC LIMIT 1",
+	[S_BLOCK_INS] = "INSERT OR ROLLBACK INTO blocks (height, ts, view, proposer, tx_count,"
+			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_TX_INS] = "INSERT OR ROLLBACK INTO txs (seq, height, idx, id, type, sender, domain, ts, request_id, raw)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[S_TX_REQ] = "SELECT domain, seq FROM txs WHERE id = ?1",
@@ -160,10 +168,10 @@ static const char *const STMT_SQL[S_COUNT] = {
 			 " max_vnfs, max_sfcs, max_chain, rate_per_min, revoked, height)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
 	[S_OBJECT_PUT] = "INSERT OR REPLACE INTO objects (kind, name, domain, owner,"
-			 " status, spec, pending_spec, last_request, height)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+			 " status, spec, pending_spec, last_request, spec_src, height)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[S_OBJECT_DEL] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
-	[S_BLOCK_GET] = "SELECT header, cert, tx_count, hash FROM blocks WHERE height = ?1",
+	[S_BLOCK_GET] = "SELECT header, cert, tx_count FROM blocks WHERE height = ?1",
 	[S_BLOCK_TXS] = "SELECT seq, raw FROM txs WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
 	[S_TX_GET] = "SELECT raw, height, idx FROM txs WHERE id = ?1",
 	[S_RESP_FIND] = "SELECT id FROM txs WHERE request_id = ?1 ORDER BY seq LIMIT 1",
@@ -175,10 +183,14 @@ static const char *const STMT_SQL[S_COUNT] = {
 			   " max_chain, rate_per_min, revoked, height FROM tenants"
 			   " ORDER BY domain, scheme, key",
 	/* column 3 is the owner's scheme in schema 2 (v2_sql), NULL here, where
-	 * column 4 holds the scheme byte too */
+	 * column 4 holds the scheme byte too; column 8 is the last request's id
+	 * there, its signed bytes here (the id and, with spec_src, the spec
+	 * come from them) */
 	[S_LOAD_OBJECTS] = "SELECT o.kind, o.name, o.domain, NULL, p.key, o.status, o.spec,"
-			   " o.pending_spec, o.last_request, o.height FROM objects o"
-			   " JOIN principals p ON p.id = o.owner ORDER BY o.kind, o.name",
+			   " o.pending_spec, t.raw, o.height, o.spec_src FROM objects o"
+			   " LEFT JOIN principals p ON p.id = o.owner"
+			   " LEFT JOIN txs t ON t.seq = o.last_request ORDER BY o.kind, o.name",
+	[S_TX_SEQ] = "SELECT seq, raw FROM txs WHERE id = ?1",
 	[S_LOAD_OPEN] = "SELECT t.raw, t.height FROM open_requests o JOIN txs t ON t.seq = o.seq"
 			" ORDER BY o.seq",
 	[S_FIRST_SINCE] = "SELECT MIN(height) FROM blocks WHERE ts >= ?1",
@@ -206,14 +218,15 @@ static const char *const STMT_SQL[S_COUNT] = {
 };
 
 /* Statements that read a schema-1 or -2 file (opened read-only)
- * differently; NULL: the same text, and the principals statements are not
- * prepared there (txs.sender is the key itself, bound as a blob). */
+ * differently; NULL: the same text.  The statements only appends use and
+ * that name schema 3's columns are not prepared there (prepare_all), and
+ * txs.sender is the key itself, bound as a blob (store_query_txs). */
 static const char *v2_sql(int i)
 {
 	switch (i) {
 	case S_LOAD_OBJECTS:
 		return "SELECT kind, name, domain, owner_scheme, owner, status, spec,"
-		       " pending_spec, last_request, height FROM objects ORDER BY kind, name";
+		       " pending_spec, last_request, height, 0 FROM objects ORDER BY kind, name";
 	default:
 		return NULL;
 	}
@@ -245,6 +258,7 @@ struct store_t {
 	int readonly;
 	int schema;                  /* the file's schema_version (< 3: read-only) */
 	map_t *principals;           /* scheme byte || key -> principals id */
+	map_t *blk_ids;              /* store_append: the block's request ids -> index + 1 */
 	uint64_t height;
 	uint8_t tip_hash[BSEC_HASH_BYTES];
 	uint64_t tip_ts;
@@ -373,13 +387,15 @@ static int migrate_v2(store_t *s, char *err, size_t errlen)
 		"ALTER TABLE txs_v3 RENAME TO txs;"
 		"CREATE TABLE objects_v3 " OBJECTS_DEF ";"
 		"INSERT INTO objects_v3 (kind, name, domain, owner, status, spec, pending_spec,"
-		" last_request, height)"
+		" last_request, spec_src, height)"
 		" SELECT o.kind, o.name, o.domain, p.id, o.status, o.spec, o.pending_spec,"
-		" o.last_request, o.height"
-		" FROM objects o JOIN principals p ON p.key = " V2_OWNER_KEY " ORDER BY o.kind, o.name;"
+		" t.seq, 0, o.height"
+		" FROM objects o JOIN principals p ON p.key = " V2_OWNER_KEY
+		" JOIN txs t ON t.id = o.last_request ORDER BY o.kind, o.name;"
 		"DROP TABLE objects;"
 		"ALTER TABLE objects_v3 RENAME TO objects;"
-		"ALTER TABLE blocks DROP COLUMN prev_hash;";
+		"ALTER TABLE blocks DROP COLUMN prev_hash;"
+		"ALTER TABLE blocks DROP COLUMN hash;";
 	int64_t txs = count_rows(s->db, "txs"), objs = count_rows(s->db, "objects");
 	if (txs < 0 || objs < 0) {
 		err_set(err, errlen, "%s: counting rows before migrating: %s", s->path, sqlite3_errmsg(s->db));
@@ -511,7 +527,9 @@ static int prepare_all(store_t *s, char *err, size_t errlen)
 	for (int i = 0; i < S_COUNT; i++) {
 		const char *sql = STMT_SQL[i];
 		if (s->schema < 3) {
-			if (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS)
+			/* statements that write: never run on a read-only open */
+			if (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS || i == S_TX_SEQ ||
+			    i == S_OBJECT_PUT)
 				continue;
 			if (v2_sql(i))
 				sql = v2_sql(i);
@@ -540,15 +558,14 @@ static int header_parse(block_header_t *h, const uint8_t *p, size_t len, char *e
 
 /* Checks the tip: it decodes, its hash is the recorded one, its root and
  * certificate verify, and it links to the block before (or the genesis). */
-static int check_tip(store_t *s, const uint8_t recorded_hash[BSEC_HASH_BYTES], char *err,
-		     size_t errlen)
+static int check_tip(store_t *s, char *err, size_t errlen)
 {
 	uint8_t *raw = NULL, *craw = NULL;
 	size_t len = 0, clen = 0;
 	block_t b;
 	cert_t c;
 	block_header_t prev;
-	char why[256], a[2 * BSEC_HASH_BYTES + 1], bh[2 * BSEC_HASH_BYTES + 1];
+	char why[256];
 	int ret = -1, have_b = 0, have_c = 0;
 	uint64_t h = s->height;
 	sqlite3_stmt *q = s->stmt[S_BLOCK_GET];
@@ -571,13 +588,6 @@ static int check_tip(store_t *s, const uint8_t recorded_hash[BSEC_HASH_BYTES], c
 	}
 	if (memcmp(b.hdr.chain_id, s->g->chain_id, BSEC_HASH_BYTES) != 0) {
 		err_set(err, errlen, "%s: tip block %" PRIu64 " is of another chain", s->path, h);
-		goto out;
-	}
-	if (memcmp(b.hdr.hash, recorded_hash, BSEC_HASH_BYTES) != 0) {
-		hex32(a, b.hdr.hash);
-		hex32(bh, recorded_hash);
-		err_set(err, errlen, "%s: tip block %" PRIu64 " hashes to %s, recorded %s", s->path, h,
-			a, bh);
 		goto out;
 	}
 	if (block_check_root(&b) < 0) {
@@ -615,9 +625,15 @@ static int check_tip(store_t *s, const uint8_t recorded_hash[BSEC_HASH_BYTES], c
 			sqlite3_reset(q);
 			goto out;
 		}
-		rc = header_parse(&prev, sqlite3_column_blob(q, 0),
-				  (size_t)sqlite3_column_bytes(q, 0), why, sizeof(why));
+		buf_t ph;
+		buf_init(&ph);
+		rc = block_header_expand_stored(&ph, sqlite3_column_blob(q, 0),
+						(size_t)sqlite3_column_bytes(q, 0), s->g->chain_id, s->g,
+						why, sizeof(why));
 		sqlite3_reset(q);
+		if (rc == 0)
+			rc = header_parse(&prev, ph.data, ph.len, why, sizeof(why));
+		buf_free(&ph);
 		if (rc < 0) {
 			err_set(err, errlen, "%s: block %" PRIu64 ": %s", s->path, h - 1, why);
 			goto out;
@@ -646,9 +662,7 @@ out:
 static int load_tip(store_t *s, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = s->stmt[S_TIP];
-	uint8_t hash[BSEC_HASH_BYTES];
-	const uint8_t *p;
-	int rc = sqlite3_step(q), ret = -1;
+	int rc = sqlite3_step(q);
 
 	if (rc == SQLITE_DONE) {
 		s->height = 0;
@@ -663,17 +677,12 @@ static int load_tip(store_t *s, char *err, size_t errlen)
 		return -1;
 	}
 	s->height = (uint64_t)sqlite3_column_int64(q, 0);
-	p = col_fixed(q, 1, BSEC_HASH_BYTES);
-	if (p)
-		memcpy(hash, p, BSEC_HASH_BYTES);
 	sqlite3_reset(q);
-	if (!p || s->height == 0) {
+	if (s->height == 0 || s->height >= SEQ_MAX_HEIGHT) {
 		err_set(err, errlen, "%s: corrupt tip row at height %" PRIu64, s->path, s->height);
-		goto out;
+		return -1;
 	}
-	ret = check_tip(s, hash, err, errlen);
-out:
-	return ret;
+	return check_tip(s, err, errlen);
 }
 
 static void *ckpt_main(void *arg)
@@ -841,6 +850,7 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 	s->g = g;
 	s->readonly = readonly;
 	s->principals = map_new();
+	s->blk_ids = map_new();
 	memcpy(s->tip_hash, g->chain_id, BSEC_HASH_BYTES);
 	s->path = xasprintf("%s/%s", dir, STORE_DB_NAME);
 	if (!readonly && mkdir_p(dir, 0700) < 0) {
@@ -882,6 +892,7 @@ void store_close(store_t *s)
 	if (s->db)
 		sqlite3_close(s->db);
 	map_free(s->principals);
+	map_free(s->blk_ids);
 	free(s->path);
 	free(s);
 }
@@ -912,6 +923,8 @@ typedef struct {
 	store_t *s;
 	char *err;
 	size_t errlen;
+	const block_t *b;            /* the block being appended */
+	map_t *ids;                  /* its tx ids -> index + 1 */
 } append_ctx_t;
 
 /* The sender column's encoding of a key: scheme byte || key; its length. */
@@ -1002,16 +1015,45 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 		sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
 		return step_done(a->s, q, "deleting an object", a->err, a->errlen);
 	}
-	int64_t owner;
+	int64_t owner, req_seq;
+	int spec_src = 0, ret;
 	if (principal_id(a->s, o->owner->scheme, o->owner->key, &owner, a->err, a->errlen) < 0)
 		return -1;
+	/* the last request by its row; when the spec is that request's
+	 * instruction as it stands (a create), it is not stored twice */
+	void *v = map_get(a->ids, o->last_request, BSEC_HASH_BYTES);
+	if (v) {
+		size_t i = (size_t)(uintptr_t)v - 1;
+		const tx_t *t = &a->b->txs[i];
+		req_seq = seq_of(a->b->hdr.height, (uint32_t)i);
+		spec_src = o->spec && t->instruction && strlen(o->spec) == t->instruction_len &&
+			   memcmp(o->spec, t->instruction, t->instruction_len) == 0;
+	} else {
+		sqlite3_stmt *r = a->s->stmt[S_TX_SEQ];
+		tx_t t;
+		char why[128];
+		bind_hash(r, 1, o->last_request);
+		if (sqlite3_step(r) != SQLITE_ROW) {
+			sqlite3_reset(r);
+			err_set(a->err, a->errlen, "object %s: its last request is not in the ledger", o->name);
+			return -1;
+		}
+		req_seq = sqlite3_column_int64(r, 0);
+		if (o->spec && tx_decode(&t, sqlite3_column_blob(r, 1), (size_t)sqlite3_column_bytes(r, 1),
+					 a->s->g->chain_id, why, sizeof(why)) == 0) {
+			spec_src = t.instruction && strlen(o->spec) == t.instruction_len &&
+				   memcmp(o->spec, t.instruction, t.instruction_len) == 0;
+			tx_clear(&t);
+		}
+		sqlite3_reset(r);
+	}
 	q = a->s->stmt[S_OBJECT_PUT];
 	sqlite3_bind_int(q, 1, o->kind);
 	sqlite3_bind_text(q, 2, o->name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(q, 3, o->domain, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 4, owner);
 	sqlite3_bind_int(q, 5, o->status);
-	if (o->spec)
+	if (o->spec && !spec_src)
 		sqlite3_bind_text(q, 6, o->spec, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(q, 6);
@@ -1019,9 +1061,11 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 		sqlite3_bind_text(q, 7, o->pending_spec, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(q, 7);
-	bind_hash(q, 8, o->last_request);
-	sqlite3_bind_int64(q, 9, (int64_t)o->height);
-	return step_done(a->s, q, "writing an object", a->err, a->errlen);
+	sqlite3_bind_int64(q, 8, req_seq);
+	sqlite3_bind_int(q, 9, spec_src);
+	sqlite3_bind_int64(q, 10, (int64_t)o->height);
+	ret = step_done(a->s, q, "writing an object", a->err, a->errlen);
+	return ret;
 }
 
 static int put_attest(void *ctx, const attest_rec_t *at)
@@ -1175,7 +1219,7 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	char a[2 * BSEC_HASH_BYTES + 1], t[2 * BSEC_HASH_BYTES + 1];
 	int ret = -1, began = 0;
 	sqlite3_stmt *q;
-	append_ctx_t ctx = { s, err, errlen };
+	append_ctx_t ctx = { s, err, errlen, b, s->blk_ids };
 
 	(void)raw;
 	(void)raw_len;
@@ -1207,7 +1251,7 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 			h->height, a, t);
 		goto out;
 	}
-	block_header_encode(&hdr, h);
+	block_header_encode_stored(&hdr, h, s->g);
 	cert_encode(&cb, c);
 
 	if (!s->in_txn) {
@@ -1227,18 +1271,21 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 		dels_clear(s);   /* lost with the batch if it rolls back: harmless */
 	q = s->stmt[S_BLOCK_INS];
 	sqlite3_bind_int64(q, 1, (int64_t)h->height);
-	bind_hash(q, 2, h->hash);
-	sqlite3_bind_int64(q, 3, (int64_t)h->timestamp_ms);
-	sqlite3_bind_int64(q, 4, (int64_t)h->view);
-	sqlite3_bind_int(q, 5, h->proposer);
-	sqlite3_bind_int64(q, 6, h->tx_count);
-	sqlite3_bind_blob(q, 7, hdr.data, (int)hdr.len, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 8, cb.data, (int)cb.len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (int64_t)h->timestamp_ms);
+	sqlite3_bind_int64(q, 3, (int64_t)h->view);
+	sqlite3_bind_int(q, 4, h->proposer);
+	sqlite3_bind_int64(q, 5, h->tx_count);
+	sqlite3_bind_blob(q, 6, hdr.data, (int)hdr.len, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 7, cb.data, (int)cb.len, SQLITE_STATIC);
 	if (step_done(s, q, "storing the block", err, errlen) < 0)
 		goto out;
-	for (uint32_t i = 0; i < h->tx_count; i++)
+	map_clear(s->blk_ids);
+	for (uint32_t i = 0; i < h->tx_count; i++) {
 		if (put_tx(s, &b->txs[i], h->height, i, err, errlen) < 0)
 			goto out;
+		if (st && b->txs[i].type == TX_REQUEST)
+			map_put(s->blk_ids, b->txs[i].id, BSEC_HASH_BYTES, (void *)(uintptr_t)(i + 1));
+	}
 	if (st && (state_foreach_dirty(st, put_tenant, put_object, &ctx) != 0 ||
 		   state_foreach_dirty_attestation(st, put_attest, &ctx) != 0))
 		goto out;
@@ -1295,7 +1342,10 @@ int store_get_block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *bl
 	sqlite3_bind_int64(q, 1, (int64_t)height);
 	if (sqlite3_step(q) != SQLITE_ROW)
 		goto out;
-	buf_put(&out, sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0));
+	if (block_header_expand_stored(&out, sqlite3_column_blob(q, 0),
+				       (size_t)sqlite3_column_bytes(q, 0), s->g->chain_id, s->g, NULL,
+				       0) < 0)
+		goto out;
 	*cert_len = (size_t)sqlite3_column_bytes(q, 1);
 	*cert = xmalloc(*cert_len);
 	if (*cert_len)
@@ -1485,25 +1535,58 @@ static int load_objects(store_t *s, state_t *st, char *err, size_t errlen)
 	object_rec_t o;
 	pubkey_t owner;
 	const uint8_t *lr;
+	char why[128];
 	int rc, ret = -1;
 
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		tx_t req;
+		int have_req = 0, spec_src = sqlite3_column_int(q, 10);
 		memset(&o, 0, sizeof(o));
 		o.kind = (uint8_t)sqlite3_column_int(q, 0);
 		if (col_str(q, 1, o.name, sizeof(o.name)) < 0 ||
-		    col_str(q, 2, o.domain, sizeof(o.domain)) < 0 || col_owner(s, q, &owner) < 0 ||
-		    !(lr = col_fixed(q, 8, BSEC_HASH_BYTES))) {
+		    col_str(q, 2, o.domain, sizeof(o.domain)) < 0 || col_owner(s, q, &owner) < 0) {
 			err_set(err, errlen, "%s: corrupt object row", s->path);
+			goto out;
+		}
+		if (s->schema >= 3) {
+			/* the last request's row: its id, and the spec when it is its
+			 * instruction */
+			lr = sqlite3_column_blob(q, 8);
+			if (!lr || tx_decode(&req, lr, (size_t)sqlite3_column_bytes(q, 8), s->g->chain_id,
+					     why, sizeof(why)) < 0) {
+				err_set(err, errlen, "%s: object %s: its last request %s", s->path, o.name,
+					lr ? "does not decode" : "is missing");
+				goto out;
+			}
+			have_req = 1;
+			memcpy(o.last_request, req.id, BSEC_HASH_BYTES);
+		} else if ((lr = col_fixed(q, 8, BSEC_HASH_BYTES))) {
+			memcpy(o.last_request, lr, BSEC_HASH_BYTES);
+		} else {
+			err_set(err, errlen, "%s: corrupt object row", s->path);
+			goto out;
+		}
+		if (spec_src && !(have_req && req.instruction)) {
+			err_set(err, errlen, "%s: object %s: its spec is its last request's instruction, "
+				"which has none", s->path, o.name);
+			if (have_req)
+				tx_clear(&req);
 			goto out;
 		}
 		o.owner = pubkey_intern(owner.scheme, owner.key);
 		o.status = (uint8_t)sqlite3_column_int(q, 5);
 		/* state_load_object copies what it keeps */
-		o.spec = (char *)sqlite3_column_text(q, 6);
+		if (spec_src)
+			o.spec = xstrndup(req.instruction, req.instruction_len);
+		else
+			o.spec = (char *)sqlite3_column_text(q, 6);
 		o.pending_spec = (char *)sqlite3_column_text(q, 7);
-		memcpy(o.last_request, lr, BSEC_HASH_BYTES);
 		o.height = (uint64_t)sqlite3_column_int64(q, 9);
 		state_load_object(st, &o);
+		if (spec_src)
+			free(o.spec);
+		if (have_req)
+			tx_clear(&req);
 	}
 	if (rc != SQLITE_DONE) {
 		err_set(err, errlen, "%s: reading objects: %s", s->path, sqlite3_errmsg(s->db));
@@ -1869,6 +1952,9 @@ struct store_scan_t {
 	int tx_row;              /* txs has a current row */
 	int tx_done;
 	uint8_t *header, *cert;
+	const genesis_t *g;      /* expands stored headers (NULL: none) */
+	uint8_t chain_id[BSEC_HASH_BYTES];
+	int have_chain_id;
 	store_scan_tx_t *tx;
 	size_t tx_cap;
 	uint8_t **tx_raw;        /* per-slot copies, reused */
@@ -1876,7 +1962,8 @@ struct store_scan_t {
 	uint64_t stray, stray_first;
 };
 
-int store_scan_open(store_scan_t **out, const char *dir, char *err, size_t errlen)
+int store_scan_open(store_scan_t **out, const char *dir, const genesis_t *g, char *err,
+		    size_t errlen)
 {
 	store_scan_t *sc = xcalloc(1, sizeof(*sc));
 	char *path = xasprintf("%s/%s", dir, STORE_DB_NAME);
@@ -1901,6 +1988,8 @@ int store_scan_open(store_scan_t **out, const char *dir, char *err, size_t errle
 		err_set(err, errlen, "`%s' is not a BSec ledger: %s", path, sqlite3_errmsg(sc->db));
 		goto out;
 	}
+	sc->g = g;
+	sc->have_chain_id = store_scan_chain_id(sc, sc->chain_id) == 0;
 	*out = sc;
 	sc = NULL;
 	ret = 0;
@@ -1981,7 +2070,21 @@ int store_scan_next(store_scan_t *sc, store_scan_block_t *blk, char *err, size_t
 	}
 	h = (uint64_t)sqlite3_column_int64(sc->blocks, 0);
 	blk->height = h;
-	sc->header = dup_col(sc->blocks, 1, &blk->header_len);
+	{
+		/* the header as signed; a stored form that cannot be expanded is
+		 * handed on as it is, and fails to decode where it is checked */
+		buf_t hb;
+		buf_init(&hb);
+		const uint8_t *p = sqlite3_column_blob(sc->blocks, 1);
+		size_t n = (size_t)sqlite3_column_bytes(sc->blocks, 1);
+		if (!sc->have_chain_id || block_header_expand_stored(&hb, p, n, sc->chain_id, sc->g, NULL,
+								     0) < 0) {
+			buf_free(&hb);
+			buf_init(&hb);
+			buf_put(&hb, p, n);
+		}
+		sc->header = buf_steal(&hb, &blk->header_len);
+	}
 	sc->cert = dup_col(sc->blocks, 2, &blk->cert_len);
 	blk->header = sc->header;
 	blk->cert = sc->cert;

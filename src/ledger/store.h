@@ -131,7 +131,11 @@ const char *store_path(const store_t *s);
  * Reads the stored blocks and txs in height order straight from their
  * tables, trusting no index, derived column or state table, and without
  * any of store_open's checks (a tampered ledger must still be readable so
- * the auditor can say where it breaks).  Opens DIR/ledger.db read-only. */
+ * the auditor can say where it breaks).  Opens DIR/ledger.db read-only.
+ * Headers come out as signed: a stored form (block_header_expand_stored)
+ * gets the ledger's own chain_id back and its proposer's key from
+ * g_or_null, the auditor's genesis (NULL: such a header is handed on as
+ * stored, and does not decode). */
 typedef struct store_scan_t store_scan_t;
 
 typedef struct {
@@ -152,7 +156,8 @@ typedef struct {
 	size_t n_txs;
 } store_scan_block_t;
 
-int store_scan_open(store_scan_t **out, const char *dir, char *err, size_t errlen) WUR;
+int store_scan_open(store_scan_t **out, const char *dir, const genesis_t *g_or_null,
+		    char *err, size_t errlen) WUR;
 /* chain_id recorded in the ledger's meta table: 0 and set, 1 when absent, -1 error. */
 int store_scan_chain_id(store_scan_t *sc, uint8_t out[BSEC_HASH_BYTES]);
 /* Next stored block row; everything in *blk stays valid until the next

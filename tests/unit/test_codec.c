@@ -567,6 +567,100 @@ static void test_block_and_cert(void **st)
 		sig_key_free(keys[i]);
 }
 
+/* The at-rest header form (block_header_encode_stored): what it leaves
+ * out, that it expands back to the signed bytes, and its refusals. */
+static void check_stored(const block_header_t *h, const genesis_t *g, int want_no_key)
+{
+	buf_t full, st, back;
+	char err[256];
+	buf_init(&full);
+	buf_init(&st);
+	buf_init(&back);
+	block_header_encode(&full, h);
+	block_header_encode_stored(&st, h, g);
+	size_t klen = sig_pub_len(h->proposer_scheme);
+	assert_int_equal(st.data[0], 0x80 | (want_no_key ? 0x40 : 0) | h->version);
+	assert_int_equal(st.len, full.len - 32 - (want_no_key ? klen : 0));
+	assert_int_equal(block_header_expand_stored(&back, st.data, st.len, h->chain_id, g, err,
+						    sizeof(err)), 0);
+	assert_int_equal(back.len, full.len);
+	assert_memory_equal(back.data, full.data, full.len);
+	/* the signed form passes through as it is */
+	buf_reset(&back);
+	assert_int_equal(block_header_expand_stored(&back, full.data, full.len, h->chain_id, NULL,
+						    err, sizeof(err)), 0);
+	assert_memory_equal(back.data, full.data, full.len);
+	/* a key left out needs the genesis */
+	buf_reset(&back);
+	if (want_no_key) {
+		assert_int_equal(block_header_expand_stored(&back, st.data, st.len, h->chain_id, NULL, err,
+							    sizeof(err)), -1);
+		assert_non_null(strstr(err, "needs the genesis"));
+	}
+	/* every truncation is refused or expands to bytes that do not decode */
+	for (size_t n = 1; n < st.len; n++) {
+		block_header_t d;
+		rd_t r;
+		buf_reset(&back);
+		if (block_header_expand_stored(&back, st.data, n, h->chain_id, g, err, sizeof(err)) < 0)
+			continue;
+		rd_init(&r, back.data, back.len);
+		assert_true(block_header_read(&r, &d) < 0 || !rd_end(&r));
+	}
+	buf_free(&full);
+	buf_free(&st);
+	buf_free(&back);
+}
+
+static void test_header_stored(void **st)
+{
+	(void)st;
+	sig_key_t *keys[4];
+	for (int i = 0; i < 4; i++)
+		keys[i] = sig_keygen(i == 3 ? SIG_ECDSA_P256 : SIG_ED25519);
+	genesis_t g;
+	assert_int_equal(make_genesis(&g, keys, 4), 0);
+	for (int version = 1; version <= BLOCK_VERSION; version++) {
+		for (int p = 1; p <= 3; p += 2) {   /* an Ed25519 and a P-256 proposer */
+			block_t b;
+			memset(&b, 0, sizeof(b));
+			memcpy(b.hdr.chain_id, g.chain_id, 32);
+			memset(b.hdr.prev_hash, 0x5a, 32);
+			b.hdr.height = 7;
+			b.hdr.timestamp_ms = 1763700000000ull;
+			b.hdr.view = 3;
+			b.hdr.proposer = (uint16_t)p;
+			assert_int_equal(block_seal_version(&b, keys[p], version), 0);
+			check_stored(&b.hdr, &g, 1);
+			check_stored(&b.hdr, NULL, 0);
+			/* a key that is not the genesis's for the index is kept */
+			b.hdr.proposer = (uint16_t)(p == 1 ? 2 : 0);
+			check_stored(&b.hdr, &g, 0);
+			/* an index the genesis does not have, or of another scheme */
+			buf_t s2, back;
+			char err[256];
+			buf_init(&s2);
+			buf_init(&back);
+			b.hdr.proposer = (uint16_t)p;
+			block_header_encode_stored(&s2, &b.hdr, &g);
+			s2.data[57] = 0, s2.data[58] = 9;
+			assert_int_equal(block_header_expand_stored(&back, s2.data, s2.len, g.chain_id, &g, err,
+								    sizeof(err)), -1);
+			assert_non_null(strstr(err, "proposer 9"));
+			s2.data[58] = (uint8_t)(p == 1 ? 3 : 1);
+			buf_reset(&back);
+			assert_int_equal(block_header_expand_stored(&back, s2.data, s2.len, g.chain_id, &g, err,
+								    sizeof(err)), -1);
+			buf_free(&s2);
+			buf_free(&back);
+			block_clear(&b);
+		}
+	}
+	genesis_free(&g);
+	for (int i = 0; i < 4; i++)
+		sig_key_free(keys[i]);
+}
+
 int main(void)
 {
 	hash_sha256(CID, "bsec-test", 9);
@@ -580,6 +674,7 @@ int main(void)
 		cmocka_unit_test(test_tx_types_roundtrip),
 		cmocka_unit_test(test_sla_ops),
 		cmocka_unit_test(test_block_and_cert),
+		cmocka_unit_test(test_header_stored),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
