@@ -125,6 +125,7 @@ if [ "$quick" = 1 ]; then
 	part sfc sfc --nodes 1,4 --vnfs 1,5,9 --time-scale 0.005
 	part throughput-ed25519 throughput --scheme ed25519 --nodes 1,4 --instruction-bytes 16,64,1024 \
 		--seconds 5 --rate 100,1000,sat
+	part cpu-scaling throughput --scheme ed25519 --nodes 4,10 --instruction-bytes 64 --seconds 3 --rate 0
 	part throughput-rsa throughput --scheme rsa-pss-2048 --nodes 4 --instruction-bytes 64 --seconds 5 \
 		--rate 0 --sign-budget 6
 	part growth growth --instruction-bytes 16,64,1024 --seconds 4 --warmup 4
@@ -141,6 +142,10 @@ else
 	part sfc sfc --nodes 1,4,7,10 --vnfs 1-9 --time-scale 0.01
 	part throughput-ed25519 throughput --scheme ed25519 --nodes 1,4,7,10 \
 		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 6 --rate 100,1000,sat
+	# the n = 10 vs n = 4 CPU ratio from runs taken in turn, so that a slow
+	# spell of the machine does not fall on one n only
+	part cpu-scaling throughput --scheme ed25519 --nodes 4,10,4,10,4,10 --instruction-bytes 64 \
+		--seconds 6 --rate 0
 	part throughput-rsa throughput --scheme rsa-pss-2048 --nodes 1,4,7,10 \
 		--instruction-bytes 16,32,64,128,256,512,1024 --seconds 6 --rate 0 --sign-budget 8
 	part growth growth --instruction-bytes 16,32,64,128,256,512,1024 --seconds 12 --warmup 10

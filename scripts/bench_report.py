@@ -107,6 +107,7 @@ def main():
     thr = {"ed25519": load(out, "throughput-ed25519"), "rsa-pss-2048": load(out, "throughput-rsa")}
     growth, vc, cu, wan = load(out, "growth"), load(out, "viewchange"), load(out, "catchup"), load(out, "wan")
     cus = load(out, "catchup-short")
+    cscale = load(out, "cpu-scaling")
     au = load(out, "audit")
     md = []
     w = md.append
@@ -458,9 +459,25 @@ plot {lines}
             w(f"| {p['nodes']} | {fmt((p['cpu_s_per_tx'] or 0) * 1e6, 1)} | {fmt(p['tx_per_s'])} |")
         c4 = next((p["cpu_s_per_tx"] for p in pts if p["nodes"] == 4), None)
         c10 = next((p["cpu_s_per_tx"] for p in pts if p["nodes"] == 10), None)
+        how = ""
+        sp = [p for p in (cscale or {}).get("points", []) if p.get("cpu_s_per_tx")]
+        s4 = [p["cpu_s_per_tx"] for p in sp if p["nodes"] == 4]
+        s10 = [p["cpu_s_per_tx"] for p in sp if p["nodes"] == 10]
+        if s4 and s10:
+            # the ratio of the medians of runs taken in turn (bench.sh cpu-scaling)
+            med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else sum(sorted(v)[len(v) // 2 - 1:len(v) // 2 + 1]) / 2
+            w(f"\nThe sweep above runs every n = 4 point before every n = 10 point, minutes apart, so a slow spell "
+              f"of this shared VM can fall on one n only. The ratio is therefore taken from {len(sp)} further "
+              "saturation runs (64 B) with n = 4 and n = 10 in turn, fresh devnets each: "
+              + ", ".join(f"n = {p['nodes']}: {fmt(p['cpu_s_per_tx'] * 1e6, 1)} µs" for p in sp)
+              + f"; medians {fmt(med(s4) * 1e6, 1)} and {fmt(med(s10) * 1e6, 1)} µs.\n")
+            if c4 and c10:
+                w(f"(In the sweep: {fmt(c10 * 1e6, 1)} / {fmt(c4 * 1e6, 1)} µs = {fmt(c10 / c4, 2)} ×.)\n")
+            c4, c10 = med(s4), med(s10)
+            how = f" (medians of {len(s4)} + {len(s10)} runs in turn)"
         if c4 and c10:
             targets.append(("CPU per tx per replica, n = 10 vs n = 4", "≤ 1.25 ×",
-                            f"{fmt(c10 * 1e6, 1)} / {fmt(c4 * 1e6, 1)} µs = {fmt(c10 / c4, 2)} ×", c10 <= 1.25 * c4))
+                            f"{fmt(c10 * 1e6, 1)} / {fmt(c4 * 1e6, 1)} µs = {fmt(c10 / c4, 2)} ×{how}", c10 <= 1.25 * c4))
         d1 = P.dat("cpu", [("cpu", [(p["nodes"], (p["cpu_s_per_tx"] or 0) * 1e6) for p in sorted(pts, key=lambda p: p["nodes"])])])
         png = P.plot("cpu_per_tx", f"""set title 'CPU per committed tx per replica (ed25519, 64 B, saturation)'
 set xlabel 'n'
@@ -740,7 +757,13 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                      f"({hc} B per block at n = 4), then its row and index entries (id, sender, type, domain, the "
                      f"object it names, the open-request entry): {fmt(p64['disk_bytes_per_tx'])} B per tx on disk. "
                      "Blocks are small because the leader proposes as soon as a tx is pending, which is what keeps "
-                     "commit latency low. At one tx per block the target cannot be met by any encoding of this chain: "
+                     "commit latency low. The ledger stores a header without the chain_id and the proposer's key, "
+                     f"which the genesis gives ({hc - 64} B of the {hc} per block); without any header or certificate "
+                     f"at all the txs, their index entries and the derived state would still take about "
+                     f"{fmt(max(p64['disk_bytes_per_tx'] - (hc - 64) / max(p64['txs_per_block'], 1), 0))} B per tx, "
+                     f"{fmt(max(p64['disk_bytes_per_tx'] - (hc - 64) / max(p64['txs_per_block'], 1), 0) * growth['rate'] / 1000, 0)} "
+                     "kB/s, so even blocks of unbounded size would not meet the target with these indexes. "
+                     "At one tx per block the target cannot be met by any encoding of this chain: "
                      "signatures do not compress, and each 1-tx block holds the proposer's, the 3 of its certificate "
                      "(DESIGN §4 keeps a certificate with every block) and the tenant's, 5 × 64 = 320 B of Ed25519 "
                      f"signatures, i.e. {fmt(320 * growth['rate'] / 1000, 0)} kB/s at {fmt(growth['rate'])} tx/s before "

@@ -355,11 +355,14 @@ static int migrate_v1(store_t *s, char *err, size_t errlen)
 	return 0;
 }
 
-/* Schema 2 -> 3, inside check_meta's transaction, after SCHEMA_SQL made the
- * (empty) principals table: senders and owners become principals ids,
- * blocks lose prev_hash, and the unused index by block hash goes (already
- * dropped by SCHEMA_SQL).  The owner's key is rebuilt as the sender
- * column's encoding (scheme byte || key) to find its id. */
+/* Schema 2 -> 3, inside check_meta's transaction (a failure rolls all of
+ * it back), after SCHEMA_SQL made the (empty) principals table: senders
+ * and owners become principals ids, an object's last request its txs
+ * seq, blocks lose their hash and prev_hash columns, and the unused index
+ * by block hash goes (already dropped by SCHEMA_SQL).  The owner's key is
+ * rebuilt as the sender column's encoding (scheme byte || key) to find its
+ * id.  Stored headers and specs stay as they are (signed headers and full
+ * specs are read as well as the short forms). */
 #define V2_OWNER_KEY "CAST(CAST(char(o.owner_scheme) AS BLOB) || o.owner AS BLOB)"
 
 static int64_t count_rows(sqlite3 *db, const char *table)
@@ -556,8 +559,8 @@ static int header_parse(block_header_t *h, const uint8_t *p, size_t len, char *e
 	return 0;
 }
 
-/* Checks the tip: it decodes, its hash is the recorded one, its root and
- * certificate verify, and it links to the block before (or the genesis). */
+/* Checks the tip: it decodes, is of this chain, its roots and certificate
+ * verify, and it links to the block before (or the genesis). */
 static int check_tip(store_t *s, char *err, size_t errlen)
 {
 	uint8_t *raw = NULL, *craw = NULL;
