@@ -362,8 +362,9 @@ plot {lines}, 803.3 with lines dt 2 lc rgb 'red' title 'paper peak 803.3 tx/s'
                                f"{fmt(g / 100e3, 2)} ×"))
             w(f"\nAt 100 tx/s a block holds {fmt(p64['txs_per_block'], 1)} txs on average: the leader proposes as "
               "soon as a tx is pending (that is what keeps the latency low), so every tx carries a block header "
-              "and a commit certificate of its own, plus its rows in the `blocks` table and its indexes "
-              "(hash, timestamp) and the tx indexes (id, sender, type, domain, object). "
+              "and a commit certificate of its own (stored without the chain_id and the proposer's key, which "
+              "the genesis gives), plus its row in the `blocks` table and its timestamp index, the tx's row and "
+              "indexes (id, sender, type, domain, object) and the object it creates. "
               f"Chain data alone is {fmt((p64['chain_bytes_per_s'] or 0) / 1000, 1)} kB/s; on disk "
               f"{fmt(p64['disk_bytes_per_tx'])} B per tx.\n")
         d1 = P.dat("growth", [("growth", [(p["instruction_bytes"], p["growth_bytes_per_s_mean"] / 1000,
