@@ -742,8 +742,8 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                  f"{r4['nodes']} replicas on {cores} cores leaves {fmt(need, 1)} µs per tx per replica for everything, so "
                  f"the rest would have to fall from about {fmt(cpu - ver, 0)} to {fmt(need - ver, 0)} µs. A request is "
                  f"{r4['avg_tx_bytes']} B (a 256-byte key and a 256-byte signature) against 180 B with Ed25519: more to "
-                 "hash, copy, encrypt for three peers and store, and a 257-byte sender key in each sender index entry; "
-                 "the same path costs an Ed25519 replica about half as much (the throughput bullet above; "
+                 "hash, copy, encrypt for three peers and store (the store names the sender by a small id since schema 3, "
+                 "which did not move this figure); the same path costs an Ed25519 replica about half as much (the throughput bullet above; "
                  "docs/benchmarks-notes.md).\n")
     if growth and sizes:
         p64 = next((p for p in growth["points"] if p["instruction_bytes"] == 64), None)
