@@ -426,14 +426,27 @@ static int make_genesis(genesis_t *g, sig_key_t **keys, int n)
 	return r;
 }
 
+/* Four members (the last with a P-256 node key) and their genesis. */
+static void consortium_new(sig_key_t *keys[4], genesis_t *g)
+{
+	for (int i = 0; i < 4; i++)
+		keys[i] = sig_keygen(i == 3 ? SIG_ECDSA_P256 : SIG_ED25519);
+	assert_int_equal(make_genesis(g, keys, 4), 0);
+}
+
+static void consortium_free(sig_key_t *keys[4], genesis_t *g)
+{
+	genesis_free(g);
+	for (int i = 0; i < 4; i++)
+		sig_key_free(keys[i]);
+}
+
 static void test_block_and_cert(void **st)
 {
 	(void)st;
 	sig_key_t *keys[4];
-	for (int i = 0; i < 4; i++)
-		keys[i] = sig_keygen(i == 3 ? SIG_ECDSA_P256 : SIG_ED25519);
 	genesis_t g;
-	assert_int_equal(make_genesis(&g, keys, 4), 0);
+	consortium_new(keys, &g);
 	assert_int_equal(genesis_quorum(&g), 3);
 	block_t b;
 	memset(&b, 0, sizeof(b));
@@ -562,9 +575,7 @@ static void test_block_and_cert(void **st)
 	cert_clear(&c);
 	buf_free(&enc);
 	block_clear(&b);
-	genesis_free(&g);
-	for (int i = 0; i < 4; i++)
-		sig_key_free(keys[i]);
+	consortium_free(keys, &g);
 }
 
 /* The at-rest header form (block_header_encode_stored): what it leaves
@@ -616,10 +627,8 @@ static void test_header_stored(void **st)
 {
 	(void)st;
 	sig_key_t *keys[4];
-	for (int i = 0; i < 4; i++)
-		keys[i] = sig_keygen(i == 3 ? SIG_ECDSA_P256 : SIG_ED25519);
 	genesis_t g;
-	assert_int_equal(make_genesis(&g, keys, 4), 0);
+	consortium_new(keys, &g);
 	for (int version = 1; version <= BLOCK_VERSION; version++) {
 		for (int p = 1; p <= 3; p += 2) {   /* an Ed25519 and a P-256 proposer */
 			block_t b;
@@ -656,9 +665,7 @@ static void test_header_stored(void **st)
 			block_clear(&b);
 		}
 	}
-	genesis_free(&g);
-	for (int i = 0; i < 4; i++)
-		sig_key_free(keys[i]);
+	consortium_free(keys, &g);
 }
 
 int main(void)
