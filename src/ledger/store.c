@@ -414,7 +414,9 @@ static int migrate_v2(store_t *s, char *err, size_t errlen)
 		return -1;
 	}
 	log_info("store", "%s: migrated from schema_version 2 to 3 (senders and owners as principals ids, "
-		 "%" PRId64 " txs, %" PRId64 " objects)", s->path, txs, objs);
+		 "%" PRId64 " txs, %" PRId64 " objects); the old tables' pages stay in the file as free "
+		 "space that new blocks reuse (VACUUM with the node stopped returns them)", s->path, txs,
+		 objs);
 	return 0;
 }
 
