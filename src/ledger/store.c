@@ -1021,7 +1021,7 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 		return step_done(a->s, q, "deleting an object", a->err, a->errlen);
 	}
 	int64_t owner, req_seq;
-	int spec_src = 0, ret;
+	int spec_src = 0;
 	if (principal_id(a->s, o->owner->scheme, o->owner->key, &owner, a->err, a->errlen) < 0)
 		return -1;
 	/* the last request by its row; when the spec is that request's
@@ -1069,8 +1069,7 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 	sqlite3_bind_int64(q, 8, req_seq);
 	sqlite3_bind_int(q, 9, spec_src);
 	sqlite3_bind_int64(q, 10, (int64_t)o->height);
-	ret = step_done(a->s, q, "writing an object", a->err, a->errlen);
-	return ret;
+	return step_done(a->s, q, "writing an object", a->err, a->errlen);
 }
 
 static int put_attest(void *ctx, const attest_rec_t *at)
