@@ -795,7 +795,7 @@ static void test_schema_old(void **unused)
 	char err[512];
 	store_t *s;
 	for (int v = 2; v >= 1; v--) {
-		char name[16];
+		char name[24];
 		snprintf(name, sizeof(name), "schema%d", v);
 		char *dir = copy_dir(name);
 		downgrade_v2(dir);
@@ -1364,7 +1364,7 @@ static void test_background_checkpoint(void **unused)
 {
 	(void)unused;
 	enum { BLOCKS = 60, PER = 40, PAGES = 32 };
-	char err[512], name[48];
+	char err[512], name[80];
 	char *dir = xasprintf("/tmp/bsec-test-store-%d/ckpt", (int)getpid());
 	char *gsrc = xasprintf("%s/genesis.json", W.dir), *gdst = xasprintf("%s/genesis.json", dir);
 	char *wal = xasprintf("%s/ledger.db-wal", dir);
