@@ -160,7 +160,7 @@ static const char *const STMT_SQL[S_COUNT] = {
 			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[S_TX_INS] = "INSERT OR ROLLBACK INTO txs (seq, height, idx, id, type, sender, domain, ts, request_id, raw)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[S_TX_REQ] = "SELECT domain, seq FROM txs WHERE id = ?1",
+	[S_TX_REQ] = "SELECT domain, seq, raw FROM txs WHERE id = ?1",
 	[S_OBJREF_INS] = "INSERT OR IGNORE INTO tx_objects (kind, name, seq) VALUES (?1, ?2, ?3)",
 	[S_OPEN_INS] = "INSERT OR ROLLBACK INTO open_requests (seq) VALUES (?1)",
 	[S_OPEN_DEL] = "DELETE FROM open_requests WHERE seq = ?1",
@@ -258,7 +258,12 @@ struct store_t {
 	int readonly;
 	int schema;                  /* the file's schema_version (< 3: read-only) */
 	map_t *principals;           /* scheme byte || key -> principals id */
-	map_t *blk_ids;              /* store_append: the block's request ids -> index + 1 */
+	/* store_append: the requests the block's objects may name as their
+	 * last one (the block's own, and those its responses answer), by id
+	 * -> index + 1 in refs, so that put_object need not look them up again */
+	map_t *blk_ids;
+	struct req_ref *refs;
+	size_t n_refs, cap_refs;
 	uint64_t height;
 	uint8_t tip_hash[BSEC_HASH_BYTES];
 	uint64_t tip_ts;
@@ -275,6 +280,7 @@ static int batch_commit(store_t *s, char *err, size_t errlen);
 static int dels_flush(store_t *s);
 static int dels_run(store_t *s, char *err, size_t errlen);
 static void dels_clear(store_t *s);
+static void refs_clear(store_t *s);
 
 static int64_t seq_of(uint64_t height, uint32_t idx)
 {
@@ -897,6 +903,8 @@ void store_close(store_t *s)
 	if (s->db)
 		sqlite3_close(s->db);
 	map_free(s->principals);
+	refs_clear(s);
+	free(s->refs);
 	map_free(s->blk_ids);
 	free(s->path);
 	free(s);
@@ -928,9 +936,47 @@ typedef struct {
 	store_t *s;
 	char *err;
 	size_t errlen;
-	const block_t *b;            /* the block being appended */
-	map_t *ids;                  /* its tx ids -> index + 1 */
 } append_ctx_t;
+
+/* A request an object of the block being appended may name: its txs row,
+ * and its instruction (pointing into the block's tx) or, for a request an
+ * earlier block holds, its signed bytes to decode when needed. */
+struct req_ref {
+	int64_t seq;
+	const char *instr;
+	size_t instr_len;
+	uint8_t *raw;                /* owned; NULL for the block's own */
+	size_t raw_len;
+};
+
+static void refs_clear(store_t *s)
+{
+	for (size_t i = 0; i < s->n_refs; i++)
+		free(s->refs[i].raw);
+	s->n_refs = 0;
+	map_clear(s->blk_ids);
+}
+
+/* Records a request by its id unless it is there already. */
+static void refs_add(store_t *s, const uint8_t id[BSEC_HASH_BYTES], struct req_ref r)
+{
+	if (map_get(s->blk_ids, id, BSEC_HASH_BYTES)) {
+		free(r.raw);
+		return;
+	}
+	if (s->n_refs == s->cap_refs) {
+		s->cap_refs = s->cap_refs ? 2 * s->cap_refs : 64;
+		s->refs = xrealloc(s->refs, s->cap_refs * sizeof(*s->refs));
+	}
+	s->refs[s->n_refs++] = r;
+	map_put(s->blk_ids, id, BSEC_HASH_BYTES, (void *)(uintptr_t)s->n_refs);
+}
+
+/* 1 when spec is the instruction's text exactly. */
+static int spec_is(const char *spec, const char *instr, size_t len)
+{
+	return spec && instr && strlen(spec) == len && memcmp(spec, instr, len) == 0;
+}
 
 /* The sender column's encoding of a key: scheme byte || key; its length. */
 static size_t principal_key(uint8_t out[1 + SIG_MAX_PUB], int scheme, const uint8_t *key)
@@ -1025,18 +1071,24 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 	if (principal_id(a->s, o->owner->scheme, o->owner->key, &owner, a->err, a->errlen) < 0)
 		return -1;
 	/* the last request by its row; when the spec is that request's
-	 * instruction as it stands (a create), it is not stored twice */
-	void *v = map_get(a->ids, o->last_request, BSEC_HASH_BYTES);
+	 * instruction as it stands (a create), it is not stored twice.  The
+	 * request is almost always in the block or answered by one of its
+	 * responses (refs); any other is looked up. */
+	void *v = map_get(a->s->blk_ids, o->last_request, BSEC_HASH_BYTES);
+	tx_t t;
+	char why[128];
 	if (v) {
-		size_t i = (size_t)(uintptr_t)v - 1;
-		const tx_t *t = &a->b->txs[i];
-		req_seq = seq_of(a->b->hdr.height, (uint32_t)i);
-		spec_src = o->spec && t->instruction && strlen(o->spec) == t->instruction_len &&
-			   memcmp(o->spec, t->instruction, t->instruction_len) == 0;
+		const struct req_ref *r = &a->s->refs[(uintptr_t)v - 1];
+		req_seq = r->seq;
+		if (r->instr) {
+			spec_src = spec_is(o->spec, r->instr, r->instr_len);
+		} else if (o->spec && tx_decode(&t, r->raw, r->raw_len, a->s->g->chain_id, why,
+						sizeof(why)) == 0) {
+			spec_src = spec_is(o->spec, t.instruction, t.instruction_len);
+			tx_clear(&t);
+		}
 	} else {
 		sqlite3_stmt *r = a->s->stmt[S_TX_SEQ];
-		tx_t t;
-		char why[128];
 		bind_hash(r, 1, o->last_request);
 		if (sqlite3_step(r) != SQLITE_ROW) {
 			sqlite3_reset(r);
@@ -1046,8 +1098,7 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 		req_seq = sqlite3_column_int64(r, 0);
 		if (o->spec && tx_decode(&t, sqlite3_column_blob(r, 1), (size_t)sqlite3_column_bytes(r, 1),
 					 a->s->g->chain_id, why, sizeof(why)) == 0) {
-			spec_src = t.instruction && strlen(o->spec) == t.instruction_len &&
-				   memcmp(o->spec, t.instruction, t.instruction_len) == 0;
+			spec_src = spec_is(o->spec, t.instruction, t.instruction_len);
 			tx_clear(&t);
 		}
 		sqlite3_reset(r);
@@ -1115,7 +1166,9 @@ static int put_request_refs(store_t *s, const tx_t *tx, int64_t seq, char *err, 
 	return 0;
 }
 
-static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, char *err,
+/* Stores one tx; with refs, also records the request it is or answers
+ * (put_object's refs). */
+static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, int refs, char *err,
 		  size_t errlen)
 {
 	int64_t seq = seq_of(height, idx), sender;
@@ -1134,8 +1187,19 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, cha
 				req_domain = xstrdup((const char *)sqlite3_column_text(r, 0));
 			req_seq = sqlite3_column_int64(r, 1);
 			have_req = 1;
+			if (refs) {
+				struct req_ref ref = { .seq = req_seq };
+				ref.raw_len = (size_t)sqlite3_column_bytes(r, 2);
+				ref.raw = xmalloc(ref.raw_len ? ref.raw_len : 1);
+				if (ref.raw_len)
+					memcpy(ref.raw, sqlite3_column_blob(r, 2), ref.raw_len);
+				refs_add(s, tx->request_id, ref);
+			}
 		}
 		sqlite3_reset(r);
+	} else if (tx->type == TX_REQUEST && refs) {
+		refs_add(s, tx->id, (struct req_ref){ .seq = seq, .instr = tx->instruction,
+						      .instr_len = tx->instruction_len });
 	}
 	sqlite3_bind_int64(q, 1, seq);
 	sqlite3_bind_int64(q, 2, (int64_t)height);
@@ -1223,7 +1287,7 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	char a[2 * BSEC_HASH_BYTES + 1], t[2 * BSEC_HASH_BYTES + 1];
 	int ret = -1, began = 0;
 	sqlite3_stmt *q;
-	append_ctx_t ctx = { s, err, errlen, b, s->blk_ids };
+	append_ctx_t ctx = { s, err, errlen };
 
 	(void)raw;
 	(void)raw_len;
@@ -1283,13 +1347,10 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	sqlite3_bind_blob(q, 7, cb.data, (int)cb.len, SQLITE_STATIC);
 	if (step_done(s, q, "storing the block", err, errlen) < 0)
 		goto out;
-	map_clear(s->blk_ids);
-	for (uint32_t i = 0; i < h->tx_count; i++) {
-		if (put_tx(s, &b->txs[i], h->height, i, err, errlen) < 0)
+	refs_clear(s);
+	for (uint32_t i = 0; i < h->tx_count; i++)
+		if (put_tx(s, &b->txs[i], h->height, i, st != NULL, err, errlen) < 0)
 			goto out;
-		if (st && b->txs[i].type == TX_REQUEST)
-			map_put(s->blk_ids, b->txs[i].id, BSEC_HASH_BYTES, (void *)(uintptr_t)(i + 1));
-	}
 	if (st && (state_foreach_dirty(st, put_tenant, put_object, &ctx) != 0 ||
 		   state_foreach_dirty_attestation(st, put_attest, &ctx) != 0))
 		goto out;
@@ -1312,6 +1373,7 @@ out:
 		if (s->in_txn)
 			batch_lost(s, err, errlen);
 	}
+	refs_clear(s);   /* they point into b */
 	buf_free(&hdr);
 	buf_free(&cb);
 	return ret;

@@ -942,6 +942,47 @@ static void test_principal_rollback(void **unused)
 	free(dir);
 }
 
+/* An object's spec is stored only when it is not its last request's
+ * instruction: a create's is read back from the create; an update's
+ * merged spec, once answered (the request an earlier block holds, the
+ * response in this one), is stored, and the reloaded state is the same. */
+static void test_spec_from_request(void **unused)
+{
+	(void)unused;
+	char err[512], *dir = copy_dir("specsrc");
+	store_t *s;
+	state_t *st = state_new(&W.g), *back = state_new(&W.g);
+	tx_t t[1];
+	const object_rec_t *fw;
+
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	fw = state_object(st, OBJ_VNF, "fw1", 3);
+	assert_non_null(fw);
+	assert_non_null(fw->pending_spec);
+	uint8_t upd[BSEC_HASH_BYTES];
+	memcpy(upd, fw->last_request, BSEC_HASH_BYTES);
+	mk_response(&t[0], W.orch[0], upd, TX_STATUS_OK, bts(6) - 2);
+	commit_block(s, st, t, 1, bts(6));
+	fw = state_object(st, OBJ_VNF, "fw1", 3);
+	assert_null(fw->pending_spec);
+	assert_non_null(strstr(fw->spec, "mode=strict"));
+	store_close(s);
+
+	assert_sql(dir, "SELECT spec_src FROM objects WHERE name = 'fw1'", "0");
+	assert_sql(dir, "SELECT spec FROM objects WHERE name = 'fw1'", "vnf create fw1");
+	assert_sql(dir, "SELECT spec_src FROM objects WHERE name = 'vm1'", "1");
+	assert_sql(dir, "SELECT typeof(spec) FROM objects WHERE name = 'vm1'", "null");
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	if (store_load_state(s, back, err, sizeof(err)) < 0)
+		fail_msg("load: %s", err);
+	compare_states(st, back);
+	store_close(s);
+	state_free(st);
+	state_free(back);
+	free(dir);
+}
+
 /* ---- refusals ---- */
 
 static void test_refusals(void **unused)
@@ -1556,6 +1597,7 @@ int main(void)
 		cmocka_unit_test(test_load_state),
 		cmocka_unit_test(test_schema_old),
 		cmocka_unit_test(test_principal_rollback),
+		cmocka_unit_test(test_spec_from_request),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_audit_valid),
 		cmocka_unit_test(test_audit_tampered),
