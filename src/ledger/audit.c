@@ -451,7 +451,7 @@ static void check_entry(walk_t *w, entry_t *e)
 	if (block_check_root(&e->b) < 0) {
 		int64_t bad = -1;
 		for (uint32_t i = 0; w->have_ids && i < e->n && bad < 0; i++)
-			if (memcmp(e->sid[i], e->b.tx_ids[i], BSEC_HASH_BYTES) != 0)
+			if (memcmp(e->sid[i], e->b.tx_ids[i], STORE_ID_HINT_BYTES) != 0)
 				bad = i;
 		if (bad >= 0)
 			fail(w, h, bad,

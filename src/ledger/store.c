@@ -3,7 +3,7 @@
  * txs with their indexes, the state derived from the chain, and the
  * consensus metadata, in one file DIR/ledger.db.
  *
- * Layout (schema_version 3):
+ * Layout (schema_version 4):
  *   meta(key, value)          schema_version, chain_id
  *   consensus_meta(key, value) the node's view and votes (store_meta_*)
  *   blocks(height PK, ts, view, proposer, tx_count, header, cert)
@@ -16,16 +16,33 @@
  *                            txs and objects name it by id, which spares
  *                            a 33-byte (Ed25519) to 257-byte (RSA) key in
  *                            every txs row, sender index entry and object
- *   txs(seq PK, height, idx, id UNIQUE, type, sender, domain, ts,
- *       request_id, raw)     seq = height << 20 | idx, i.e. chain order, so
+ *   txs(seq PK, idp, type, sender, domain, request_seq, raw)
+ *                            seq = height << 20 | idx, i.e. chain order, so
  *                            a block's txs are one rowid range and the
  *                            raw block is header || (u32 len || raw)*.
  *                            Each tx's bytes are stored once; sender is a
- *                            principals id.
+ *                            principals id; a response's request_seq is
+ *                            its request's row.  idp is the first 8 bytes
+ *                            of the tx id (big-endian, signed), indexed
+ *                            but not UNIQUE: a lookup by id reads the rows
+ *                            with that prefix and keeps the one whose
+ *                            bytes hash to the id (tx_raw_id).  The full
+ *                            id is not stored — it is the hash of the
+ *                            stored bytes.  Why a prefix: tx ids are
+ *                            random, so every insert into an index by id
+ *                            lands on some page in the middle, and a block
+ *                            of k txs rewrites up to k pages of it in the
+ *                            log; 40-byte entries (schema 3) made that
+ *                            index 2.5 x larger than 8-byte ones, and the
+ *                            node wrote 5.9 KB per tx at 120 000 txs.  Not
+ *                            UNIQUE because 64-bit prefixes can be made to
+ *                            collide (2^32 hashes) and a refused insert
+ *                            would stop the node; validation already
+ *                            refuses a tx id that is on chain.
  *   tx_objects(kind, name, seq)  objects a request names (its object, the
  *                            --vm of a vnf, the members of a chain); an
  *                            object's timeline is those requests plus the
- *                            responses whose request_id points at them.
+ *                            responses whose request_seq points at them.
  *   tenants, objects         the derived state, rewritten per block from
  *                            state_foreach_dirty; an object's owner is a
  *                            principals id, its last request a txs seq,
@@ -40,7 +57,9 @@
  *                            the middle; a writable open migrates it)
  *   attestations(domain, ...) the last ATTEST tx of each domain (state.h)
  *
- * Schema 2 kept the sender's and the owner's key in each row, the block
+ * Schema 3 kept each tx's full id in its row and a UNIQUE index on it,
+ * its height, index and timestamp as columns, and a response's request
+ * by id.  Schema 2 also kept the sender's and the owner's key in each row, the block
  * hash and prev_hash as columns with an index by hash that no statement
  * used, signed headers, and each object's last request id and full spec;
  * schema 1 also keyed open_requests by tx id.  Together about 200 bytes
@@ -77,7 +96,7 @@
 #include "../lib/map.h"
 #include "../lib/util.h"
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_DB_NAME "ledger.db"
 #define STORE_BUSY_MS 5000
 #define CKPT_PAGES 4096              /* log frames that wake the checkpointer */
@@ -86,8 +105,16 @@
 #define SEQ_MAX_HEIGHT ((uint64_t)1 << 42)
 
 _Static_assert(BLOCK_MAX_TXS < (1 << SEQ_SHIFT), "tx index must fit in the seq's low bits");
+/* the statements below spell the shift out */
+_Static_assert(SEQ_SHIFT == 20, "SEQ_HEIGHT and SEQ_IDX assume a shift of 20");
+#define SEQ_HEIGHT(col) "(" col " >> 20)"
+#define SEQ_IDX(col) "(" col " & 1048575)"
 
-#define TXS_DEF                                                                     \
+#define TXS_DEF                                                                      \
+	"(seq INTEGER PRIMARY KEY, idp INTEGER NOT NULL, type INTEGER NOT NULL,"     \
+	" sender INTEGER NOT NULL, domain TEXT, request_seq INTEGER, raw BLOB NOT NULL)"
+/* what schema 3 made (the 2 -> 3 step of a migration builds it) */
+#define TXS_DEF_V3                                                                  \
 	"(seq INTEGER PRIMARY KEY, height INTEGER NOT NULL, idx INTEGER NOT NULL,"  \
 	" id BLOB NOT NULL UNIQUE, type INTEGER NOT NULL, sender INTEGER NOT NULL," \
 	" domain TEXT, ts INTEGER NOT NULL, request_id BLOB, raw BLOB NOT NULL)"
@@ -114,7 +141,6 @@ static const char SCHEMA_SQL[] =
 	"DROP INDEX IF EXISTS txs_type;"
 	"CREATE INDEX IF NOT EXISTS txs_type_rare ON txs(type, seq) WHERE type >= 3;"
 	"CREATE INDEX IF NOT EXISTS txs_domain ON txs(domain, seq);"
-	"CREATE INDEX IF NOT EXISTS txs_request ON txs(request_id) WHERE request_id IS NOT NULL;"
 	"CREATE TABLE IF NOT EXISTS tx_objects ("
 	" kind INTEGER NOT NULL, name TEXT NOT NULL, seq INTEGER NOT NULL,"
 	" PRIMARY KEY (kind, name, seq)) WITHOUT ROWID;"
@@ -131,10 +157,16 @@ static const char SCHEMA_SQL[] =
 	" objects INTEGER NOT NULL, problems INTEGER NOT NULL, digest BLOB NOT NULL,"
 	" ts INTEGER NOT NULL, height INTEGER NOT NULL, block_ts INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* The indexes on schema 4's own txs columns (after a migration made them). */
+static const char TXS_INDEX_SQL[] =
+	"CREATE INDEX IF NOT EXISTS txs_idp ON txs(idp);"
+	"CREATE INDEX IF NOT EXISTS txs_request ON txs(request_seq) WHERE request_seq IS NOT NULL;";
+
 /* Filters shared by the tx queries; the driving index differs per statement.
  * ?1 sender, ?2 type, ?3 domain, ?4 object kind, ?5 object name,
  * ?6 first seq, ?7 limit (-1: none). */
-#define Q_SELECT "SELECT t.height, t.idx, b.ts, t.raw FROM "
+#define Q_SELECT "SELECT " SEQ_HEIGHT("t.seq") ", " SEQ_IDX("t.seq") ", b.ts, t.raw FROM "
+#define Q_JOIN_BLOCK " JOIN blocks b ON b.height = " SEQ_HEIGHT("t.seq")
 #define Q_FILTER                                                                        \
 	" AND t.seq >= ?6 AND (?1 IS NULL OR t.sender = ?1) AND (?2 = 0 OR t.type = ?2)" \
 	" AND (?3 IS NULL OR t.domain = ?3) ORDER BY t.seq LIMIT ?7"
@@ -158,9 +190,11 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_TIP] = "SELECT height FROM blocks ORDER BY height DESC LIMIT 1",
 	[S_BLOCK_INS] = "INSERT OR ROLLBACK INTO blocks (height, ts, view, proposer, tx_count,"
 			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-	[S_TX_INS] = "INSERT OR ROLLBACK INTO txs (seq, height, idx, id, type, sender, domain, ts, request_id, raw)"
-		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-	[S_TX_REQ] = "SELECT domain, seq, raw FROM txs WHERE id = ?1",
+	[S_TX_INS] = "INSERT OR ROLLBACK INTO txs (seq, idp, type, sender, domain, request_seq, raw)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* by id: ?1 the id's prefix (bind_id), the row is the one whose
+	 * bytes have the id (step_to_id) */
+	[S_TX_REQ] = "SELECT domain, seq, raw FROM txs WHERE idp = ?1",
 	[S_OBJREF_INS] = "INSERT OR IGNORE INTO tx_objects (kind, name, seq) VALUES (?1, ?2, ?3)",
 	[S_OPEN_INS] = "INSERT OR ROLLBACK INTO open_requests (seq) VALUES (?1)",
 	[S_OPEN_DEL] = "DELETE FROM open_requests WHERE seq = ?1",
@@ -173,8 +207,9 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_OBJECT_DEL] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
 	[S_BLOCK_GET] = "SELECT header, cert, tx_count FROM blocks WHERE height = ?1",
 	[S_BLOCK_TXS] = "SELECT seq, raw FROM txs WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
-	[S_TX_GET] = "SELECT raw, height, idx FROM txs WHERE id = ?1",
-	[S_RESP_FIND] = "SELECT id FROM txs WHERE request_id = ?1 ORDER BY seq LIMIT 1",
+	[S_TX_GET] = "SELECT raw, seq FROM txs WHERE idp = ?1",
+	/* ?1 the request's seq */
+	[S_RESP_FIND] = "SELECT raw FROM txs WHERE request_seq = ?1 ORDER BY seq LIMIT 1",
 	[S_META_PUT] = "INSERT OR REPLACE INTO consensus_meta (key, value) VALUES (?1, ?2)",
 	[S_META_GET] = "SELECT value FROM consensus_meta WHERE key = ?1",
 	[S_META_DEL] = "DELETE FROM consensus_meta WHERE key = ?1",
@@ -190,24 +225,21 @@ static const char *const STMT_SQL[S_COUNT] = {
 			   " o.pending_spec, t.raw, o.height, o.spec_src FROM objects o"
 			   " LEFT JOIN principals p ON p.id = o.owner"
 			   " LEFT JOIN txs t ON t.seq = o.last_request ORDER BY o.kind, o.name",
-	[S_TX_SEQ] = "SELECT seq, raw FROM txs WHERE id = ?1",
-	[S_LOAD_OPEN] = "SELECT t.raw, t.height FROM open_requests o JOIN txs t ON t.seq = o.seq"
+	[S_TX_SEQ] = "SELECT seq, raw FROM txs WHERE idp = ?1",
+	[S_LOAD_OPEN] = "SELECT t.raw, " SEQ_HEIGHT("t.seq") " FROM open_requests o JOIN txs t ON t.seq = o.seq"
 			" ORDER BY o.seq",
 	[S_FIRST_SINCE] = "SELECT MIN(height) FROM blocks WHERE ts >= ?1",
-	[S_LOAD_RECENT] = "SELECT t.raw, b.ts FROM txs t JOIN blocks b ON b.height = t.height"
+	[S_LOAD_RECENT] = "SELECT t.raw, b.ts FROM txs t" Q_JOIN_BLOCK
 			  " WHERE t.seq >= ?1 ORDER BY t.seq",
-	[S_Q_ALL] = Q_SELECT "txs t JOIN blocks b ON b.height = t.height WHERE 1" Q_FILTER,
-	[S_Q_SENDER] = Q_SELECT "txs t INDEXED BY txs_sender JOIN blocks b ON b.height = t.height"
-		       " WHERE t.sender = ?1" Q_FILTER,
-	[S_Q_TYPE] = Q_SELECT "txs t JOIN blocks b ON b.height = t.height"
-		     " WHERE t.type = ?2 AND t.type >= 3" Q_FILTER,
-	[S_Q_DOMAIN] = Q_SELECT "txs t INDEXED BY txs_domain JOIN blocks b ON b.height = t.height"
-		       " WHERE t.domain = ?3" Q_FILTER,
+	[S_Q_ALL] = Q_SELECT "txs t" Q_JOIN_BLOCK " WHERE 1" Q_FILTER,
+	[S_Q_SENDER] = Q_SELECT "txs t INDEXED BY txs_sender" Q_JOIN_BLOCK " WHERE t.sender = ?1" Q_FILTER,
+	[S_Q_TYPE] = Q_SELECT "txs t" Q_JOIN_BLOCK " WHERE t.type = ?2 AND t.type >= 3" Q_FILTER,
+	[S_Q_DOMAIN] = Q_SELECT "txs t INDEXED BY txs_domain" Q_JOIN_BLOCK " WHERE t.domain = ?3" Q_FILTER,
 	/* the requests naming the object, and their responses */
-	[S_Q_OBJECT] = Q_SELECT "txs t JOIN blocks b ON b.height = t.height"
+	[S_Q_OBJECT] = Q_SELECT "txs t" Q_JOIN_BLOCK
 		       " WHERE (t.seq IN (SELECT seq FROM tx_objects WHERE kind = ?4 AND name = ?5)"
-		       " OR t.request_id IN (SELECT r.id FROM tx_objects x JOIN txs r ON r.seq = x.seq"
-		       " WHERE x.kind = ?4 AND x.name = ?5))" Q_FILTER,
+		       " OR t.request_seq IN (SELECT seq FROM tx_objects WHERE kind = ?4 AND name = ?5))"
+		       Q_FILTER,
 	[S_ATTEST_PUT] = "INSERT OR REPLACE INTO attestations (domain, tx_id, attested_height, objects,"
 			 " problems, digest, ts, height, block_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[S_BLOCK_TS] = "SELECT ts FROM blocks WHERE height = ?1",
@@ -217,16 +249,30 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_PRINCIPAL_INS] = "INSERT OR ROLLBACK INTO principals (key) VALUES (?1)",
 };
 
-/* Statements that read a schema-1 or -2 file (opened read-only)
- * differently; NULL: the same text.  The statements only appends use and
- * that name schema 3's columns are not prepared there (prepare_all), and
- * txs.sender is the key itself, bound as a blob (store_query_txs). */
-static const char *v2_sql(int i)
+/* Statements that read an older file (opened read-only) differently;
+ * NULL: the same text.  The statements only appends use and that name
+ * newer columns are not prepared there (prepare_all).  Up to schema 3 a
+ * tx row has its full id (bound as ?2 by bind_id) and a response its
+ * request's id; up to schema 2 txs.sender is the key itself, bound as a
+ * blob (store_query_txs). */
+static const char *old_sql(int i, int schema)
 {
 	switch (i) {
 	case S_LOAD_OBJECTS:
-		return "SELECT kind, name, domain, owner_scheme, owner, status, spec,"
-		       " pending_spec, last_request, height, 0 FROM objects ORDER BY kind, name";
+		return schema < 3 ? "SELECT kind, name, domain, owner_scheme, owner, status, spec,"
+				    " pending_spec, last_request, height, 0 FROM objects ORDER BY kind, name"
+				  : NULL;
+	case S_TX_REQ:
+		return "SELECT domain, seq, raw FROM txs WHERE id = ?2";
+	case S_TX_GET:
+		return "SELECT raw, seq FROM txs WHERE id = ?2";
+	case S_RESP_FIND:
+		return "SELECT raw FROM txs WHERE request_id = ?2 ORDER BY seq LIMIT 1";
+	case S_Q_OBJECT:
+		return Q_SELECT "txs t" Q_JOIN_BLOCK
+		       " WHERE (t.seq IN (SELECT seq FROM tx_objects WHERE kind = ?4 AND name = ?5)"
+		       " OR t.request_id IN (SELECT r.id FROM tx_objects x JOIN txs r ON r.seq = x.seq"
+		       " WHERE x.kind = ?4 AND x.name = ?5))" Q_FILTER;
 	default:
 		return NULL;
 	}
@@ -256,7 +302,7 @@ struct store_t {
 	const genesis_t *g;
 	char *path;
 	int readonly;
-	int schema;                  /* the file's schema_version (< 3: read-only) */
+	int schema;                  /* the file's schema_version (< 4: read-only) */
 	map_t *principals;           /* scheme byte || key -> principals id */
 	/* store_append: the requests the block's objects may name as their
 	 * last one (the block's own, and those its responses answer), by id
@@ -319,6 +365,51 @@ static int exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 static void bind_hash(sqlite3_stmt *q, int i, const uint8_t *h)
 {
 	sqlite3_bind_blob(q, i, h, BSEC_HASH_BYTES, SQLITE_STATIC);
+}
+
+/* The idp column of a tx id: its first 8 bytes, big-endian, as SQLite's
+ * signed 64-bit integer. */
+static int64_t idp_of(const uint8_t id[BSEC_HASH_BYTES])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | id[i];
+	return (int64_t)v;
+}
+
+/* Binds a lookup by tx id: ?1 its prefix (schema 4) and, in a statement
+ * for an older file that has ?2, the whole id. */
+static void bind_id(sqlite3_stmt *q, const uint8_t id[BSEC_HASH_BYTES])
+{
+	sqlite3_bind_int64(q, 1, idp_of(id));
+	if (sqlite3_bind_parameter_count(q) >= 2)
+		bind_hash(q, 2, id);
+}
+
+/* Steps q (bound by bind_id) to the row whose tx bytes, column col, have
+ * this id: SQLITE_ROW there, SQLITE_DONE when no row has, or an error. */
+static int step_to_id(store_t *s, sqlite3_stmt *q, int col, const uint8_t id[BSEC_HASH_BYTES])
+{
+	int rc;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		uint8_t got[BSEC_HASH_BYTES];
+		if (tx_raw_id(sqlite3_column_blob(q, col), (size_t)sqlite3_column_bytes(q, col),
+			      s->g->chain_id, got) == 0 &&
+		    memcmp(got, id, BSEC_HASH_BYTES) == 0)
+			break;
+	}
+	return rc;
+}
+
+/* bsec_idp(id): idp_of for SQL, which the 3 -> 4 migration uses. */
+static void sql_idp(sqlite3_context *c, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	if (sqlite3_value_type(argv[0]) != SQLITE_BLOB || sqlite3_value_bytes(argv[0]) != BSEC_HASH_BYTES) {
+		sqlite3_result_error(c, "bsec_idp: not a 32-byte tx id", -1);
+		return;
+	}
+	sqlite3_result_int64(c, idp_of(sqlite3_value_blob(argv[0])));
 }
 
 /* A column that must hold exactly n bytes; NULL otherwise. */
@@ -388,7 +479,7 @@ static int migrate_v2(store_t *s, char *err, size_t errlen)
 	static const char sql[] =
 		"INSERT INTO principals (key) SELECT sender FROM txs"
 		" UNION SELECT " V2_OWNER_KEY " FROM objects o;"
-		"CREATE TABLE txs_v3 " TXS_DEF ";"
+		"CREATE TABLE txs_v3 " TXS_DEF_V3 ";"
 		"INSERT INTO txs_v3 (seq, height, idx, id, type, sender, domain, ts, request_id, raw)"
 		" SELECT t.seq, t.height, t.idx, t.id, t.type, p.id, t.domain, t.ts, t.request_id, t.raw"
 		" FROM txs t JOIN principals p ON p.key = t.sender ORDER BY t.seq;"
@@ -426,6 +517,39 @@ static int migrate_v2(store_t *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Schema 3 -> 4, inside check_meta's transaction, after the earlier
+ * steps: txs rows keep the id's 8-byte prefix instead of the id, lose the
+ * height, idx and ts columns (the seq and the tx's bytes hold them), and
+ * name a response's request by its row.  Every response must find its
+ * request (validation made sure of it when the block was appended). */
+static int migrate_v3(store_t *s, char *err, size_t errlen)
+{
+	static const char sql[] =
+		"CREATE TABLE txs_v4 " TXS_DEF ";"
+		"INSERT INTO txs_v4 (seq, idp, type, sender, domain, request_seq, raw)"
+		" SELECT t.seq, bsec_idp(t.id), t.type, t.sender, t.domain,"
+		" (SELECT r.seq FROM txs r WHERE r.id = t.request_id), t.raw FROM txs t ORDER BY t.seq;"
+		"DROP TABLE txs;"
+		"ALTER TABLE txs_v4 RENAME TO txs;";
+	int64_t txs = count_rows(s->db, "txs"), resp = count_rows(s->db, "txs WHERE request_id IS NOT NULL");
+	if (txs < 0 || resp < 0) {
+		err_set(err, errlen, "%s: counting rows before migrating: %s", s->path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (exec_sql(s->db, sql, err, errlen) < 0 || exec_sql(s->db, SCHEMA_SQL, err, errlen) < 0)
+		return -1;
+	if (count_rows(s->db, "txs") != txs ||
+	    count_rows(s->db, "txs WHERE request_seq IS NOT NULL") != resp) {
+		err_set(err, errlen, "%s: migrating to schema_version 4 would lose rows or a response's "
+			"request; the file is left as it was", s->path);
+		return -1;
+	}
+	log_info("store", "%s: migrated from schema_version 3 to 4 (txs indexed by an 8-byte id prefix, "
+		 "%" PRId64 " txs); the old table's pages stay in the file as free space that new "
+		 "blocks reuse (VACUUM with the node stopped returns them)", s->path, txs);
+	return 0;
+}
+
 /* Creates the schema when new, then checks schema_version and chain_id. */
 static int check_meta(store_t *s, char *err, size_t errlen)
 {
@@ -436,7 +560,9 @@ static int check_meta(store_t *s, char *err, size_t errlen)
 	char want[2 * BSEC_HASH_BYTES + 1], have[2 * BSEC_HASH_BYTES + 1];
 
 	if (!s->readonly) {
-		if (exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen) < 0)
+		if (sqlite3_create_function_v2(s->db, "bsec_idp", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+					       NULL, sql_idp, NULL, NULL, NULL) != SQLITE_OK ||
+		    exec_sql(s->db, "BEGIN IMMEDIATE", err, errlen) < 0)
 			goto out;
 		began = 1;
 		if (exec_sql(s->db, SCHEMA_SQL, err, errlen) < 0)
@@ -466,7 +592,8 @@ static int check_meta(store_t *s, char *err, size_t errlen)
 		snprintf(v, sizeof(v), "%d", STORE_SCHEMA_VERSION);
 		if (!s->readonly) {
 			if ((s->schema == 1 && migrate_v1(s, err, errlen) < 0) ||
-			    migrate_v2(s, err, errlen) < 0)
+			    (s->schema <= 2 && migrate_v2(s, err, errlen) < 0) ||
+			    migrate_v3(s, err, errlen) < 0)
 				goto out;
 			if (meta_write(s->db, "schema_version", v, strlen(v)) < 0) {
 				err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
@@ -494,6 +621,8 @@ static int check_meta(store_t *s, char *err, size_t errlen)
 		goto out;
 	}
 	if (began) {
+		if (exec_sql(s->db, TXS_INDEX_SQL, err, errlen) < 0)
+			goto out;
 		began = 0;
 		if (exec_sql(s->db, "COMMIT", err, errlen) < 0)
 			goto out;
@@ -537,13 +666,14 @@ static int prepare_all(store_t *s, char *err, size_t errlen)
 {
 	for (int i = 0; i < S_COUNT; i++) {
 		const char *sql = STMT_SQL[i];
-		if (s->schema < 3) {
+		if (s->schema < STORE_SCHEMA_VERSION) {
 			/* statements that write: never run on a read-only open */
-			if (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS || i == S_TX_SEQ ||
-			    i == S_OBJECT_PUT)
+			if (i == S_TX_INS || i == S_TX_SEQ ||
+			    (s->schema < 3 && (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS ||
+					       i == S_OBJECT_PUT)))
 				continue;
-			if (v2_sql(i))
-				sql = v2_sql(i);
+			if (old_sql(i, s->schema))
+				sql = old_sql(i, s->schema);
 		}
 		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) !=
 		    SQLITE_OK) {
@@ -1089,8 +1219,8 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 		}
 	} else {
 		sqlite3_stmt *r = a->s->stmt[S_TX_SEQ];
-		bind_hash(r, 1, o->last_request);
-		if (sqlite3_step(r) != SQLITE_ROW) {
+		bind_id(r, o->last_request);
+		if (step_to_id(a->s, r, 1, o->last_request) != SQLITE_ROW) {
 			sqlite3_reset(r);
 			err_set(a->err, a->errlen, "object %s: its last request is not in the ledger", o->name);
 			return -1;
@@ -1181,8 +1311,8 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, int
 	if (principal_id(s, tx->scheme, tx->sender, &sender, err, errlen) < 0)
 		return -1;
 	if (tx->type == TX_RESPONSE) {
-		bind_hash(r, 1, tx->request_id);
-		if (sqlite3_step(r) == SQLITE_ROW) {
+		bind_id(r, tx->request_id);
+		if (step_to_id(s, r, 2, tx->request_id) == SQLITE_ROW) {
 			if (sqlite3_column_type(r, 0) == SQLITE_TEXT)
 				req_domain = xstrdup((const char *)sqlite3_column_text(r, 0));
 			req_seq = sqlite3_column_int64(r, 1);
@@ -1202,23 +1332,20 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, int
 						      .instr_len = tx->instruction_len });
 	}
 	sqlite3_bind_int64(q, 1, seq);
-	sqlite3_bind_int64(q, 2, (int64_t)height);
-	sqlite3_bind_int(q, 3, (int)idx);
-	bind_hash(q, 4, tx->id);
-	sqlite3_bind_int(q, 5, tx->type);
-	sqlite3_bind_int64(q, 6, sender);
+	sqlite3_bind_int64(q, 2, idp_of(tx->id));
+	sqlite3_bind_int(q, 3, tx->type);
+	sqlite3_bind_int64(q, 4, sender);
 	if (tx->type == TX_REQUEST || tx->type == TX_TENANT || tx->type == TX_ATTEST)
-		sqlite3_bind_text(q, 7, tx->domain, (int)tx->domain_len, SQLITE_STATIC);
+		sqlite3_bind_text(q, 5, tx->domain, (int)tx->domain_len, SQLITE_STATIC);
 	else if (req_domain)
-		sqlite3_bind_text(q, 7, req_domain, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 5, req_domain, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_null(q, 7);
-	sqlite3_bind_int64(q, 8, (int64_t)tx->timestamp_ms);
-	if (tx->type == TX_RESPONSE)
-		bind_hash(q, 9, tx->request_id);
+		sqlite3_bind_null(q, 5);
+	if (have_req)
+		sqlite3_bind_int64(q, 6, req_seq);
 	else
-		sqlite3_bind_null(q, 9);
-	sqlite3_bind_blob(q, 10, tx->raw, (int)tx->raw_len, SQLITE_STATIC);
+		sqlite3_bind_null(q, 6);
+	sqlite3_bind_blob(q, 7, tx->raw, (int)tx->raw_len, SQLITE_STATIC);
 	if (sqlite3_step(q) != SQLITE_DONE) {
 		hex32(hx, tx->id);
 		err_set(err, errlen, "storing tx %" PRIu32 " (%s): %s", idx, hx, sqlite3_errmsg(s->db));
@@ -1484,17 +1611,18 @@ int store_get_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], uint8_t **raw, s
 	sqlite3_stmt *q = s->stmt[S_TX_GET];
 	int ret = -1;
 
-	bind_hash(q, 1, id);
-	if (sqlite3_step(q) != SQLITE_ROW)
+	bind_id(q, id);
+	if (step_to_id(s, q, 0, id) != SQLITE_ROW)
 		goto out;
 	*len = (size_t)sqlite3_column_bytes(q, 0);
 	*raw = xmalloc(*len);
 	if (*len)
 		memcpy(*raw, sqlite3_column_blob(q, 0), *len);
+	int64_t seq = sqlite3_column_int64(q, 1);
 	if (height)
-		*height = (uint64_t)sqlite3_column_int64(q, 1);
+		*height = (uint64_t)seq >> SEQ_SHIFT;
 	if (index)
-		*index = (uint32_t)sqlite3_column_int64(q, 2);
+		*index = (uint32_t)(seq & ((1 << SEQ_SHIFT) - 1));
 	ret = 0;
 out:
 	sqlite3_reset(q);
@@ -1504,18 +1632,27 @@ out:
 int store_find_response(store_t *s, const uint8_t req_id[BSEC_HASH_BYTES],
 			uint8_t resp_id[BSEC_HASH_BYTES])
 {
-	sqlite3_stmt *q = s->stmt[S_RESP_FIND];
-	const uint8_t *p;
+	sqlite3_stmt *q = s->stmt[S_RESP_FIND], *r = s->stmt[S_TX_GET];
 	int ret = -1, rc;
 
-	bind_hash(q, 1, req_id);
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_DONE) {
-		ret = 1;
-	} else if (rc == SQLITE_ROW && (p = col_fixed(q, 0, BSEC_HASH_BYTES)) != NULL) {
-		memcpy(resp_id, p, BSEC_HASH_BYTES);
-		ret = 0;
+	if (s->schema >= 4) {
+		/* the request's row first; no request, no response */
+		bind_id(r, req_id);
+		rc = step_to_id(s, r, 0, req_id);
+		if (rc == SQLITE_ROW)
+			sqlite3_bind_int64(q, 1, sqlite3_column_int64(r, 1));
+		sqlite3_reset(r);
+		if (rc != SQLITE_ROW)
+			return rc == SQLITE_DONE ? 1 : -1;
+	} else {
+		bind_hash(q, 2, req_id);
 	}
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_DONE)
+		ret = 1;
+	else if (rc == SQLITE_ROW && tx_raw_id(sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0),
+					     s->g->chain_id, resp_id) == 0)
+		ret = 0;
 	sqlite3_reset(q);
 	return ret;
 }
@@ -2046,11 +2183,14 @@ int store_scan_open(store_scan_t **out, const char *dir, const genesis_t *g, cha
 	}
 	sqlite3_busy_timeout(sc->db, STORE_BUSY_MS);
 	/* plain rowid-order table scans: no secondary index is consulted */
+	/* the id's prefix (schema 4), or the id (older files) */
 	if (sqlite3_prepare_v2(sc->db,
 			       "SELECT height, header, cert FROM blocks NOT INDEXED ORDER BY height",
 			       -1, &sc->blocks, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(sc->db, "SELECT seq, id, raw FROM txs NOT INDEXED ORDER BY seq", -1,
-			       &sc->txs, NULL) != SQLITE_OK) {
+	    (sqlite3_prepare_v2(sc->db, "SELECT seq, idp, raw FROM txs NOT INDEXED ORDER BY seq", -1,
+				&sc->txs, NULL) != SQLITE_OK &&
+	     sqlite3_prepare_v2(sc->db, "SELECT seq, id, raw FROM txs NOT INDEXED ORDER BY seq", -1,
+				&sc->txs, NULL) != SQLITE_OK)) {
 		err_set(err, errlen, "`%s' is not a BSec ledger: %s", path, sqlite3_errmsg(sc->db));
 		goto out;
 	}
@@ -2180,9 +2320,13 @@ int store_scan_next(store_scan_t *sc, store_scan_block_t *blk, char *err, size_t
 			memset(t, 0, sizeof(*t));
 			t->height = th;
 			t->index = (uint32_t)(seq & ((1 << SEQ_SHIFT) - 1));
-			id = col_fixed(sc->txs, 1, BSEC_HASH_BYTES);
-			if (id)
+			if (sqlite3_column_type(sc->txs, 1) == SQLITE_INTEGER) {
+				uint64_t v = (uint64_t)sqlite3_column_int64(sc->txs, 1);
+				for (int i = 0; i < STORE_ID_HINT_BYTES; i++)
+					t->stored_id[i] = (uint8_t)(v >> (8 * (STORE_ID_HINT_BYTES - 1 - i)));
+			} else if ((id = col_fixed(sc->txs, 1, BSEC_HASH_BYTES)) != NULL) {
 				memcpy(t->stored_id, id, BSEC_HASH_BYTES);
+			}
 			n = (size_t)sqlite3_column_bytes(sc->txs, 2);
 			if (n > sc->tx_raw_cap[blk->n_txs]) {
 				free(sc->tx_raw[blk->n_txs]);

@@ -138,10 +138,15 @@ const char *store_path(const store_t *s);
  * stored, and does not decode). */
 typedef struct store_scan_t store_scan_t;
 
+/* The bytes of a row's stored id that the scan can give: schema 4 keeps
+ * only the id's first 8 (older files the whole id). */
+#define STORE_ID_HINT_BYTES 8
+
 typedef struct {
-	uint64_t height;              /* the row's height column */
-	uint32_t index;               /* the row's index column */
-	uint8_t stored_id[BSEC_HASH_BYTES]; /* the id column (a hint only) */
+	uint64_t height;              /* from the row's seq */
+	uint32_t index;               /* from the row's seq */
+	uint8_t stored_id[BSEC_HASH_BYTES]; /* the first STORE_ID_HINT_BYTES: the row's
+					     * id or id prefix (a hint only) */
 	const uint8_t *raw;           /* signed tx bytes (owned by the scan) */
 	size_t len;
 } store_scan_tx_t;

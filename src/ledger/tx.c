@@ -107,6 +107,24 @@ static void compute_id(tx_t *tx, const uint8_t chain_id[BSEC_HASH_BYTES])
 	hash_final(&c, tx->id);
 }
 
+int tx_raw_id(const uint8_t *raw, size_t len, const uint8_t chain_id[BSEC_HASH_BYTES],
+	      uint8_t id[BSEC_HASH_BYTES])
+{
+	/* version, type, timestamp, nonce, then the sender's scheme */
+	const size_t scheme_at = 1 + 1 + 8 + 4;
+	if (len <= scheme_at || !sig_scheme_valid(raw[scheme_at]))
+		return -1;
+	size_t sl = sig_sig_len(raw[scheme_at]);
+	if (len < scheme_at + 1 + sig_pub_len(raw[scheme_at]) + sl)
+		return -1;
+	hash_ctx_t c;
+	hash_init(&c);
+	hash_update(&c, chain_id, BSEC_HASH_BYTES);
+	hash_update(&c, raw, len - sl);
+	hash_final(&c, id);
+	return 0;
+}
+
 /* Parses raw (owned by tx) into the fields.  Returns 0 or -1 with err. */
 static int parse_raw(tx_t *tx, char *err, size_t errlen)
 {

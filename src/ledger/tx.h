@@ -141,6 +141,13 @@ int tx_build(tx_t *out, const tx_fields_t *f, const sig_key_t *key,
 int tx_decode(tx_t *out, const uint8_t *data, size_t len,
 	      const uint8_t chain_id[BSEC_HASH_BYTES], char *err, size_t errlen) WUR;
 void tx_clear(tx_t *tx);
+/* The id of a signed tx without decoding it: SHA-256(chain_id || all but
+ * the signature), whose length the sender's scheme fixes.  -1 when the
+ * bytes are too short for their scheme or name none; bytes tx_decode
+ * refuses may still get an id (the store checks ids of rows it wrote). */
+int tx_raw_id(const uint8_t *raw, size_t len, const uint8_t chain_id[BSEC_HASH_BYTES],
+	      uint8_t id[BSEC_HASH_BYTES]) WUR;
+
 /* Deep copy. */
 void tx_copy(tx_t *dst, const tx_t *src);
 

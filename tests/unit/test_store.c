@@ -324,6 +324,17 @@ static void sql(const char *dir, const char *stmt)
 	free(path);
 }
 
+/* Schema 4 takes a second row with a stored tx's id (validation refuses
+ * such a tx, the store does not look): tests that need an append to fail
+ * inside its SQL transaction get a trigger that refuses it the way the
+ * UNIQUE id index of schema 3 did, rolling the transaction back. */
+static void refuse_dup_ids(const char *dir)
+{
+	sql(dir, "CREATE TRIGGER test_dup_id BEFORE INSERT ON txs"
+		 " WHEN EXISTS (SELECT 1 FROM txs WHERE idp = NEW.idp AND raw = NEW.raw)"
+		 " BEGIN SELECT RAISE(ROLLBACK, 'test: tx already stored'); END");
+}
+
 /* Flips bit 0 of byte `at` (negative: from the end) of a blob column. */
 static void flip(const char *dir, const char *table, const char *col, const char *where, int at)
 {
@@ -667,7 +678,63 @@ static void test_load_state(void **unused)
 	store_close(s);
 }
 
-/* Turns the pristine (schema 3) ledger in dir into what schema 2 wrote:
+/* Turns the pristine (schema 4) ledger in dir into what schema 3 wrote:
+ * each tx's whole id (UNIQUE), height, index and timestamp in its row, a
+ * response's request by id. */
+static void downgrade_v3(const char *dir)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q, *u;
+	char *path = xasprintf("%s/ledger.db", dir), err[256];
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN; CREATE TABLE txs3 (seq INTEGER PRIMARY KEY,"
+				      " height INTEGER NOT NULL, idx INTEGER NOT NULL, id BLOB NOT NULL UNIQUE,"
+				      " type INTEGER NOT NULL, sender INTEGER NOT NULL, domain TEXT,"
+				      " ts INTEGER NOT NULL, request_id BLOB, raw BLOB NOT NULL)",
+				      NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT seq, type, sender, domain, raw FROM txs ORDER BY seq",
+					    -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "INSERT INTO txs3 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+					    -1, &u, NULL), SQLITE_OK);
+	int rows = 0;
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		tx_t t;
+		int64_t seq = sqlite3_column_int64(q, 0);
+		assert_int_equal(tx_decode(&t, sqlite3_column_blob(q, 4), (size_t)sqlite3_column_bytes(q, 4),
+					   W.g.chain_id, err, sizeof(err)), 0);
+		sqlite3_bind_int64(u, 1, seq);
+		sqlite3_bind_int64(u, 2, seq >> 20);
+		sqlite3_bind_int64(u, 3, seq & 1048575);
+		sqlite3_bind_blob(u, 4, t.id, BSEC_HASH_BYTES, SQLITE_TRANSIENT);
+		sqlite3_bind_value(u, 5, sqlite3_column_value(q, 1));
+		sqlite3_bind_value(u, 6, sqlite3_column_value(q, 2));
+		sqlite3_bind_value(u, 7, sqlite3_column_value(q, 3));
+		sqlite3_bind_int64(u, 8, (int64_t)t.timestamp_ms);
+		if (t.type == TX_RESPONSE)
+			sqlite3_bind_blob(u, 9, t.request_id, BSEC_HASH_BYTES, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(u, 9);
+		sqlite3_bind_value(u, 10, sqlite3_column_value(q, 4));
+		assert_int_equal(sqlite3_step(u), SQLITE_DONE);
+		sqlite3_reset(u);
+		tx_clear(&t);
+		rows++;
+	}
+	assert_true(rows > 0);
+	sqlite3_finalize(q);
+	sqlite3_finalize(u);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE txs; ALTER TABLE txs3 RENAME TO txs;"
+				      "CREATE INDEX txs_sender ON txs(sender, seq);"
+				      "CREATE INDEX txs_type_rare ON txs(type, seq) WHERE type >= 3;"
+				      "CREATE INDEX txs_domain ON txs(domain, seq);"
+				      "CREATE INDEX txs_request ON txs(request_id) WHERE request_id IS NOT NULL;"
+				      "UPDATE meta SET value = CAST('3' AS BLOB) WHERE key = 'schema_version';"
+				      "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	free(path);
+}
+
+/* Turns a schema-3 ledger (downgrade_v3's) in dir into what schema 2 wrote:
  * sender and owner keys in every row, a prev_hash column, an index by
  * block hash, no principals table. */
 static void downgrade_v2(const char *dir)
@@ -785,20 +852,23 @@ static void assert_sql(const char *dir, const char *query, const char *want)
 	free(got);
 }
 
-/* Ledgers written by schemas 1 and 2: read-only opens read them as they
+/* Ledgers written by schemas 1 to 3: read-only opens read them as they
  * are; a writable open migrates them in place (every block, tx, object,
- * open request and query answer kept), and later opens see schema 3;
+ * open request and query answer kept), and later opens see schema 4;
  * the migrated ledger still takes blocks and passes the audit. */
 static void test_schema_old(void **unused)
 {
 	(void)unused;
 	char err[512];
 	store_t *s;
-	for (int v = 2; v >= 1; v--) {
-		char name[24];
+	for (int v = 3; v >= 1; v--) {
+		char name[24], vs[8];
 		snprintf(name, sizeof(name), "schema%d", v);
+		snprintf(vs, sizeof(vs), "%d", v);
 		char *dir = copy_dir(name);
-		downgrade_v2(dir);
+		downgrade_v3(dir);
+		if (v <= 2)
+			downgrade_v2(dir);
 		if (v == 1)
 			sql(dir, "CREATE TABLE open_v1 (id BLOB PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;"
 				 "INSERT INTO open_v1 SELECT t.id, o.seq FROM open_requests o"
@@ -806,8 +876,10 @@ static void test_schema_old(void **unused)
 				 "DROP TABLE open_requests;"
 				 "ALTER TABLE open_v1 RENAME TO open_requests;"
 				 "UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version'");
-		assert_sql(dir, "SELECT typeof(sender) FROM txs", "blob");
-		assert_sql(dir, "SELECT count(*) FROM blocks WHERE substr(header, 1, 1) >= x'80'", "0");
+		assert_sql(dir, "SELECT typeof(sender) FROM txs", v <= 2 ? "blob" : "integer");
+		assert_sql(dir, "SELECT typeof(id) FROM txs", "blob");
+		if (v <= 2)
+			assert_sql(dir, "SELECT count(*) FROM blocks WHERE substr(header, 1, 1) >= x'80'", "0");
 		for (int writable = 0; writable <= 1; writable++) {
 			state_t *st = state_new(&W.g);
 			if (store_open(&s, dir, &W.g, !writable, err, sizeof(err)) < 0)
@@ -823,7 +895,7 @@ static void test_schema_old(void **unused)
 			state_free(st);
 			/* the read-only open changed nothing */
 			assert_sql(dir, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'",
-				   writable ? "3" : (v == 2 ? "2" : "1"));
+				   writable ? "4" : vs);
 		}
 		/* migrated: keys are principals ids, the dead column and index are gone */
 		assert_sql(dir, "SELECT typeof(sender) FROM txs", "integer");
@@ -839,6 +911,18 @@ static void test_schema_old(void **unused)
 			assert_sql(dir, same[i], want);
 			free(want);
 		}
+		static const char *const same4[] = {
+			"SELECT group_concat(idp) FROM (SELECT idp FROM txs ORDER BY seq)",
+			"SELECT group_concat(request_seq) FROM (SELECT request_seq FROM txs ORDER BY seq)",
+			"SELECT count(*) FROM txs WHERE request_seq IS NOT NULL",
+		};
+		for (size_t i = 0; i < ARRAY_LEN(same4); i++) {
+			char *want = sql_text(W.dir, same4[i]);
+			assert_sql(dir, same4[i], want);
+			free(want);
+		}
+		assert_sql(dir, "SELECT id FROM txs", "error: no such column");
+		assert_sql(dir, "SELECT ts FROM txs", "error: no such column");
 		assert_sql(dir, "SELECT prev_hash FROM blocks", "error: no such column");
 		assert_sql(dir, "SELECT hash FROM blocks", "error: no such column");
 		assert_sql(dir, "SELECT count(*) FROM sqlite_schema WHERE name = 'blocks_hash'", "0");
@@ -862,14 +946,14 @@ static void test_schema_old(void **unused)
 		/* the old blocks kept their signed form, the new one is stored without
 		 * the chain_id and the proposer's key */
 		assert_sql(dir, "SELECT group_concat(substr(header, 1, 1) >= x'80', '') FROM"
-				" (SELECT header FROM blocks ORDER BY height)", "000001");
+				" (SELECT header FROM blocks ORDER BY height)", v <= 2 ? "000001" : "111111");
 		free(dir);
 	}
 	/* an unknown version is refused, with the versions this build reads */
 	char *dir = copy_dir("schema7");
 	sql(dir, "UPDATE meta SET value = CAST('7' AS BLOB) WHERE key = 'schema_version'");
 	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "schema_version `7', this build reads 1 to 3"));
+	assert_non_null(strstr(err, "schema_version `7', this build reads 1 to 4"));
 	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "schema_version `7'"));
 	free(dir);
@@ -883,6 +967,7 @@ static void test_principal_rollback(void **unused)
 {
 	(void)unused;
 	char err[512], *dir = copy_dir("principals");
+	refuse_dup_ids(dir);
 	store_t *s;
 	block_t b;
 	cert_t c;
@@ -989,6 +1074,7 @@ static void test_refusals(void **unused)
 {
 	(void)unused;
 	char err[512], *dir = copy_dir("refuse");
+	refuse_dup_ids(dir);
 	store_t *s;
 	state_t *st = state_new(&W.g);
 	block_t b;
@@ -1017,8 +1103,8 @@ static void test_refusals(void **unused)
 	block_clear(&b);
 	cert_clear(&c);
 
-	/* a failure inside the SQL transaction (a tx id already stored)
-	 * leaves nothing behind */
+	/* a failure inside the SQL transaction (a tx already stored, which
+	 * refuse_dup_ids's trigger refuses) leaves nothing behind */
 	uint8_t *raw;
 	size_t len;
 	uint64_t h;
@@ -1085,10 +1171,10 @@ static void test_refusals(void **unused)
 
 	/* a tampered tip is refused at open: a tx signature byte (only the
 	 * version 2 header's sig_root covers it), then the certificate */
-	flip(dir, "txs", "raw", "height = 6 AND idx = 0", -1);
+	flip(dir, "txs", "raw", "seq = 6 << 20", -1);
 	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "tip block 6: sig_root does not match"));
-	flip(dir, "txs", "raw", "height = 6 AND idx = 0", -1);
+	flip(dir, "txs", "raw", "seq = 6 << 20", -1);
 	flip(dir, "blocks", "cert", "height = 6", -1);
 	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "certificate"));
@@ -1124,9 +1210,8 @@ static const char *tamper_sql[] = {
 	/* swap blocks 2 and 3 with their txs */
 	"UPDATE blocks SET height = -height WHERE height IN (2, 3);"
 	"UPDATE blocks SET height = 5 + height WHERE height < 0;"
-	"UPDATE txs SET seq = -seq WHERE height IN (2, 3);"
-	"UPDATE txs SET height = 5 - height, seq = ((5 - height) << 20) | ((-seq) & 1048575)"
-	" WHERE seq < 0;",
+	"UPDATE txs SET seq = -seq WHERE seq >> 20 IN (2, 3);"
+	"UPDATE txs SET seq = ((5 - ((-seq) >> 20)) << 20) | ((-seq) & 1048575) WHERE seq < 0;",
 };
 
 typedef struct {
@@ -1143,9 +1228,9 @@ static void test_audit_tampered(void **unused)
 {
 	(void)unused;
 	static const tamper_t cases[] = {
-		{ "tx-content", "txs", "raw", "height = 3 AND idx = 1", 12, NULL, 3, 1,
+		{ "tx-content", "txs", "raw", "seq = (3 << 20) + 1", 12, NULL, 3, 1,
 		  "block 3: tx_root does not match its txs (tx 1 is not the tx that was committed)" },
-		{ "tx-signature", "txs", "raw", "height = 4 AND idx = 2", -1, NULL, 4, 2,
+		{ "tx-signature", "txs", "raw", "seq = (4 << 20) + 2", -1, NULL, 4, 2,
 		  "block 4 tx 2: signature does not verify" },
 		/* offsets in the stored form, which leaves out the chain_id (32 bytes
 		 * after the first): the timestamp, prev_hash, height */
@@ -1161,7 +1246,7 @@ static void test_audit_tampered(void **unused)
 		  "block 3: missing (the ledger goes from block 2 to block 4)" },
 		{ "deleted-tip", NULL, NULL, NULL, 0, "DELETE FROM blocks WHERE height = 5", 5, -1,
 		  "block 5: missing, yet the ledger files 2 tx rows" },
-		{ "deleted-tx", NULL, NULL, NULL, 0, "DELETE FROM txs WHERE height = 2 AND idx = 1", 2,
+		{ "deleted-tx", NULL, NULL, NULL, 0, "DELETE FROM txs WHERE seq = (2 << 20) + 1", 2,
 		  1, "block 2: tx 1 is missing from the ledger" },
 		{ "swapped", NULL, NULL, NULL, 0, NULL, 2, -1, "block 2: its header says height 3" },
 	};
@@ -1227,9 +1312,9 @@ static void test_audit_resigned_tx(void **unused)
 	sqlite3_stmt *q;
 	char *path = xasprintf("%s/ledger.db", dir);
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE txs SET raw = ?1 WHERE id = ?2", -1, &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE txs SET raw = ?1 WHERE seq = ?2", -1, &q, NULL), SQLITE_OK);
 	sqlite3_bind_blob(q, 1, fresh, (int)len, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 2, W.req_vm1, BSEC_HASH_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 2, (int64_t)(h << 20 | idx));
 	assert_int_equal(sqlite3_step(q), SQLITE_DONE);
 	assert_int_equal(sqlite3_changes(db), 1);
 	sqlite3_finalize(q);
@@ -1474,6 +1559,7 @@ static void test_batch(void **unused)
 	(void)unused;
 	char err[512], name[48];
 	char *dir = copy_dir("batch");
+	refuse_dup_ids(dir);
 	store_t *s;
 	state_t *st = state_new(&W.g);
 	tx_t t[3], dup;
@@ -1496,7 +1582,7 @@ static void test_batch(void **unused)
 	assert_int_equal(store_height(s), h0 + 2);
 	/* a durable record: the two blocks are committed with it */
 	assert_int_equal(store_meta_put(s, "test.mark", "x", 1), 0);
-	/* two more, the second with a tx already on chain: the unique id
+	/* two more, the second with a tx already on chain: the trigger
 	 * aborts the transaction, which takes block h0 + 3 with it */
 	mk_request(&t[0], W.t1, "p0", "vm create bt3-0", bts(h0 + 3) - 1);
 	commit_block(s, st, t, 1, bts(h0 + 3));
