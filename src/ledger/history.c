@@ -5,9 +5,9 @@
  * Both walk store_query_txs in chain order and decode each tx (no
  * signature checks: the node verified them at admission, the auditor's
  * verify checks them again).  The history pairs each request with its
- * response through the request_id index (store_find_response); the
- * accountability report reads every response once into a map keyed by
- * request id, then every request.
+ * response through the index of responses by their request's row
+ * (store_find_response); the accountability report reads every response
+ * once into a map keyed by request id, then every request.
  */
 #include "history.h"
 

@@ -251,13 +251,12 @@ class AuditTest(unittest.TestCase):
     def test_tampered_ledger_files(self):
         swap = ("UPDATE blocks SET height = -height WHERE height IN (3, 4);"
                 "UPDATE blocks SET height = 7 + height WHERE height < 0;"
-                "UPDATE txs SET seq = -seq WHERE height IN (3, 4);"
-                "UPDATE txs SET height = 7 - height, seq = ((7 - height) << 20) | ((-seq) & 1048575)"
-                " WHERE seq < 0;")
+                "UPDATE txs SET seq = -seq WHERE seq >> 20 IN (3, 4);"
+                "UPDATE txs SET seq = ((7 - ((-seq) >> 20)) << 20) | ((-seq) & 1048575) WHERE seq < 0;")
         cases = [
-            ("tx-byte", lambda db: self.flip(db, "txs", "raw", "height = 3 AND idx = 0", 20), 3,
+            ("tx-byte", lambda db: self.flip(db, "txs", "raw", "seq = 3 << 20", 20), 3,
              "tx_root does not match its txs (tx 0 is not the tx that was committed)"),
-            ("tx-signature", lambda db: self.flip(db, "txs", "raw", "height = 4 AND idx = 0", -1), 4,
+            ("tx-signature", lambda db: self.flip(db, "txs", "raw", "seq = 4 << 20", -1), 4,
              "block 4 tx 0: signature does not verify"),
             ("header-byte", lambda db: self.flip(db, "blocks", "header", "height = 2", 80), 2,
              "block 2: proposer signature does not verify"),
