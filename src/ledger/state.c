@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "../lib/map.h"
 #include "../lib/util.h"
@@ -57,6 +58,7 @@ typedef struct {
 	int present;          /* 0: made for counting/loading, no record yet */
 	uint32_t count[4];    /* by obj_kind_t: CREATING + ACTIVE objects */
 	ring_t ring;          /* block timestamps of requests to this domain */
+	uint64_t dirty_gen;   /* == the state's dirty_gen: in dirty_tenants */
 } tenant_ent_t;
 
 typedef struct {
@@ -99,6 +101,15 @@ struct state_t {
 	recent_t *rq;            /* circular queue */
 	size_t rq_head, rq_n, rq_cap;
 	map_t *dirty_tenants;    /* tenant key -> tenant_ent_t* */
+	uint64_t dirty_gen;      /* advanced by state_clear_dirty */
+	/* The entry tent_get found last.  A request is checked and applied
+	 * several times (admission, the proposal, the block, the commit), each
+	 * looking its tenant up two or three times by a key that holds the
+	 * whole public key (257 bytes for RSA); consecutive txs are mostly
+	 * one tenant's.  Entries are never freed and their key and domain never
+	 * change, so a stale pointer is only a miss; atomic because lookups
+	 * take a const state. */
+	_Atomic(tenant_ent_t *) tent_last;
 	map_t *dirty_objects;    /* object key -> PRESENT */
 	int untracked;           /* state_track_dirty(st, 0): no dirty sets */
 	undo_t *undo;
@@ -193,13 +204,33 @@ static void undo_release(undo_t *u)
 
 /* ---- tenant entries ---- */
 
+/* tent_last when it is this tenant's entry for this domain, else NULL
+ * (scheme and dlen already checked). */
+static tenant_ent_t *tent_cached(const state_t *st, int scheme, const uint8_t *key, const char *dom,
+				 size_t dlen)
+{
+	tenant_ent_t *e = atomic_load_explicit(&st->tent_last, memory_order_relaxed);
+	if (e && e->rec.key.scheme == scheme && e->rec.domain[dlen] == '\0' &&
+	    memcmp(e->rec.domain, dom, dlen) == 0 && memcmp(e->rec.key.key, key, sig_pub_len(scheme)) == 0)
+		return e;
+	return NULL;
+}
+
+static void tent_remember(const state_t *st, tenant_ent_t *e)
+{
+	atomic_store_explicit(&((state_t *)st)->tent_last, e, memory_order_relaxed);
+}
+
 static tenant_ent_t *tent_get(const state_t *st, int scheme, const uint8_t *key, const char *dom,
 			      size_t dlen)
 {
 	uint8_t k[TKEY_MAX];
 	if (!sig_scheme_valid(scheme) || dlen > TX_MAX_DOMAIN)
 		return NULL;
-	return map_get(st->tenants, k, tkey_build(k, scheme, key, dom, dlen));
+	tenant_ent_t *e = tent_cached(st, scheme, key, dom, dlen);
+	if (!e && (e = map_get(st->tenants, k, tkey_build(k, scheme, key, dom, dlen))) != NULL)
+		tent_remember(st, e);
+	return e;
 }
 
 /* Finds or makes (present = 0) the entry; never undone, never freed. */
@@ -209,10 +240,14 @@ static tenant_ent_t *tent_make(state_t *st, int scheme, const uint8_t *key, cons
 	uint8_t k[TKEY_MAX];
 	if (!sig_scheme_valid(scheme) || dlen > TX_MAX_DOMAIN)
 		return NULL;
-	size_t kl = tkey_build(k, scheme, key, dom, dlen);
-	tenant_ent_t *e = map_get(st->tenants, k, kl);
+	tenant_ent_t *e = tent_cached(st, scheme, key, dom, dlen);
 	if (e)
 		return e;
+	size_t kl = tkey_build(k, scheme, key, dom, dlen);
+	if ((e = map_get(st->tenants, k, kl)) != NULL) {
+		tent_remember(st, e);
+		return e;
+	}
 	e = xcalloc(1, sizeof(*e));
 	memcpy(e->rec.domain, dom, dlen);
 	e->rec.key.scheme = (uint8_t)scheme;
@@ -235,8 +270,9 @@ static tenant_ent_t *tent_make(state_t *st, int scheme, const uint8_t *key, cons
 static void tent_dirty(state_t *st, tenant_ent_t *e)
 {
 	uint8_t k[TKEY_MAX];
-	if (st->untracked)
+	if (st->untracked || e->dirty_gen == st->dirty_gen)
 		return;
+	e->dirty_gen = st->dirty_gen;
 	size_t kl = tkey_build(k, e->rec.key.scheme, e->rec.key.key, e->rec.domain,
 			       strlen(e->rec.domain));
 	map_put(st->dirty_tenants, k, kl, e);
@@ -667,6 +703,8 @@ static state_t *state_alloc(const genesis_t *g)
 {
 	state_t *st = xcalloc(1, sizeof(*st));
 	st->g = g;
+	st->dirty_gen = 1;   /* new entries hold 0: not in the dirty set */
+	atomic_init(&st->tent_last, NULL);
 	st->tenants = map_new();
 	st->tkeys = map_new();
 	st->objects = map_new();
@@ -713,6 +751,7 @@ state_t *state_clone(const state_t *src)
 	while (map_next(src->tenants, &i, &k, &kl, &v)) {
 		const tenant_ent_t *e = v;
 		tenant_ent_t *c = dup_bytes(e, sizeof(*e));
+		c->dirty_gen = 0;
 		c->ring.v = e->ring.cap ? xmalloc(e->ring.cap * sizeof(uint64_t)) : NULL;
 		if (e->ring.n)
 			memcpy(c->ring.v, e->ring.v, e->ring.n * sizeof(uint64_t));
@@ -1322,6 +1361,7 @@ int state_foreach_dirty_attestation(state_t *st, state_attest_cb cb, void *ctx)
 
 void state_clear_dirty(state_t *st)
 {
+	st->dirty_gen++;
 	map_clear(st->dirty_tenants);
 	map_clear(st->dirty_objects);
 	map_clear(st->dirty_attests);

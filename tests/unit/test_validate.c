@@ -681,6 +681,51 @@ static void test_tenant_txs(void **state)
 	ok(req(K_CAROL, "p0", "vm create cv2"));
 }
 
+/* Lookups of one tenant in domains whose names prefix each other, of
+ * another tenant and of keys one byte apart, in turn: each answers its own
+ * entry, and quotas count per domain (the state remembers the entry it
+ * found last and must never hand it out for another tenant or domain). */
+static void test_tenant_lookup_cache(void **state)
+{
+	(void)state;
+	const uint8_t *alice = sig_key_pub(keys[K_ALICE]), *bob = sig_key_pub(keys[K_BOB]);
+	uint8_t other[32];
+	memcpy(other, alice, sizeof(other));
+	other[31] ^= 1;
+	block();
+	ok(ten(K_P1A, TENANT_REGISTER, "p1b", K_ALICE, "alice-b", (sla_t){ .ops = OP_ALL, .max_vms = 7 }));
+	for (int round = 0; round < 2; round++) {
+		const tenant_rec_t *t = state_tenant(F->st, "p1", 2, SIG_ED25519, alice);
+		assert_non_null(t);
+		assert_string_equal(t->domain, "p1");
+		assert_int_equal(t->sla.max_vms, 0);
+		t = state_tenant(F->st, "p1b", 3, SIG_ED25519, alice);
+		assert_non_null(t);
+		assert_string_equal(t->name, "alice-b");
+		assert_int_equal(t->sla.max_vms, 7);
+		assert_null(state_tenant(F->st, "p1", 1, SIG_ED25519, alice));   /* "p" */
+		t = state_tenant(F->st, "p1", 2, SIG_ED25519, alice);
+		assert_non_null(t);
+		assert_string_equal(t->domain, "p1");
+		assert_null(state_tenant(F->st, "p1", 2, SIG_ED25519, other));
+		t = state_tenant(F->st, "p0", 2, SIG_ECDSA_P256, bob);
+		assert_non_null(t);
+		assert_string_equal(t->name, "bob");
+		assert_null(state_tenant(F->st, "p0", 2, SIG_ED25519, bob));     /* the same bytes, another scheme */
+		assert_int_equal(state_tenant(F->st, "p0", 2, SIG_ED25519, alice)->sla.max_vms, 2);
+	}
+	/* alice may hold 2 VMs in p0: requests to p1 and p1b in between do not count there */
+	ok(req(K_ALICE, "p0", "vm create c0"));
+	ok(req(K_ALICE, "p1b", "vm create c1"));
+	ok(req(K_ALICE, "p1", "vm create c2"));
+	ok(req(K_ALICE, "p0", "vm create c3"));
+	ok(req(K_ALICE, "p1b", "vm create c4"));
+	expect(req(K_ALICE, "p0", "vm create c5"), V_QUOTA);
+	assert_int_equal(state_count(F->st, SIG_ED25519, alice, "p1b", 3, OBJ_VM), 2);
+	assert_int_equal(state_count(F->st, SIG_ED25519, alice, "p1", 2, OBJ_VM), 1);
+	assert_int_equal(state_count(F->st, SIG_ED25519, alice, "p0", 2, OBJ_VM), 2);
+}
+
 /* Revocation takes effect inside the block that records it; responses to
  * the revoked tenant's open requests are still accepted. */
 static void test_revocation_at_block(void **state)
@@ -967,6 +1012,19 @@ static void test_dirty(void **state)
 	assert_int_equal(c.objects, 2);
 	assert_int_equal(c.removed, 1);
 	assert_true(c.saw_k2_removed);
+	/* changed twice in a block: once in the set; changed again after the
+	 * set was cleared: in it again */
+	ok(ten(K_P0A, TENANT_UPDATE, "p0", K_CAROL, "carol-2", (sla_t){ .ops = OP_ALL }));
+	memset(&c, 0, sizeof(c));
+	state_foreach_dirty(F->st, dirty_ten, dirty_obj, &c);
+	assert_int_equal(c.tenants, 1);
+	state_clear_dirty(F->st);
+	block();
+	ok(ten(K_P0A, TENANT_UPDATE, "p0", K_CAROL, "carol-3", (sla_t){ .ops = OP_ALL }));
+	memset(&c, 0, sizeof(c));
+	state_foreach_dirty(F->st, dirty_ten, dirty_obj, &c);
+	assert_int_equal(c.tenants, 1);
+	assert_int_equal(c.objects, 0);
 }
 
 /* A state rebuilt the way store_load_state does it answers the same. */
@@ -1118,6 +1176,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cross_domain_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_responses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tenant_txs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tenant_lookup_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_revocation_at_block, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
