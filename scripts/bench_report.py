@@ -108,6 +108,7 @@ def main():
     growth, vc, cu, wan = load(out, "growth"), load(out, "viewchange"), load(out, "catchup"), load(out, "wan")
     cus = load(out, "catchup-short")
     cscale = load(out, "cpu-scaling")
+    rsa_n4 = load(out, "rsa-n4")
     au = load(out, "audit")
     md = []
     w = md.append
@@ -292,8 +293,19 @@ plot {lines}
             targets.append(("ed25519, 64 B, n = 4: ≥ 8 × 803 tx/s", "≥ 6 426 tx/s",
                             f"{fmt(n4['tx_per_s'])} = {fmt(n4['tx_per_s'] / 803.3, 1)} × 803", n4["tx_per_s"] >= 8 * 803.3))
         if n4 and scheme == "rsa-pss-2048":
-            targets.append(("rsa-pss-2048, 64 B, n = 4", "≥ 15 000 tx/s", f"{fmt(n4['tx_per_s'])} tx/s",
-                            n4["tx_per_s"] >= 15000))
+            runs = [p["tx_per_s"] for p in (rsa_n4 or {}).get("points", []) if p.get("tx_per_s")]
+            if runs:
+                # bench.sh rsa-n4: three more n = 4 runs; the median of them and the sweep's
+                allr = sorted(runs + [n4["tx_per_s"]])
+                m = (allr[len(allr) // 2 - 1] + allr[len(allr) // 2]) / 2 if len(allr) % 2 == 0 else allr[len(allr) // 2]
+                w(f"\nrsa-pss-2048 at n = 4, 64 B, in {len(allr)} saturation runs (the sweep's and {len(runs)} more, "
+                  "fresh devnets each): " + ", ".join(fmt(v) for v in allr) + f" tx/s; median {fmt(m)}.\n")
+                targets.append(("rsa-pss-2048, 64 B, n = 4", "≥ 15 000 tx/s",
+                                f"{fmt(m)} tx/s (median of {len(allr)} runs, {fmt(allr[0])} – {fmt(allr[-1])})",
+                                m >= 15000))
+            else:
+                targets.append(("rsa-pss-2048, 64 B, n = 4", "≥ 15 000 tx/s", f"{fmt(n4['tx_per_s'])} tx/s",
+                                n4["tx_per_s"] >= 15000))
         d1 = P.dat(f"throughput_{scheme}", [(f"n={n}", [(p["instruction_bytes"], p["tx_per_s"])
                                                         for p in pts if p["nodes"] == n]) for n in ns])
         lines = ", ".join(f"'{d1}' index {i} using 1:2 with linespoints title 'n={n}'" for i, n in enumerate(ns))
