@@ -374,6 +374,25 @@ static void test_tx_types_roundtrip(void **st)
 				assert_int_equal(b.status, TX_STATUS_ERROR);
 				assert_int_equal(b.error_len, strlen("driver failed"));
 			}
+			/* the id from the bytes alone (what the store checks rows
+			 * by): the decoder's; none for a cut tx or a bad scheme */
+			uint8_t id[32], *cut = xmalloc(a.raw_len);
+			assert_int_equal(tx_raw_id(a.raw, a.raw_len, CID, id), 0);
+			assert_memory_equal(id, b.id, 32);
+			memcpy(cut, a.raw, a.raw_len);
+			size_t min = 15 + sig_pub_len(schemes[s]) + sig_sig_len(schemes[s]);
+			for (size_t n = 0; n < min; n++)
+				assert_int_equal(tx_raw_id(cut, n, CID, id), -1);
+			assert_int_equal(tx_raw_id(cut, min, CID, id), 0);
+			cut[14] = 9;
+			assert_int_equal(tx_raw_id(cut, a.raw_len, CID, id), -1);
+			cut[14] = (uint8_t)schemes[s];
+			uint8_t cid2[32];
+			memcpy(cid2, CID, 32);
+			cid2[0] ^= 1;
+			assert_int_equal(tx_raw_id(cut, a.raw_len, cid2, id), 0);
+			assert_memory_not_equal(id, b.id, 32);
+			free(cut);
 			tx_t c;
 			tx_copy(&c, &b);
 			assert_memory_equal(c.id, b.id, 32);
