@@ -474,6 +474,28 @@ static int64_t count_rows(sqlite3 *db, const char *table)
 	return n;
 }
 
+/* Runs one migration step's SQL, then SCHEMA_SQL (the indexes of the
+ * tables it rebuilt), and counts rows before (before[i]) and after
+ * (after[i]): 0 when each pair is equal, 1 when one is not (the caller
+ * says what would be lost), -1 on an SQL error.  n[] gets the counts. */
+static int migrate_run(store_t *s, const char *sql, const char *const before[2],
+		       const char *const after[2], int64_t n[2], char *err, size_t errlen)
+{
+	for (int i = 0; i < 2; i++) {
+		if ((n[i] = count_rows(s->db, before[i])) < 0) {
+			err_set(err, errlen, "%s: counting rows before migrating: %s", s->path,
+				sqlite3_errmsg(s->db));
+			return -1;
+		}
+	}
+	if (exec_sql(s->db, sql, err, errlen) < 0 || exec_sql(s->db, SCHEMA_SQL, err, errlen) < 0)
+		return -1;
+	for (int i = 0; i < 2; i++)
+		if (count_rows(s->db, after[i]) != n[i])
+			return 1;
+	return 0;
+}
+
 static int migrate_v2(store_t *s, char *err, size_t errlen)
 {
 	static const char sql[] =
@@ -496,24 +518,21 @@ static int migrate_v2(store_t *s, char *err, size_t errlen)
 		"ALTER TABLE objects_v3 RENAME TO objects;"
 		"ALTER TABLE blocks DROP COLUMN prev_hash;"
 		"ALTER TABLE blocks DROP COLUMN hash;";
-	int64_t txs = count_rows(s->db, "txs"), objs = count_rows(s->db, "objects");
-	if (txs < 0 || objs < 0) {
-		err_set(err, errlen, "%s: counting rows before migrating: %s", s->path, sqlite3_errmsg(s->db));
-		return -1;
-	}
-	if (exec_sql(s->db, sql, err, errlen) < 0 ||
-	    exec_sql(s->db, SCHEMA_SQL, err, errlen) < 0)   /* the txs indexes again */
+	static const char *const tables[2] = { "txs", "objects" };
+	int64_t n[2];
+	int r = migrate_run(s, sql, tables, tables, n, err, errlen);
+	if (r < 0)
 		return -1;
 	/* every row found its principal (a join that dropped one would lose it) */
-	if (count_rows(s->db, "txs") != txs || count_rows(s->db, "objects") != objs) {
+	if (r > 0) {
 		err_set(err, errlen, "%s: migrating to schema_version 3 would lose rows (a sender or owner "
 			"key that does not decode?); the file is left as it was", s->path);
 		return -1;
 	}
 	log_info("store", "%s: migrated from schema_version 2 to 3 (senders and owners as principals ids, "
 		 "%" PRId64 " txs, %" PRId64 " objects); the old tables' pages stay in the file as free "
-		 "space that new blocks reuse (VACUUM with the node stopped returns them)", s->path, txs,
-		 objs);
+		 "space that new blocks reuse (VACUUM with the node stopped returns them)", s->path, n[0],
+		 n[1]);
 	return 0;
 }
 
@@ -531,22 +550,20 @@ static int migrate_v3(store_t *s, char *err, size_t errlen)
 		" (SELECT r.seq FROM txs r WHERE r.id = t.request_id), t.raw FROM txs t ORDER BY t.seq;"
 		"DROP TABLE txs;"
 		"ALTER TABLE txs_v4 RENAME TO txs;";
-	int64_t txs = count_rows(s->db, "txs"), resp = count_rows(s->db, "txs WHERE request_id IS NOT NULL");
-	if (txs < 0 || resp < 0) {
-		err_set(err, errlen, "%s: counting rows before migrating: %s", s->path, sqlite3_errmsg(s->db));
+	static const char *const before[2] = { "txs", "txs WHERE request_id IS NOT NULL" };
+	static const char *const after[2] = { "txs", "txs WHERE request_seq IS NOT NULL" };
+	int64_t n[2];
+	int r = migrate_run(s, sql, before, after, n, err, errlen);
+	if (r < 0)
 		return -1;
-	}
-	if (exec_sql(s->db, sql, err, errlen) < 0 || exec_sql(s->db, SCHEMA_SQL, err, errlen) < 0)
-		return -1;
-	if (count_rows(s->db, "txs") != txs ||
-	    count_rows(s->db, "txs WHERE request_seq IS NOT NULL") != resp) {
+	if (r > 0) {
 		err_set(err, errlen, "%s: migrating to schema_version 4 would lose rows or a response's "
 			"request; the file is left as it was", s->path);
 		return -1;
 	}
 	log_info("store", "%s: migrated from schema_version 3 to 4 (txs indexed by an 8-byte id prefix, "
 		 "%" PRId64 " txs); the old table's pages stay in the file as free space that new "
-		 "blocks reuse (VACUUM with the node stopped returns them)", s->path, txs);
+		 "blocks reuse (VACUUM with the node stopped returns them)", s->path, n[0]);
 	return 0;
 }
 

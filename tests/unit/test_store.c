@@ -949,6 +949,20 @@ static void test_schema_old(void **unused)
 				" (SELECT header FROM blocks ORDER BY height)", v <= 2 ? "000001" : "111111");
 		free(dir);
 	}
+	/* a schema-3 response whose request is not in the file: the migration
+	 * refuses and leaves the file as it was, still readable read-only */
+	char *bad = copy_dir("schema3bad");
+	downgrade_v3(bad);
+	sql(bad, "UPDATE txs SET request_id = zeroblob(32) WHERE seq = (SELECT min(seq) FROM txs"
+		 " WHERE request_id IS NOT NULL)");
+	assert_int_equal(store_open(&s, bad, &W.g, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "would lose rows or a response's request"));
+	assert_sql(bad, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'", "3");
+	assert_sql(bad, "SELECT typeof(id) FROM txs", "blob");
+	assert_int_equal(store_open(&s, bad, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), W.height);
+	store_close(s);
+	free(bad);
 	/* an unknown version is refused, with the versions this build reads */
 	char *dir = copy_dir("schema7");
 	sql(dir, "UPDATE meta SET value = CAST('7' AS BLOB) WHERE key = 'schema_version'");
