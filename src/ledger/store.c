@@ -6,7 +6,7 @@
  * Layout (schema_version 4):
  *   meta(key, value)          schema_version, chain_id
  *   consensus_meta(key, value) the node's view and votes (store_meta_*)
- *   blocks(height PK, ts, view, proposer, tx_count, header, cert)
+ *   blocks(height PK, ts, tx_count, header, cert)
  *                            header in its stored form (block.h: the
  *                            signed encoding without the chain_id and the
  *                            genesis's proposer key, put back on every
@@ -129,10 +129,10 @@ static const char SCHEMA_SQL[] =
 	"CREATE TABLE IF NOT EXISTS consensus_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS blocks ("
 	" height INTEGER PRIMARY KEY,"
-	" ts INTEGER NOT NULL, view INTEGER NOT NULL, proposer INTEGER NOT NULL,"
-	" tx_count INTEGER NOT NULL, header BLOB NOT NULL, cert BLOB NOT NULL);"
+	" ts INTEGER NOT NULL, tx_count INTEGER NOT NULL, header BLOB NOT NULL, cert BLOB NOT NULL);"
 	"DROP INDEX IF EXISTS blocks_hash;"
-	"CREATE INDEX IF NOT EXISTS blocks_ts ON blocks(ts);"
+	/* timestamps rise with height: first_since searches the rowid */
+	"DROP INDEX IF EXISTS blocks_ts;"
 	"CREATE TABLE IF NOT EXISTS principals (id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE);"
 	"CREATE TABLE IF NOT EXISTS txs " TXS_DEF ";"
 	"CREATE INDEX IF NOT EXISTS txs_sender ON txs(sender, seq);"
@@ -176,7 +176,7 @@ enum {
 	S_BLOCK_INS, S_TX_INS, S_TX_REQ, S_OBJREF_INS,
 	S_OPEN_INS, S_OPEN_DEL, S_TENANT_PUT, S_OBJECT_PUT, S_OBJECT_DEL,
 	S_BLOCK_GET, S_BLOCK_TXS, S_TX_GET, S_RESP_FIND, S_META_PUT, S_META_GET, S_META_DEL, S_META_LIST,
-	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_FIRST_SINCE, S_LOAD_RECENT,
+	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_LOAD_RECENT,
 	S_Q_ALL, S_Q_SENDER, S_Q_TYPE, S_Q_DOMAIN, S_Q_OBJECT,
 	S_ATTEST_PUT, S_LOAD_ATTESTS, S_BLOCK_TS,
 	S_PRINCIPAL_GET, S_PRINCIPAL_INS, S_TX_SEQ,
@@ -188,8 +188,8 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_COMMIT] = "COMMIT",
 	[S_ROLLBACK] = "ROLLBACK",
 	[S_TIP] = "SELECT height FROM blocks ORDER BY height DESC LIMIT 1",
-	[S_BLOCK_INS] = "INSERT OR ROLLBACK INTO blocks (height, ts, view, proposer, tx_count,"
-			" header, cert) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_BLOCK_INS] = "INSERT OR ROLLBACK INTO blocks (height, ts, tx_count, header, cert)"
+			" VALUES (?1, ?2, ?3, ?4, ?5)",
 	[S_TX_INS] = "INSERT OR ROLLBACK INTO txs (seq, idp, type, sender, domain, request_seq, raw)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	/* by id: ?1 the id's prefix (bind_id), the row is the one whose
@@ -228,7 +228,6 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_TX_SEQ] = "SELECT seq, raw FROM txs WHERE idp = ?1",
 	[S_LOAD_OPEN] = "SELECT t.raw, " SEQ_HEIGHT("t.seq") " FROM open_requests o JOIN txs t ON t.seq = o.seq"
 			" ORDER BY o.seq",
-	[S_FIRST_SINCE] = "SELECT MIN(height) FROM blocks WHERE ts >= ?1",
 	[S_LOAD_RECENT] = "SELECT t.raw, b.ts FROM txs t" Q_JOIN_BLOCK
 			  " WHERE t.seq >= ?1 ORDER BY t.seq",
 	[S_Q_ALL] = Q_SELECT "txs t" Q_JOIN_BLOCK " WHERE 1" Q_FILTER,
@@ -539,7 +538,9 @@ static int migrate_v2(store_t *s, char *err, size_t errlen)
 /* Schema 3 -> 4, inside check_meta's transaction, after the earlier
  * steps: txs rows keep the id's 8-byte prefix instead of the id, lose the
  * height, idx and ts columns (the seq and the tx's bytes hold them), and
- * name a response's request by its row.  Every response must find its
+ * name a response's request by its row; blocks lose the view and proposer
+ * columns, which no statement read (the header holds them), and SCHEMA_SQL
+ * dropped the index by timestamp.  Every response must find its
  * request (validation made sure of it when the block was appended). */
 static int migrate_v3(store_t *s, char *err, size_t errlen)
 {
@@ -549,7 +550,9 @@ static int migrate_v3(store_t *s, char *err, size_t errlen)
 		" SELECT t.seq, bsec_idp(t.id), t.type, t.sender, t.domain,"
 		" (SELECT r.seq FROM txs r WHERE r.id = t.request_id), t.raw FROM txs t ORDER BY t.seq;"
 		"DROP TABLE txs;"
-		"ALTER TABLE txs_v4 RENAME TO txs;";
+		"ALTER TABLE txs_v4 RENAME TO txs;"
+		"ALTER TABLE blocks DROP COLUMN view;"
+		"ALTER TABLE blocks DROP COLUMN proposer;";
 	static const char *const before[2] = { "txs", "txs WHERE request_id IS NOT NULL" };
 	static const char *const after[2] = { "txs", "txs WHERE request_seq IS NOT NULL" };
 	int64_t n[2];
@@ -685,7 +688,7 @@ static int prepare_all(store_t *s, char *err, size_t errlen)
 		const char *sql = STMT_SQL[i];
 		if (s->schema < STORE_SCHEMA_VERSION) {
 			/* statements that write: never run on a read-only open */
-			if (i == S_TX_INS || i == S_TX_SEQ ||
+			if (i == S_TX_INS || i == S_TX_SEQ || i == S_BLOCK_INS ||
 			    (s->schema < 3 && (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS ||
 					       i == S_OBJECT_PUT)))
 				continue;
@@ -1484,11 +1487,9 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	q = s->stmt[S_BLOCK_INS];
 	sqlite3_bind_int64(q, 1, (int64_t)h->height);
 	sqlite3_bind_int64(q, 2, (int64_t)h->timestamp_ms);
-	sqlite3_bind_int64(q, 3, (int64_t)h->view);
-	sqlite3_bind_int(q, 4, h->proposer);
-	sqlite3_bind_int64(q, 5, h->tx_count);
-	sqlite3_bind_blob(q, 6, hdr.data, (int)hdr.len, SQLITE_STATIC);
-	sqlite3_bind_blob(q, 7, cb.data, (int)cb.len, SQLITE_STATIC);
+	sqlite3_bind_int64(q, 3, h->tx_count);
+	sqlite3_bind_blob(q, 4, hdr.data, (int)hdr.len, SQLITE_STATIC);
+	sqlite3_bind_blob(q, 5, cb.data, (int)cb.len, SQLITE_STATIC);
 	if (step_done(s, q, "storing the block", err, errlen) < 0)
 		goto out;
 	refs_clear(s);
@@ -1899,12 +1900,39 @@ out:
 	return ret;
 }
 
+/* The lowest height whose block's timestamp is >= since, 0 when the tip's
+ * is older.  Validation makes block timestamps rise strictly with height
+ * (heights 1 .. tip are all stored), so a binary search over the rowid
+ * replaces an index by timestamp.  -1 when a block is missing. */
+static int first_since(store_t *s, uint64_t since, uint64_t *first)
+{
+	uint64_t lo = 1, hi = s->height, ts;
+	*first = 0;
+	if (!hi)
+		return 0;
+	if (store_block_ts(s, hi, &ts) < 0)
+		return -1;
+	if (ts < since)
+		return 0;
+	while (lo < hi) {                     /* ts(hi) >= since */
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (store_block_ts(s, mid, &ts) < 0)
+			return -1;
+		if (ts >= since)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	*first = lo;
+	return 0;
+}
+
 /* Recent txs are every tx of the blocks with ts >= tip_ts -
  * state_recent_span_ms, loaded with their block's timestamp (the state
  * ages them, and counts request rates, by block time). */
 static int load_recent(store_t *s, state_t *st, char *err, size_t errlen)
 {
-	sqlite3_stmt *f = s->stmt[S_FIRST_SINCE], *q = s->stmt[S_LOAD_RECENT];
+	sqlite3_stmt *q = s->stmt[S_LOAD_RECENT];
 	uint64_t span = state_recent_span_ms(st);
 	uint64_t since = s->tip_ts > span ? s->tip_ts - span : 0;
 	uint64_t first = 0;
@@ -1912,13 +1940,8 @@ static int load_recent(store_t *s, state_t *st, char *err, size_t errlen)
 	tx_t tx;
 	int rc, ret = -1;
 
-	sqlite3_bind_int64(f, 1, (int64_t)since);
-	rc = sqlite3_step(f);
-	if (rc == SQLITE_ROW && sqlite3_column_type(f, 0) != SQLITE_NULL)
-		first = (uint64_t)sqlite3_column_int64(f, 0);
-	sqlite3_reset(f);
-	if (rc != SQLITE_ROW) {
-		err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
+	if (first_since(s, since, &first) < 0) {
+		err_set(err, errlen, "%s: a block below the tip %" PRIu64 " is missing", s->path, s->height);
 		return -1;
 	}
 	if (!first) {

@@ -728,6 +728,9 @@ static void downgrade_v3(const char *dir)
 				      "CREATE INDEX txs_type_rare ON txs(type, seq) WHERE type >= 3;"
 				      "CREATE INDEX txs_domain ON txs(domain, seq);"
 				      "CREATE INDEX txs_request ON txs(request_id) WHERE request_id IS NOT NULL;"
+				      "ALTER TABLE blocks ADD COLUMN view INTEGER NOT NULL DEFAULT 0;"
+				      "ALTER TABLE blocks ADD COLUMN proposer INTEGER NOT NULL DEFAULT 0;"
+				      "CREATE INDEX blocks_ts ON blocks(ts);"
 				      "UPDATE meta SET value = CAST('3' AS BLOB) WHERE key = 'schema_version';"
 				      "COMMIT", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -922,6 +925,8 @@ static void test_schema_old(void **unused)
 			free(want);
 		}
 		assert_sql(dir, "SELECT id FROM txs", "error: no such column");
+		assert_sql(dir, "SELECT view FROM blocks", "error: no such column");
+		assert_sql(dir, "SELECT count(*) FROM sqlite_schema WHERE name = 'blocks_ts'", "0");
 		assert_sql(dir, "SELECT ts FROM txs", "error: no such column");
 		assert_sql(dir, "SELECT prev_hash FROM blocks", "error: no such column");
 		assert_sql(dir, "SELECT hash FROM blocks", "error: no such column");
@@ -1565,6 +1570,59 @@ static void test_background_checkpoint(void **unused)
 	free(dir);
 }
 
+/* A ledger longer than the recent-tx span (120 s here, blocks 1 s apart):
+ * a reload loads the txs of exactly the blocks inside it, found by a
+ * binary search over the blocks' timestamps, and answers like the live
+ * state, which aged the older ones out block by block. */
+static void test_recent_window(void **unused)
+{
+	(void)unused;
+	enum { N = 200 };
+	char err[512], name[48];
+	char *dir = copy_dir("recent");
+	store_t *s;
+	state_t *st = state_new(&W.g), *st2 = state_new(&W.g);
+	static uint8_t ids[N][BSEC_HASH_BYTES];
+	tx_t t[1];
+
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	uint64_t h0 = store_height(s);
+	for (int k = 1; k <= N; k++) {
+		snprintf(name, sizeof(name), "vm create rw%d", k);
+		mk_request(&t[0], W.t1, "p0", name, bts(h0 + (uint64_t)k) - 1);
+		memcpy(ids[k - 1], t[0].id, BSEC_HASH_BYTES);
+		commit_block(s, st, t, 1, bts(h0 + (uint64_t)k));
+	}
+	uint64_t tip = store_height(s), span = state_recent_span_ms(st);
+	assert_int_equal(tip, h0 + N);
+	assert_true(span < (N - 10) * 1000);   /* the window cuts the new blocks */
+	store_close(s);
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st2, err, sizeof(err)), 0);
+	int inside = 0;
+	for (int k = 1; k <= N; k++) {
+		int want = bts(h0 + (uint64_t)k) >= bts(tip) - span;
+		inside += want;
+		assert_int_equal(state_has_tx(st2, ids[k - 1]), want);
+		assert_int_equal(state_has_tx(st, ids[k - 1]), want);
+	}
+	assert_int_equal(inside, (int)(span / 1000) + 1);
+	/* request rates now and later (older ones were never asked of a
+	 * reloaded state: rates are taken at the next block's time) */
+	const uint8_t *k1 = sig_key_pub(W.t1);
+	for (uint64_t now = bts(tip); now <= bts(tip) + 70000; now += 10000) {
+		uint32_t r = state_rate_in(st, "p0", 2, sig_key_scheme(W.t1), k1, now);
+		assert_int_equal(state_rate_in(st2, "p0", 2, sig_key_scheme(W.t1), k1, now), r);
+		if (now == bts(tip))
+			assert_true(r >= 60);
+	}
+	store_close(s);
+	state_free(st);
+	state_free(st2);
+	free(dir);
+}
+
 /* Batch mode: appends share a transaction; store_meta_put commits it
  * first; a failed append rolls back every block of the open transaction
  * and the tip is the durable one again; store_close commits the rest. */
@@ -1707,6 +1765,7 @@ int main(void)
 		cmocka_unit_test(test_big_block),
 		cmocka_unit_test(test_background_checkpoint),
 		cmocka_unit_test(test_batch),
+		cmocka_unit_test(test_recent_window),
 		cmocka_unit_test(test_meta_writes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
