@@ -210,7 +210,9 @@ static tenant_ent_t *tent_cached(const state_t *st, int scheme, const uint8_t *k
 				 size_t dlen)
 {
 	tenant_ent_t *e = atomic_load_explicit(&st->tent_last, memory_order_relaxed);
-	if (e && e->rec.key.scheme == scheme && e->rec.domain[dlen] == '\0' &&
+	/* the whole domain: same length (a name with NUL bytes in it is not
+	 * its prefix) and same bytes */
+	if (e && e->rec.key.scheme == scheme && strnlen(e->rec.domain, sizeof(e->rec.domain)) == dlen &&
 	    memcmp(e->rec.domain, dom, dlen) == 0 && memcmp(e->rec.key.key, key, sig_pub_len(scheme)) == 0)
 		return e;
 	return NULL;

@@ -704,6 +704,8 @@ static void test_tenant_lookup_cache(void **state)
 		assert_string_equal(t->name, "alice-b");
 		assert_int_equal(t->sla.max_vms, 7);
 		assert_null(state_tenant(F->st, "p1", 1, SIG_ED25519, alice));   /* "p" */
+		assert_non_null(state_tenant(F->st, "p1", 2, SIG_ED25519, alice));
+		assert_null(state_tenant(F->st, "p1\0\0", 4, SIG_ED25519, alice));   /* NULs after "p1" */
 		t = state_tenant(F->st, "p1", 2, SIG_ED25519, alice);
 		assert_non_null(t);
 		assert_string_equal(t->domain, "p1");
