@@ -143,6 +143,10 @@ static void print_report(const audit_report_t *rep, const char *what)
 		       "(%d threads, %.3f s, %.0f txs/s)\n",
 		       rep->blocks, rep->txs, what, cid, tip, rep->responses, rep->attestations,
 		       rep->threads, secs, secs > 0 ? (double)rep->txs / secs : 0.0);
+		if (rep->derived == AUDIT_DERIVED_SAME)
+			printf("derived rows (tenants, objects, open requests, attestations) match the chain\n");
+		else if (rep->derived == AUDIT_DERIVED_SKIPPED)
+			printf("%s\n", rep->derived_note);
 		return;
 	}
 	printf("FAILED: %s\n", rep->reason);

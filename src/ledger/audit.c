@@ -628,6 +628,14 @@ int audit_verify_source(const audit_source_t *src, const genesis_t *g, int threa
 		     " tx rows under it or later heights",
 		     first, stray);
 	}
+	if (!w.done && src->derived) {
+		rep->derived = src->derived(src->ctx, w.st, why, sizeof(why));
+		if (rep->derived == AUDIT_DERIVED_DIFFER)
+			fail(&w, 0, -1, "the ledger's derived rows (what its node serves) disagree with its "
+					"chain: %s", why);
+		else if (rep->derived == AUDIT_DERIVED_SKIPPED)
+			snprintf(rep->derived_note, sizeof(rep->derived_note), "%s", why);
+	}
 	if (!w.done)
 		rep->ok = 1;
 out:
@@ -646,21 +654,63 @@ out:
 
 /* ---- the ledger file as a source ---- */
 
+typedef struct {
+	store_scan_t *sc;
+	const char *dir;
+	const genesis_t *g;
+} dir_src_t;
+
 static int dir_chain_id(void *ctx, uint8_t out[BSEC_HASH_BYTES], char *err, size_t errlen)
 {
 	(void)err;
 	(void)errlen;
-	return store_scan_chain_id(ctx, out) != 0 ? -1 : 0;
+	return store_scan_chain_id(((dir_src_t *)ctx)->sc, out) != 0 ? -1 : 0;
 }
 
 static int dir_next(void *ctx, store_scan_block_t *blk, char *err, size_t errlen)
 {
-	return store_scan_next(ctx, blk, err, errlen);
+	return store_scan_next(((dir_src_t *)ctx)->sc, blk, err, errlen);
+}
+
+/* The rows as a node would load them at start, read in one transaction
+ * with the tip they belong to. */
+static int dir_derived(void *ctx, const state_t *replayed, char *why, size_t wl)
+{
+	dir_src_t *d = ctx;
+	store_t *s = NULL;
+	state_t *st = NULL;
+	char err[256];
+	int r = AUDIT_DERIVED_SKIPPED;
+	if (store_open(&s, d->dir, d->g, 1, err, sizeof(err)) < 0) {
+		err_set(why, wl, "derived rows not compared: %s", err);
+		goto out;
+	}
+	st = state_new(d->g);
+	if (store_load_state_snapshot(s, st, err, sizeof(err)) < 0) {
+		/* rows a node could not load either (it would not start) */
+		err_set(why, wl, "they do not load: %s", err);
+		r = AUDIT_DERIVED_DIFFER;
+		goto out;
+	}
+	if (state_height(st) != state_height(replayed)) {
+		err_set(why, wl,
+			"derived rows not compared: the ledger grew while it was read (%" PRIu64
+			" blocks verified, %" PRIu64 " now)",
+			state_height(replayed), state_height(st));
+		goto out;
+	}
+	r = state_diff(replayed, st, err, sizeof(err)) ? AUDIT_DERIVED_DIFFER : AUDIT_DERIVED_SAME;
+	if (r == AUDIT_DERIVED_DIFFER)
+		err_set(why, wl, "%s (first: the chain's, second: the stored rows)", err);
+out:
+	state_free(st);
+	store_close(s);
+	return r;
 }
 
 static uint64_t dir_stray(void *ctx, uint64_t *first)
 {
-	return store_scan_stray(ctx, first);
+	return store_scan_stray(((dir_src_t *)ctx)->sc, first);
 }
 
 int audit_verify_dir_obs(const char *dir, const char *genesis_path_or_null, int threads,
@@ -690,7 +740,8 @@ int audit_verify_dir_obs(const char *dir, const char *genesis_path_or_null, int 
 		err_set(rep->reason, sizeof(rep->reason), "%s", why);
 		goto out;
 	}
-	audit_source_t src = { sc, dir_chain_id, dir_next, dir_stray, 1, dir };
+	dir_src_t ds = { sc, dir, &g };
+	audit_source_t src = { &ds, dir_chain_id, dir_next, dir_stray, 1, dir, dir_derived };
 	ret = audit_verify_source(&src, &g, threads, obs, rep);
 out:
 	store_scan_close(sc);
@@ -730,5 +781,11 @@ json_t *audit_report_to_json(const audit_report_t *rep)
 	json_object_set_new(o, "responses", json_integer((json_int_t)rep->responses));
 	json_object_set_new(o, "attestations", json_integer((json_int_t)rep->attestations));
 	json_object_set_new(o, "signatures", json_integer((json_int_t)rep->signatures));
+	static const char *const derived[] = { NULL, "same", "differ", "skipped" };
+	json_object_set_new(o, "derived_rows",
+			    rep->derived > 0 && rep->derived <= AUDIT_DERIVED_SKIPPED
+				    ? json_string(derived[rep->derived]) : json_null());
+	if (rep->derived == AUDIT_DERIVED_SKIPPED)
+		json_object_set_new(o, "derived_note", json_string(rep->derived_note));
 	return o;
 }

@@ -51,7 +51,17 @@ typedef struct {
 	uint64_t responses;           /* responses bound to their request (rule 5) */
 	uint64_t attestations;        /* ATTEST txs in the verified blocks */
 	uint64_t signatures;          /* verified: proposers', certificates' and txs' */
+	/* The source's derived rows (tenants, objects, open requests,
+	 * attestations: what its node's API serves) against the state the
+	 * chain replays to: AUDIT_DERIVED_NONE when the source has none or the
+	 * chain failed first, _SAME, _DIFFER (a failure: reason says which
+	 * record), or _SKIPPED (derived_note says why: the ledger grew while it
+	 * was read, or its rows could not be read). */
+	int derived;
+	char derived_note[256];
 } audit_report_t;
+
+enum { AUDIT_DERIVED_NONE = 0, AUDIT_DERIVED_SAME, AUDIT_DERIVED_DIFFER, AUDIT_DERIVED_SKIPPED };
 
 /* Where the stored blocks come from.  next() hands out the rows in
  * height order exactly as stored or served (a row's height is the
@@ -69,6 +79,10 @@ typedef struct {
 	uint64_t (*stray)(void *ctx, uint64_t *first_height);
 	int have_ids;                 /* blk->txs[i].stored_id is the source's id for the tx */
 	const char *name;             /* "DIR/ledger.db", "https://...": for messages */
+	/* After a valid chain: compares the source's derived rows with st, the
+	 * state the chain replays to.  AUDIT_DERIVED_SAME, _DIFFER or _SKIPPED
+	 * with the difference or the reason in why.  NULL: nothing to compare. */
+	int (*derived)(void *ctx, const state_t *st, char *why, size_t wl);
 } audit_source_t;
 
 /* Called on the auditor's thread, in chain order, for every tx that

@@ -31,6 +31,7 @@
  */
 #include "state.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -733,70 +734,6 @@ state_t *state_new(const genesis_t *g)
 	return st;
 }
 
-static void *dup_bytes(const void *p, size_t n)
-{
-	void *c = xmalloc(n);
-	memcpy(c, p, n);
-	return c;
-}
-
-state_t *state_clone(const state_t *src)
-{
-	state_t *st = state_alloc(src->g);
-	map_t *moved = map_new();   /* source tenant entry -> its copy */
-	size_t i = 0, kl;
-	const void *k;
-	void *v;
-	st->height = src->height;
-	st->ts = src->ts;
-	st->untracked = 1;
-	while (map_next(src->tenants, &i, &k, &kl, &v)) {
-		const tenant_ent_t *e = v;
-		tenant_ent_t *c = dup_bytes(e, sizeof(*e));
-		c->dirty_gen = 0;
-		c->ring.v = e->ring.cap ? xmalloc(e->ring.cap * sizeof(uint64_t)) : NULL;
-		if (e->ring.n)
-			memcpy(c->ring.v, e->ring.v, e->ring.n * sizeof(uint64_t));
-		map_put(st->tenants, k, kl, c);
-		map_put(moved, &v, sizeof(v), c);
-	}
-	for (i = 0; map_next(src->tkeys, &i, &k, &kl, &v);) {
-		const tkey_ent_t *t = v;
-		tkey_ent_t *c = xcalloc(1, sizeof(*c));
-		c->n = c->cap = t->n;
-		c->ents = t->n ? xmalloc(t->n * sizeof(*c->ents)) : NULL;
-		for (size_t j = 0; j < t->n; j++)
-			c->ents[j] = map_get(moved, &t->ents[j], sizeof(t->ents[j]));
-		map_put(st->tkeys, k, kl, c);
-	}
-	map_free(moved);
-	for (i = 0; map_next(src->objects, &i, &k, &kl, &v);)
-		map_put(st->objects, k, kl, obj_dup(v));
-	for (i = 0; map_next(src->refs, &i, &k, &kl, &v);)
-		map_put(st->refs, k, kl, dup_bytes(v, sizeof(uint32_t)));
-	for (i = 0; map_next(src->open, &i, &k, &kl, &v);)
-		map_put(st->open, k, kl, dup_bytes(v, sizeof(open_request_t)));
-	for (i = 0; map_next(src->attests, &i, &k, &kl, &v);)
-		map_put(st->attests, k, kl, dup_bytes(v, sizeof(attest_rec_t)));
-	for (i = 0; map_next(src->recent, &i, &k, &kl, &v);)
-		map_put(st->recent, k, kl, PRESENT);
-	for (i = 0; map_next(src->answered, &i, &k, &kl, &v);)
-		map_put(st->answered, k, kl, PRESENT);
-	if (src->rq_n) {
-		st->rq_cap = src->rq_cap;
-		st->rq = xmalloc(st->rq_cap * sizeof(recent_t));
-		for (size_t j = 0; j < src->rq_n; j++)
-			st->rq[j] = *rq_at(src, j);
-		st->rq_n = src->rq_n;
-	}
-	return st;
-}
-
-size_t state_records(const state_t *st)
-{
-	return map_size(st->tenants) + map_size(st->objects) + map_size(st->open) + map_size(st->recent);
-}
-
 static void free_values(map_t *m, void (*fn)(void *))
 {
 	size_t i = 0;
@@ -1358,6 +1295,188 @@ int state_foreach_dirty_attestation(state_t *st, state_attest_cb cb, void *ctx)
 		if (a)
 			r = cb(ctx, a);
 	}
+	return r;
+}
+
+/* ---- comparison ---- */
+
+static int str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int tenant_rec_eq(const tenant_rec_t *a, const tenant_rec_t *b)
+{
+	return strcmp(a->domain, b->domain) == 0 && a->key.scheme == b->key.scheme &&
+	       memcmp(a->key.key, b->key.key, sig_pub_len(a->key.scheme)) == 0 &&
+	       strcmp(a->name, b->name) == 0 && a->sla.ops == b->sla.ops &&
+	       a->sla.max_vms == b->sla.max_vms && a->sla.max_vnfs == b->sla.max_vnfs &&
+	       a->sla.max_sfcs == b->sla.max_sfcs && a->sla.max_chain == b->sla.max_chain &&
+	       a->sla.rate_per_min == b->sla.rate_per_min && a->revoked == b->revoked &&
+	       a->height == b->height;
+}
+
+static int object_rec_eq(const object_rec_t *a, const object_rec_t *b)
+{
+	/* owners are interned: one pointer per key in the process */
+	return a->kind == b->kind && strcmp(a->name, b->name) == 0 &&
+	       strcmp(a->domain, b->domain) == 0 && a->owner == b->owner && a->status == b->status &&
+	       str_eq(a->spec, b->spec) && str_eq(a->pending_spec, b->pending_spec) &&
+	       memcmp(a->last_request, b->last_request, BSEC_HASH_BYTES) == 0 &&
+	       a->height == b->height;
+}
+
+static int open_eq(const open_request_t *a, const open_request_t *b)
+{
+	return memcmp(a->id, b->id, BSEC_HASH_BYTES) == 0 && strcmp(a->domain, b->domain) == 0 &&
+	       a->kind == b->kind && a->verb == b->verb && strcmp(a->name, b->name) == 0 &&
+	       a->height == b->height && a->timestamp_ms == b->timestamp_ms;
+}
+
+static int attest_eq(const attest_rec_t *a, const attest_rec_t *b)
+{
+	return strcmp(a->domain, b->domain) == 0 && memcmp(a->tx_id, b->tx_id, BSEC_HASH_BYTES) == 0 &&
+	       a->attested_height == b->attested_height && a->objects == b->objects &&
+	       a->problems == b->problems && memcmp(a->digest, b->digest, BSEC_HASH_BYTES) == 0 &&
+	       a->timestamp_ms == b->timestamp_ms && a->height == b->height &&
+	       a->block_ts == b->block_ts;
+}
+
+/* The first record of a that b lacks or holds otherwise, described in
+ * why; 0 when there is none.  `what' names a's side. */
+static int first_diff(const state_t *a, const state_t *b, const char *what, char *why, size_t wl)
+{
+	size_t i = 0, kl;
+	const void *k;
+	void *v;
+	char hex[2 * BSEC_HASH_BYTES + 1];
+	while (map_next(a->tenants, &i, &k, &kl, &v)) {
+		const tenant_ent_t *e = v, *f = map_get(b->tenants, k, kl);
+		if (!e->present)
+			continue;
+		if (!f || !f->present || !tenant_rec_eq(&e->rec, &f->rec)) {
+			err_set(why, wl, "tenant `%s' of domain %s: %s", e->rec.name, e->rec.domain,
+				f && f->present ? "fields differ" : what);
+			return 1;
+		}
+	}
+	for (i = 0; map_next(a->objects, &i, &k, &kl, &v);) {
+		const object_rec_t *o = v, *p = map_get(b->objects, k, kl);
+		if (!p || !object_rec_eq(o, p)) {
+			err_set(why, wl, "%s `%s': %s", obj_kind_name(o->kind), o->name,
+				p ? "fields differ" : what);
+			return 1;
+		}
+	}
+	for (i = 0; map_next(a->open, &i, &k, &kl, &v);) {
+		const open_request_t *r = v, *q = map_get(b->open, k, kl);
+		if (!q || !open_eq(r, q)) {
+			hex_encode(hex, r->id, BSEC_HASH_BYTES);
+			err_set(why, wl, "open request %s: %s", hex, q ? "fields differ" : what);
+			return 1;
+		}
+	}
+	for (i = 0; map_next(a->attests, &i, &k, &kl, &v);) {
+		const attest_rec_t *x = v, *y = map_get(b->attests, k, kl);
+		if (!y || !attest_eq(x, y)) {
+			err_set(why, wl, "attestation of domain %s: %s", x->domain, y ? "fields differ" : what);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+int state_diff(const state_t *a, const state_t *b, char *why, size_t wl)
+{
+	if (a->height != b->height || a->ts != b->ts) {
+		err_set(why, wl, "tip %" PRIu64 " (ts %" PRIu64 ") against %" PRIu64 " (ts %" PRIu64 ")",
+			a->height, a->ts, b->height, b->ts);
+		return 1;
+	}
+	/* every record of each side found alike on the other: equal sets */
+	if (first_diff(a, b, "missing from the second", why, wl) ||
+	    first_diff(b, a, "missing from the first", why, wl))
+		return 1;
+	return 0;
+}
+
+/* ---- deltas ---- */
+
+struct state_delta {
+	tenant_rec_t *tenants;
+	size_t n_tenants;
+	struct delta_obj {
+		uint8_t kind;
+		char name[INSTR_MAX_NAME + 1];
+		object_rec_t *rec;       /* a copy; NULL: removed */
+	} *objects;
+	size_t n_objects;
+	attest_rec_t *attests;
+	size_t n_attests;
+};
+
+state_delta_t *state_take_delta(state_t *st)
+{
+	state_delta_t *d = xcalloc(1, sizeof(*d));
+	size_t i = 0, kl;
+	const void *k;
+	void *v;
+	d->tenants = xmalloc((map_size(st->dirty_tenants) + 1) * sizeof(tenant_rec_t));
+	while (map_next(st->dirty_tenants, &i, &k, &kl, &v)) {
+		const tenant_ent_t *e = v;
+		if (e->present)
+			d->tenants[d->n_tenants++] = e->rec;
+	}
+	i = 0;
+	d->objects = xmalloc((map_size(st->dirty_objects) + 1) * sizeof(*d->objects));
+	while (map_next(st->dirty_objects, &i, &k, &kl, &v)) {
+		const uint8_t *kb = k;
+		struct delta_obj *o = &d->objects[d->n_objects++];
+		size_t nl = kl - 1 < INSTR_MAX_NAME ? kl - 1 : INSTR_MAX_NAME;
+		o->kind = kb[0];
+		memcpy(o->name, kb + 1, nl);
+		o->name[nl] = 0;
+		const object_rec_t *rec = obj_get(st, o->kind, o->name, nl);
+		o->rec = rec ? obj_dup(rec) : NULL;
+	}
+	i = 0;
+	d->attests = xmalloc((map_size(st->dirty_attests) + 1) * sizeof(attest_rec_t));
+	while (map_next(st->dirty_attests, &i, &k, &kl, &v)) {
+		const attest_rec_t *a = map_get(st->attests, k, kl);
+		if (a)
+			d->attests[d->n_attests++] = *a;
+	}
+	state_clear_dirty(st);
+	return d;
+}
+
+void state_delta_free(state_delta_t *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_objects; i++)
+		obj_free(d->objects[i].rec);
+	free(d->tenants);
+	free(d->objects);
+	free(d->attests);
+	free(d);
+}
+
+size_t state_delta_size(const state_delta_t *d)
+{
+	return d ? d->n_tenants + d->n_objects + d->n_attests : 0;
+}
+
+int state_delta_foreach(const state_delta_t *d, state_tenant_cb tcb, state_object_cb ocb,
+			state_attest_cb acb, void *ctx)
+{
+	int r = 0;
+	for (size_t i = 0; tcb && !r && i < d->n_tenants; i++)
+		r = tcb(ctx, &d->tenants[i]);
+	for (size_t i = 0; ocb && !r && i < d->n_objects; i++)
+		r = ocb(ctx, d->objects[i].kind, d->objects[i].name, d->objects[i].rec);
+	for (size_t i = 0; acb && !r && i < d->n_attests; i++)
+		r = acb(ctx, &d->attests[i]);
 	return r;
 }
 

@@ -81,7 +81,7 @@ typedef struct state_t state_t;
 /* The one shared copy of a public key.  Object records point at it rather
  * than carry a 257-byte key each (one tenant owns many objects; a record
  * is ~140 bytes instead of ~390).  The table is process-wide, so states,
- * their clones and the records a store loads share pointers; it holds the
+ * their deltas and the records a store loads share pointers; it holds the
  * distinct keys that ever owned an object, i.e. registered tenants, until
  * exit.  Thread-safe.  An invalid scheme gives NULL. */
 const pubkey_t *pubkey_intern(int scheme, const uint8_t *key);
@@ -90,13 +90,6 @@ const pubkey_t *pubkey_intern(int scheme, const uint8_t *key);
  * outlive the state. */
 state_t *state_new(const genesis_t *g);
 void state_free(state_t *st);
-/* A copy of src that shares nothing with it: the same records, tip and
- * recent txs; no undo log (src's must be empty: state_forget_undo) and no
- * dirty sets (the copy's tracking is off, as for state_track_dirty(c, 0)). */
-state_t *state_clone(const state_t *src);
-/* How many records (tenants, objects, open requests, recent txs) st
- * holds: what a state_clone costs, roughly. */
-size_t state_records(const state_t *st);
 const genesis_t *state_genesis(const state_t *st);
 
 /* Height and timestamp of the last block applied (0 for genesis). */
@@ -205,6 +198,30 @@ void state_clear_dirty(state_t *st);
  * a state that is never persisted (a node's speculative copy) turns it
  * off so the dirty sets do not grow without bound. */
 void state_track_dirty(state_t *st, int on);
+
+/* Compares the records of two states: the tip, present tenants, objects,
+ * open requests and attestations (not the recent txs and rates, which a
+ * store rebuilds from the blocks themselves).  0 when they agree; 1 with
+ * the first difference described in why. */
+int state_diff(const state_t *a, const state_t *b, char *why, size_t wl);
+
+/* A delta: copies of the records changed since the last
+ * state_clear_dirty (tenants, objects — NULL when removed — and
+ * attestations), taken with state_take_delta, which clears the dirty sets
+ * as state_clear_dirty does.  A node applies each block once, to a state
+ * that may already hold later speculative blocks; the delta taken right
+ * after a block's txs holds the rows that block leaves, to be written when
+ * it commits.  Records a rollback restored are reported by the next delta
+ * with their restored values. */
+typedef struct state_delta state_delta_t;
+state_delta_t *state_take_delta(state_t *st);
+void state_delta_free(state_delta_t *d);
+/* Records in d (tenants + objects + attestations). */
+size_t state_delta_size(const state_delta_t *d);
+/* Calls each callback that is not NULL for its records, in that order;
+ * stops and returns non-zero if one does. */
+int state_delta_foreach(const state_delta_t *d, state_tenant_cb tcb, state_object_cb ocb,
+			state_attest_cb acb, void *ctx);
 
 /* Iterate all objects / tenants (for APIs and drift checks). */
 int state_foreach_object(const state_t *st, state_object_cb cb, void *ctx);

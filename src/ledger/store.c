@@ -1426,8 +1426,10 @@ static int batch_commit(store_t *s, char *err, size_t errlen)
 	return 0;
 }
 
-int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_len,
-		 const cert_t *c, state_t *st, char *err, size_t errlen)
+/* Appends the block; the derived rows come from st's dirty sets (cleared
+ * on success) or from delta d, or neither. */
+static int append(store_t *s, const block_t *b, const cert_t *c, state_t *st,
+		  const state_delta_t *d, char *err, size_t errlen)
 {
 	const block_header_t *h = &b->hdr;
 	buf_t hdr, cb;
@@ -1436,8 +1438,6 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 	sqlite3_stmt *q;
 	append_ctx_t ctx = { s, err, errlen };
 
-	(void)raw;
-	(void)raw_len;
 	buf_init(&hdr);
 	buf_init(&cb);
 	if (s->readonly) {
@@ -1494,10 +1494,12 @@ int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_le
 		goto out;
 	refs_clear(s);
 	for (uint32_t i = 0; i < h->tx_count; i++)
-		if (put_tx(s, &b->txs[i], h->height, i, st != NULL, err, errlen) < 0)
+		if (put_tx(s, &b->txs[i], h->height, i, st || d, err, errlen) < 0)
 			goto out;
 	if (st && (state_foreach_dirty(st, put_tenant, put_object, &ctx) != 0 ||
 		   state_foreach_dirty_attestation(st, put_attest, &ctx) != 0))
+		goto out;
+	if (d && state_delta_foreach(d, put_tenant, put_object, put_attest, &ctx) != 0)
 		goto out;
 	if (!s->in_txn && step_done(s, s->stmt[S_COMMIT], "COMMIT", err, errlen) < 0)
 		goto out;
@@ -1522,6 +1524,20 @@ out:
 	buf_free(&hdr);
 	buf_free(&cb);
 	return ret;
+}
+
+int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_len,
+		 const cert_t *c, state_t *st, char *err, size_t errlen)
+{
+	(void)raw;
+	(void)raw_len;
+	return append(s, b, c, st, NULL, err, errlen);
+}
+
+int store_append_delta(store_t *s, const block_t *b, const cert_t *c, const state_delta_t *d,
+		       char *err, size_t errlen)
+{
+	return append(s, b, c, NULL, d, err, errlen);
 }
 
 int store_batch(store_t *s, int on, char *err, size_t errlen)
@@ -1979,6 +1995,16 @@ int store_load_state(store_t *s, state_t *st, char *err, size_t errlen)
 	 * them again with the next block is harmless and keeps the tenants
 	 * table complete when the ledger is still empty */
 	return 0;
+}
+
+int store_load_state_snapshot(store_t *s, state_t *st, char *err, size_t errlen)
+{
+	/* a deferred BEGIN: one read snapshot for the tip and every row */
+	if (exec_sql(s->db, "BEGIN", err, errlen) < 0)
+		return -1;
+	int r = load_tip(s, err, errlen) < 0 || store_load_state(s, st, err, errlen) < 0 ? -1 : 0;
+	(void)exec_sql(s->db, "COMMIT", NULL, 0);
+	return r;
 }
 
 int store_load_state_light(store_t *s, state_t *st, char *err, size_t errlen)

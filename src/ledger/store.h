@@ -63,6 +63,10 @@ int store_batch(store_t *s, int on, char *err, size_t errlen);
  * error nothing is written and -1 is returned with the reason. */
 int store_append(store_t *s, const block_t *b, const uint8_t *raw, size_t raw_len,
 		 const cert_t *c, state_t *st, char *err, size_t errlen) WUR;
+/* The same with the derived rows from delta d (state_take_delta, taken
+ * right after b's txs were applied); d is left as it is. */
+int store_append_delta(store_t *s, const block_t *b, const cert_t *c, const state_delta_t *d,
+		       char *err, size_t errlen) WUR;
 
 /* Encoded block and certificate at height (caller frees both). */
 int store_get_block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *block_len,
@@ -83,6 +87,10 @@ int store_find_response(store_t *s, const uint8_t req_id[BSEC_HASH_BYTES],
 /* Loads the derived state into st (fresh from state_new): tenants,
  * objects, open requests, the recent txs within the window, the tip. */
 int store_load_state(store_t *s, state_t *st, char *err, size_t errlen) WUR;
+/* The same in one read transaction, with the tip read again inside it:
+ * the rows and the tip of one moment, even while a node appends (a
+ * read-only reader's view of a live ledger). */
+int store_load_state_snapshot(store_t *s, state_t *st, char *err, size_t errlen) WUR;
 
 /* Only the tenants (names, SLAs) and the last attestations, and the tip:
  * what audit reports need to name tenants, without the cost of loading

@@ -175,10 +175,6 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 		"View changes asked for because a held tx was left out.", n->censor_suspicions);
 	COUNTER("bsec_gossip_dropped_total", "Tx batches from peers dropped because too many waited.",
 		n->gossip_dropped);
-	COUNTER("bsec_spec_state_copies_total",
-		"Speculative state copied again after a state transfer shared it.", n->spec_clones);
-	COUNTER("bsec_shared_state_blocks_total",
-		"Fetched blocks validated and applied once, on the shared state.", n->shared_blocks);
 	if (n->api) {
 		size_t open_c, max_c;
 		uint64_t hits;
@@ -350,42 +346,6 @@ static int cb_block_id(void *ctx, const uint8_t *block, size_t len, uint64_t *he
 	return 0;
 }
 
-/* ---- one state during state transfer ----
- *
- * With no speculative block the speculative state equals the committed
- * one, so while a reply of many fetched blocks is delivered both names
- * point at the committed state: each block is validated and applied
- * once, not twice, and the memory of one copy is spared.  The separate
- * speculative copy (state_clone) is made again before anything
- * speculative: building or validating a proposal.  Read-only uses
- * (admission checks, API queries) work on the shared state as they are. */
-
-/* A reply is worth it when applying its txs a second time would cost
- * more than the copy; a tx is ~180 bytes and a clone of a record ~25 x
- * cheaper than applying a tx, so: bytes >= records * 180 / 25. */
-#define NODE_SHARE_BYTES_PER_RECORD 8
-
-static void spec_share(node_t *n)
-{
-	if (n->spec_shared || n->n_spec)
-		return;
-	state_free(n->spec);
-	n->spec = n->committed;
-	n->spec_shared = 1;
-}
-
-static void spec_split(node_t *n)
-{
-	if (!n->spec_shared)
-		return;
-	uint64_t t0 = mono_us();
-	n->spec = state_clone(n->committed);
-	n->spec_shared = 0;
-	n->spec_clones++;
-	log_debug(MOD, "speculative state copied again after state transfer: %zu records in %.1f ms",
-		  state_records(n->committed), (double)(mono_us() - t0) / 1000.0);
-}
-
 static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BSEC_HASH_BYTES],
 			  uint64_t view, uint8_t **out, size_t *out_len)
 {
@@ -395,7 +355,6 @@ static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BS
 			 (unsigned long long)height, (unsigned long long)n->spec_tip);
 		return -1;
 	}
-	spec_split(n);
 	uint64_t ts = node_now_ms(n);
 	if (ts <= n->spec_tip_ts)
 		ts = n->spec_tip_ts + 1;
@@ -462,6 +421,7 @@ static void spec_block_free(spec_block_t *sb)
 {
 	free(sb->raw);
 	block_clear(&sb->block);
+	state_delta_free(sb->delta);
 	memset(sb, 0, sizeof(*sb));
 }
 
@@ -535,15 +495,11 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 	node_t *n = ctx;
 	char why[256];
 	block_t b;
-	/* checked before the state is split: a proposal for a height we have
-	 * not reached (one a peer re-sends while we are still fetching the
-	 * blocks before it) must not cost a copy of the state */
 	if (n->n_spec >= PBFT_MAX_LOG_WINDOW || height != n->spec_tip + 1) {
 		log_warn(MOD, "block %llu out of order (speculative tip %llu)", (unsigned long long)height,
 			 (unsigned long long)n->spec_tip);
 		return -1;
 	}
-	spec_split(n);
 	if (len > n->g.params.max_block_bytes) {
 		log_warn(MOD, "block %llu: %zu bytes, over the limit", (unsigned long long)height, len);
 		return -1;
@@ -588,6 +544,7 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 	sb->raw_len = len;
 	sb->block = b;
 	sb->mark = mark;
+	sb->delta = state_take_delta(n->spec);
 	memset(&b, 0, sizeof(b));
 	n->spec_tip = height;
 	memcpy(n->spec_tip_hash, sb->block.hdr.hash, BSEC_HASH_BYTES);
@@ -648,18 +605,19 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 	char why[256];
 	block_t fetched;
 	const block_t *b;
+	const state_delta_t *delta;
+	state_delta_t *own_delta = NULL;
 	int pre = 0;
 	int from_spec = n->n_spec && n->spec_blocks[0].height == height &&
 			n->spec_blocks[0].raw_len == len && !memcmp(n->spec_blocks[0].raw, raw, len);
 	memset(&fetched, 0, sizeof(fetched));
 	if (from_spec) {
 		b = &n->spec_blocks[0].block;
+		delta = n->spec_blocks[0].delta;
 	} else {
 		/* state transfer (or a block we never validated): check it all */
 		if (n->n_spec)
 			cb_abort_from(n, height);
-		if (n->share_wanted)
-			spec_share(n);
 		long bad = -1;
 		/* decoded and its signatures checked on the prefetch thread
 		 * while the blocks before it were applied? */
@@ -688,7 +646,6 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		verdict_t v;
 		state_mark_t mark = state_mark(n->spec);
 		if ((bad = apply_block(n->spec, &fetched, &v)) >= 0) {
-			/* undone: with a shared state this is the committed one */
 			state_rollback(n->spec, mark);
 			log_error(MOD, "certified block %llu: tx %ld: %s", (unsigned long long)height, bad, v.msg);
 			block_clear(&fetched);
@@ -696,17 +653,17 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		}
 		state_forget_undo(n->spec);
 		b = &fetched;
+		delta = own_delta = state_take_delta(n->spec);
 	}
-	if (n->spec_shared) {
-		n->shared_blocks++;
-	} else {
-		/* the committed copy: same txs, same order, already validated above */
-		state_begin_block(n->committed, height, b->hdr.timestamp_ms);
-		for (uint32_t i = 0; i < b->hdr.tx_count; i++)
+	/* the registry of the delivered chain: its tenant and attestation txs */
+	state_begin_block(n->committed, height, b->hdr.timestamp_ms);
+	for (uint32_t i = 0; i < b->hdr.tx_count; i++)
+		if (b->txs[i].type == TX_TENANT || b->txs[i].type == TX_ATTEST)
 			state_apply_tx(n->committed, &b->txs[i]);
-		state_forget_undo(n->committed);
-	}
-	if (store_append(n->store, b, raw, len, cert, n->committed, why, sizeof(why)) < 0) {
+	state_forget_undo(n->committed);
+	int stored = store_append_delta(n->store, b, cert, delta, why, sizeof(why));
+	state_delta_free(own_delta);
+	if (stored < 0) {
 		log_error(MOD, "cannot store block %llu: %s; stopping to accept work",
 			  (unsigned long long)height, why);
 		n->failed = 1;
@@ -772,16 +729,10 @@ static void cb_prefetch(void *ctx, const uint64_t *heights, const uint8_t *const
 		(void)store_batch(n->store, 1, NULL, 0);
 		n->batching = 1;
 		n->batch_blocks = 0;
-		size_t bytes = 0;
-		for (size_t i = 0; i < cnt; i++)
-			bytes += lens[i];
-		if (bytes >= state_records(n->committed) * NODE_SHARE_BYTES_PER_RECORD)
-			n->share_wanted = 1;
 		return;
 	}
 	prefetch_drop(n->pf);
 	n->batching = 0;
-	n->share_wanted = 0;
 	if (store_batch(n->store, 0, why, sizeof(why)) < 0) {
 		log_error(MOD, "cannot store fetched blocks: %s; stopping to accept work", why);
 		n->failed = 1;
@@ -1323,11 +1274,11 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 		return -1;
 	if (store_open(&n->store, n->cfg.data_dir, &n->g, 0, err, errlen) < 0)
 		return -1;
-	n->committed = state_new(&n->g);
 	n->spec = state_new(&n->g);
-	state_track_dirty(n->spec, 0);   /* only the committed copy is persisted */
-	if (store_load_state(n->store, n->committed, err, errlen) < 0 ||
-	    store_load_state(n->store, n->spec, err, errlen) < 0)
+	n->committed = state_new(&n->g);
+	state_track_dirty(n->committed, 0);   /* the registry is never persisted from */
+	if (store_load_state(n->store, n->spec, err, errlen) < 0 ||
+	    store_load_state_light(n->store, n->committed, err, errlen) < 0)
 		return -1;
 	n->spec_tip = store_height(n->store);
 	memcpy(n->spec_tip_hash, store_tip_hash(n->store), BSEC_HASH_BYTES);
@@ -1459,8 +1410,6 @@ static void node_free(node_t *n)
 	map_free(n->waiters);
 	buf_free(&n->fwd);
 	buf_free(&n->gossip_in);
-	if (n->spec_shared)
-		n->spec = NULL;
 	state_free(n->committed);
 	state_free(n->spec);
 	store_close(n->store);

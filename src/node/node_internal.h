@@ -39,6 +39,7 @@ typedef struct {
 	size_t raw_len;
 	block_t block;
 	state_mark_t mark;       /* spec state's mark before the block was applied */
+	state_delta_t *delta;    /* the rows it leaves, written when it commits */
 } spec_block_t;
 
 /* Commit-latency histogram buckets (ms, upper bounds). */
@@ -63,8 +64,15 @@ typedef struct node_t {
 	struct event *tick_ev, *sigterm_ev, *sigint_ev, *flush_ev, *note_ev;
 	int note_scheduled;          /* note_ev is active: PBFT hears of new txs once per loop turn */
 	store_t *store;
-	state_t *committed;        /* exactly the delivered chain */
-	state_t *spec;             /* committed + speculative blocks */
+	/* The state derived from the chain, one copy: the delivered chain plus
+	 * the speculative blocks (each block is validated and applied once;
+	 * an aborted one is rolled back with the undo log).  What a block
+	 * leaves to persist is copied out right after its txs (its delta) and
+	 * written when it commits. */
+	state_t *spec;
+	/* The registry of the delivered chain alone: tenants and attestations,
+	 * for the API's reports, which must not see uncommitted txs. */
+	state_t *committed;
 	spec_block_t spec_blocks[PBFT_MAX_LOG_WINDOW];
 	size_t n_spec;
 	uint64_t spec_tip;
@@ -77,10 +85,6 @@ typedef struct node_t {
 	workers_t *workers;
 	struct prefetch_t *pf;    /* checks fetched blocks ahead (NULL: none) */
 	int batching;             /* between the two prefetch calls of a reply */
-	int share_wanted;         /* this reply is big enough to share the state */
-	int spec_shared;          /* spec == committed (state transfer) */
-	uint64_t spec_clones;     /* separate copies made again after one */
-	uint64_t shared_blocks;   /* fetched blocks applied on the shared state */
 	unsigned batch_blocks;    /* fetched blocks in the open store batch */
 	map_t *waiters;            /* id -> waiter_t list */
 	/* gossip of client txs to every peer */

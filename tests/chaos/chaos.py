@@ -1348,9 +1348,12 @@ def audit_all(cl):
             j = json.loads(p.stdout)
         except ValueError:
             j = {"ok": False, "error": p.stderr.strip()[-300:]}
-        out[i] = {"exit": p.returncode, "ok": bool(j.get("ok")) and p.returncode == 0, "blocks": j.get("blocks")}
+        # the nodes are stopped: their derived rows (objects, tenants, open
+        # requests, attestations) must match the replayed chain, not be skipped
+        out[i] = {"exit": p.returncode, "blocks": j.get("blocks"), "derived_rows": j.get("derived_rows"),
+                  "ok": bool(j.get("ok")) and p.returncode == 0 and j.get("derived_rows") == "same"}
         if not out[i]["ok"]:
-            out[i]["reason"] = j.get("reason") or j.get("error")
+            out[i]["reason"] = j.get("reason") or j.get("error") or j.get("derived_note")
             out[i]["bad_height"] = j.get("bad_height")
     return out
 

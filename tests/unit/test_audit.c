@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <jansson.h>
+#include <sqlite3.h>
 
 #include "lib/util.h"
 #include "lib/sig.h"
@@ -474,6 +475,75 @@ static void test_attest_store_and_audit(void **unused)
 	json_decref(j);
 }
 
+/* ---- the derived rows against the chain ---- */
+
+/* Audits a copy of the test ledger after running stmt on it (NULL: as
+ * it is); returns the report's reason ("" when ok). */
+static const char *audit_tampered(const char *stmt, audit_report_t *rep)
+{
+	static char reason[sizeof(rep->reason)];
+	char *copy = xasprintf("%s/derived", W.root);
+	char *cmd = xasprintf("rm -rf %s && cp -r %s %s", copy, W.dir, copy);
+	assert_int_equal(system(cmd), 0);
+	if (stmt) {
+		sqlite3 *db;
+		char *path = xasprintf("%s/ledger.db", copy), *msg = NULL;
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		if (sqlite3_exec(db, stmt, NULL, NULL, &msg) != SQLITE_OK)
+			fail_msg("%s: %s", stmt, msg);
+		assert_true(sqlite3_changes(db) > 0);
+		sqlite3_close(db);
+		free(path);
+	}
+	int r = audit_verify_dir(copy, NULL, 2, rep);
+	assert_int_equal(r == 0, rep->ok);
+	snprintf(reason, sizeof(reason), "%s", rep->ok ? "" : rep->reason);
+	free(cmd);
+	free(copy);
+	return reason;
+}
+
+static void test_audit_derived_rows(void **unused)
+{
+	(void)unused;
+	audit_report_t rep;
+	static const struct {
+		const char *stmt, *reason;
+	} cases[] = {
+		{ "UPDATE objects SET status = 1 WHERE name = 'vm1'", "vm `vm1': fields differ" },
+		{ "UPDATE objects SET height = 1 WHERE name = 'fw2'", "vnf `fw2': fields differ" },
+		{ "DELETE FROM objects WHERE name = 'db1'", "vm `db1': missing from the second" },
+		{ "INSERT INTO objects SELECT kind, 'ghost', domain, owner, status, spec, pending_spec,"
+		  " last_request, spec_src, height FROM objects WHERE name = 'vm1'",
+		  "vm `ghost': missing from the first" },
+		{ "UPDATE tenants SET name = 'mallory' WHERE domain = 'p1'", "of domain p1: fields differ" },
+		{ "UPDATE tenants SET revoked = 1 WHERE domain = 'p0'", "of domain p0: fields differ" },
+		{ "DELETE FROM open_requests", "open request " },
+		{ "UPDATE attestations SET objects = 7 WHERE domain = 'p1'",
+		  "attestation of domain p1: fields differ" },
+		{ "DELETE FROM attestations WHERE domain = 'p0'",
+		  "attestation of domain p0: missing from the second" },
+	};
+	assert_string_equal(audit_tampered(NULL, &rep), "");
+	assert_int_equal(rep.derived, AUDIT_DERIVED_SAME);
+	json_t *j = audit_report_to_json(&rep);
+	assert_string_equal(json_string_value(json_object_get(j, "derived_rows")), "same");
+	json_decref(j);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		const char *why = audit_tampered(cases[i].stmt, &rep);
+		if (!strstr(why, cases[i].reason))
+			fail_msg("%s: `%s', expected `%s'", cases[i].stmt, why, cases[i].reason);
+		assert_true(strstr(why, "derived rows") != NULL);
+		assert_int_equal(rep.derived, AUDIT_DERIVED_DIFFER);
+		/* the chain itself held: every block was verified */
+		assert_int_equal(rep.blocks, 5);
+		assert_int_equal(rep.bad_height, 0);
+	}
+	/* a spec that does not parse: a node could not load it either */
+	audit_tampered("UPDATE objects SET spec = 'vm explode', spec_src = 0 WHERE name = 'vm1'", &rep);
+	assert_int_equal(rep.derived, AUDIT_DERIVED_DIFFER);
+}
+
 /* ---- proofs ---- */
 
 static void proof_of(const uint8_t id[32], buf_t *b, uint64_t *h)
@@ -901,6 +971,7 @@ int main(void)
 		cmocka_unit_test(test_attest_vector),
 		cmocka_unit_test(test_attest_rules),
 		cmocka_unit_test(test_attest_store_and_audit),
+		cmocka_unit_test(test_audit_derived_rows),
 		cmocka_unit_test(test_proof_valid),
 		cmocka_unit_test(test_proof_every_byte),
 		cmocka_unit_test(test_proof_other_consortium),
