@@ -175,6 +175,9 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 		"View changes asked for because a held tx was left out.", n->censor_suspicions);
 	COUNTER("bsec_gossip_dropped_total", "Tx batches from peers dropped because too many waited.",
 		n->gossip_dropped);
+	COUNTER("bsec_own_blocks_kept_total",
+		"Blocks this node built as leader and kept applied, not checked again when handed back.",
+		n->own_blocks);
 	if (n->api) {
 		size_t open_c, max_c;
 		uint64_t hits;
@@ -346,10 +349,21 @@ static int cb_block_id(void *ctx, const uint8_t *block, size_t len, uint64_t *he
 	return 0;
 }
 
+/* Rolls back the block kept from the last build, if any. */
+static void built_drop(node_t *n)
+{
+	if (!n->built.valid)
+		return;
+	state_rollback(n->spec, n->built.mark);
+	state_delta_free(n->built.delta);
+	memset(&n->built, 0, sizeof(n->built));
+}
+
 static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BSEC_HASH_BYTES],
 			  uint64_t view, uint8_t **out, size_t *out_len)
 {
 	node_t *n = ctx;
+	built_drop(n);
 	if (height != n->spec_tip + 1 || memcmp(prev_hash, n->spec_tip_hash, BSEC_HASH_BYTES)) {
 		log_warn(MOD, "asked to build height %llu on a tip we do not have (ours %llu)",
 			 (unsigned long long)height, (unsigned long long)n->spec_tip);
@@ -387,7 +401,11 @@ static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BS
 		txs[cnt++] = e->tx; /* shallow: the pool keeps ownership */
 		bytes += e->tx.raw_len + 4;
 	}
-	state_rollback(n->spec, mark);
+	/* the txs stay applied (with their delta) for when the block comes
+	 * back to be validated; rolled back if it does not */
+	state_delta_t *delta = cnt ? state_take_delta(n->spec) : NULL;
+	if (!cnt)
+		state_rollback(n->spec, mark);
 	for (size_t i = 0; i < ndrop; i++)
 		mempool_remove(n->pool, drop[i]);
 	free(drop);
@@ -410,9 +428,18 @@ static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BS
 			block_encode(&enc, &b);
 			*out = buf_steal(&enc, out_len);
 			ret = 0;
+			n->built.valid = 1;
+			n->built.height = height;
+			memcpy(n->built.hash, b.hdr.hash, BSEC_HASH_BYTES);
+			n->built.mark = mark;
+			n->built.delta = delta;
+			delta = NULL;
 		}
 		free(b.tx_ids);
+		if (ret != 0)
+			state_rollback(n->spec, mark);
 	}
+	state_delta_free(delta);
 	free(txs);
 	return ret;
 }
@@ -489,6 +516,35 @@ static long apply_block(state_t *st, const block_t *b, verdict_t *v)
 	return -1;
 }
 
+/* Records *b (taken over), applied to the state since mark, as the next
+ * speculative block. */
+static int spec_push(node_t *n, block_t *b, const uint8_t *raw, size_t len, uint64_t view,
+		     state_mark_t mark, state_delta_t *delta)
+{
+	spec_block_t *sb = &n->spec_blocks[n->n_spec++];
+	sb->height = b->hdr.height;
+	sb->raw = xmalloc(len);
+	memcpy(sb->raw, raw, len);
+	sb->raw_len = len;
+	sb->block = *b;
+	sb->mark = mark;
+	sb->delta = delta;
+	memset(b, 0, sizeof(*b));
+	n->spec_tip = sb->height;
+	memcpy(n->spec_tip_hash, sb->block.hdr.hash, BSEC_HASH_BYTES);
+	n->spec_tip_ts = sb->block.hdr.timestamp_ms;
+	for (uint32_t i = 0; i < sb->block.hdr.tx_count; i++) {
+		mp_entry_t *e = mempool_get(n->pool, sb->block.txs[i].id);
+		if (e)
+			mempool_set_inflight(n->pool, e, sb->height);
+	}
+	/* a fresh proposal with room to spare: evidence for the censorship watch */
+	if (sb->block.hdr.view == view && sb->block.hdr.tx_count < n->g.params.max_block_txs / 2 &&
+	    len < n->g.params.max_block_bytes / 2)
+		n->roomy_block_ms = mono_ms();
+	return 0;
+}
+
 static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const uint8_t *raw,
 			     size_t len)
 {
@@ -509,6 +565,19 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 		return -1;
 	}
 	int ret = -1;
+	state_mark_t mark;
+	if (n->built.valid && n->built.height == height &&
+	    !memcmp(n->built.hash, b.hdr.hash, BSEC_HASH_BYTES) &&
+	    !memcmp(b.hdr.prev_hash, n->spec_tip_hash, BSEC_HASH_BYTES)) {
+		/* the block this node just built on this tip (the hash covers
+		 * every tx byte): checked and applied when it was built */
+		mark = n->built.mark;
+		state_delta_t *delta = n->built.delta;
+		memset(&n->built, 0, sizeof(n->built));
+		n->own_blocks++;
+		return spec_push(n, &b, raw, len, view, mark, delta);
+	}
+	built_drop(n);
 	if (check_header(n, &b, height, n->spec_tip_hash, n->spec_tip_ts, why, sizeof(why)) < 0)
 		goto bad;
 	/* who may propose: the leader of the view it was first proposed in */
@@ -529,7 +598,7 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 		err_set(why, sizeof(why), "tx %ld: signature does not verify", bad);
 		goto bad;
 	}
-	state_mark_t mark = state_mark(n->spec);
+	mark = state_mark(n->spec);
 	verdict_t v;
 	bad = apply_block(n->spec, &b, &v);
 	if (bad >= 0) {
@@ -537,33 +606,10 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 		err_set(why, sizeof(why), "tx %ld: %s: %s", bad, verr_name(v.code), v.msg);
 		goto bad;
 	}
-	spec_block_t *sb = &n->spec_blocks[n->n_spec++];
-	sb->height = height;
-	sb->raw = xmalloc(len);
-	memcpy(sb->raw, raw, len);
-	sb->raw_len = len;
-	sb->block = b;
-	sb->mark = mark;
-	sb->delta = state_take_delta(n->spec);
-	memset(&b, 0, sizeof(b));
-	n->spec_tip = height;
-	memcpy(n->spec_tip_hash, sb->block.hdr.hash, BSEC_HASH_BYTES);
-	n->spec_tip_ts = sb->block.hdr.timestamp_ms;
-	for (uint32_t i = 0; i < sb->block.hdr.tx_count; i++) {
-		mp_entry_t *e = mempool_get(n->pool, sb->block.txs[i].id);
-		if (e)
-			mempool_set_inflight(n->pool, e, height);
-	}
-	/* a fresh proposal with room to spare: evidence for the censorship watch */
-	if (sb->block.hdr.view == view && sb->block.hdr.tx_count < n->g.params.max_block_txs / 2 &&
-	    len < n->g.params.max_block_bytes / 2)
-		n->roomy_block_ms = mono_ms();
-	ret = 0;
-	goto out;
+	return spec_push(n, &b, raw, len, view, mark, state_take_delta(n->spec));
 bad:
 	log_warn(MOD, "refusing block %llu from node %u: %s", (unsigned long long)height, b.hdr.proposer,
 		 why);
-out:
 	block_clear(&b);
 	return ret;
 }
@@ -571,6 +617,7 @@ out:
 static void cb_abort_from(void *ctx, uint64_t from)
 {
 	node_t *n = ctx;
+	built_drop(n);
 	while (n->n_spec && n->spec_blocks[n->n_spec - 1].height >= from) {
 		spec_block_t *sb = &n->spec_blocks[--n->n_spec];
 		state_rollback(n->spec, sb->mark);
@@ -616,6 +663,7 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		delta = n->spec_blocks[0].delta;
 	} else {
 		/* state transfer (or a block we never validated): check it all */
+		built_drop(n);
 		if (n->n_spec)
 			cb_abort_from(n, height);
 		long bad = -1;
@@ -697,10 +745,15 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		spec_block_free(&n->spec_blocks[0]);
 		memmove(&n->spec_blocks[0], &n->spec_blocks[1], (n->n_spec - 1) * sizeof(spec_block_t));
 		memset(&n->spec_blocks[--n->n_spec], 0, sizeof(spec_block_t));
-		if (n->n_spec) {
-			size_t shift = state_trim_undo(n->spec, n->spec_blocks[0].mark);
+		/* the undo log is kept from the first block still speculative
+		 * (or the kept build) on */
+		if (n->n_spec || n->built.valid) {
+			size_t shift = state_trim_undo(n->spec, n->n_spec ? n->spec_blocks[0].mark
+									    : n->built.mark);
 			for (size_t i = 0; i < n->n_spec; i++)
 				n->spec_blocks[i].mark -= shift;
+			if (n->built.valid)
+				n->built.mark -= shift;
 		} else {
 			state_forget_undo(n->spec);
 		}
@@ -1404,6 +1457,7 @@ static void node_free(node_t *n)
 	peer_net_free(n->net);
 	for (size_t i = 0; i < n->n_spec; i++)
 		spec_block_free(&n->spec_blocks[i]);
+	state_delta_free(n->built.delta);
 	mempool_free(n->pool);
 	prefetch_free(n->pf);
 	workers_free(n->workers);

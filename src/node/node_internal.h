@@ -75,6 +75,19 @@ typedef struct node_t {
 	state_t *committed;
 	spec_block_t spec_blocks[PBFT_MAX_LOG_WINDOW];
 	size_t n_spec;
+	/* The block this node built last as the leader, still applied to
+	 * `spec` above the speculative blocks: when PBFT hands it back to be
+	 * validated (byte for byte the same, on the same tip) it becomes a
+	 * speculative block without being checked and applied a second time.
+	 * Anything else that changes `spec` first rolls it back. */
+	struct {
+		int valid;
+		uint64_t height;
+		uint8_t hash[BSEC_HASH_BYTES];
+		state_mark_t mark;
+		state_delta_t *delta;
+	} built;
+	uint64_t own_blocks;      /* built blocks taken as they were when handed back */
 	uint64_t spec_tip;
 	uint8_t spec_tip_hash[BSEC_HASH_BYTES];
 	uint64_t spec_tip_ts;
