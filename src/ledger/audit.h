@@ -58,7 +58,7 @@ typedef struct {
 	 * record), or _SKIPPED (derived_note says why: the ledger grew while it
 	 * was read, or its rows could not be read). */
 	int derived;
-	char derived_note[256];
+	char derived_note[512];
 } audit_report_t;
 
 enum { AUDIT_DERIVED_NONE = 0, AUDIT_DERIVED_SAME, AUDIT_DERIVED_DIFFER, AUDIT_DERIVED_SKIPPED };
