@@ -1462,6 +1462,23 @@ void state_delta_free(state_delta_t *d)
 	free(d);
 }
 
+void state_delta_return(state_t *st, state_delta_t *d)
+{
+	if (!d)
+		return;
+	for (size_t i = 0; i < d->n_tenants; i++) {
+		const tenant_rec_t *t = &d->tenants[i];
+		tenant_ent_t *e = tent_get(st, t->key.scheme, t->key.key, t->domain, strlen(t->domain));
+		if (e)
+			tent_dirty(st, e);
+	}
+	for (size_t i = 0; i < d->n_objects; i++)
+		obj_dirty(st, d->objects[i].kind, d->objects[i].name);
+	for (size_t i = 0; i < d->n_attests && !st->untracked; i++)
+		map_put(st->dirty_attests, d->attests[i].domain, strlen(d->attests[i].domain), PRESENT);
+	state_delta_free(d);
+}
+
 size_t state_delta_size(const state_delta_t *d)
 {
 	return d ? d->n_tenants + d->n_objects + d->n_attests : 0;

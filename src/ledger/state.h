@@ -216,6 +216,11 @@ int state_diff(const state_t *a, const state_t *b, char *why, size_t wl);
 typedef struct state_delta state_delta_t;
 state_delta_t *state_take_delta(state_t *st);
 void state_delta_free(state_delta_t *d);
+/* For a delta that will not be written (its block was rolled back): marks
+ * its records changed again, so the next delta reports them as they are
+ * then (the genesis tenants a fresh state marks, say, are not lost with an
+ * aborted block), and frees it. */
+void state_delta_return(state_t *st, state_delta_t *d);
 /* Records in d (tenants + objects + attestations). */
 size_t state_delta_size(const state_delta_t *d);
 /* Calls each callback that is not NULL for its records, in that order;

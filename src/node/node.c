@@ -355,7 +355,7 @@ static void built_drop(node_t *n)
 	if (!n->built.valid)
 		return;
 	state_rollback(n->spec, n->built.mark);
-	state_delta_free(n->built.delta);
+	state_delta_return(n->spec, n->built.delta);
 	memset(&n->built, 0, sizeof(n->built));
 }
 
@@ -439,7 +439,7 @@ static int cb_build_block(void *ctx, uint64_t height, const uint8_t prev_hash[BS
 		if (ret != 0)
 			state_rollback(n->spec, mark);
 	}
-	state_delta_free(delta);
+	state_delta_return(n->spec, delta);
 	free(txs);
 	return ret;
 }
@@ -621,6 +621,8 @@ static void cb_abort_from(void *ctx, uint64_t from)
 	while (n->n_spec && n->spec_blocks[n->n_spec - 1].height >= from) {
 		spec_block_t *sb = &n->spec_blocks[--n->n_spec];
 		state_rollback(n->spec, sb->mark);
+		state_delta_return(n->spec, sb->delta);
+		sb->delta = NULL;
 		spec_block_free(sb);
 	}
 	mempool_clear_inflight(n->pool, from);

@@ -1233,6 +1233,22 @@ static void test_delta(void **state)
 	assert_non_null(state_object(F->st, OBJ_VM, "k2", 2));
 	assert_null(state_object(F->st, OBJ_VM, "k3", 2));
 
+	/* a delta that will not be written goes back: a fresh state's genesis
+	 * tenants, marked changed so that the first block writes them, are
+	 * not lost with a block built and rolled back before it */
+	state_t *fresh = state_new(&gen);
+	state_mark_t mf = state_mark(fresh);
+	state_begin_block(fresh, 1, F->now);
+	state_delta_t *lost = state_take_delta(fresh);
+	assert_true(state_delta_size(lost) >= 4);
+	size_t genesis_rows = state_delta_size(lost);
+	state_rollback(fresh, mf);
+	state_delta_return(fresh, lost);
+	state_delta_t *again = state_take_delta(fresh);
+	assert_int_equal(state_delta_size(again), genesis_rows);
+	state_delta_free(again);
+	state_free(fresh);
+
 	/* an untracked state (a registry that is never persisted) has none */
 	state_track_dirty(F->st, 0);
 	block();
