@@ -144,7 +144,8 @@ static void print_report(const audit_report_t *rep, const char *what)
 		       rep->blocks, rep->txs, what, cid, tip, rep->responses, rep->attestations,
 		       rep->threads, secs, secs > 0 ? (double)rep->txs / secs : 0.0);
 		if (rep->derived == AUDIT_DERIVED_SAME)
-			printf("derived rows (tenants, objects, open requests, attestations) match the chain\n");
+			printf("derived rows (tenants, objects, open requests, attestations) match the chain"
+			       " (%.3f s)\n", (double)rep->derived_us / 1e6);
 		else if (rep->derived == AUDIT_DERIVED_SKIPPED)
 			printf("%s\n", rep->derived_note);
 		return;

@@ -59,6 +59,7 @@ typedef struct {
 	 * was read, or its rows could not be read). */
 	int derived;
 	char derived_note[512];
+	uint64_t derived_us;          /* the comparison's time (not in elapsed_us) */
 } audit_report_t;
 
 enum { AUDIT_DERIVED_NONE = 0, AUDIT_DERIVED_SAME, AUDIT_DERIVED_DIFFER, AUDIT_DERIVED_SKIPPED };
