@@ -391,16 +391,6 @@ static json_t *pct(const uint64_t *v, size_t n, double q)
 	return json_integer((json_int_t)v[r - 1]);
 }
 
-static void free_resp(map_t *m)
-{
-	size_t i = 0, kl;
-	const void *k;
-	void *v;
-	while (map_next(m, &i, &k, &kl, &v))
-		free(v);
-	map_free(m);
-}
-
 json_t *accountability_report(store_t *s, const genesis_t *g, const state_t *st, uint64_t deadline_ms,
 			      uint64_t now, size_t max_items, char *err, size_t errlen)
 {
@@ -487,6 +477,6 @@ out:
 	json_decref(doms);
 	free(c.doms);
 	free(all);
-	free_resp(c.resp);
+	map_free_values(c.resp, free);
 	return out;
 }

@@ -734,17 +734,6 @@ state_t *state_new(const genesis_t *g)
 	return st;
 }
 
-static void free_values(map_t *m, void (*fn)(void *))
-{
-	size_t i = 0;
-	const void *k;
-	size_t kl;
-	void *v;
-	while (map_next(m, &i, &k, &kl, &v))
-		fn(v);
-	map_free(m);
-}
-
 static void tent_free(void *p)
 {
 	tenant_ent_t *e = p;
@@ -770,17 +759,17 @@ void state_free(state_t *st)
 		return;
 	state_forget_undo(st);
 	free(st->undo);
-	free_values(st->tenants, tent_free);
-	free_values(st->tkeys, tkey_free);
-	free_values(st->objects, objv_free);
-	free_values(st->refs, free);
-	free_values(st->open, free);
+	map_free_values(st->tenants, tent_free);
+	map_free_values(st->tkeys, tkey_free);
+	map_free_values(st->objects, objv_free);
+	map_free_values(st->refs, free);
+	map_free_values(st->open, free);
 	map_free(st->recent);
 	map_free(st->answered);
 	map_free(st->dirty_tenants);
 	map_free(st->dirty_objects);
 	map_free(st->domains);
-	free_values(st->attests, free);
+	map_free_values(st->attests, free);
 	map_free(st->dirty_attests);
 	free(st->rq);
 	free(st);

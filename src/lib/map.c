@@ -82,6 +82,16 @@ void map_free(map_t *m)
 	free(m);
 }
 
+void map_free_values(map_t *m, void (*fn)(void *))
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].h > 1)
+			fn(m->slots[i].val);
+	map_free(m);
+}
+
 size_t map_size(const map_t *m)
 {
 	return m->used;

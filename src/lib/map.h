@@ -12,6 +12,7 @@ typedef struct map_t map_t;
 
 map_t *map_new(void);
 void map_free(map_t *m);                 /* does not free values */
+void map_free_values(map_t *m, void (*fn)(void *)); /* fn on every value, then map_free */
 size_t map_size(const map_t *m);
 /* Removes every entry (values are the caller's); small tables keep their size. */
 void map_clear(map_t *m);

@@ -1145,16 +1145,6 @@ static int tab_ten(void *ctx, const tenant_rec_t *t)
 	return 0;
 }
 
-static void tab_free(map_t *m)
-{
-	size_t i = 0, kl;
-	const void *k;
-	void *v;
-	while (map_next(m, &i, &k, &kl, &v))
-		free(v);
-	map_free(m);
-}
-
 /* Every object and tenant of st, as rows. */
 static map_t *tab_of(const state_t *st)
 {
@@ -1259,10 +1249,10 @@ static void test_delta(void **state)
 	state_delta_free(da);
 	state_delta_free(db);
 	state_delta_free(dc);
-	tab_free(table);
-	tab_free(after_a);
-	tab_free(after_b);
-	tab_free(after_c);
+	map_free_values(table, free);
+	map_free_values(after_a, free);
+	map_free_values(after_b, free);
+	map_free_values(after_c, free);
 }
 
 static void test_bench(void **state)
