@@ -757,8 +757,8 @@ def bounds(out, m, thr, verify, sizes, growth, cu, lat):
                  "hash, copy and encrypt for three peers. Where the rest goes, measured (docs/benchmarks-notes.md, "
                  "\"One copy of the state\"): TLS and SHA-256 about 4.5 µs, allocation and copies 5.5, BSec's own code "
                  "5.5 (hash-map probes 2.4), SQLite 4.7, the kernel 3.6; the largest single item is the store's writes "
-                 "to its two tables keyed by object name (random places in their B-trees, so each commit rewrites most "
-                 "of their pages): skipping them in an experiment saved about 10 % of the CPU per tx.\n")
+                 "to its two tables keyed by object name (an insert per request at a random place in each B-tree): "
+                 "skipping them in an experiment saved about 10 % of the CPU per tx.\n")
     if growth and sizes:
         p64 = next((p for p in growth["points"] if p["instruction_bytes"] == 64), None)
         ed = next((s for s in sizes["schemes"] if s["scheme"] == "ed25519"), None)
