@@ -20,8 +20,9 @@
  * domain that created it.
  *
  * Persistence: every tenant/object changed since state_clear_dirty() is
- * reported by state_foreach_dirty(), so the store can write exactly those
- * rows inside the block's SQL transaction.  Not thread-safe.
+ * reported by state_foreach_dirty(), or copied out as a delta
+ * (state_take_delta), so the store can write exactly those rows inside
+ * the block's SQL transaction.  Not thread-safe.
  */
 #ifndef BSEC_STATE_H
 #define BSEC_STATE_H
@@ -195,7 +196,7 @@ typedef int (*state_attest_cb)(void *ctx, const attest_rec_t *a);
 int state_foreach_dirty_attestation(state_t *st, state_attest_cb cb, void *ctx);
 void state_clear_dirty(state_t *st);
 /* Whether changes are recorded for state_foreach_dirty (on by default);
- * a state that is never persisted (a node's speculative copy) turns it
+ * a state that is never persisted (a node's registry of tenants) turns it
  * off so the dirty sets do not grow without bound. */
 void state_track_dirty(state_t *st, int on);
 
