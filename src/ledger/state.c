@@ -491,6 +491,12 @@ static void obj_dirty(state_t *st, int kind, const char *name)
 	map_put(st->dirty_objects, k, okey_build(k, kind, name, strlen(name)), PRESENT);
 }
 
+static void attest_dirty(state_t *st, const char *domain, size_t dlen)
+{
+	if (!st->untracked)
+		map_put(st->dirty_attests, domain, dlen, PRESENT);
+}
+
 /* Logs the object's current value (or absence) before a change. */
 static void obj_save(state_t *st, int kind, const char *name)
 {
@@ -642,8 +648,7 @@ static void undo_one(state_t *st, undo_t *u)
 			map_put(st->attests, u->name, strlen(u->name), u->saved);
 			u->saved = NULL;
 		}
-		if (!st->untracked)
-			map_put(st->dirty_attests, u->name, strlen(u->name), PRESENT);
+		attest_dirty(st, u->name, strlen(u->name));
 		break;
 	}
 	undo_release(u);
@@ -1138,8 +1143,7 @@ static void apply_attest(state_t *st, const tx_t *tx)
 	a->height = st->height;
 	a->block_ts = st->ts;
 	free(map_put(st->attests, dom, tx->domain_len, a));
-	if (!st->untracked)
-		map_put(st->dirty_attests, dom, tx->domain_len, PRESENT);
+	attest_dirty(st, dom, tx->domain_len);
 }
 
 void state_apply_tx(state_t *st, const tx_t *tx)
@@ -1404,37 +1408,38 @@ struct state_delta {
 	size_t n_attests;
 };
 
+static int delta_ten(void *ctx, const tenant_rec_t *t)
+{
+	state_delta_t *d = ctx;
+	d->tenants[d->n_tenants++] = *t;
+	return 0;
+}
+
+static int delta_obj(void *ctx, int kind, const char *name, const object_rec_t *o)
+{
+	state_delta_t *d = ctx;
+	struct delta_obj *x = &d->objects[d->n_objects++];
+	x->kind = (uint8_t)kind;
+	snprintf(x->name, sizeof(x->name), "%s", name);
+	x->rec = o ? obj_dup(o) : NULL;
+	return 0;
+}
+
+static int delta_att(void *ctx, const attest_rec_t *a)
+{
+	state_delta_t *d = ctx;
+	d->attests[d->n_attests++] = *a;
+	return 0;
+}
+
 state_delta_t *state_take_delta(state_t *st)
 {
 	state_delta_t *d = xcalloc(1, sizeof(*d));
-	size_t i = 0, kl;
-	const void *k;
-	void *v;
-	d->tenants = xmalloc((map_size(st->dirty_tenants) + 1) * sizeof(tenant_rec_t));
-	while (map_next(st->dirty_tenants, &i, &k, &kl, &v)) {
-		const tenant_ent_t *e = v;
-		if (e->present)
-			d->tenants[d->n_tenants++] = e->rec;
-	}
-	i = 0;
+	d->tenants = xmalloc((map_size(st->dirty_tenants) + 1) * sizeof(*d->tenants));
 	d->objects = xmalloc((map_size(st->dirty_objects) + 1) * sizeof(*d->objects));
-	while (map_next(st->dirty_objects, &i, &k, &kl, &v)) {
-		const uint8_t *kb = k;
-		struct delta_obj *o = &d->objects[d->n_objects++];
-		size_t nl = kl - 1 < INSTR_MAX_NAME ? kl - 1 : INSTR_MAX_NAME;
-		o->kind = kb[0];
-		memcpy(o->name, kb + 1, nl);
-		o->name[nl] = 0;
-		const object_rec_t *rec = obj_get(st, o->kind, o->name, nl);
-		o->rec = rec ? obj_dup(rec) : NULL;
-	}
-	i = 0;
-	d->attests = xmalloc((map_size(st->dirty_attests) + 1) * sizeof(attest_rec_t));
-	while (map_next(st->dirty_attests, &i, &k, &kl, &v)) {
-		const attest_rec_t *a = map_get(st->attests, k, kl);
-		if (a)
-			d->attests[d->n_attests++] = *a;
-	}
+	d->attests = xmalloc((map_size(st->dirty_attests) + 1) * sizeof(*d->attests));
+	state_foreach_dirty(st, delta_ten, delta_obj, d);
+	state_foreach_dirty_attestation(st, delta_att, d);
 	state_clear_dirty(st);
 	return d;
 }
@@ -1463,8 +1468,8 @@ void state_delta_return(state_t *st, state_delta_t *d)
 	}
 	for (size_t i = 0; i < d->n_objects; i++)
 		obj_dirty(st, d->objects[i].kind, d->objects[i].name);
-	for (size_t i = 0; i < d->n_attests && !st->untracked; i++)
-		map_put(st->dirty_attests, d->attests[i].domain, strlen(d->attests[i].domain), PRESENT);
+	for (size_t i = 0; i < d->n_attests; i++)
+		attest_dirty(st, d->attests[i].domain, strlen(d->attests[i].domain));
 	state_delta_free(d);
 }
 
