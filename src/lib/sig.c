@@ -22,6 +22,7 @@
 #include "sig.h"
 #include "ed25519v.h"
 #include "hash.h"
+#include "rsa52.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,6 +82,7 @@ static const struct {
 
 typedef struct {
 	EVP_PKEY_CTX *ctx;          /* verify-ready; NULL: key known invalid */
+	rsa52_key_t *r52;           /* RSA: the key for rsa52.h, made on first use */
 	uint32_t used;              /* last use (LRU within the set) */
 	uint8_t scheme;             /* 0: empty slot */
 	uint8_t pub[SIG_MAX_PUB];
@@ -104,8 +106,10 @@ static void vcache_destroy(void *p)
 	if (!c)
 		return;
 	for (size_t s = 0; s < VC_SETS; s++)
-		for (size_t w = 0; w < VC_WAYS; w++)
+		for (size_t w = 0; w < VC_WAYS; w++) {
 			EVP_PKEY_CTX_free(c->e[s][w].ctx);
+			free(c->e[s][w].r52);
+		}
 	free(c);
 	if (tls_vcache == c)
 		tls_vcache = NULL;
@@ -308,9 +312,10 @@ void sig_verify_cache_flush(void)
 	pthread_setspecific(vcache_key, NULL);
 }
 
-/* The verify context for (scheme, pub) — cached, or built and cached.
- * NULL for an invalid key.  Owned by the cache. */
-static EVP_PKEY_CTX *vcache_lookup(int scheme, const uint8_t *pub, size_t publen)
+/* The cache entry for (scheme, pub) — found, or built in place of the
+ * set's least recently used one.  Its ctx is NULL for an invalid key.
+ * Valid until the next lookup on this thread. */
+static vc_entry_t *vcache_entry(int scheme, const uint8_t *pub, size_t publen)
 {
 	vcache_t *c = vcache_get();
 	uint8_t h[crypto_shorthash_BYTES];
@@ -323,17 +328,47 @@ static EVP_PKEY_CTX *vcache_lookup(int scheme, const uint8_t *pub, size_t publen
 		vc_entry_t *e = &set[w];
 		if (e->scheme == scheme && memcmp(e->pub, pub, publen) == 0) {
 			e->used = c->clock;
-			return e->ctx;
+			return e;
 		}
 		if (e->scheme == 0 || (victim->scheme != 0 && e->used < victim->used))
 			victim = e;
 	}
 	EVP_PKEY_CTX_free(victim->ctx);
+	free(victim->r52);
+	victim->r52 = NULL;
 	victim->ctx = verify_ctx_new(scheme, pub);
 	victim->scheme = (uint8_t)scheme;
 	memcpy(victim->pub, pub, publen);
 	victim->used = c->clock;
-	return victim->ctx;
+	return victim;
+}
+
+/* The verify context for (scheme, pub); NULL for an invalid key.  Owned
+ * by the cache. */
+static EVP_PKEY_CTX *vcache_lookup(int scheme, const uint8_t *pub, size_t publen)
+{
+	return vcache_entry(scheme, pub, publen)->ctx;
+}
+
+/* The rsa52 form of a valid RSA key, copied into out; -1 for a key
+ * OpenSSL refuses (the caller reports the signature bad) or that rsa52
+ * cannot take (the caller asks OpenSSL). */
+static int rsa52_key_of(rsa52_key_t *out, const uint8_t *pub, int *invalid)
+{
+	vc_entry_t *e = vcache_entry(SIG_RSA_PSS_2048, pub, RSA_BYTES);
+	*invalid = !e->ctx;
+	if (!e->ctx)
+		return -1;
+	if (!e->r52) {
+		rsa52_key_t *k = xmalloc(sizeof(*k));
+		if (rsa52_key_init(k, pub) != 0) {
+			free(k);
+			return -1;
+		}
+		e->r52 = k;
+	}
+	*out = *e->r52;
+	return 0;
 }
 
 /* ---- ECDSA signature encodings ---------------------------------------- */
@@ -1013,18 +1048,74 @@ static size_t ed_batch(const sig_item_t *items, const size_t *idx, size_t n, uin
 	return ed_batch(items, idx, n / 2, bad) + ed_batch(items, idx + n / 2, n - n / 2, bad);
 }
 
+/* RSA-PSS items idx[0..n), n <= RSA52_LANES: side by side in the vector
+ * lanes of rsa52.h when enough of them fill it, else one by one.  Below
+ * RSA52_MIN lanes the vector pass costs more than OpenSSL's checks. */
+#define RSA52_MIN 4
+
+static size_t rsa_group(const sig_item_t *items, const size_t *idx, size_t n, uint8_t *bad)
+{
+	rsa52_key_t keys[RSA52_LANES];
+	const rsa52_key_t *kp[RSA52_LANES];
+	const uint8_t *sp[RSA52_LANES];
+	uint8_t mh[RSA52_LANES][BSEC_HASH_BYTES], ok[RSA52_LANES];
+	size_t at[RSA52_LANES], one[RSA52_LANES], lanes = 0, none = 0, nbad = 0;
+	int vec = n >= RSA52_MIN && rsa52_available();
+
+	for (size_t i = 0; i < n; i++) {
+		const sig_item_t *it = &items[idx[i]];
+		int invalid = 0;
+		if (vec && rsa52_key_of(&keys[lanes], it->pub, &invalid) == 0) {
+			hash_sha256(mh[lanes], it->msg, it->len);
+			kp[lanes] = &keys[lanes];
+			sp[lanes] = it->sig;
+			at[lanes++] = idx[i];
+		} else if (invalid) {
+			bad[idx[i]] = 1;
+			nbad++;
+		} else {
+			one[none++] = idx[i];
+		}
+	}
+	if (lanes >= RSA52_MIN) {
+		rsa52_verify(kp, sp, (const uint8_t (*)[32])mh, lanes, ok);
+		for (size_t l = 0; l < lanes; l++) {
+			bad[at[l]] = !ok[l];
+			nbad += bad[at[l]];
+		}
+	} else {
+		for (size_t l = 0; l < lanes; l++)
+			one[none++] = at[l];
+	}
+	for (size_t i = 0; i < none; i++) {
+		const sig_item_t *it = &items[one[i]];
+		bad[one[i]] = sig_verify(it->scheme, it->pub, it->sig, it->msg, it->len) != 0;
+		nbad += bad[one[i]];
+	}
+	return nbad;
+}
+
 size_t sig_verify_many(const sig_item_t *items, size_t n, uint8_t *bad)
 {
-	size_t nbad = 0, ned = 0;
-	size_t idx[SIG_BATCH_MAX];
+	size_t nbad = 0, ned = 0, nrsa = 0;
+	size_t idx[SIG_BATCH_MAX], ridx[RSA52_LANES];
 	sig_init();
 	for (size_t i = 0; i < n; i++) {
 		const sig_item_t *it = &items[i];
-		if (it->scheme == SIG_ED25519 && it->pub && it->sig && (it->msg || !it->len)) {
+		int whole = it->pub && it->sig && (it->msg || !it->len);
+		if (it->scheme == SIG_ED25519 && whole) {
 			idx[ned++] = i;
 			if (ned == SIG_BATCH_MAX) {
 				nbad += ed_batch(items, idx, ned, bad);
 				ned = 0;
+			}
+			continue;
+		}
+		if (it->scheme == SIG_RSA_PSS_2048 && whole) {
+			ridx[nrsa++] = i;
+			if (nrsa == RSA52_LANES) {
+				nbad += rsa_group(items, ridx, nrsa, bad);
+				nrsa = 0;
 			}
 			continue;
 		}
@@ -1033,6 +1124,8 @@ size_t sig_verify_many(const sig_item_t *items, size_t n, uint8_t *bad)
 	}
 	if (ned)
 		nbad += ed_batch(items, idx, ned, bad);
+	if (nrsa)
+		nbad += rsa_group(items, ridx, nrsa, bad);
 	return nbad;
 }
 
