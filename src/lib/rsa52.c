@@ -153,6 +153,18 @@ static int pss_check(const uint8_t em[RSA52_BYTES], const uint8_t mhash[EM_HLEN]
 #define TARGET __attribute__((target("avx512f,avx512ifma")))
 typedef __m512i v8_t;
 
+/* r = t with every limb carried into the next: normalised 52-bit limbs. */
+TARGET static void carry_out(v8_t r[NL], const v8_t t[NL])
+{
+	const v8_t mask = _mm512_set1_epi64((long long)MASK52);
+	v8_t carry = _mm512_setzero_si512();
+	for (size_t j = 0; j < NL; j++) {
+		v8_t x = _mm512_add_epi64(t[j], carry);
+		carry = _mm512_srli_epi64(x, 52);
+		r[j] = _mm512_and_si512(x, mask);
+	}
+}
+
 /* r = a * b / R mod n, < 2n (a, b < 2n, normalised).  r may alias a or b. */
 TARGET static void amm(v8_t r[NL], const v8_t a[NL], const v8_t b[NL], const v8_t m[NL], v8_t k0)
 {
@@ -169,6 +181,7 @@ TARGET static void amm(v8_t r[NL], const v8_t a[NL], const v8_t b[NL], const v8_
 		/* add a_i * b + q * n and move down one limb (divide by 2^52):
 		 * the low halves of limb j's products land in limb j - 1, the
 		 * high halves of limb j - 1's too */
+#pragma GCC unroll 40
 		for (size_t j = 1; j < NL; j++) {
 			v8_t x = _mm512_madd52lo_epu64(t[j], ai, b[j]);
 			x = _mm512_madd52lo_epu64(x, q, m[j]);
@@ -178,13 +191,7 @@ TARGET static void amm(v8_t r[NL], const v8_t a[NL], const v8_t b[NL], const v8_
 		t[NL - 1] = _mm512_madd52hi_epu64(_mm512_madd52hi_epu64(z, ai, b[NL - 1]), q, m[NL - 1]);
 		t[0] = _mm512_add_epi64(t[0], c);
 	}
-	const v8_t mask = _mm512_set1_epi64((long long)MASK52);
-	v8_t carry = z;
-	for (size_t j = 0; j < NL; j++) {
-		v8_t x = _mm512_add_epi64(t[j], carry);
-		carry = _mm512_srli_epi64(x, 52);
-		r[j] = _mm512_and_si512(x, mask);
-	}
+	carry_out(r, t);
 }
 
 /* y = s^65537 mod n (<= n), lane by lane. */
