@@ -1133,6 +1133,7 @@ int bench_throughput_main(int argc, char **argv)
 		json_object_set_new(o, "scheme", json_string(scheme));
 		json_object_set_new(o, "cores", json_integer(cores));
 		json_object_set_new(o, "verify_per_s_one_core", bench_jnum(verify1));
+		json_object_set_new(o, "batch_verify_per_s_one_core", bench_jnum(sig_bench_verify_many(sch, 1.0)));
 		json_object_set_new(o, "seconds", bench_jnum(seconds));
 		json_object_set_new(o, "paper_tx_per_s", bench_jnum(PAPER_TX_PER_S));
 		json_object_set_new(o, "points", json_incref(points));

@@ -1155,3 +1155,36 @@ out:
 	sig_key_free(k);
 	return rate;
 }
+
+double sig_bench_verify_many(int scheme, double seconds)
+{
+	enum { KEYS = 8, ITEMS = 64 };
+	double rate = 0;
+	sig_key_t *k[KEYS] = { 0 };
+	uint8_t msg[ITEMS][64], sig[ITEMS][SIG_MAX_SIG], bad[ITEMS];
+	sig_item_t it[ITEMS];
+	uint64_t t0, dt = 0, n = 0;
+
+	if (!sig_scheme_valid(scheme) || !(seconds > 0))
+		goto out;
+	for (size_t i = 0; i < KEYS; i++)
+		k[i] = sig_keygen((sig_scheme_t)scheme);
+	for (size_t i = 0; i < ITEMS; i++) {
+		randombytes_buf(msg[i], sizeof(msg[i]));
+		if (sig_sign(k[i % KEYS], sig[i], msg[i], sizeof(msg[i])) < 0)
+			goto out;
+		it[i] = (sig_item_t){ scheme, sig_key_pub(k[i % KEYS]), sig[i], msg[i], sizeof(msg[i]) };
+	}
+	t0 = mono_us();
+	do {
+		if (sig_verify_many(it, ITEMS, bad) != 0)
+			goto out;
+		n += ITEMS;
+		dt = mono_us() - t0;
+	} while ((double)dt < seconds * 1e6);
+	rate = (double)n * 1e6 / (double)dt;
+out:
+	for (size_t i = 0; i < KEYS; i++)
+		sig_key_free(k[i]);
+	return rate;
+}

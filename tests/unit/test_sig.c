@@ -717,6 +717,9 @@ static void test_bench(void **state)
 	assert_true(sig_bench_verify(SIG_ECDSA_P256, 0.02) > 0);
 	assert_true(sig_bench_verify(0, 0.02) == 0);
 	assert_true(sig_bench_verify(SIG_ED25519, 0) == 0);
+	assert_true(sig_bench_verify_many(SIG_ED25519, 0.02) > 0);
+	assert_true(sig_bench_verify_many(SIG_RSA_PSS_2048, 0.02) > 0);   /* 0 if one failed */
+	assert_true(sig_bench_verify_many(0, 0.02) == 0);
 }
 
 int main(void)
