@@ -6,6 +6,9 @@
  * standard PKCS#8 / SPKI ones `openssl pkey` reads.  ECDSA P-256 and
  * RSA-PSS-2048 use OpenSSL 3's provider API only (EVP_PKEY_fromdata,
  * EVP_DigestSign, EVP_PKEY_verify); no deprecated RSA_* / EC_KEY_* calls.
+ * sig_verify_many checks RSA-PSS signatures eight at a time in the vector
+ * lanes of rsa52.h when the CPU has AVX-512 IFMA (about three times
+ * OpenSSL's rate; the same verdicts, which tests and a fuzzer compare).
  *
  * Verification is the node's hot path and turning raw key bytes into an
  * EVP_PKEY (point decompression, Montgomery set-up, provider look-ups)
