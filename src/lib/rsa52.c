@@ -38,17 +38,29 @@
 
 /* ---- limbs <-> bytes ---------------------------------------------------- */
 
+/* 256 big-endian bytes as 32 little-endian 64-bit words (and a zero). */
+static void be_to_words(uint64_t w[RSA52_BYTES / 8 + 1], const uint8_t be[RSA52_BYTES])
+{
+	for (size_t i = 0; i < RSA52_BYTES / 8; i++) {
+		const uint8_t *p = be + RSA52_BYTES - 8 * (i + 1);
+		uint64_t v = 0;
+		for (size_t b = 0; b < 8; b++)
+			v = v << 8 | p[b];
+		w[i] = v;
+	}
+	w[RSA52_BYTES / 8] = 0;
+}
+
 static void be_to_limbs(uint64_t out[NL], const uint8_t be[RSA52_BYTES])
 {
-	uint8_t le[RSA52_BYTES + 8] = { 0 };
-	for (size_t i = 0; i < RSA52_BYTES; i++)
-		le[i] = be[RSA52_BYTES - 1 - i];
+	uint64_t w[RSA52_BYTES / 8 + 1];
+	be_to_words(w, be);
 	for (size_t j = 0; j < NL; j++) {
-		size_t bit = 52 * j;
-		uint64_t w = 0;
-		for (size_t b = 0; b < 8; b++)
-			w |= (uint64_t)le[bit / 8 + b] << (8 * b);
-		out[j] = (w >> (bit % 8)) & MASK52;
+		size_t bit = 52 * j, i = bit / 64, o = bit % 64;
+		uint64_t v = w[i] >> o;
+		if (o > 12)
+			v |= w[i + 1] << (64 - o);
+		out[j] = v & MASK52;
 	}
 }
 
@@ -97,18 +109,20 @@ out:
  * fit in 2048 bits. */
 static int limbs_to_be(uint8_t be[RSA52_BYTES], const uint64_t in[NL])
 {
-	uint8_t le[RSA52_BYTES + 8] = { 0 };
+	uint64_t w[RSA52_BYTES / 8 + 1] = { 0 };
 	for (size_t j = 0; j < NL; j++) {
-		size_t bit = 52 * j;
-		uint64_t w = in[j] << (bit % 8);      /* < 2^56 */
-		for (size_t b = 0; b < 8; b++)
-			le[bit / 8 + b] |= (uint8_t)(w >> (8 * b));
+		size_t bit = 52 * j, i = bit / 64, o = bit % 64;
+		w[i] |= in[j] << o;
+		if (o > 12)
+			w[i + 1] |= in[j] >> (64 - o);
 	}
-	for (size_t i = RSA52_BYTES; i < sizeof(le); i++)
-		if (le[i])
-			return -1;
-	for (size_t i = 0; i < RSA52_BYTES; i++)
-		be[i] = le[RSA52_BYTES - 1 - i];
+	if (w[RSA52_BYTES / 8])
+		return -1;
+	for (size_t i = 0; i < RSA52_BYTES / 8; i++) {
+		uint8_t *p = be + RSA52_BYTES - 8 * (i + 1);
+		for (size_t b = 0; b < 8; b++)
+			p[b] = (uint8_t)(w[i] >> (56 - 8 * b));
+	}
 	return 0;
 }
 
