@@ -93,6 +93,7 @@ typedef struct {
 
 typedef struct {
 	vc_entry_t e[VC_SETS][VC_WAYS];
+	vc_entry_t *last;           /* the entry found last: a batch is mostly one sender's */
 	uint32_t clock;
 } vcache_t;
 
@@ -322,15 +323,20 @@ static vc_entry_t *vcache_entry(int scheme, const uint8_t *pub, size_t publen)
 {
 	vcache_t *c = vcache_get();
 	uint8_t h[crypto_shorthash_BYTES];
+
+	c->clock++;
+	if (c->last && c->last->scheme == scheme && memcmp(c->last->pub, pub, publen) == 0) {
+		c->last->used = c->clock;
+		return c->last;
+	}
 	crypto_shorthash(h, pub, publen, vcache_hkey);
 	vc_entry_t *set = c->e[h[0] % VC_SETS];
 	vc_entry_t *victim = &set[0];
-
-	c->clock++;
 	for (size_t w = 0; w < VC_WAYS; w++) {
 		vc_entry_t *e = &set[w];
 		if (e->scheme == scheme && memcmp(e->pub, pub, publen) == 0) {
 			e->used = c->clock;
+			c->last = e;
 			return e;
 		}
 		if (e->scheme == 0 || (victim->scheme != 0 && e->used < victim->used))
@@ -343,6 +349,7 @@ static vc_entry_t *vcache_entry(int scheme, const uint8_t *pub, size_t publen)
 	victim->scheme = (uint8_t)scheme;
 	memcpy(victim->pub, pub, publen);
 	victim->used = c->clock;
+	c->last = victim;
 	return victim;
 }
 
