@@ -308,6 +308,10 @@ static int init_main(int argc, char **argv)
 		json_object_set_new(cfg, "node_key", json_sprintf("../keys/%s-node.pem", name));
 		json_object_set_new(cfg, "tls_cert", json_sprintf("../tls/%s.pem", name));
 		json_object_set_new(cfg, "tls_key", json_sprintf("../tls/%s-key.pem", name));
+		/* the nodes share this machine's cores: each gets its share of
+		 * verification threads (itself included), not a pool per core */
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		json_object_set_new(cfg, "workers", json_integer(cores > nodes ? cores / nodes : 1));
 		char *cfgp = xasprintf("%s/config.json", ndir);
 		char *txt = json_dumps(cfg, JSON_INDENT(2));
 		wr = file_write(cfgp, txt, strlen(txt), 0644, err, sizeof(err));
