@@ -27,48 +27,40 @@ from bsecutil import BSEC, run, run_json
 VIEW_TIMEOUT_MS = 1000
 
 
-def https_get(base, path, ca, timeout=2.0):
-    """(status, parsed JSON body) of GET base+path, trusting only CA."""
+def https_call(method, base, path, ca, body=None, timeout=2.0):
+    """(status, raw body) of one HTTPS request to base+path, trusting only CA."""
     u = urllib.parse.urlsplit(base)
     ctx = ssl.create_default_context(cafile=ca)
     conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=timeout)
     try:
-        conn.request("GET", path)
+        headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
         r = conn.getresponse()
-        body = r.read()
-        return r.status, json.loads(body) if body else None
+        return r.status, r.read()
     finally:
         conn.close()
+
+
+def https_get(base, path, ca, timeout=2.0):
+    """(status, parsed JSON body) of GET base+path."""
+    st, data = https_call("GET", base, path, ca, timeout=timeout)
+    return st, json.loads(data) if data else None
+
+
+def https_post(base, path, ca, body, timeout=10.0):
+    """(status, parsed JSON body) of POST base+path with a binary body."""
+    st, data = https_call("POST", base, path, ca, body=body, timeout=timeout)
+    return st, json.loads(data) if data else None
 
 
 def metric(base, ca, name, timeout=2.0):
     """The value of an unlabelled metric in base's /metrics (None when absent)."""
-    u = urllib.parse.urlsplit(base)
-    ctx = ssl.create_default_context(cafile=ca)
-    conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=timeout)
-    try:
-        conn.request("GET", "/metrics")
-        for line in conn.getresponse().read().decode().splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[0] == name:
-                return float(parts[1])
-        return None
-    finally:
-        conn.close()
-
-
-def https_post(base, path, ca, body, timeout=10.0):
-    """(status, parsed JSON body) of POST base+path with a binary body, trusting only CA."""
-    u = urllib.parse.urlsplit(base)
-    ctx = ssl.create_default_context(cafile=ca)
-    conn = http.client.HTTPSConnection(u.hostname, u.port, context=ctx, timeout=timeout)
-    try:
-        conn.request("POST", path, body=body, headers={"Content-Type": "application/octet-stream"})
-        r = conn.getresponse()
-        data = r.read()
-        return r.status, json.loads(data) if data else None
-    finally:
-        conn.close()
+    _, data = https_call("GET", base, "/metrics", ca, timeout=timeout)
+    for line in data.decode().splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == name:
+            return float(parts[1])
+    return None
 
 
 def wait_until(pred, timeout, what, diag=None):
