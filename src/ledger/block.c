@@ -41,15 +41,26 @@ void block_header_encode(buf_t *out, const block_header_t *h)
 #define ST_KEY (ST_MID + 8 + BSEC_HASH_BYTES + 8 + 8 + 2 + 1)
 #define ST_NO_CHAIN 0x80
 #define ST_NO_KEY 0x40
+#define ST_SHORT 0x20
+#define ST_NO_ROOTS 0x10
+#define ST_VERSION 0x0f
+
+_Static_assert(BLOCK_VERSION <= ST_VERSION, "the version shares the stored form's first byte");
+
+/* 1 when h's proposer key is the genesis's node key of that index. */
+static int key_in_genesis(const block_header_t *h, const genesis_t *g)
+{
+	return g && h->proposer < g->n_providers &&
+	       g->providers[h->proposer].node_key.scheme == h->proposer_scheme &&
+	       memcmp(g->providers[h->proposer].node_key.key, h->proposer_key,
+		      sig_pub_len(h->proposer_scheme)) == 0;
+}
 
 void block_header_encode_stored(buf_t *out, const block_header_t *h, const genesis_t *g)
 {
 	buf_t full;
 	size_t klen = sig_pub_len(h->proposer_scheme);
-	int no_key = g && h->proposer < g->n_providers &&
-		     g->providers[h->proposer].node_key.scheme == h->proposer_scheme &&
-		     memcmp(g->providers[h->proposer].node_key.key, h->proposer_key, klen) == 0;
-	_Static_assert(BLOCK_VERSION < ST_NO_KEY, "the version shares the stored form's first byte");
+	int no_key = key_in_genesis(h, g);
 	buf_init(&full);
 	block_header_encode(&full, h);
 	buf_u8(out, (uint8_t)(ST_NO_CHAIN | (no_key ? ST_NO_KEY : 0) | h->version));
@@ -58,11 +69,140 @@ void block_header_encode_stored(buf_t *out, const block_header_t *h, const genes
 	buf_free(&full);
 }
 
+/* The proposer's key of a stored form that left it out: g's node key of
+ * that index, which must be of that scheme. */
+static const uint8_t *genesis_key(const genesis_t *g, unsigned idx, uint8_t scheme, char *err,
+				  size_t errlen)
+{
+	if (!g || idx >= g->n_providers || g->providers[idx].node_key.scheme != scheme) {
+		err_set(err, errlen, "stored header names proposer %u (scheme %u), whose key %s", idx,
+			scheme, g ? "the genesis does not give" : "needs the genesis");
+		return NULL;
+	}
+	return g->providers[idx].node_key.key;
+}
+
+void block_header_encode_short(buf_t *out, const block_header_t *h, const genesis_t *g)
+{
+	int no_key = key_in_genesis(h, g);
+	int no_roots = h->tx_count <= BLOCK_ROOTS_DERIVED_MAX;
+	buf_u8(out, (uint8_t)(ST_NO_CHAIN | ST_SHORT | (no_key ? ST_NO_KEY : 0) |
+			      (no_roots ? ST_NO_ROOTS : 0) | h->version));
+	buf_put(out, h->prev_hash, BSEC_HASH_BYTES);
+	buf_uvar(out, h->view);
+	buf_u16(out, h->proposer);
+	buf_u8(out, h->proposer_scheme);
+	if (!no_key)
+		buf_put(out, h->proposer_key, sig_pub_len(h->proposer_scheme));
+	size_t rl = no_roots ? BLOCK_ROOT_HINT_BYTES : BSEC_HASH_BYTES;
+	buf_put(out, h->tx_root, rl);
+	if (h->version >= 2)
+		buf_put(out, h->sig_root, rl);
+	buf_put(out, h->sig, sig_sig_len(h->proposer_scheme));
+}
+
+int block_stored_is_short(const uint8_t *p, size_t len)
+{
+	return len > 0 && (p[0] & (ST_NO_CHAIN | ST_SHORT)) == (ST_NO_CHAIN | ST_SHORT);
+}
+
+int block_stored_needs_roots(const uint8_t *p, size_t len)
+{
+	return block_stored_is_short(p, len) && (p[0] & ST_NO_ROOTS);
+}
+
+static int expand_short(buf_t *out, const uint8_t *p, size_t len,
+			const uint8_t chain_id[BSEC_HASH_BYTES], const genesis_t *g,
+			block_row_t *row, char *err, size_t errlen)
+{
+	rd_t r;
+	uint8_t f = p[0], version = f & ST_VERSION, scheme;
+	const uint8_t *prev, *key, *tx_root = NULL, *sig_root = NULL, *sig;
+	uint64_t view;
+	uint16_t idx;
+
+	if (!row) {
+		err_set(err, errlen, "a short stored header needs its block's row");
+		return -1;
+	}
+	if (version < BLOCK_VERSION_MIN || version > BLOCK_VERSION) {
+		err_set(err, errlen, "stored header of unknown block version %u", version);
+		return -1;
+	}
+	if ((f & ST_NO_ROOTS) && !row->have_roots) {
+		err_set(err, errlen, "stored header without its roots, and none given");
+		return -1;
+	}
+	rd_init(&r, p + 1, len - 1);
+	prev = rd_bytes(&r, BSEC_HASH_BYTES);
+	view = rd_uvar(&r);
+	idx = rd_u16(&r);
+	scheme = rd_u8(&r);
+	if (!rd_ok(&r))
+		goto bad;
+	if (!sig_scheme_valid(scheme)) {
+		err_set(err, errlen, "stored header: unknown proposer key scheme %u", scheme);
+		return -1;
+	}
+	if (f & ST_NO_KEY) {
+		if (!(key = genesis_key(g, idx, scheme, err, errlen)))
+			return -1;
+	} else {
+		key = rd_bytes(&r, sig_pub_len(scheme));
+	}
+	if (f & ST_NO_ROOTS) {
+		const uint8_t *th = rd_bytes(&r, BLOCK_ROOT_HINT_BYTES), *sh = NULL;
+		if (version >= 2)
+			sh = rd_bytes(&r, BLOCK_ROOT_HINT_BYTES);
+		tx_root = row->tx_root;
+		sig_root = row->sig_root;
+		row->roots_altered = 0;
+		if (th && memcmp(th, tx_root, BLOCK_ROOT_HINT_BYTES) != 0)
+			row->roots_altered |= ROOTS_TX_ALTERED;
+		if (sh && memcmp(sh, sig_root, BLOCK_ROOT_HINT_BYTES) != 0)
+			row->roots_altered |= ROOTS_SIG_ALTERED;
+	} else {
+		tx_root = rd_bytes(&r, BSEC_HASH_BYTES);
+		if (version >= 2)
+			sig_root = rd_bytes(&r, BSEC_HASH_BYTES);
+	}
+	sig = rd_bytes(&r, sig_sig_len(scheme));
+	if (!rd_end(&r))
+		goto bad;
+	buf_u8(out, version);
+	buf_put(out, chain_id, BSEC_HASH_BYTES);
+	buf_u64(out, row->height);
+	buf_put(out, prev, BSEC_HASH_BYTES);
+	buf_u64(out, row->timestamp_ms);
+	buf_u64(out, view);
+	buf_u16(out, idx);
+	buf_u8(out, scheme);
+	buf_put(out, key, sig_pub_len(scheme));
+	buf_u32(out, row->tx_count);
+	buf_put(out, tx_root, BSEC_HASH_BYTES);
+	if (version >= 2)
+		buf_put(out, sig_root, BSEC_HASH_BYTES);
+	buf_put(out, sig, sig_sig_len(scheme));
+	return 0;
+bad:
+	err_set(err, errlen, "stored header offset %zu: %s", r.err_off + 1, r.err);
+	return -1;
+}
+
 int block_header_expand_stored(buf_t *out, const uint8_t *p, size_t len,
 			       const uint8_t chain_id[BSEC_HASH_BYTES], const genesis_t *g,
 			       char *err, size_t errlen)
 {
+	return block_header_expand_row(out, p, len, chain_id, g, NULL, err, errlen);
+}
+
+int block_header_expand_row(buf_t *out, const uint8_t *p, size_t len,
+			    const uint8_t chain_id[BSEC_HASH_BYTES], const genesis_t *g,
+			    block_row_t *row, char *err, size_t errlen)
+{
 	const size_t mid = ST_KEY - ST_MID;
+	if (block_stored_is_short(p, len))
+		return expand_short(out, p, len, chain_id, g, row, err, errlen);
 	if (len == 0 || !(p[0] & ST_NO_CHAIN)) {
 		buf_put(out, p, len);
 		return 0;
@@ -78,12 +218,10 @@ int block_header_expand_stored(buf_t *out, const uint8_t *p, size_t len,
 		/* the index and the scheme are the last three bytes before the key */
 		unsigned idx = (unsigned)p[mid - 2] << 8 | p[mid - 1];
 		uint8_t scheme = p[mid];
-		if (!g || idx >= g->n_providers || g->providers[idx].node_key.scheme != scheme) {
-			err_set(err, errlen, "stored header names proposer %u (scheme %u), whose key %s", idx,
-				scheme, g ? "the genesis does not give" : "needs the genesis");
+		const uint8_t *key = genesis_key(g, idx, scheme, err, errlen);
+		if (!key)
 			return -1;
-		}
-		buf_put(out, g->providers[idx].node_key.key, sig_pub_len(scheme));
+		buf_put(out, key, sig_pub_len(scheme));
 	}
 	buf_put(out, p + 1 + mid, len - 1 - mid);
 	return 0;
@@ -158,6 +296,32 @@ static void sig_root_of(const block_t *b, uint8_t out[BSEC_HASH_BYTES])
 		hash_sha256(leaves[i], b->txs[i].sig, sig_sig_len(b->txs[i].scheme));
 	merkle_root(out, (const uint8_t (*)[BSEC_HASH_BYTES])leaves, n);
 	free(leaves);
+}
+
+int block_roots_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
+		       const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
+		       uint8_t sig_root[BSEC_HASH_BYTES])
+{
+	/* the sender's scheme follows version, type, timestamp and nonce */
+	const size_t scheme_at = 1 + 1 + 8 + 4;
+	uint8_t (*ids)[BSEC_HASH_BYTES] = xmalloc((n ? n : 1) * sizeof(*ids));
+	uint8_t (*sigs)[BSEC_HASH_BYTES] = xmalloc((n ? n : 1) * sizeof(*sigs));
+	int ret = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		/* tx_raw_id checks there is room for the key and the signature */
+		if (tx_raw_id(raw[i], len[i], chain_id, ids[i]) < 0)
+			goto out;
+		size_t sl = sig_sig_len(raw[i][scheme_at]);
+		hash_sha256(sigs[i], raw[i] + len[i] - sl, sl);
+	}
+	merkle_root(tx_root, (const uint8_t (*)[BSEC_HASH_BYTES])ids, n);
+	merkle_root(sig_root, (const uint8_t (*)[BSEC_HASH_BYTES])sigs, n);
+	ret = 0;
+out:
+	free(ids);
+	free(sigs);
+	return ret;
 }
 
 int block_seal(block_t *b, const sig_key_t *key)
@@ -333,6 +497,67 @@ bad:
 	err_set(err, errlen, "certificate offset %zu: %s", r.err_off, r.err);
 	cert_clear(out);
 	return -1;
+}
+
+void cert_encode_stored(buf_t *out, const cert_t *c)
+{
+	buf_uvar(out, c->view);
+	buf_uvar(out, c->n);
+	for (uint16_t i = 0; i < c->n; i++) {
+		/* signers are strictly increasing in any certificate that decodes;
+		 * one that is not would not be read back (nor is it by cert_decode) */
+		buf_uvar(out, i ? (uint64_t)(uint16_t)(c->sigs[i].node - c->sigs[i - 1].node - 1)
+				: c->sigs[i].node);
+		buf_uvar(out, c->sigs[i].sig_len);
+		buf_put(out, c->sigs[i].sig, c->sigs[i].sig_len);
+	}
+}
+
+int cert_expand_stored(buf_t *out, const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+	rd_t r;
+	uint64_t view, n, node = 0;
+	size_t at;
+
+	rd_init(&r, p, len);
+	view = rd_uvar(&r);
+	at = r.off;
+	n = rd_uvar(&r);
+	if (rd_ok(&r) && (n == 0 || n > CERT_MAX_SIGS)) {
+		r.off = at;
+		rd_fail(&r, "bad signature count");
+	}
+	if (rd_ok(&r)) {
+		buf_u64(out, view);
+		buf_u16(out, (uint16_t)n);
+	}
+	for (uint64_t i = 0; i < n && rd_ok(&r); i++) {
+		at = r.off;
+		uint64_t d = rd_uvar(&r);
+		if (rd_ok(&r) && (d > 0xffff || (node = (i ? node + 1 : 0) + d) > 0xffff)) {
+			r.off = at;
+			rd_fail(&r, "signer index out of range");
+			break;
+		}
+		at = r.off;
+		uint64_t sl = rd_uvar(&r);
+		if (rd_ok(&r) && (sl == 0 || sl > SIG_MAX_SIG)) {
+			r.off = at;
+			rd_fail(&r, "bad signature length");
+			break;
+		}
+		const uint8_t *sig = rd_bytes(&r, (size_t)sl);
+		if (!sig)
+			break;
+		buf_u16(out, (uint16_t)node);
+		buf_u16(out, (uint16_t)sl);
+		buf_put(out, sig, (size_t)sl);
+	}
+	if (!rd_end(&r)) {
+		err_set(err, errlen, "stored certificate offset %zu: %s", r.err_off, r.err);
+		return -1;
+	}
+	return 0;
 }
 
 void cert_clear(cert_t *c)

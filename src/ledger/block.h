@@ -110,6 +110,58 @@ int block_header_expand_stored(buf_t *out, const uint8_t *p, size_t len,
 			       const uint8_t chain_id[BSEC_HASH_BYTES], const struct genesis_t *g,
 			       char *err, size_t errlen) WUR;
 
+/* The short at-rest form (store schema 5), for a row that keeps the
+ * block's height, timestamp and tx count in columns of its own and its txs
+ * beside it.  It leaves out, besides the chain_id and the genesis's key,
+ * what the row already holds or the txs give again: height, timestamp and
+ * tx_count (the row's columns), and tx_root and sig_root when the block
+ * has at most BLOCK_ROOTS_DERIVED_MAX txs (recomputed from the txs on
+ * read: a few hashes for a small block, where 64 bytes are a tenth of
+ * the row; a big block keeps them and is read without hashing).  Of each
+ * derived root the first BLOCK_ROOT_HINT_BYTES stay, so that a tx altered
+ * at rest is told apart from an altered header (block_row_t.roots_altered)
+ * instead of showing only as a proposer signature that fails.  The view
+ * is a variable-length integer.  The first byte is ST_NO_CHAIN | ST_SHORT,
+ * | ST_NO_KEY, | ST_NO_ROOTS, | version; then prev_hash, uvar view, u16
+ * proposer, u8 scheme, [key], tx_root [, sig_root] (whole, or their
+ * hints), signature.  On a 1-tx Ed25519 block: 109 bytes instead of 192.
+ *
+ * A row of this form stores its certificate short as well (cert_encode_
+ * stored): the header's first byte says so for both. */
+#define BLOCK_ROOTS_DERIVED_MAX 64
+#define BLOCK_ROOT_HINT_BYTES 4
+
+enum { ROOTS_TX_ALTERED = 1, ROOTS_SIG_ALTERED = 2 };
+
+typedef struct {
+	uint64_t height, timestamp_ms;
+	uint32_t tx_count;
+	int have_roots;                      /* tx_root / sig_root below are set */
+	uint8_t tx_root[BSEC_HASH_BYTES], sig_root[BSEC_HASH_BYTES];
+	int roots_altered;                   /* out: ROOTS_*_ALTERED when the given
+					      * roots do not start as the stored
+					      * hints (the txs changed at rest) */
+} block_row_t;
+
+void block_header_encode_short(buf_t *out, const block_header_t *h, const struct genesis_t *g);
+/* 1 when p is a short form (its certificate is short too), else 0. */
+int block_stored_is_short(const uint8_t *p, size_t len);
+/* 1 when p is a short form without its roots: block_header_expand_row then
+ * needs them in row (block_roots_of_raw). */
+int block_stored_needs_roots(const uint8_t *p, size_t len);
+/* Expands any at-rest form into the signed encoding, like
+ * block_header_expand_stored; a short form takes what it left out from
+ * row (NULL: a short form is an error). */
+int block_header_expand_row(buf_t *out, const uint8_t *p, size_t len,
+			    const uint8_t chain_id[BSEC_HASH_BYTES], const struct genesis_t *g,
+			    block_row_t *row, char *err, size_t errlen) WUR;
+/* tx_root and sig_root of n signed txs given as their encodings (a
+ * version 1 header has no sig_root: it is left unused).  -1 when a tx is
+ * too short to have a sender and a signature. */
+int block_roots_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
+		       const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
+		       uint8_t sig_root[BSEC_HASH_BYTES]) WUR;
+
 /* Whole block (header + txs). */
 void block_encode(buf_t *out, const block_t *b);
 int block_decode(block_t *out, const uint8_t *data, size_t len, char *err, size_t errlen) WUR;
@@ -123,6 +175,13 @@ int block_check_sig_root(const block_t *b) WUR;
 int block_commits_sigs(const block_header_t *h);
 
 void cert_encode(buf_t *out, const cert_t *c);
+/* The short at-rest form of a certificate (beside a short header): uvar
+ * view, uvar count, then per signature uvar (node index - previous index
+ * - 1; the first: the index), uvar length, signature.  14 bytes fewer for
+ * three Ed25519 signatures.  cert_expand_stored writes the encoding
+ * cert_decode reads, or fails with the reason. */
+void cert_encode_stored(buf_t *out, const cert_t *c);
+int cert_expand_stored(buf_t *out, const uint8_t *p, size_t len, char *err, size_t errlen) WUR;
 int cert_decode(cert_t *out, const uint8_t *data, size_t len, char *err, size_t errlen) WUR;
 void cert_clear(cert_t *c);
 /* Bytes a commit vote signs (caller frees). */

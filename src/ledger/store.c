@@ -3,14 +3,21 @@
  * txs with their indexes, the state derived from the chain, and the
  * consensus metadata, in one file DIR/ledger.db.
  *
- * Layout (schema_version 4):
+ * Layout (schema_version 5):
  *   meta(key, value)          schema_version, chain_id
  *   consensus_meta(key, value) the node's view and votes (store_meta_*)
  *   blocks(height PK, ts, tx_count, header, cert)
- *                            header in its stored form (block.h: the
- *                            signed encoding without the chain_id and the
- *                            genesis's proposer key, put back on every
- *                            read) + certificate encoding
+ *                            header and certificate in their short
+ *                            at-rest forms (block.h): the signed header
+ *                            without what the genesis, the row's columns
+ *                            and, for a block of up to 64 txs, its txs
+ *                            give again (chain_id, proposer key, height,
+ *                            timestamp, tx count, tx_root, sig_root), all
+ *                            put back on every read; the certificate with
+ *                            variable-length integers.  100 + 200 bytes
+ *                            for a 1-tx block with 4 Ed25519 nodes instead
+ *                            of 192 + 214.  Rows that schema 4 wrote keep
+ *                            their longer forms and read as before.
  *   principals(id PK, key UNIQUE)  every public key that signed a tx or
  *                            owns an object, key = scheme byte || key;
  *                            txs and objects name it by id, which spares
@@ -96,7 +103,7 @@
 #include "../lib/map.h"
 #include "../lib/util.h"
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_DB_NAME "ledger.db"
 #define STORE_BUSY_MS 5000
 #define CKPT_PAGES 4096              /* log frames that wake the checkpointer */
@@ -205,7 +212,7 @@ static const char *const STMT_SQL[S_COUNT] = {
 			 " status, spec, pending_spec, last_request, spec_src, height)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 	[S_OBJECT_DEL] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
-	[S_BLOCK_GET] = "SELECT header, cert, tx_count FROM blocks WHERE height = ?1",
+	[S_BLOCK_GET] = "SELECT header, cert, tx_count, ts FROM blocks WHERE height = ?1",
 	[S_BLOCK_TXS] = "SELECT seq, raw FROM txs WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
 	[S_TX_GET] = "SELECT raw, seq FROM txs WHERE idp = ?1",
 	/* ?1 the request's seq */
@@ -322,6 +329,8 @@ struct store_t {
 #define STORE_MAX_DELS 1024
 
 static int batch_commit(store_t *s, char *err, size_t errlen);
+static int block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *block_len,
+		     uint8_t **cert, size_t *cert_len, int *altered);
 static int dels_flush(store_t *s);
 static int dels_run(store_t *s, char *err, size_t errlen);
 static void dels_clear(store_t *s);
@@ -611,9 +620,11 @@ static int check_meta(store_t *s, char *err, size_t errlen)
 		char v[16];
 		snprintf(v, sizeof(v), "%d", STORE_SCHEMA_VERSION);
 		if (!s->readonly) {
+			/* 4 -> 5 changes no row: the blocks schema 4 wrote keep
+			 * their at-rest forms, which every read still takes */
 			if ((s->schema == 1 && migrate_v1(s, err, errlen) < 0) ||
 			    (s->schema <= 2 && migrate_v2(s, err, errlen) < 0) ||
-			    migrate_v3(s, err, errlen) < 0)
+			    (s->schema <= 3 && migrate_v3(s, err, errlen) < 0))
 				goto out;
 			if (meta_write(s->db, "schema_version", v, strlen(v)) < 0) {
 				err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
@@ -692,7 +703,7 @@ static int prepare_all(store_t *s, char *err, size_t errlen)
 			    (s->schema < 3 && (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS ||
 					       i == S_OBJECT_PUT)))
 				continue;
-			if (old_sql(i, s->schema))
+			if (s->schema < 4 && old_sql(i, s->schema))
 				sql = old_sql(i, s->schema);
 		}
 		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) !=
@@ -700,19 +711,6 @@ static int prepare_all(store_t *s, char *err, size_t errlen)
 			err_set(err, errlen, "%s: preparing `%s': %s", s->path, sql, sqlite3_errmsg(s->db));
 			return -1;
 		}
-	}
-	return 0;
-}
-
-/* Reads a stored signed header (exact length) into h. */
-static int header_parse(block_header_t *h, const uint8_t *p, size_t len, char *err, size_t errlen)
-{
-	rd_t r;
-	rd_init(&r, p, len);
-	if (block_header_read(&r, h) < 0 || !rd_end(&r)) {
-		err_set(err, errlen, "header does not decode: offset %zu: %s", r.err_off,
-			r.err ? r.err : "bad header");
-		return -1;
 	}
 	return 0;
 }
@@ -727,13 +725,12 @@ static int check_tip(store_t *s, char *err, size_t errlen)
 	cert_t c;
 	block_header_t prev;
 	char why[256];
-	int ret = -1, have_b = 0, have_c = 0;
+	int ret = -1, have_b = 0, have_c = 0, altered = 0;
 	uint64_t h = s->height;
-	sqlite3_stmt *q = s->stmt[S_BLOCK_GET];
 
 	memset(&b, 0, sizeof(b));
 	memset(&c, 0, sizeof(c));
-	if (store_get_block_raw(s, h, &raw, &len, &craw, &clen) < 0) {
+	if (block_raw(s, h, &raw, &len, &craw, &clen, &altered) < 0) {
 		err_set(err, errlen, "%s: cannot read the tip block %" PRIu64, s->path, h);
 		goto out;
 	}
@@ -751,12 +748,12 @@ static int check_tip(store_t *s, char *err, size_t errlen)
 		err_set(err, errlen, "%s: tip block %" PRIu64 " is of another chain", s->path, h);
 		goto out;
 	}
-	if (block_check_root(&b) < 0) {
+	if ((altered & ROOTS_TX_ALTERED) || block_check_root(&b) < 0) {
 		err_set(err, errlen, "%s: tip block %" PRIu64 ": tx_root does not match its txs",
 			s->path, h);
 		goto out;
 	}
-	if (block_check_sig_root(&b) < 0) {
+	if ((altered & ROOTS_SIG_ALTERED) || block_check_sig_root(&b) < 0) {
 		err_set(err, errlen, "%s: tip block %" PRIu64 ": sig_root does not match its txs' signatures",
 			s->path, h);
 		goto out;
@@ -777,26 +774,23 @@ static int check_tip(store_t *s, char *err, size_t errlen)
 			goto out;
 		}
 	} else {
+		/* the block below, whole: a short header takes its roots from its txs */
+		uint8_t *praw = NULL, *pcert = NULL;
+		size_t plen = 0, pclen = 0;
+		rd_t r;
 		int rc;
-		sqlite3_bind_int64(q, 1, (int64_t)(h - 1));
-		rc = sqlite3_step(q);
-		if (rc != SQLITE_ROW) {
-			err_set(err, errlen, "%s: block %" PRIu64 " below the tip is missing", s->path,
-				h - 1);
-			sqlite3_reset(q);
+		if (store_get_block_raw(s, h - 1, &praw, &plen, &pcert, &pclen) < 0) {
+			err_set(err, errlen, "%s: block %" PRIu64 " below the tip is missing or unreadable",
+				s->path, h - 1);
 			goto out;
 		}
-		buf_t ph;
-		buf_init(&ph);
-		rc = block_header_expand_stored(&ph, sqlite3_column_blob(q, 0),
-						(size_t)sqlite3_column_bytes(q, 0), s->g->chain_id, s->g,
-						why, sizeof(why));
-		sqlite3_reset(q);
-		if (rc == 0)
-			rc = header_parse(&prev, ph.data, ph.len, why, sizeof(why));
-		buf_free(&ph);
+		rd_init(&r, praw, plen);
+		rc = block_header_read(&r, &prev);
+		free(praw);
+		free(pcert);
 		if (rc < 0) {
-			err_set(err, errlen, "%s: block %" PRIu64 ": %s", s->path, h - 1, why);
+			err_set(err, errlen, "%s: block %" PRIu64 ": header does not decode: %s", s->path,
+				h - 1, r.err ? r.err : "bad header");
 			goto out;
 		}
 		if (memcmp(prev.hash, b.hdr.prev_hash, BSEC_HASH_BYTES) != 0) {
@@ -1466,8 +1460,8 @@ static int append(store_t *s, const block_t *b, const cert_t *c, state_t *st,
 			h->height, a, t);
 		goto out;
 	}
-	block_header_encode_stored(&hdr, h, s->g);
-	cert_encode(&cb, c);
+	block_header_encode_short(&hdr, h, s->g);
+	cert_encode_stored(&cb, c);
 
 	if (!s->in_txn) {
 		if (step_done(s, s->stmt[S_BEGIN], "BEGIN", err, errlen) < 0)
@@ -1553,54 +1547,113 @@ int store_batch(store_t *s, int on, char *err, size_t errlen)
 
 /* ---- reads ---- */
 
-int store_get_block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *block_len,
-			uint8_t **cert, size_t *cert_len)
+/* Puts the roots of the txs in txb (u32 length || raw, n times) into row. */
+static int row_roots(store_t *s, const buf_t *txb, size_t n, block_row_t *row)
+{
+	const uint8_t **raw = xmalloc((n ? n : 1) * sizeof(*raw));
+	size_t *len = xmalloc((n ? n : 1) * sizeof(*len));
+	size_t off = 0;
+	int r;
+	for (size_t i = 0; i < n; i++) {
+		len[i] = (size_t)txb->data[off] << 24 | (size_t)txb->data[off + 1] << 16 |
+			 (size_t)txb->data[off + 2] << 8 | txb->data[off + 3];
+		raw[i] = txb->data + off + 4;
+		off += 4 + len[i];
+	}
+	r = block_roots_of_raw(s->g->chain_id, n, raw, len, row->tx_root, row->sig_root);
+	row->have_roots = r == 0;
+	free(raw);
+	free(len);
+	return r;
+}
+
+/* store_get_block_raw; *altered (ROOTS_*_ALTERED) says that a short
+ * header's roots, rebuilt from the txs, do not start as stored: the block
+ * comes out with the rebuilt ones (and fails its signatures). */
+static int block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *block_len,
+		     uint8_t **cert, size_t *cert_len, int *altered)
 {
 	sqlite3_stmt *q = s->stmt[S_BLOCK_GET], *t = s->stmt[S_BLOCK_TXS];
-	buf_t out;
-	uint64_t count = 0, n = 0;
+	buf_t out, txb, cb;
+	block_row_t row;
+	const uint8_t *hp, *cp;
+	size_t hl, cl;
+	uint64_t n = 0;
 	int ret = -1, rc;
 
 	buf_init(&out);
+	buf_init(&txb);
+	buf_init(&cb);
+	memset(&row, 0, sizeof(row));
 	*block = NULL;
 	*cert = NULL;
+	*altered = 0;
 	if (height == 0 || height >= SEQ_MAX_HEIGHT)
 		goto out;
 	sqlite3_bind_int64(q, 1, (int64_t)height);
 	if (sqlite3_step(q) != SQLITE_ROW)
 		goto out;
-	if (block_header_expand_stored(&out, sqlite3_column_blob(q, 0),
-				       (size_t)sqlite3_column_bytes(q, 0), s->g->chain_id, s->g, NULL,
-				       0) < 0)
+	/* the row's blobs stay valid while q is not stepped again */
+	hp = sqlite3_column_blob(q, 0);
+	hl = (size_t)sqlite3_column_bytes(q, 0);
+	cp = sqlite3_column_blob(q, 1);
+	cl = (size_t)sqlite3_column_bytes(q, 1);
+	if (sqlite3_column_int64(q, 2) < 0 || sqlite3_column_int64(q, 2) > BLOCK_MAX_TXS)
 		goto out;
-	*cert_len = (size_t)sqlite3_column_bytes(q, 1);
-	*cert = xmalloc(*cert_len);
-	if (*cert_len)
-		memcpy(*cert, sqlite3_column_blob(q, 1), *cert_len);
-	count = (uint64_t)sqlite3_column_int64(q, 2);
+	row.height = height;
+	row.tx_count = (uint32_t)sqlite3_column_int64(q, 2);
+	row.timestamp_ms = (uint64_t)sqlite3_column_int64(q, 3);
 	sqlite3_bind_int64(t, 1, seq_of(height, 0));
 	sqlite3_bind_int64(t, 2, seq_of(height + 1, 0));
 	while ((rc = sqlite3_step(t)) == SQLITE_ROW) {
 		size_t len = (size_t)sqlite3_column_bytes(t, 1);
 		if (sqlite3_column_int64(t, 0) != seq_of(height, (uint32_t)n))
 			break;
-		buf_u32(&out, (uint32_t)len);
-		buf_put(&out, sqlite3_column_blob(t, 1), len);
+		buf_u32(&txb, (uint32_t)len);
+		buf_put(&txb, sqlite3_column_blob(t, 1), len);
 		n++;
 	}
-	if (n != count)
+	if (n != row.tx_count)
 		goto out;
+	if (block_stored_needs_roots(hp, hl) && row_roots(s, &txb, n, &row) < 0)
+		goto out;
+	if (block_header_expand_row(&out, hp, hl, s->g->chain_id, s->g, &row, NULL, 0) < 0)
+		goto out;
+	*altered = row.roots_altered;
+	buf_put(&out, txb.data, txb.len);
+	if (block_stored_is_short(hp, hl)) {
+		if (cert_expand_stored(&cb, cp, cl, NULL, 0) < 0)
+			goto out;
+	} else {
+		buf_put(&cb, cp, cl);
+	}
+	*cert = buf_steal(&cb, cert_len);
 	*block = buf_steal(&out, block_len);
 	ret = 0;
 out:
 	sqlite3_reset(q);
 	sqlite3_reset(t);
 	buf_free(&out);
-	if (ret < 0) {
-		free(*cert);
-		*cert = NULL;
-	}
+	buf_free(&txb);
+	buf_free(&cb);
 	return ret;
+}
+
+int store_get_block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *block_len,
+			uint8_t **cert, size_t *cert_len)
+{
+	int altered = 0;
+	if (block_raw(s, height, block, block_len, cert, cert_len, &altered) < 0)
+		return -1;
+	if (altered) {
+		/* txs that do not give the roots the header was sealed with: the
+		 * file changed under the node; the block would fail wherever it went */
+		free(*block);
+		free(*cert);
+		*block = *cert = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 int store_get_block(store_t *s, uint64_t height, block_t *b, cert_t *c, char *err, size_t errlen)
@@ -2251,7 +2304,8 @@ int store_scan_open(store_scan_t **out, const char *dir, const genesis_t *g, cha
 	/* plain rowid-order table scans: no secondary index is consulted */
 	/* the id's prefix (schema 4), or the id (older files) */
 	if (sqlite3_prepare_v2(sc->db,
-			       "SELECT height, header, cert FROM blocks NOT INDEXED ORDER BY height",
+			       "SELECT height, header, cert, ts, tx_count FROM blocks NOT INDEXED"
+			       " ORDER BY height",
 			       -1, &sc->blocks, NULL) != SQLITE_OK ||
 	    (sqlite3_prepare_v2(sc->db, "SELECT seq, idp, raw FROM txs NOT INDEXED ORDER BY seq", -1,
 				&sc->txs, NULL) != SQLITE_OK &&
@@ -2286,16 +2340,6 @@ int store_scan_chain_id(store_scan_t *sc, uint8_t out[BSEC_HASH_BYTES])
 	return r;
 }
 
-static uint8_t *dup_col(sqlite3_stmt *q, int i, size_t *len)
-{
-	size_t n = (size_t)sqlite3_column_bytes(q, i);
-	uint8_t *p = xmalloc(n);
-	if (n)
-		memcpy(p, sqlite3_column_blob(q, i), n);
-	*len = n;
-	return p;
-}
-
 /* Moves the tx cursor one row on. */
 static int scan_tx_step(store_scan_t *sc, char *err, size_t errlen)
 {
@@ -2313,6 +2357,54 @@ static void scan_stray(store_scan_t *sc, int64_t seq)
 {
 	if (!sc->stray++)
 		sc->stray_first = (uint64_t)seq >> SEQ_SHIFT;
+}
+
+/* The header and certificate of the current block row as signed, from
+ * the row (its columns, and its txs in blk for a header without roots).
+ * A stored form that cannot be expanded is handed on as it is, and fails
+ * to decode where it is checked. */
+static void scan_expand(store_scan_t *sc, store_scan_block_t *blk)
+{
+	buf_t hb, cb;
+	block_row_t row;
+	const uint8_t *p = sqlite3_column_blob(sc->blocks, 1);
+	size_t n = (size_t)sqlite3_column_bytes(sc->blocks, 1);
+	const uint8_t *cp = sqlite3_column_blob(sc->blocks, 2);
+	size_t cn = (size_t)sqlite3_column_bytes(sc->blocks, 2);
+	int64_t count = sqlite3_column_int64(sc->blocks, 4);
+
+	buf_init(&hb);
+	buf_init(&cb);
+	memset(&row, 0, sizeof(row));
+	row.height = blk->height;
+	row.timestamp_ms = (uint64_t)sqlite3_column_int64(sc->blocks, 3);
+	row.tx_count = count >= 0 && count <= UINT32_MAX ? (uint32_t)count : UINT32_MAX;
+	if (block_stored_needs_roots(p, n) && sc->have_chain_id) {
+		const uint8_t **raw = xmalloc((blk->n_txs ? blk->n_txs : 1) * sizeof(*raw));
+		size_t *len = xmalloc((blk->n_txs ? blk->n_txs : 1) * sizeof(*len));
+		for (size_t i = 0; i < blk->n_txs; i++) {
+			raw[i] = blk->txs[i].raw;
+			len[i] = blk->txs[i].len;
+		}
+		row.have_roots = block_roots_of_raw(sc->chain_id, blk->n_txs, raw, len, row.tx_root,
+						    row.sig_root) == 0;
+		free(raw);
+		free(len);
+	}
+	if (!sc->have_chain_id ||
+	    block_header_expand_row(&hb, p, n, sc->chain_id, sc->g, &row, NULL, 0) < 0) {
+		buf_reset(&hb);
+		buf_put(&hb, p, n);
+	}
+	blk->roots_altered = row.roots_altered;
+	if (!block_stored_is_short(p, n) || cert_expand_stored(&cb, cp, cn, NULL, 0) < 0) {
+		buf_reset(&cb);
+		buf_put(&cb, cp, cn);
+	}
+	sc->header = buf_steal(&hb, &blk->header_len);
+	sc->cert = buf_steal(&cb, &blk->cert_len);
+	blk->header = sc->header;
+	blk->cert = sc->cert;
 }
 
 int store_scan_next(store_scan_t *sc, store_scan_block_t *blk, char *err, size_t errlen)
@@ -2342,24 +2434,6 @@ int store_scan_next(store_scan_t *sc, store_scan_block_t *blk, char *err, size_t
 	}
 	h = (uint64_t)sqlite3_column_int64(sc->blocks, 0);
 	blk->height = h;
-	{
-		/* the header as signed; a stored form that cannot be expanded is
-		 * handed on as it is, and fails to decode where it is checked */
-		buf_t hb;
-		buf_init(&hb);
-		const uint8_t *p = sqlite3_column_blob(sc->blocks, 1);
-		size_t n = (size_t)sqlite3_column_bytes(sc->blocks, 1);
-		if (!sc->have_chain_id || block_header_expand_stored(&hb, p, n, sc->chain_id, sc->g, NULL,
-								     0) < 0) {
-			buf_free(&hb);
-			buf_init(&hb);
-			buf_put(&hb, p, n);
-		}
-		sc->header = buf_steal(&hb, &blk->header_len);
-	}
-	sc->cert = dup_col(sc->blocks, 2, &blk->cert_len);
-	blk->header = sc->header;
-	blk->cert = sc->cert;
 	while (sc->tx_row) {
 		int64_t seq = sqlite3_column_int64(sc->txs, 0);
 		uint64_t th = (uint64_t)seq >> SEQ_SHIFT;
@@ -2409,6 +2483,7 @@ int store_scan_next(store_scan_t *sc, store_scan_block_t *blk, char *err, size_t
 			return -1;
 	}
 	blk->txs = sc->tx;
+	scan_expand(sc, blk);
 	return 0;
 }
 

@@ -167,6 +167,10 @@ typedef struct {
 	size_t cert_len;
 	store_scan_tx_t *txs;         /* tx rows filed under this height, index order */
 	size_t n_txs;
+	int roots_altered;            /* ROOTS_*_ALTERED (block.h): a short header's
+				       * roots, rebuilt from these txs, do not start
+				       * as stored; the header then carries the
+				       * rebuilt ones and fails its signatures */
 } store_scan_block_t;
 
 int store_scan_open(store_scan_t **out, const char *dir, const genesis_t *g_or_null,

@@ -88,6 +88,20 @@ void buf_blob32(buf_t *b, const void *p, size_t n)
 	buf_put(b, p, n);
 }
 
+void buf_uvar(buf_t *b, uint64_t v)
+{
+	uint8_t x[10];
+	size_t n = 0;
+	do {
+		x[n] = (uint8_t)(v & 0x7f);
+		v >>= 7;
+		if (v)
+			x[n] |= 0x80;
+		n++;
+	} while (v);
+	buf_put(b, x, n);
+}
+
 uint8_t *buf_steal(buf_t *b, size_t *len)
 {
 	uint8_t *p = b->data ? b->data : xmalloc(1);
@@ -207,4 +221,28 @@ int rd_end(rd_t *r)
 	if (!r->err && r->off != r->len)
 		rd_fail(r, "trailing bytes");
 	return rd_ok(r);
+}
+
+uint64_t rd_uvar(rd_t *r)
+{
+	uint64_t v = 0;
+	size_t start = r->off;
+	for (unsigned i = 0; i < 10; i++) {
+		const uint8_t *p = take(r, 1);
+		if (!p)
+			return 0;
+		uint8_t x = *p;
+		/* the tenth byte may hold only the 64th bit */
+		if (i == 9 && x > 1)
+			break;
+		v |= (uint64_t)(x & 0x7f) << (7 * i);
+		if (!(x & 0x80)) {
+			if (x == 0 && i > 0)
+				break;           /* a trailing zero group: not the shortest form */
+			return v;
+		}
+	}
+	r->off = start;
+	rd_fail(r, "bad variable-length integer");
+	return 0;
 }

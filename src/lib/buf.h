@@ -32,6 +32,9 @@ void buf_u64(buf_t *b, uint64_t v);
 void buf_str8(buf_t *b, const char *s, size_t n);   /* n must be <= 255 */
 void buf_str16(buf_t *b, const char *s, size_t n);  /* n must be <= 65535 */
 void buf_blob32(buf_t *b, const void *p, size_t n); /* u32 length prefix */
+/* Unsigned LEB128: 7 bits per byte, low first, high bit = more (1 to 10
+ * bytes).  Only at-rest forms use it; the signed encodings are fixed-width. */
+void buf_uvar(buf_t *b, uint64_t v);
 uint8_t *buf_steal(buf_t *b, size_t *len);           /* caller owns result */
 
 /* Reader.  After the first failure every read returns zeros and the
@@ -56,6 +59,9 @@ void rd_copy(rd_t *r, void *out, size_t n);
 const char *rd_str8(rd_t *r, size_t *n, size_t max);
 const char *rd_str16(rd_t *r, size_t *n, size_t max);
 const uint8_t *rd_blob32(rd_t *r, size_t *n, size_t max);
+/* Reads what buf_uvar writes; refuses a longer form than needed and a
+ * value past 64 bits, so each value has exactly one encoding. */
+uint64_t rd_uvar(rd_t *r);
 void rd_fail(rd_t *r, const char *why);      /* record an error at r->off */
 int rd_ok(const rd_t *r);
 int rd_end(rd_t *r);   /* fails with "trailing bytes" unless all consumed; returns rd_ok */

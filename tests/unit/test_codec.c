@@ -687,11 +687,281 @@ static void test_header_stored(void **st)
 	consortium_free(keys, &g);
 }
 
+/* Variable-length integers: round trips at every width, one encoding per
+ * value (longer forms, a tenth byte past bit 63, truncations refused). */
+static void test_uvar(void **st)
+{
+	(void)st;
+	static const uint64_t vals[] = { 0, 1, 127, 128, 300, 16383, 16384, 0xffffffffull,
+					 (1ull << 63) - 1, 1ull << 63, UINT64_MAX };
+	static const size_t lens[] = { 1, 1, 1, 2, 2, 2, 3, 5, 9, 10, 10 };
+	for (size_t i = 0; i < ARRAY_LEN(vals); i++) {
+		buf_t b;
+		rd_t r;
+		buf_init(&b);
+		buf_uvar(&b, vals[i]);
+		assert_int_equal(b.len, lens[i]);
+		rd_init(&r, b.data, b.len);
+		assert_true(rd_uvar(&r) == vals[i]);
+		assert_true(rd_end(&r));
+		for (size_t n = 0; n < b.len; n++) {
+			rd_init(&r, b.data, n);
+			(void)rd_uvar(&r);
+			assert_false(rd_ok(&r));
+		}
+		buf_free(&b);
+	}
+	static const struct {
+		uint8_t b[11];
+		size_t n;
+	} bad[] = {
+		{ { 0x80, 0x00 }, 2 },                 /* 0 in two bytes */
+		{ { 0xff, 0x00 }, 2 },                 /* 127 with a trailing zero group */
+		{ { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02 }, 10 }, /* 2^64 */
+		{ { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00 }, 11 },
+		{ { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 }, 11 },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		rd_t r;
+		rd_init(&r, bad[i].b, bad[i].n);
+		(void)rd_uvar(&r);
+		assert_false(rd_ok(&r));
+		assert_string_equal(r.err, "bad variable-length integer");
+		assert_int_equal(r.err_off, 0);
+	}
+}
+
+/* The raw encodings of b's txs, for block_roots_of_raw. */
+static void raw_txs(const block_t *b, const uint8_t **raw, size_t *len)
+{
+	for (uint32_t i = 0; i < b->hdr.tx_count; i++) {
+		raw[i] = b->txs[i].raw;
+		len[i] = b->txs[i].raw_len;
+	}
+}
+
+/* The short at-rest form (block_header_encode_short): it expands back to
+ * the signed bytes from the row, derives the roots of a small block from
+ * its txs, flags txs changed at rest, and refuses what is malformed. */
+static void check_short(const block_t *b, const genesis_t *g, int want_no_key)
+{
+	const block_header_t *h = &b->hdr;
+	buf_t full, st, back;
+	char err[256];
+	block_row_t row;
+	const uint8_t *raw[80];
+	size_t len[80];
+	int no_roots = h->tx_count <= BLOCK_ROOTS_DERIVED_MAX;
+	size_t klen = sig_pub_len(h->proposer_scheme);
+	size_t roots = (h->version >= 2 ? 2 : 1) * (no_roots ? BLOCK_ROOT_HINT_BYTES : 32);
+
+	assert_true(h->tx_count <= ARRAY_LEN(raw));
+	buf_init(&full);
+	buf_init(&st);
+	buf_init(&back);
+	block_header_encode(&full, h);
+	block_header_encode_short(&st, h, g);
+	assert_true(block_stored_is_short(st.data, st.len));
+	assert_int_equal(block_stored_needs_roots(st.data, st.len), no_roots);
+	assert_int_equal(st.data[0], 0xa0 | (want_no_key ? 0x40 : 0) | (no_roots ? 0x10 : 0) | h->version);
+	buf_t v;
+	buf_init(&v);
+	buf_uvar(&v, h->view);
+	assert_int_equal(st.len, 1 + 32 + v.len + 3 + (want_no_key ? 0 : klen) + roots +
+				 sig_sig_len(h->proposer_scheme));
+	buf_free(&v);
+	/* no row: refused, as by the longer forms' reader */
+	assert_int_equal(block_header_expand_stored(&back, st.data, st.len, h->chain_id, g, err,
+						    sizeof(err)), -1);
+	assert_non_null(strstr(err, "needs its block's row"));
+	memset(&row, 0, sizeof(row));
+	row.height = h->height;
+	row.timestamp_ms = h->timestamp_ms;
+	row.tx_count = h->tx_count;
+	if (no_roots) {
+		buf_reset(&back);
+		assert_int_equal(block_header_expand_row(&back, st.data, st.len, h->chain_id, g, &row, err,
+							 sizeof(err)), -1);
+		assert_non_null(strstr(err, "without its roots"));
+		raw_txs(b, raw, len);
+		assert_int_equal(block_roots_of_raw(h->chain_id, h->tx_count, raw, len, row.tx_root,
+						    row.sig_root), 0);
+		row.have_roots = 1;
+	}
+	buf_reset(&back);
+	assert_int_equal(block_header_expand_row(&back, st.data, st.len, h->chain_id, g, &row, err,
+						 sizeof(err)), 0);
+	assert_int_equal(row.roots_altered, 0);
+	assert_int_equal(back.len, full.len);
+	assert_memory_equal(back.data, full.data, full.len);
+	if (no_roots) {
+		/* other txs: the header comes back with their roots, flagged */
+		row.tx_root[0] ^= 1;
+		buf_reset(&back);
+		assert_int_equal(block_header_expand_row(&back, st.data, st.len, h->chain_id, g, &row,
+							 err, sizeof(err)), 0);
+		assert_int_equal(row.roots_altered, ROOTS_TX_ALTERED);
+		assert_memory_not_equal(back.data, full.data, full.len);
+		row.tx_root[0] ^= 1;
+		row.sig_root[1] ^= 1;
+		buf_reset(&back);
+		assert_int_equal(block_header_expand_row(&back, st.data, st.len, h->chain_id, g, &row,
+							 err, sizeof(err)), 0);
+		assert_int_equal(row.roots_altered, h->version >= 2 ? ROOTS_SIG_ALTERED : 0);
+		row.sig_root[1] ^= 1;
+	}
+	/* the row's fields are the header's: another height is another header */
+	row.height++;
+	buf_reset(&back);
+	assert_int_equal(block_header_expand_row(&back, st.data, st.len, h->chain_id, g, &row, err,
+						 sizeof(err)), 0);
+	assert_memory_not_equal(back.data, full.data, full.len);
+	row.height--;
+	if (want_no_key) {
+		buf_reset(&back);
+		assert_int_equal(block_header_expand_row(&back, st.data, st.len, h->chain_id, NULL, &row,
+							 err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "needs the genesis"));
+	}
+	/* every truncation and a trailing byte are refused */
+	for (size_t n = 1; n < st.len; n++) {
+		buf_reset(&back);
+		assert_int_equal(block_header_expand_row(&back, st.data, n, h->chain_id, g, &row, err,
+							 sizeof(err)), -1);
+	}
+	buf_u8(&st, 0);
+	buf_reset(&back);
+	assert_int_equal(block_header_expand_row(&back, st.data, st.len, h->chain_id, g, &row, err,
+						 sizeof(err)), -1);
+	assert_non_null(strstr(err, "trailing bytes"));
+	/* an unknown version in the first byte */
+	st.data[0] = (uint8_t)((st.data[0] & 0xf0) | 0x0f);
+	buf_reset(&back);
+	assert_int_equal(block_header_expand_row(&back, st.data, st.len - 1, h->chain_id, g, &row, err,
+						 sizeof(err)), -1);
+	assert_non_null(strstr(err, "unknown block version"));
+	buf_free(&full);
+	buf_free(&st);
+	buf_free(&back);
+}
+
+static void test_header_short(void **st)
+{
+	(void)st;
+	sig_key_t *keys[4];
+	genesis_t g;
+	consortium_new(keys, &g);
+	static const uint32_t counts[] = { 0, 1, 3, BLOCK_ROOTS_DERIVED_MAX, BLOCK_ROOTS_DERIVED_MAX + 1 };
+	static const uint64_t views[] = { 0, 200, UINT64_MAX };
+	for (int version = 1; version <= BLOCK_VERSION; version++) {
+		for (size_t ci = 0; ci < ARRAY_LEN(counts); ci++) {
+			int p = ci % 2 ? 1 : 3;          /* an Ed25519 and a P-256 proposer */
+			block_t b;
+			memset(&b, 0, sizeof(b));
+			memcpy(b.hdr.chain_id, g.chain_id, 32);
+			memset(b.hdr.prev_hash, 0x5a, 32);
+			b.hdr.height = 7 + ci;
+			b.hdr.timestamp_ms = 1763700000000ull + ci;
+			b.hdr.view = views[ci % ARRAY_LEN(views)];
+			b.hdr.proposer = (uint16_t)p;
+			b.hdr.tx_count = counts[ci];
+			b.txs = xcalloc(counts[ci] ? counts[ci] : 1, sizeof(tx_t));
+			for (uint32_t i = 0; i < counts[ci]; i++) {
+				char ins[32];
+				snprintf(ins, sizeof(ins), "vm create v%u", i);
+				tx_fields_t f = { .type = TX_REQUEST, .domain = "p1", .instruction = ins };
+				assert_int_equal(tx_build(&b.txs[i], &f, keys[i % 4], g.chain_id, NULL, 0), 0);
+			}
+			assert_int_equal(block_seal_version(&b, keys[p], version), 0);
+			check_short(&b, &g, 1);
+			check_short(&b, NULL, 0);
+			b.hdr.proposer = (uint16_t)(p == 1 ? 2 : 0);
+			check_short(&b, &g, 0);
+			block_clear(&b);
+		}
+	}
+	/* a tx too short to hold a sender and a signature has no roots */
+	const uint8_t junk[] = { 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	const uint8_t *raw[1] = { junk };
+	size_t len[1] = { sizeof(junk) };
+	uint8_t a[32], c[32];
+	assert_int_equal(block_roots_of_raw(g.chain_id, 1, raw, len, a, c), -1);
+	consortium_free(keys, &g);
+}
+
+/* The short at-rest certificate: round trips, and refuses what
+ * cert_decode would and what does not fit its own fields. */
+static void test_cert_short(void **st)
+{
+	(void)st;
+	static const uint16_t nodes[][4] = { { 0, 1, 2, 0 }, { 1, 2, 3, 0 }, { 0, 7, 300, 65535 } };
+	static const uint16_t counts[] = { 3, 3, 4 };
+	for (size_t k = 0; k < ARRAY_LEN(counts); k++) {
+		cert_t c;
+		buf_t canon, sh, back;
+		char err[256];
+		c.view = k == 2 ? UINT64_MAX : 5 * k;
+		c.n = counts[k];
+		c.sigs = xcalloc(c.n, sizeof(cert_sig_t));
+		for (uint16_t i = 0; i < c.n; i++) {
+			c.sigs[i].node = nodes[k][i];
+			c.sigs[i].sig_len = (uint16_t)(i == 3 ? SIG_MAX_SIG : 64);
+			memset(c.sigs[i].sig, 0x30 + i, c.sigs[i].sig_len);
+		}
+		buf_init(&canon);
+		buf_init(&sh);
+		buf_init(&back);
+		cert_encode(&canon, &c);
+		cert_encode_stored(&sh, &c);
+		if (k == 0)
+			assert_int_equal(sh.len, canon.len - 14);
+		assert_int_equal(cert_expand_stored(&back, sh.data, sh.len, err, sizeof(err)), 0);
+		assert_int_equal(back.len, canon.len);
+		assert_memory_equal(back.data, canon.data, canon.len);
+		for (size_t n = 0; n < sh.len; n++) {
+			buf_reset(&back);
+			assert_int_equal(cert_expand_stored(&back, sh.data, n, err, sizeof(err)), -1);
+		}
+		buf_u8(&sh, 0);
+		buf_reset(&back);
+		assert_int_equal(cert_expand_stored(&back, sh.data, sh.len, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "trailing bytes"));
+		buf_free(&canon);
+		buf_free(&sh);
+		buf_free(&back);
+		cert_clear(&c);
+	}
+	static const struct {
+		uint8_t b[12];
+		size_t n;
+		const char *why;
+	} bad[] = {
+		{ { 0, 0 }, 2, "bad signature count" },
+		{ { 0, 0x81, 0x08 }, 3, "bad signature count" },            /* 1025 */
+		{ { 0, 1, 0x80, 0x80, 0x04 }, 5, "signer index out of range" }, /* 65536 */
+		{ { 0, 2, 0xff, 0xff, 0x03, 1, 0xaa, 0, 1, 0xbb }, 10, "signer index out of range" },
+		{ { 0, 1, 0, 0 }, 4, "bad signature length" },
+		{ { 0, 1, 0, 0x81, 0x02 }, 5, "bad signature length" },       /* 257 */
+		{ { 0, 1, 0, 2, 0xaa }, 5, "truncated" },
+		{ { 0x80, 0, 1, 0, 1, 0xaa }, 6, "bad variable-length integer" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		buf_t back;
+		char err[256];
+		buf_init(&back);
+		assert_int_equal(cert_expand_stored(&back, bad[i].b, bad[i].n, err, sizeof(err)), -1);
+		if (!strstr(err, bad[i].why))
+			fail_msg("case %zu: `%s', want `%s'", i, err, bad[i].why);
+		buf_free(&back);
+	}
+}
+
 int main(void)
 {
 	hash_sha256(CID, "bsec-test", 9);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_buf_roundtrip),
+		cmocka_unit_test(test_uvar),
 		cmocka_unit_test(test_map),
 		cmocka_unit_test(test_merkle),
 		cmocka_unit_test(test_tx_layout),
@@ -701,6 +971,8 @@ int main(void)
 		cmocka_unit_test(test_sla_ops),
 		cmocka_unit_test(test_block_and_cert),
 		cmocka_unit_test(test_header_stored),
+		cmocka_unit_test(test_header_short),
+		cmocka_unit_test(test_cert_short),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -678,7 +678,72 @@ static void test_load_state(void **unused)
 	store_close(s);
 }
 
-/* Turns the pristine (schema 4) ledger in dir into what schema 3 wrote:
+/* Turns the pristine (schema 5) ledger in dir into what schema 4 wrote:
+ * every header in the longer at-rest form (without the chain_id and the
+ * genesis's key only) and every certificate as signed. */
+static void downgrade_v4(const char *dir)
+{
+	store_t *s;
+	sqlite3 *db;
+	sqlite3_stmt *u;
+	char *path = xasprintf("%s/ledger.db", dir), err[256];
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE blocks SET header = ?2, cert = ?3 WHERE height = ?1",
+					    -1, &u, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	for (uint64_t h = 1; h <= store_height(s); h++) {
+		block_t b;
+		cert_t c;
+		buf_t hb, cb;
+		assert_int_equal(store_get_block(s, h, &b, &c, err, sizeof(err)), 0);
+		buf_init(&hb);
+		buf_init(&cb);
+		block_header_encode_stored(&hb, &b.hdr, &W.g);
+		cert_encode(&cb, &c);
+		sqlite3_bind_int64(u, 1, (int64_t)h);
+		sqlite3_bind_blob(u, 2, hb.data, (int)hb.len, SQLITE_TRANSIENT);
+		sqlite3_bind_blob(u, 3, cb.data, (int)cb.len, SQLITE_TRANSIENT);
+		assert_int_equal(sqlite3_step(u), SQLITE_DONE);
+		assert_int_equal(sqlite3_changes(db), 1);
+		sqlite3_reset(u);
+		buf_free(&hb);
+		buf_free(&cb);
+		block_clear(&b);
+		cert_clear(&c);
+	}
+	sqlite3_finalize(u);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = CAST('4' AS BLOB) WHERE key = 'schema_version';"
+				      "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	store_close(s);
+	free(path);
+}
+
+/* Which block rows hold a short header (block_stored_is_short), in
+ * height order, as a string of 0 and 1. */
+static char *short_rows(const char *dir)
+{
+	sqlite3 *db;
+	sqlite3_stmt *q;
+	buf_t out;
+	char *path = xasprintf("%s/ledger.db", dir);
+	buf_init(&out);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT header FROM blocks ORDER BY height", -1, &q, NULL),
+			 SQLITE_OK);
+	while (sqlite3_step(q) == SQLITE_ROW)
+		buf_u8(&out, block_stored_is_short(sqlite3_column_blob(q, 0),
+						   (size_t)sqlite3_column_bytes(q, 0)) ? '1' : '0');
+	buf_u8(&out, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	free(path);
+	size_t n;
+	return (char *)buf_steal(&out, &n);
+}
+
+/* Turns a schema-4 ledger (downgrade_v4's) in dir into what schema 3 wrote:
  * each tx's whole id (UNIQUE), height, index and timestamp in its row, a
  * response's request by id. */
 static void downgrade_v3(const char *dir)
@@ -864,12 +929,17 @@ static void test_schema_old(void **unused)
 	(void)unused;
 	char err[512];
 	store_t *s;
-	for (int v = 3; v >= 1; v--) {
+	for (int v = 4; v >= 1; v--) {
 		char name[24], vs[12];
 		snprintf(name, sizeof(name), "schema%d", v);
 		snprintf(vs, sizeof(vs), "%d", v);
 		char *dir = copy_dir(name);
-		downgrade_v3(dir);
+		char *rows = short_rows(dir);
+		assert_string_equal(rows, "11111");
+		free(rows);
+		downgrade_v4(dir);
+		if (v <= 3)
+			downgrade_v3(dir);
 		if (v <= 2)
 			downgrade_v2(dir);
 		if (v == 1)
@@ -880,7 +950,7 @@ static void test_schema_old(void **unused)
 				 "ALTER TABLE open_v1 RENAME TO open_requests;"
 				 "UPDATE meta SET value = CAST('1' AS BLOB) WHERE key = 'schema_version'");
 		assert_sql(dir, "SELECT typeof(sender) FROM txs", v <= 2 ? "blob" : "integer");
-		assert_sql(dir, "SELECT typeof(id) FROM txs", "blob");
+		assert_sql(dir, "SELECT typeof(id) FROM txs", v <= 3 ? "blob" : "error: no such column: id");
 		if (v <= 2)
 			assert_sql(dir, "SELECT count(*) FROM blocks WHERE substr(header, 1, 1) >= x'80'", "0");
 		for (int writable = 0; writable <= 1; writable++) {
@@ -898,7 +968,7 @@ static void test_schema_old(void **unused)
 			state_free(st);
 			/* the read-only open changed nothing */
 			assert_sql(dir, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'",
-				   writable ? "4" : vs);
+				   writable ? "5" : vs);
 		}
 		/* migrated: keys are principals ids, the dead column and index are gone */
 		assert_sql(dir, "SELECT typeof(sender) FROM txs", "integer");
@@ -952,10 +1022,13 @@ static void test_schema_old(void **unused)
 			fail_msg("schema %d, audit after migration: %s", v, rep.reason);
 		assert_int_equal(rep.blocks, W.height + 1);
 		assert_int_equal(rep.txs, 15);
-		/* the old blocks kept their signed form, the new one is stored without
-		 * the chain_id and the proposer's key */
+		/* the old blocks kept their form (signed up to schema 2, without the
+		 * chain_id and the proposer's key after), the new one is short */
 		assert_sql(dir, "SELECT group_concat(substr(header, 1, 1) >= x'80', '') FROM"
 				" (SELECT header FROM blocks ORDER BY height)", v <= 2 ? "000001" : "111111");
+		rows = short_rows(dir);
+		assert_string_equal(rows, "000001");
+		free(rows);
 		free(dir);
 	}
 	/* a schema-3 response whose request is not in the file: the migration
@@ -976,7 +1049,7 @@ static void test_schema_old(void **unused)
 	char *dir = copy_dir("schema7");
 	sql(dir, "UPDATE meta SET value = CAST('7' AS BLOB) WHERE key = 'schema_version'");
 	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "schema_version `7', this build reads 1 to 4"));
+	assert_non_null(strstr(err, "schema_version `7', this build reads 1 to 5"));
 	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "schema_version `7'"));
 	free(dir);
@@ -1245,6 +1318,7 @@ typedef struct {
 	uint64_t height;
 	int64_t tx;
 	const char *reason;
+	int v4;                            /* on a copy with schema 4's row forms */
 } tamper_t;
 
 static void test_audit_tampered(void **unused)
@@ -1252,31 +1326,46 @@ static void test_audit_tampered(void **unused)
 	(void)unused;
 	static const tamper_t cases[] = {
 		{ "tx-content", "txs", "raw", "seq = (3 << 20) + 1", 12, NULL, 3, 1,
-		  "block 3: tx_root does not match its txs (tx 1 is not the tx that was committed)" },
+		  "block 3: tx_root does not match its txs (tx 1 is not the tx that was committed)", 0 },
 		{ "tx-signature", "txs", "raw", "seq = (4 << 20) + 2", -1, NULL, 4, 2,
-		  "block 4 tx 2: signature does not verify" },
+		  "block 4 tx 2: signature does not verify", 0 },
 		/* offsets in the stored form, which leaves out the chain_id (32 bytes
 		 * after the first): the timestamp, prev_hash, height */
 		{ "header", "blocks", "header", "height = 2", 48, NULL, 2, -1,
-		  "block 2: proposer signature does not verify" },
+		  "block 2: proposer signature does not verify", 0 },
 		{ "header-prev", "blocks", "header", "height = 2", 28, NULL, 2, -1,
-		  "block 2: prev_hash does not match block 1's hash" },
-		{ "header-height", "blocks", "header", "height = 4", 8, NULL, 4, -1,
-		  "block 4: its header says height" },
+		  "block 2: prev_hash does not match block 1's hash", 0 },
+		/* the short form's view (the height, timestamp and tx count are the
+		 * row's: changing one changes the header the proposer signed) */
+		{ "header-view", "blocks", "header", "height = 4", 33, NULL, 4, -1,
+		  "block 4: proposer signature does not verify", 0 },
+		{ "row-timestamp", NULL, NULL, NULL, 0, "UPDATE blocks SET ts = ts + 1 WHERE height = 3", 3,
+		  -1, "block 3: proposer signature does not verify", 0 },
+		{ "row-count", NULL, NULL, NULL, 0, "UPDATE blocks SET tx_count = 4 WHERE height = 3", 3,
+		  -1, "block 3: proposer signature does not verify", 0 },
+		/* schema 4's form keeps the height (at offset 1) */
+		{ "header-height-v4", "blocks", "header", "height = 4", 8, NULL, 4, -1,
+		  "block 4: its header says height", 1 },
+		{ "tx-content-v4", "txs", "raw", "seq = (3 << 20) + 1", 12, NULL, 3, 1,
+		  "block 3: tx_root does not match its txs (tx 1 is not the tx that was committed)", 1 },
 		{ "cert-signature", "blocks", "cert", "height = 4", -3, NULL, 4, -1,
-		  "block 4: certificate signature of node 2 (p2) does not verify" },
+		  "block 4: certificate signature of node 2 (p2) does not verify", 0 },
 		{ "deleted", NULL, NULL, NULL, 0, "DELETE FROM blocks WHERE height = 3", 3, -1,
-		  "block 3: missing (the ledger goes from block 2 to block 4)" },
+		  "block 3: missing (the ledger goes from block 2 to block 4)", 0 },
 		{ "deleted-tip", NULL, NULL, NULL, 0, "DELETE FROM blocks WHERE height = 5", 5, -1,
-		  "block 5: missing, yet the ledger files 2 tx rows" },
+		  "block 5: missing, yet the ledger files 2 tx rows", 0 },
 		{ "deleted-tx", NULL, NULL, NULL, 0, "DELETE FROM txs WHERE seq = (2 << 20) + 1", 2,
-		  1, "block 2: tx 1 is missing from the ledger" },
-		{ "swapped", NULL, NULL, NULL, 0, NULL, 2, -1, "block 2: its header says height 3" },
+		  1, "block 2: tx 1 is missing from the ledger", 0 },
+		/* short headers take their height from the row: block 3's, filed as
+		 * block 2, does not link to block 1 */
+		{ "swapped", NULL, NULL, NULL, 0, NULL, 2, -1, "block 2: prev_hash does not match block 1's hash", 0 },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		const tamper_t *t = &cases[i];
 		char *dir = copy_dir(t->name);
 		audit_report_t rep;
+		if (t->v4)
+			downgrade_v4(dir);
 		if (t->table)
 			flip(dir, t->table, t->col, t->where, t->at);
 		else
