@@ -1463,6 +1463,14 @@ static int append(store_t *s, const block_t *b, const cert_t *c, state_t *st,
 	block_header_encode_short(&hdr, h, s->g);
 	cert_encode_stored(&cb, c);
 
+	if (s->in_txn && sqlite3_get_autocommit(s->db)) {
+		/* the batch's transaction ended under it (an error that made
+		 * SQLite roll back): writing on would commit this block alone,
+		 * after blocks that are gone */
+		err_set(err, errlen, "%s: the open batch transaction was rolled back", s->path);
+		batch_lost(s, err, errlen);
+		goto out;
+	}
 	if (!s->in_txn) {
 		if (step_done(s, s->stmt[S_BEGIN], "BEGIN", err, errlen) < 0)
 			goto out;
@@ -2153,7 +2161,18 @@ int store_meta_del(store_t *s, const char *key)
 		/* a batch is open: join it */
 		sqlite3_stmt *q = s->stmt[S_META_DEL];
 		sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-		return step_done(s, q, "meta", NULL, 0);
+		if (step_done(s, q, "meta", NULL, 0) == 0)
+			return 0;
+		/* an error that ended the transaction (disk full, I/O) took the
+		 * batch's blocks with it: the tip goes back to what is durable,
+		 * and the next append begins a transaction of its own */
+		if (sqlite3_get_autocommit(s->db)) {
+			log_warn("store", "%s: deleting consensus metadata failed and rolled back the open batch "
+				 "(%" PRIu64 " blocks); the tip is back at %" PRIu64, s->path,
+				 s->height - s->dur_height, s->dur_height);
+			batch_lost(s, NULL, 0);
+		}
+		return -1;
 	}
 	if (s->n_dels == s->cap_dels) {
 		s->cap_dels = s->cap_dels ? 2 * s->cap_dels : 16;

@@ -35,6 +35,8 @@ typedef enum { J_STARTED = 1, J_DONE = 2, J_CLOSED = 3 } jstate_t;
 #define J_HOW_RECONCILED "reconciled"      /* after a crash: the driver shows it took effect */
 #define J_HOW_REFUSED "refused"            /* permission re-check failed; nothing ran */
 #define J_HOW_ON_CHAIN "answered_on_chain" /* an earlier run had answered it (journal lost) */
+#define J_HOW_UNKNOWN "unknown"            /* after a crash the platform could not be read:
+					    * answered as an error, not run again */
 
 typedef struct journal_t journal_t;
 

@@ -67,6 +67,8 @@
 #define CHAIN_CHECK_MARGIN_MS 10000  /* blocks up to start + this may hold answered requests */
 #define RETRY_MAX_MS 5000            /* back-off ceiling */
 #define HOME_PROBE_MS 10000          /* try the provider's own node again this often */
+#define RECONCILE_TRIES 4            /* reads of the platform after the first, to reconcile */
+#define RECONCILE_FIRST_MS 500       /* ... 0.5, 1, 2, 4 s apart */
 
 static volatile sig_atomic_t g_stop;
 
@@ -519,17 +521,36 @@ static int handle_request(orch_t *o, const tx_t *tx, uint64_t height, uint32_t i
 		log_info(MOD, "request %s at %llu.%u (%s) was started before a restart; reconciling with the "
 			 "%s driver", rq, (unsigned long long)height, index, e.instruction, driver_type(o->drv));
 		int t = took_effect(o, &in, result, sizeof(result), why, sizeof(why));
+		for (unsigned k = 0, backoff = RECONCILE_FIRST_MS; t < 0 && k < RECONCILE_TRIES && !g_stop;
+		     k++, backoff *= 2) {
+			log_warn(MOD, "cannot read the platform to reconcile request %s (%s); trying again in "
+				 "%u ms", rq, why, backoff);
+			sleep_ms(backoff);
+			t = took_effect(o, &in, result, sizeof(result), why, sizeof(why));
+		}
 		if (t == 1) {
 			o->n_reconciled++;
 			ret = finish(o, tx, height, index, owner_hex, TX_STATUS_OK, result, error,
 				     J_HOW_RECONCILED);
 			goto out;
 		}
-		if (t < 0)
-			log_warn(MOD, "cannot read the platform to reconcile request %s (%s); running it again, "
-				 "relying on the driver's idempotence", rq, why);
-		else
-			log_info(MOD, "request %s did not take effect; running it now", rq);
+		if (t < 0) {
+			if (g_stop)
+				goto out;
+			/* running it again could do it twice: answer that nobody
+			 * knows, on the record, and leave the platform alone */
+			result[0] = 0;
+			snprintf(error, sizeof(error),
+				 "outcome unknown: the orchestrator restarted while running this request and "
+				 "cannot read the platform to tell whether it took effect (%s); it was not run a "
+				 "second time", why);
+			o->n_failed++;
+			log_error(MOD, "request %s: %s", rq, error);
+			ret = finish(o, tx, height, index, owner_hex, TX_STATUS_ERROR, result, error,
+				     J_HOW_UNKNOWN);
+			goto out;
+		}
+		log_info(MOD, "request %s did not take effect; running it now", rq);
 	} else {
 		if (block_ts <= o->start_ms + CHAIN_CHECK_MARGIN_MS) {
 			int a = answered_before(o, tx, height, index, owner_hex);

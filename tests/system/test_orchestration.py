@@ -429,6 +429,31 @@ class OrchestrationTest(unittest.TestCase):
         self.assertLess(time.time() - t0, 20)
         self.assertIn("confirmed on the platform", d.wait_response(req)["tx"]["result"])
 
+    def test_kill9_with_platform_unreadable_answers_unknown_without_rerun(self):
+        d = self.devnet(nodes=4, driver={1: {"latency_ms": {"vnf:create": 3000}}})
+        req = self._start_slow_request(d, "vnf create slow3 --type firewall")
+        # the platform cannot be read when the orchestrator comes back
+        cfg = d.orch_config(1)
+        cfg["driver"]["fail"] = {"list": "platform API down"}
+        d.write_orch_config(1, cfg)
+        run("devnet", "start", "--dir", d.dir, "--node", 1, "--orchestrator")
+        resp = d.wait_response(req, timeout=60)
+        self.assertEqual(resp["tx"]["status"], "error", resp)
+        self.assertIn("outcome unknown", resp["tx"]["error"])
+        self.assertIn("platform API down", resp["tx"]["error"])
+        self.assertIn("not run a second time", resp["tx"]["error"])
+        # it was not run again: the simulated platform never saw it
+        self.assertEqual(d.sim_objects(1), [])
+        row = d.journal_entry(1, req)
+        self.assertEqual(row["how"], "unknown")
+        log = read_text(d.path("orch1", "orch.log"))
+        self.assertIn("cannot read the platform to reconcile", log)
+        self.assertNotIn("running it now", log)
+        d.wait_heights_equal()
+        for node in range(4):
+            txs = d.chain(node)
+            self.assertEqual(len([t for t in txs if t["type"] == "response" and t["request_id"] == req]), 1)
+
     def test_lost_journal_does_not_rerun_answered_requests(self):
         d = self.devnet(nodes=1)
         ids = []

@@ -1840,6 +1840,52 @@ static void test_meta_writes(void **unused)
 	free(dir);
 }
 
+/* A consensus-metadata delete that fails inside a batch of fetched blocks
+ * and takes the transaction with it (here a trigger's ROLLBACK stands for
+ * a full disk): the store's tip goes back to what is durable, the next
+ * block is refused instead of being committed alone after blocks that are
+ * gone, and the file still opens with a contiguous chain. */
+static void test_meta_del_in_batch(void **unused)
+{
+	(void)unused;
+	char err[512];
+	store_t *s;
+	state_t *st = state_new(&W.g);
+	tx_t t[1];
+	block_t b;
+	cert_t c;
+	char *dir = copy_dir("metadel");
+
+	sql(dir, "CREATE TRIGGER test_meta_del BEFORE DELETE ON consensus_meta"
+		 " BEGIN SELECT RAISE(ROLLBACK, 'test: disk full'); END");
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	uint64_t h0 = store_height(s);
+	assert_int_equal(store_meta_put(s, "pbft.old", "x", 1), 0);
+	assert_int_equal(store_batch(s, 1, err, sizeof(err)), 0);
+	mk_request(&t[0], W.t1, "p0", "vm create rb1", bts(h0 + 1) - 1);
+	commit_block(s, st, t, 1, bts(h0 + 1));
+	assert_int_equal(store_height(s), h0 + 1);
+	assert_int_equal(store_meta_del(s, "pbft.old"), -1);
+	assert_int_equal(store_height(s), h0);
+	/* the block after the lost one does not follow the tip */
+	mk_request(&t[0], W.t1, "p0", "vm create rb2", bts(h0 + 2) - 1);
+	mk_block(&b, &c, h0 + 2, W.hash[h0], bts(h0 + 2), 0, t, 1);
+	assert_int_equal(store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "does not follow the tip"));
+	block_clear(&b);
+	cert_clear(&c);
+	assert_int_equal(store_batch(s, 0, err, sizeof(err)), 0);
+	store_close(s);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), h0);
+	store_close(s);
+	assert_sql(dir, "SELECT count(*) = max(height) FROM blocks", "1");
+	assert_sql(dir, "SELECT count(*) FROM txs WHERE seq >> 20 > 5", "0");
+	state_free(st);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1860,6 +1906,7 @@ int main(void)
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_recent_window),
 		cmocka_unit_test(test_meta_writes),
+		cmocka_unit_test(test_meta_del_in_batch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

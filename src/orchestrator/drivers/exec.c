@@ -26,8 +26,11 @@
  * Exit status 0 is success with stdout (trimmed, one line, bounded) as the
  * result; anything else is an error carrying stderr.  Idempotence (create
  * of what exists, delete of what is gone) is the operator's tools' job.
+ * Without "list" a request interrupted by a crash is not run again but
+ * answered as an error whose outcome is unknown (orchestrator.c).
  */
 #include "../driver_impl.h"
+#include "../../lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +257,10 @@ static int exec_open(driver_t *drv, const json_t *cfg, char *err, size_t elen)
 			goto out;
 		}
 	}
+	if (!x->list)
+		log_warn("driver", "exec: no \"list\" template: the orchestrator cannot see the platform, so "
+			 "a request it was running when it crashed is answered \"outcome unknown\" (never run "
+			 "twice), and drift cannot be attested");
 	ret = 0;
 out:
 	if (ret < 0)

@@ -12,6 +12,8 @@
  *                     failure injection: the operation (or the operation
  *                     on one named object, which wins) fails with that
  *                     message after its latency, changing nothing;
+ *                     "list": "API down" makes reading the platform fail
+ *                     (listing, and looking one object up);
  *   "state_dir": "DIR" persist the objects to DIR/sim-PREFIX.json after
  *                     every change (atomic write) and load them at start,
  *                     so a restarted orchestrator sees the same "actual"
@@ -319,8 +321,10 @@ static int sim_open(driver_t *drv, const json_t *cfg, char *err, size_t elen)
 				const char *c2 = strchr(k2, ':');
 				const char *c3 = c2 ? strchr(c2 + 1, ':') : NULL;
 				snprintf(op, sizeof(op), "%.*s", c3 ? (int)(c3 - k2) : (int)strlen(k2), k2);
-				if (op_index(op) < 0 || (c3 && (!c3[1] || strlen(c3 + 1) > INSTR_MAX_NAME))) {
-					err_set(err, elen, "sim: fail key `%s' is not OPERATION or OPERATION:NAME", k2);
+				if (strcmp(k2, "list") &&
+				    (op_index(op) < 0 || (c3 && (!c3[1] || strlen(c3 + 1) > INSTR_MAX_NAME)))) {
+					err_set(err, elen, "sim: fail key `%s' is not OPERATION, OPERATION:NAME or list",
+						k2);
 					goto out;
 				}
 				if (!json_is_string(v2) || !json_string_length(v2) || json_string_length(v2) > 512) {
@@ -498,12 +502,21 @@ static void fill(driver_obj_t *d, const sim_obj_t *o)
 	snprintf(d->spec, sizeof(d->spec), "%s", o->spec);
 }
 
+/* fail.list: the platform cannot be read (its API down). */
+static int list_fails(const sim_t *s, char *err, size_t elen)
+{
+	json_t *f = s->fail ? json_object_get(s->fail, "list") : NULL;
+	if (f)
+		err_set(err, elen, "simulated: %s", json_string_value(f));
+	return f ? -1 : 0;
+}
+
 static int sim_list(driver_t *drv, driver_list_cb cb, void *ctx, char *err, size_t elen)
 {
 	sim_t *s = drv->impl;
 	size_t n;
 	int ret = 0;
-	if (refresh(s, err, elen) < 0)
+	if (list_fails(s, err, elen) < 0 || refresh(s, err, elen) < 0)
 		return -1;
 	sim_obj_t **v = sorted(s, &n);
 	driver_obj_t *d = xmalloc(sizeof(*d));
@@ -519,7 +532,7 @@ static int sim_list(driver_t *drv, driver_list_cb cb, void *ctx, char *err, size
 static int sim_get(driver_t *drv, int kind, const char *name, int *exists, driver_obj_t *out, char *err,
 		   size_t elen)
 {
-	if (refresh(drv->impl, err, elen) < 0)
+	if (list_fails(drv->impl, err, elen) < 0 || refresh(drv->impl, err, elen) < 0)
 		return -1;
 	sim_obj_t *o = obj_find(drv->impl, kind, name);
 	*exists = o != NULL;
