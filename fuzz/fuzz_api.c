@@ -41,7 +41,7 @@ static void s_bcast(void *c, const uint8_t *m, size_t l) { (void)c, (void)m, (vo
 static int s_persist(void *c, const char *k, const uint8_t *v, size_t l) { (void)c, (void)k, (void)v, (void)l; return 0; }
 static int s_sign(void *c, const uint8_t *m, size_t l, uint8_t *s, size_t *sl) { (void)c, (void)m, (void)l, (void)s; *sl = 64; return 0; }
 static int s_verify(void *c, uint16_t n, const uint8_t *m, size_t l, const uint8_t *s, size_t sl) { (void)c, (void)n, (void)m, (void)l, (void)s, (void)sl; return -1; }
-static int s_block_id(void *c, const uint8_t *b, size_t l, uint64_t *h, uint8_t *hash, uint8_t *prev) { (void)c, (void)b, (void)l, (void)h, (void)hash, (void)prev; return -1; }
+static int s_block_id(void *c, const uint8_t *b, size_t l, int w, uint64_t *h, uint64_t *v, uint8_t *hash, uint8_t *prev) { (void)c, (void)b, (void)l, (void)w, (void)h, (void)v, (void)hash, (void)prev; return -1; }
 static int s_build(void *c, uint64_t h, const uint8_t *p, uint64_t v, uint8_t **b, size_t *l) { (void)c, (void)h, (void)p, (void)v, (void)b, (void)l; return 1; }
 static int s_validate(void *c, uint64_t h, uint64_t v, const uint8_t *b, size_t l) { (void)c, (void)h, (void)v, (void)b, (void)l; return -1; }
 static void s_abort(void *c, uint64_t f) { (void)c, (void)f; }

@@ -44,15 +44,17 @@ static int f_verify(void *ctx, uint16_t node, const uint8_t *m, size_t len, cons
 	return sl == 64 ? 0 : -1;
 }
 
-static int f_block_id(void *ctx, const uint8_t *b, size_t len, uint64_t *h, uint8_t hash[32], uint8_t prev[32])
+static int f_block_id(void *ctx, const uint8_t *b, size_t len, int whole, uint64_t *h, uint64_t *view,
+		      uint8_t hash[32], uint8_t prev[32])
 {
-	(void)ctx;
+	(void)ctx, (void)whole;
 	if (len < 40)
 		return -1;
 	rd_t r;
 	rd_init(&r, b, len);
 	*h = rd_u64(&r);
 	rd_copy(&r, prev, 32);
+	*view = len >= 48 ? rd_u64(&r) : 0;
 	hash_sha256(hash, b, len);
 	return 0;
 }

@@ -323,11 +323,14 @@ static void hex8(char out[17], const uint8_t *h)
 
 static blk_t *blk_new(pbft_t *p, const uint8_t *data, size_t len, uint64_t want_height)
 {
-	uint64_t h = 0;
+	uint64_t h = 0, view = 0;
 	uint8_t hash[HB], prev[HB];
 	if (len == 0 || len > p->cfg.max_block_bytes)
 		return NULL;
-	if (p->cb.block_id(p->cb.ctx, data, len, &h, hash, prev) != 0)
+	/* whole: bytes whose body is not what their hash commits to never
+	 * enter the log, whoever sent them (pre-prepare, view-change
+	 * attachment, new-view, state transfer) */
+	if (p->cb.block_id(p->cb.ctx, data, len, 1, &h, &view, hash, prev) != 0)
 		return NULL;
 	if (want_height && h != want_height)
 		return NULL;
@@ -1962,10 +1965,14 @@ static int window_filter(pbft_t *p, const msg_t *m, const uint8_t *data)
 	if (m->height > p->delivered + p->L) {
 		/* a hint only when it tells us something new about its sender
 		 * (a verification of a large proposal is not free, and a
-		 * returning replica may get dozens of them at once) */
+		 * returning replica may get dozens of them at once); fetched
+		 * only as far as f+1 members vouch for, so one member cannot
+		 * keep us fetching (and holding peers' txs) on its word */
 		if (m->height > p->ahead[m->sender] && verify_msg(p, m, data) == 0) {
 			p->ahead[m->sender] = m->height;
-			trigger_fetch(p, m->height - 1, m->sender);
+			uint64_t fl = committed_floor(p);
+			if (fl > p->delivered)
+				trigger_fetch(p, fl, m->sender);
 		}
 		return drop(p, PBFT_DROP_OUT_OF_WINDOW, m, "beyond log window");
 	}
@@ -1980,10 +1987,16 @@ static int on_pre_prepare(pbft_t *p, const msg_t *m, const uint8_t *data)
 		return drop(p, PBFT_DROP_NOT_LEADER, m, "pre-prepare from a backup");
 	if (!p->in_vc && p->nv_known && m->height <= p->nv_top)
 		return drop(p, PBFT_DROP_INVALID, m, "height fixed by the new-view");
-	uint64_t h = 0;
+	uint64_t h = 0, hv = 0;
 	uint8_t hash[HB], prev[HB];
-	if (p->cb.block_id(p->cb.ctx, m->blob, m->blob_len, &h, hash, prev) != 0 || h != m->height)
+	if (p->cb.block_id(p->cb.ctx, m->blob, m->blob_len, 0, &h, &hv, hash, prev) != 0 || h != m->height)
 		return drop(p, PBFT_DROP_INVALID, m, "block does not decode as this height");
+	/* a fresh proposal is of the view it is proposed in: a block of an
+	 * earlier view comes back only inside a new-view, with its prepared
+	 * certificate (the node checks a fresh block's timestamp against its
+	 * clock, a carried-over one's it cannot) */
+	if (hv != m->view)
+		return drop(p, PBFT_DROP_INVALID, m, "block of another view than its pre-prepare");
 	slot_t *s = slot_get(p, m->height);
 	if (s->pp_state != PP_NONE && s->pp_view == m->view && s->pp) {
 		if (memcmp(s->pp->hash, hash, HB) == 0)

@@ -193,10 +193,16 @@ typedef struct {
 	/* 0 when sig is node's signature over msg. */
 	int (*verify)(void *ctx, uint16_t node, const uint8_t *msg, size_t len,
 		      const uint8_t *sig, size_t sig_len);
-	/* Decodes just enough of a block: its height, hash and prev_hash.
-	 * Cheap (no signature checks); -1 when it does not decode. */
-	int (*block_id)(void *ctx, const uint8_t *block, size_t len, uint64_t *height,
-			uint8_t hash[BSEC_HASH_BYTES], uint8_t prev[BSEC_HASH_BYTES]);
+	/* A block's height, the view it was first proposed in, its hash and
+	 * prev_hash; no signature checks.  whole = 0: from the header alone
+	 * (cheap, before a message's signature is checked); whole = 1: also
+	 * that the bytes after the header are exactly what its hash commits
+	 * to (the txs give its roots, nothing trails), so that bytes kept or
+	 * relayed under a hash are the block of that hash — a certificate or
+	 * a prepared certificate then vouches for them.  -1 when it does not
+	 * decode or hold. */
+	int (*block_id)(void *ctx, const uint8_t *block, size_t len, int whole, uint64_t *height,
+			uint64_t *view, uint8_t hash[BSEC_HASH_BYTES], uint8_t prev[BSEC_HASH_BYTES]);
 	/* Leader: build and seal the block for `height` on top of prev_hash
 	 * (the node's speculative tip), proposed in `view`.  Returns 0 with
 	 * *block (malloc'd), 1 when there is nothing to propose, -1 on error. */

@@ -324,6 +324,25 @@ out:
 	return ret;
 }
 
+int block_body_matches(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES])
+{
+	if (h->tx_count > BLOCK_MAX_TXS)
+		return -1;
+	const uint8_t **raw = xmalloc((h->tx_count ? h->tx_count : 1) * sizeof(*raw));
+	size_t *lens = xmalloc((h->tx_count ? h->tx_count : 1) * sizeof(*lens));
+	uint8_t tx_root[BSEC_HASH_BYTES], sig_root[BSEC_HASH_BYTES];
+	int ok = 1;
+	for (uint32_t i = 0; i < h->tx_count && ok; i++)
+		ok = (raw[i] = rd_blob32(r, &lens[i], TX_MAX_BYTES)) != NULL;
+	ok = ok && rd_end(r) &&
+	     block_roots_of_raw(chain_id, h->tx_count, raw, lens, tx_root, sig_root) == 0 &&
+	     memcmp(tx_root, h->tx_root, BSEC_HASH_BYTES) == 0 &&
+	     (!block_commits_sigs(h) || memcmp(sig_root, h->sig_root, BSEC_HASH_BYTES) == 0);
+	free(raw);
+	free(lens);
+	return ok ? 0 : -1;
+}
+
 int block_seal(block_t *b, const sig_key_t *key)
 {
 	return block_seal_version(b, key, BLOCK_VERSION);

@@ -162,6 +162,12 @@ int block_roots_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
 		       const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
 		       uint8_t sig_root[BSEC_HASH_BYTES]) WUR;
 
+/* With r just past header h in a block's encoding: 0 when the rest is
+ * exactly h->tx_count length-prefixed txs that give h's tx_root (and
+ * sig_root), so the bytes are the block h's hash commits to; -1 when not.
+ * Hashes every tx; decodes none. */
+int block_body_matches(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES]) WUR;
+
 /* Whole block (header + txs). */
 void block_encode(buf_t *out, const block_t *b);
 int block_decode(block_t *out, const uint8_t *data, size_t len, char *err, size_t errlen) WUR;

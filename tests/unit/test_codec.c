@@ -956,6 +956,79 @@ static void test_cert_short(void **st)
 	}
 }
 
+/* block_body_matches: the bytes after a header are the txs its hash
+ * commits to, or they are refused (what consensus keeps under a hash). */
+static int body_check(const genesis_t *g, const uint8_t *p, size_t len)
+{
+	rd_t r;
+	block_header_t h;
+	rd_init(&r, p, len);
+	if (block_header_read(&r, &h) < 0)
+		return -2;
+	return block_body_matches(&h, &r, g->chain_id);
+}
+
+static void test_block_body_matches(void **st)
+{
+	(void)st;
+	sig_key_t *keys[4];
+	genesis_t g;
+	consortium_new(keys, &g);
+	block_t b;
+	memset(&b, 0, sizeof(b));
+	memcpy(b.hdr.chain_id, g.chain_id, 32);
+	memcpy(b.hdr.prev_hash, g.chain_id, 32);
+	b.hdr.height = 1;
+	b.hdr.timestamp_ms = 1763700000000ull;
+	b.hdr.tx_count = 3;
+	b.txs = xcalloc(3, sizeof(tx_t));
+	for (int i = 0; i < 3; i++) {
+		char ins[32];
+		snprintf(ins, sizeof(ins), "vm create w%d", i);
+		tx_fields_t f = { .type = TX_REQUEST, .domain = "p1", .instruction = ins };
+		assert_int_equal(tx_build(&b.txs[i], &f, keys[i], g.chain_id, NULL, 0), 0);
+	}
+	assert_int_equal(block_seal(&b, keys[1]), 0);
+	buf_t enc;
+	buf_init(&enc);
+	block_encode(&enc, &b);
+	assert_int_equal(body_check(&g, enc.data, enc.len), 0);
+	/* the header alone reads the same whatever follows it */
+	size_t last = enc.len - 1, sig_byte = enc.len - 2, content_byte = enc.len - 64 - 5;
+	enc.data[content_byte] ^= 1;   /* the last tx's instruction: its id, tx_root */
+	assert_int_equal(body_check(&g, enc.data, enc.len), -1);
+	enc.data[content_byte] ^= 1;
+	enc.data[sig_byte] ^= 1;       /* its signature: sig_root */
+	assert_int_equal(body_check(&g, enc.data, enc.len), -1);
+	enc.data[sig_byte] ^= 1;
+	for (size_t n = last - 70; n < enc.len; n += 7)
+		assert_int_equal(body_check(&g, enc.data, n), -1);
+	buf_u8(&enc, 0);                /* one byte trailing */
+	assert_int_equal(body_check(&g, enc.data, enc.len), -1);
+	/* another chain's ids */
+	uint8_t other[32];
+	memset(other, 7, 32);
+	rd_t r;
+	block_header_t h;
+	rd_init(&r, enc.data, enc.len - 1);
+	assert_int_equal(block_header_read(&r, &h), 0);
+	assert_int_equal(block_body_matches(&h, &r, other), -1);
+	/* a header listing one tx fewer than follow */
+	b.hdr.tx_count = 2;
+	buf_t two;
+	buf_init(&two);
+	assert_int_equal(block_seal(&b, keys[1]), 0);
+	block_encode(&two, &b);
+	assert_int_equal(body_check(&g, two.data, two.len), 0);
+	buf_put(&two, enc.data + two.len, enc.len - 1 - two.len);
+	assert_int_equal(body_check(&g, two.data, two.len), -1);
+	b.hdr.tx_count = 3;
+	buf_free(&two);
+	buf_free(&enc);
+	block_clear(&b);
+	consortium_free(keys, &g);
+}
+
 int main(void)
 {
 	hash_sha256(CID, "bsec-test", 9);
@@ -973,6 +1046,7 @@ int main(void)
 		cmocka_unit_test(test_header_stored),
 		cmocka_unit_test(test_header_short),
 		cmocka_unit_test(test_cert_short),
+		cmocka_unit_test(test_block_body_matches),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -395,16 +395,33 @@ static int cb_verify(void *ctx, uint16_t node, const uint8_t *msg, size_t len, c
 	return sim_verify(in->sim, node, msg, len, sig, sl);
 }
 
-static int cb_block_id(void *ctx, const uint8_t *b, size_t len, uint64_t *height, uint8_t hash[HB],
-		       uint8_t prev[HB])
+/* Bytes of a fake block's canonical encoding at the start of b (len when
+ * it does not parse that far). */
+static size_t canon_len(const uint8_t *b, size_t len)
+{
+	rd_t r;
+	rd_init(&r, b, len);
+	rd_bytes(&r, 8 + HB + 8 + 2 + 4);
+	uint16_t ntx = rd_u16(&r);
+	rd_bytes(&r, 4u * ntx);
+	return rd_ok(&r) ? r.off : len;
+}
+
+/* Like the node's: whole = 0 reads the "header" (here the canonical part)
+ * and ignores what follows, the hash covering that part only, as a block
+ * hash covers a header; whole = 1 also refuses bytes that trail it. */
+static int cb_block_id(void *ctx, const uint8_t *b, size_t len, int whole, uint64_t *height,
+		       uint64_t *view, uint8_t hash[HB], uint8_t prev[HB])
 {
 	(void)ctx;
 	fblock_t f;
-	if (fb_parse(b, len, &f) != 0)
+	size_t cl = canon_len(b, len);
+	if ((whole && cl != len) || fb_parse(b, cl, &f) != 0)
 		return -1;
 	*height = f.height;
+	*view = f.view;
 	memcpy(prev, f.prev, HB);
-	hash_sha256(hash, b, len);
+	hash_sha256(hash, b, cl);
 	return 0;
 }
 
@@ -1779,6 +1796,111 @@ static void test_random_schedules(void **st)
 	assert_true(progress / seeds >= 5);
 }
 
+/* A fresh pre-prepare whose block says another view is refused: a block
+ * of an earlier view comes back only inside a new-view (the node checks
+ * a fresh block's timestamp against its clock, not an old one's). */
+static void test_preprepare_block_of_other_view(void **st)
+{
+	(void)st;
+	sim_t *s = sim_fed(17);
+	pbft_t *p = s->node[2]->p;
+	fblock_t f;
+	memset(&f, 0, sizeof(f));
+	f.height = 1;
+	memcpy(f.prev, s->chain_id, HB);
+	f.ntx = 1;
+	f.tx[0] = 5;
+	for (int pass = 0; pass < 2; pass++) {
+		f.view = pass ? 0 : 3;       /* proposed in view 0 by node 0 */
+		size_t bl, len;
+		uint8_t *blk = fb_encode(&f, &bl);
+		buf_t b;
+		buf_init(&b);
+		buf_u64(&b, 0);
+		buf_u64(&b, 1);
+		buf_blob32(&b, blk, bl);
+		uint8_t *m = wire_msg(s, PBFT_MSG_PRE_PREPARE, 0, b.data, b.len, &len);
+		uint64_t before = stats_of(s->node[2]).dropped[PBFT_DROP_INVALID];
+		assert_int_equal(pbft_receive(p, s->now, 0, m, len), pass ? 0 : -1);
+		assert_int_equal(stats_of(s->node[2]).dropped[PBFT_DROP_INVALID], before + (pass ? 0 : 1));
+		free(m);
+		free(blk);
+		buf_free(&b);
+	}
+	sim_free(s);
+}
+
+/* A BLOCKS reply carrying a certified block with its genuine header (so
+ * its hash and certificate check) and a byte more in its body: the bytes
+ * are refused before they reach the node, which neither stops nor loses
+ * the height, and catches up from honest peers. */
+static void test_blocks_reply_tampered_body(void **st)
+{
+	(void)st;
+	sim_t *s = sim_with_node3_behind(7);
+	inst_t *src = s->node[0];
+	pbft_t *p = s->node[3]->p;
+	buf_t b;
+	buf_init(&b);
+	buf_u16(&b, 1);
+	buf_u64(&b, 1);
+	uint8_t *blk = malloc(src->blen[1] + 1);
+	memcpy(blk, src->blk[1], src->blen[1]);
+	blk[src->blen[1]] = 0;
+	buf_blob32(&b, blk, src->blen[1] + 1);
+	buf_blob32(&b, src->cert[1], src->clen[1]);
+	free(blk);
+	size_t len;
+	uint8_t *m = wire_msg(s, PBFT_MSG_BLOCKS, 1, b.data, b.len, &len);
+	buf_free(&b);
+	pbft_receive(p, s->now, 1, m, len);
+	free(m);
+	assert_false(pbft_failed(p));
+	assert_int_equal(s->node[3]->delivered, 0);
+	s->isolated = -1;
+	uint64_t target = s->node[0]->delivered;
+	sim_submit(s, ALL(4), 8);
+	assert_int_equal(sim_run_until(s, 1u << 3, target, 3000), 0);
+	assert_false(pbft_failed(p));
+	assert_int_equal(s->node[3]->blen[1], src->blen[1]);
+	assert_memory_equal(s->node[3]->blk[1], src->blk[1], src->blen[1]);
+	sim_free(s);
+}
+
+/* One member's signed messages far beyond the window, one each time the
+ * replica stops fetching, do not keep it fetching (and so holding its
+ * peers' txs): fetches go as far as f+1 members vouch for. */
+static void test_one_member_cannot_keep_fetching(void **st)
+{
+	(void)st;
+	sim_t *s = sim_new(4, 2, 31, 0);
+	sim_boot_all(s);
+	sim_submit(s, ALL(4), 16);
+	assert_int_equal(sim_run_until(s, ALL(4), 2, 200), 0);
+	sim_run(s, 50);
+	pbft_t *p = s->node[2]->p;
+	assert_false(pbft_fetching(p));
+	unsigned fetching_rounds = 0, rounds = 1000, sent = 0;
+	for (uint64_t r = 0, h = 1000000; r < rounds; r++) {
+		if (!pbft_fetching(p)) {
+			size_t len;
+			uint8_t *m = wire_prepare(s, 1, 0, h++, 0xcc, &len);
+			pbft_receive(p, s->now, 1, m, len);
+			free(m);
+			sent++;
+		}
+		sim_round(s);
+		fetching_rounds += pbft_fetching(p) ? 1u : 0u;
+	}
+	assert_int_equal(fetching_rounds, 0);
+	assert_int_equal(sent, rounds);
+	/* and the replica keeps committing with the others */
+	uint64_t before = s->node[2]->delivered;
+	sim_submit(s, ALL(4), 16);
+	assert_int_equal(sim_run_until(s, ALL(4), before + 1, 400), 0);
+	sim_free(s);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -1804,6 +1926,9 @@ int main(void)
 		cmocka_unit_test(test_fetched_blocks_need_valid_certs),
 		cmocka_unit_test(test_idle_catch_up_on_link_up),
 		cmocka_unit_test(test_random_schedules),
+		cmocka_unit_test(test_preprepare_block_of_other_view),
+		cmocka_unit_test(test_blocks_reply_tampered_body),
+		cmocka_unit_test(test_one_member_cannot_keep_fetching),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
