@@ -14,6 +14,7 @@
  */
 #include "node_internal.h"
 
+#include <ctype.h>
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -422,13 +423,28 @@ typedef struct block_waiter_t {
 
 static block_waiter_t *block_waiters;
 
+/* Blocks from `from` on, up to limit of them and, after the first, about
+ * PAGE_JSON_BYTES of JSON (a tx renders to ~8 times its bytes, an id to
+ * ~70): the reply is built on the event loop that consensus shares, and
+ * 100 full blocks would be hundreds of MB.  The reply's height and the
+ * last block's tell the client where to go on. */
+#define PAGE_JSON_BYTES (8u << 20)
+
 static void blocks_reply(node_t *n, https_req_t *req, uint64_t from, uint64_t limit, int txs)
 {
 	json_t *arr = json_array();
-	for (uint64_t h = from; h <= store_height(n->store) && json_array_size(arr) < limit; h++) {
-		json_t *o = block_json(n, h, txs, NULL);
-		if (o)
-			json_array_append_new(arr, o);
+	size_t cost = 0;
+	for (uint64_t h = from; h <= store_height(n->store) && json_array_size(arr) < limit &&
+				cost < PAGE_JSON_BYTES;
+	     h++) {
+		block_t b;
+		json_t *o = block_json(n, h, txs, &b);
+		if (!o)
+			break;
+		json_array_append_new(arr, o);
+		for (uint32_t i = 0; i < b.hdr.tx_count; i++)
+			cost += txs ? 8 * b.txs[i].raw_len : 70;
+		block_clear(&b);
 	}
 	json_t *o = json_pack("{s:o,s:I}", "blocks", arr, "height", (json_int_t)store_height(n->store));
 	reply_json_obj(req, 200, o);
@@ -488,7 +504,7 @@ static void h_blocks(https_req_t *req, void *ctx)
 	if (rest[0]) {
 		char *end;
 		unsigned long long h = strtoull(rest, &end, 10);
-		if (*end || rest[0] == '-' || rest[0] == '+') {
+		if (*end || !isdigit((unsigned char)rest[0])) {
 			https_reply_error(req, 400, "bad_height", "height `%.40s' is not a number", rest);
 			return;
 		}

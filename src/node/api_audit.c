@@ -155,9 +155,11 @@ void node_api_history(https_req_t *req, void *ctx)
 		https_reply_error(req, 400, "bad_query", "give exactly one of object=KIND/NAME, tenant=HEX, domain=D");
 		return;
 	}
+	/* a limit of 0 would mean none to the history query: the whole chain */
 	if (https_req_query_u64(req, "from", 1, UINT64_MAX >> 1, &from) < 0 ||
-	    https_req_query_u64(req, "limit", HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, &limit) < 0) {
-		https_reply_error(req, 400, "bad_query", "from must be a height, limit 0..%d", HISTORY_MAX_LIMIT);
+	    https_req_query_u64(req, "limit", HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, &limit) < 0 ||
+	    limit == 0) {
+		https_reply_error(req, 400, "bad_query", "from must be a height, limit 1..%d", HISTORY_MAX_LIMIT);
 		return;
 	}
 	if (obj) {
@@ -286,9 +288,9 @@ void node_api_attestations(https_req_t *req, void *ctx)
 	const char *dom = https_req_query(req, "domain");
 	uint64_t limit, from;
 	n->api_requests++;
-	if (https_req_query_u64(req, "limit", 100, 10000, &limit) < 0 ||
+	if (https_req_query_u64(req, "limit", 100, 10000, &limit) < 0 || limit == 0 ||
 	    https_req_query_u64(req, "from", 1, UINT64_MAX >> 1, &from) < 0) {
-		https_reply_error(req, 400, "bad_query", "limit must be 0..10000, from a height");
+		https_reply_error(req, 400, "bad_query", "limit must be 1..10000, from a height");
 		return;
 	}
 	att_ctx_t c = { &n->g, json_array() };

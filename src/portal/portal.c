@@ -167,6 +167,14 @@ PRINTF(4, 5) static void reply_err(https_req_t *req, int status, const char *cod
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	json_t *o = json_pack("{s:s,s:s}", "error", code, "message", msg);
+	if (!o) {
+		/* not UTF-8 (a path or header echoed back): said in ASCII instead
+		 * of an empty object */
+		for (char *c = msg; *c; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+				*c = '?';
+		o = json_pack("{s:s,s:s}", "error", code, "message", msg);
+	}
 	const char *pw = plain_words(code);
 	if (pw)
 		json_object_set_new(o, "explanation", json_string(pw));

@@ -264,7 +264,10 @@ class AuditTest(unittest.TestCase):
              "block 5: certificate signature of node"),
             ("deleted-block", lambda db: db.execute("DELETE FROM blocks WHERE height = 3"), 3,
              "block 3: missing (the ledger goes from block 2 to block 4)"),
-            ("swapped-blocks", lambda db: db.executescript(swap), 3, "block 3: its header says height 4"),
+            # a short stored header takes its height from its row: block 4's,
+            # filed as block 3, does not link to block 2
+            ("swapped-blocks", lambda db: db.executescript(swap), 3,
+             "block 3: prev_hash does not match block 2's hash"),
         ]
         for name, fn, height, reason in cases:
             with self.subTest(name):
@@ -356,6 +359,24 @@ class AuditTest(unittest.TestCase):
         self.assertEqual(h["entries"][0]["state"], "pending")
         st, e = self.api("/v1/history?domain=p3&object=vm/x")
         self.assertEqual(st, 400)
+        # a limit of 0 is not "no limit" (the whole chain in one reply)
+        for path in ("/v1/history?domain=p3&limit=0", "/v1/attestations?domain=p1&limit=0"):
+            st, e = self.api(path)
+            self.assertEqual((st, e["error"]), (400, "bad_query"), path)
+            self.assertIn("limit 1..", e["message"].replace("limit must be", "limit"))
+        st, e = self.api("/v1/attestations?domain=p1&limit=1")
+        self.assertEqual(st, 200)
+        # a height that strtoull would read after blanks or a sign
+        for bad in ("%20-1", "%201", "+1"):
+            st, e = self.api("/v1/blocks/" + bad)
+            self.assertEqual((st, e["error"]), (400, "bad_height"), bad)
+        # a page of blocks with their txs stops at its byte budget, not
+        # past it, and always holds at least one block
+        st, page = self.api("/v1/blocks?from=1&limit=100&txs=1")
+        self.assertEqual(st, 200)
+        self.assertGreaterEqual(len(page["blocks"]), 1)
+        self.assertEqual([b["height"] for b in page["blocks"]],
+                         list(range(1, len(page["blocks"]) + 1)))
 
     # -- drift ------------------------------------------------------------------------
     def sim_file(self, i):
