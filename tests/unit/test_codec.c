@@ -460,6 +460,27 @@ static void consortium_free(sig_key_t *keys[4], genesis_t *g)
 		sig_key_free(keys[i]);
 }
 
+/* Block 1 of g's chain over n requests, the i-th signed by
+ * signers[i % nsigners], not sealed yet. */
+static void block_of_requests(block_t *b, const genesis_t *g, sig_key_t *const *signers, int nsigners,
+			      uint32_t n)
+{
+	memset(b, 0, sizeof(*b));
+	memcpy(b->hdr.chain_id, g->chain_id, 32);
+	memcpy(b->hdr.prev_hash, g->chain_id, 32);
+	b->hdr.height = 1;
+	b->hdr.timestamp_ms = 1763700000000ull;
+	b->hdr.tx_count = n;
+	b->txs = xcalloc(n ? n : 1, sizeof(tx_t));
+	for (uint32_t i = 0; i < n; i++) {
+		char ins[32];
+		snprintf(ins, sizeof(ins), "vm create v%u", i);
+		tx_fields_t f = { .type = TX_REQUEST, .domain = "p1", .instruction = ins };
+		assert_int_equal(tx_build(&b->txs[i], &f, signers[i % (uint32_t)nsigners], g->chain_id,
+					  NULL, 0), 0);
+	}
+}
+
 static void test_block_and_cert(void **st)
 {
 	(void)st;
@@ -468,19 +489,7 @@ static void test_block_and_cert(void **st)
 	consortium_new(keys, &g);
 	assert_int_equal(genesis_quorum(&g), 3);
 	block_t b;
-	memset(&b, 0, sizeof(b));
-	memcpy(b.hdr.chain_id, g.chain_id, 32);
-	memcpy(b.hdr.prev_hash, g.chain_id, 32);
-	b.hdr.height = 1;
-	b.hdr.timestamp_ms = 1763700000000ull;
-	b.hdr.tx_count = 5;
-	b.txs = xcalloc(5, sizeof(tx_t));
-	for (int i = 0; i < 5; i++) {
-		char ins[32];
-		snprintf(ins, sizeof(ins), "vm create v%d", i);
-		tx_fields_t f = { .type = TX_REQUEST, .domain = "p1", .instruction = ins };
-		assert_int_equal(tx_build(&b.txs[i], &f, keys[0], g.chain_id, NULL, 0), 0);
-	}
+	block_of_requests(&b, &g, keys, 1, 5);
 	assert_int_equal(block_seal(&b, keys[1]), 0);
 	assert_int_equal(block_header_verify_sig(&b.hdr), 0);
 	buf_t enc;
@@ -975,19 +984,7 @@ static void test_block_body_matches(void **st)
 	genesis_t g;
 	consortium_new(keys, &g);
 	block_t b;
-	memset(&b, 0, sizeof(b));
-	memcpy(b.hdr.chain_id, g.chain_id, 32);
-	memcpy(b.hdr.prev_hash, g.chain_id, 32);
-	b.hdr.height = 1;
-	b.hdr.timestamp_ms = 1763700000000ull;
-	b.hdr.tx_count = 3;
-	b.txs = xcalloc(3, sizeof(tx_t));
-	for (int i = 0; i < 3; i++) {
-		char ins[32];
-		snprintf(ins, sizeof(ins), "vm create w%d", i);
-		tx_fields_t f = { .type = TX_REQUEST, .domain = "p1", .instruction = ins };
-		assert_int_equal(tx_build(&b.txs[i], &f, keys[i], g.chain_id, NULL, 0), 0);
-	}
+	block_of_requests(&b, &g, keys, 3, 3);
 	assert_int_equal(block_seal(&b, keys[1]), 0);
 	buf_t enc;
 	buf_init(&enc);
