@@ -324,22 +324,28 @@ out:
 	return ret;
 }
 
-int block_body_matches(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES])
+int block_roots_of_body(const uint8_t chain_id[BSEC_HASH_BYTES], rd_t *r, uint32_t n,
+			uint8_t tx_root[BSEC_HASH_BYTES], uint8_t sig_root[BSEC_HASH_BYTES])
 {
-	if (h->tx_count > BLOCK_MAX_TXS)
+	if (n > BLOCK_MAX_TXS)
 		return -1;
-	const uint8_t **raw = xmalloc((h->tx_count ? h->tx_count : 1) * sizeof(*raw));
-	size_t *lens = xmalloc((h->tx_count ? h->tx_count : 1) * sizeof(*lens));
-	uint8_t tx_root[BSEC_HASH_BYTES], sig_root[BSEC_HASH_BYTES];
+	const uint8_t **raw = xmalloc((n ? n : 1) * sizeof(*raw));
+	size_t *lens = xmalloc((n ? n : 1) * sizeof(*lens));
 	int ok = 1;
-	for (uint32_t i = 0; i < h->tx_count && ok; i++)
+	for (uint32_t i = 0; i < n && ok; i++)
 		ok = (raw[i] = rd_blob32(r, &lens[i], TX_MAX_BYTES)) != NULL;
-	ok = ok && rd_end(r) &&
-	     block_roots_of_raw(chain_id, h->tx_count, raw, lens, tx_root, sig_root) == 0 &&
-	     memcmp(tx_root, h->tx_root, BSEC_HASH_BYTES) == 0 &&
-	     (!block_commits_sigs(h) || memcmp(sig_root, h->sig_root, BSEC_HASH_BYTES) == 0);
+	ok = ok && block_roots_of_raw(chain_id, n, raw, lens, tx_root, sig_root) == 0;
 	free(raw);
 	free(lens);
+	return ok ? 0 : -1;
+}
+
+int block_body_matches(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES])
+{
+	uint8_t tx_root[BSEC_HASH_BYTES], sig_root[BSEC_HASH_BYTES];
+	int ok = block_roots_of_body(chain_id, r, h->tx_count, tx_root, sig_root) == 0 && rd_end(r) &&
+		 memcmp(tx_root, h->tx_root, BSEC_HASH_BYTES) == 0 &&
+		 (!block_commits_sigs(h) || memcmp(sig_root, h->sig_root, BSEC_HASH_BYTES) == 0);
 	return ok ? 0 : -1;
 }
 

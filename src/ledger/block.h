@@ -162,6 +162,11 @@ int block_roots_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
 		       const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
 		       uint8_t sig_root[BSEC_HASH_BYTES]) WUR;
 
+/* The same for n txs read from r as a block body holds them (u32 length
+ * || signed tx, each); -1 also when r runs short.  r is left after them. */
+int block_roots_of_body(const uint8_t chain_id[BSEC_HASH_BYTES], rd_t *r, uint32_t n,
+			uint8_t tx_root[BSEC_HASH_BYTES], uint8_t sig_root[BSEC_HASH_BYTES]) WUR;
+
 /* With r just past header h in a block's encoding: 0 when the rest is
  * exactly h->tx_count length-prefixed txs that give h's tx_root (and
  * sig_root), so the bytes are the block h's hash commits to; -1 when not.

@@ -1555,24 +1555,15 @@ int store_batch(store_t *s, int on, char *err, size_t errlen)
 
 /* ---- reads ---- */
 
-/* Puts the roots of the txs in txb (u32 length || raw, n times) into row. */
+/* Puts the roots of the txs in txb (a block body: u32 length || raw, n
+ * times) into row. */
 static int row_roots(store_t *s, const buf_t *txb, size_t n, block_row_t *row)
 {
-	const uint8_t **raw = xmalloc((n ? n : 1) * sizeof(*raw));
-	size_t *len = xmalloc((n ? n : 1) * sizeof(*len));
-	size_t off = 0;
-	int r;
-	for (size_t i = 0; i < n; i++) {
-		len[i] = (size_t)txb->data[off] << 24 | (size_t)txb->data[off + 1] << 16 |
-			 (size_t)txb->data[off + 2] << 8 | txb->data[off + 3];
-		raw[i] = txb->data + off + 4;
-		off += 4 + len[i];
-	}
-	r = block_roots_of_raw(s->g->chain_id, n, raw, len, row->tx_root, row->sig_root);
-	row->have_roots = r == 0;
-	free(raw);
-	free(len);
-	return r;
+	rd_t r;
+	rd_init(&r, txb->data, txb->len);
+	row->have_roots = block_roots_of_body(s->g->chain_id, &r, (uint32_t)n, row->tx_root,
+					      row->sig_root) == 0;
+	return row->have_roots ? 0 : -1;
 }
 
 /* store_get_block_raw; *altered (ROOTS_*_ALTERED) says that a short
