@@ -14,8 +14,9 @@
  * audit needs a driver and stays on the CLI / orchestrator side.  All of
  * it runs on the loop thread, reading the store the loop thread owns, so
  * the costly one — accountability scans every request and response — is
- * computed at most once per ACC_CACHE_MS for given parameters (a report
- * is then up to that old: its now_ms says when it was made).
+ * computed at most once per ACC_CACHE_MS, whatever the parameters: the
+ * same ones get the cached report (up to that old: its now_ms says when
+ * it was made), others 429 with Retry-After until the interval ends.
  */
 #include "node_internal.h"
 
@@ -221,9 +222,23 @@ void node_api_accountability(https_req_t *req, void *ctx)
 				  (unsigned long long)DEADLINE_MAX_MS);
 		return;
 	}
-	if (acc_cache.json && acc_cache.n == n && acc_cache.deadline == deadline &&
-	    acc_cache.items == items && now - acc_cache.made_ms < ACC_CACHE_MS) {
-		https_reply_json(req, 200, acc_cache.json);
+	if (acc_cache.json && acc_cache.n == n && now - acc_cache.made_ms < ACC_CACHE_MS) {
+		if (acc_cache.deadline == deadline && acc_cache.items == items) {
+			https_reply_json(req, 200, acc_cache.json);
+			return;
+		}
+		/* one scan per interval whatever the parameters: changing them
+		 * must not buy a scan of the whole chain per request */
+		uint64_t left = ACC_CACHE_MS - (now - acc_cache.made_ms);
+		char ra[24];
+		snprintf(ra, sizeof(ra), "%llu", (unsigned long long)(left + 999) / 1000);
+		https_req_set_header(req, "Retry-After", ra);
+		https_reply_error(req, 429, "busy",
+				  "a report (deadline_ms=%llu, max_items=%llu) was made %llu ms ago; one is "
+				  "computed at most every %d ms: ask again in %llu ms, or with those parameters",
+				  (unsigned long long)acc_cache.deadline, (unsigned long long)acc_cache.items,
+				  (unsigned long long)(now - acc_cache.made_ms), ACC_CACHE_MS,
+				  (unsigned long long)left);
 		return;
 	}
 	json_t *o = accountability_report(n->store, &n->g, n->committed, deadline, now, (size_t)items,

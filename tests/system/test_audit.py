@@ -351,6 +351,17 @@ class AuditTest(unittest.TestCase):
         self.assertEqual(st, 200)
         a = {x["domain"]: x for x in api["domains"]}
         self.assertEqual(a["p3"]["gaps"][0]["request_id"], self.orphan)
+        # one scan per interval whatever the parameters: the same ones get
+        # the cached report, others wait (changing them buys no scan)
+        t0 = time.time()
+        st, again = self.api("/v1/accountability?deadline_ms=2000", node=1)
+        self.assertEqual((st, again["now_ms"]), (200, api["now_ms"]))
+        st, e = self.api("/v1/accountability?deadline_ms=2001", node=1)
+        if time.time() - t0 < 1.5:
+            self.assertEqual((st, e["error"]), (429, "busy"))
+        time.sleep(2.1)
+        st, other = self.api("/v1/accountability?deadline_ms=2001", node=1)
+        self.assertEqual((st, other["deadline_ms"]), (200, 2001))
         p = bsec("audit", "accountability", "--data-dir", self.path("node3"), "--deadline-ms", 2000)
         self.assertEqual(p.returncode, 0)
         self.assertIn("responsible: domain p3, provider p3", p.stdout)
