@@ -744,6 +744,23 @@ static void job_gone(https_req_t *req, void *ctx)
 	pjob_t *j = ctx;
 	(void)req;
 	j->req = NULL;
+	atomic_store(&j->gone, 1);
+}
+
+/* Queues j for the deferred request req, or answers 503 when the queue is
+ * full (j freed, with its ctx). */
+static void job_start(portal_t *p, https_req_t *req, pjob_t *j)
+{
+	j->req = req;
+	if (portal_job_submit(p, j) < 0) {
+		free(j->ctx);
+		portal_job_free(j);
+		https_req_set_header(req, "Retry-After", "1");
+		reply_err(req, 503, "busy", "%d requests to the nodes are waiting already; try again in a "
+			  "second", PORTAL_MAX_JOBS);
+		return;
+	}
+	https_req_defer(req, job_gone, j);
 }
 
 static void submit_done(portal_t *p, pjob_t *j)
@@ -816,10 +833,8 @@ static void h_submit(portal_t *p, https_req_t *req, sess_t *s, const char *rest)
 	pjob_t *j = portal_job_new("POST", "/v1/transactions", tx.raw, tx.raw_len);
 	j->is_tx = 1;
 	j->done = submit_done;
-	j->req = req;
 	memcpy(j->id, tx.id, BSEC_HASH_BYTES);
-	https_req_defer(req, job_gone, j);
-	portal_job_submit(p, j);
+	job_start(p, req, j);
 out:
 	tx_clear(&tx);
 }
@@ -875,9 +890,7 @@ static void h_tx(portal_t *p, https_req_t *req, sess_t *s, const char *rest)
 	free(path);
 	memcpy(j->id, id, BSEC_HASH_BYTES);
 	j->done = tx_done;
-	j->req = req;
-	https_req_defer(req, job_gone, j);
-	portal_job_submit(p, j);
+	job_start(p, req, j);
 }
 
 typedef struct {
@@ -946,9 +959,7 @@ static void h_block(portal_t *p, https_req_t *req, sess_t *s, const char *rest)
 	memcpy(w->key, s->key, sizeof(w->key));
 	j->ctx = w;
 	j->done = block_done;
-	j->req = req;
-	https_req_defer(req, job_gone, j);
-	portal_job_submit(p, j);
+	job_start(p, req, j);
 }
 
 /* ---- live updates ----------------------------------------------------------------------- */

@@ -15,6 +15,7 @@
 #define BSEC_PORTAL_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,7 @@ struct pjob_t {
 	char err[512];           /* when status is 0: every node's reason */
 	const char *node;        /* name of the node that answered */
 	https_req_t *req;        /* the deferred request, NULL once its client is gone */
+	atomic_int gone;         /* set with req = NULL: a worker skips a read nobody awaits */
 	pjob_done_fn done;
 	void *ctx;
 	uint8_t id[BSEC_HASH_BYTES];  /* for the handler's use */
@@ -115,6 +117,7 @@ struct portal_t {
 	pthread_cond_t cv;           /* jobs queued, block queue drained, stop */
 	int stop;
 	pjob_t *jobs, *jobs_tail;    /* to do */
+	size_t n_jobs;               /* queued, at most PORTAL_MAX_JOBS */
 	pjob_t *done, *done_tail;    /* done, for the loop */
 	block_t **blocks;            /* checked blocks, for the loop */
 	size_t n_blocks;
@@ -149,7 +152,10 @@ void portal_threads_stop(portal_t *p);
 /* Queues a job (the loop thread hands it over; the worker fills the
  * result; portal_drain calls j->done on the loop thread). */
 pjob_t *portal_job_new(const char *method, const char *path, const uint8_t *body, size_t len);
-void portal_job_submit(portal_t *p, pjob_t *j);
+/* Queues j for a worker; -1 (j not queued) when PORTAL_MAX_JOBS wait
+ * already: the caller answers 503 and frees it. */
+#define PORTAL_MAX_JOBS 256
+int portal_job_submit(portal_t *p, pjob_t *j) WUR;
 void portal_job_free(pjob_t *j);
 /* Wakes the loop (from any thread). */
 void portal_wake(portal_t *p);

@@ -243,9 +243,14 @@ void portal_job_free(pjob_t *j)
 	free(j);
 }
 
-void portal_job_submit(portal_t *p, pjob_t *j)
+int portal_job_submit(portal_t *p, pjob_t *j)
 {
 	pthread_mutex_lock(&p->mu);
+	if (p->n_jobs >= PORTAL_MAX_JOBS) {
+		pthread_mutex_unlock(&p->mu);
+		return -1;
+	}
+	p->n_jobs++;
 	j->next = NULL;
 	if (p->jobs_tail)
 		p->jobs_tail->next = j;
@@ -254,6 +259,7 @@ void portal_job_submit(portal_t *p, pjob_t *j)
 	p->jobs_tail = j;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
+	return 0;
 }
 
 /* Runs job j with the worker's clients, failing over across nodes: a node
@@ -320,8 +326,16 @@ static void *worker_main(void *arg)
 		p->jobs = j->next;
 		if (!p->jobs)
 			p->jobs_tail = NULL;
+		p->n_jobs--;
 		pthread_mutex_unlock(&p->mu);
-		job_run(p, clients, j);
+		/* a read whose client has gone is not worth a node's time (a tx
+		 * is forwarded all the same: the tenant signed it to be run) */
+		if (!j->is_tx && atomic_load(&j->gone)) {
+			j->status = 0;
+			snprintf(j->err, sizeof(j->err), "the client has gone");
+		} else {
+			job_run(p, clients, j);
+		}
 		pthread_mutex_lock(&p->mu);
 		j->next = NULL;
 		if (p->done_tail)
@@ -386,6 +400,7 @@ void portal_threads_stop(portal_t *p)
 		q = next;
 	}
 	p->jobs = p->jobs_tail = p->done = p->done_tail = NULL;
+	p->n_jobs = 0;
 }
 
 void portal_drain(portal_t *p)

@@ -30,6 +30,7 @@
 #include "lib/sig.h"
 #include "lib/util.h"
 #include "portal/portal.h"
+#include "portal/portal_internal.h"
 
 typedef struct {
 	const char *json;
@@ -258,6 +259,39 @@ static void test_shared_vectors(void **state)
 	json_decref(root);
 }
 
+/* The queue of node calls is bounded: past PORTAL_MAX_JOBS waiting, a job
+ * is refused (the handler answers 503) and nothing is queued; a dequeued
+ * job makes room again. */
+static void test_job_queue_bounded(void **st)
+{
+	(void)st;
+	portal_t p;
+	memset(&p, 0, sizeof(p));
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	pjob_t *extra = portal_job_new("GET", "/v1/blocks/1", NULL, 0);
+	for (int i = 0; i < PORTAL_MAX_JOBS; i++)
+		assert_int_equal(portal_job_submit(&p, portal_job_new("GET", "/v1/status", NULL, 0)), 0);
+	assert_int_equal(p.n_jobs, PORTAL_MAX_JOBS);
+	assert_int_equal(portal_job_submit(&p, extra), -1);
+	assert_int_equal(p.n_jobs, PORTAL_MAX_JOBS);
+	assert_ptr_not_equal(p.jobs_tail, extra);
+	/* what a worker does: take one off */
+	pjob_t *j = p.jobs;
+	p.jobs = j->next;
+	p.n_jobs--;
+	portal_job_free(j);
+	assert_int_equal(portal_job_submit(&p, extra), 0);
+	assert_ptr_equal(p.jobs_tail, extra);
+	while (p.jobs) {
+		j = p.jobs;
+		p.jobs = j->next;
+		portal_job_free(j);
+	}
+	pthread_mutex_destroy(&p.mu);
+	pthread_cond_destroy(&p.cv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +299,7 @@ int main(void)
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_assets),
 		cmocka_unit_test(test_shared_vectors),
+		cmocka_unit_test(test_job_queue_bounded),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
