@@ -19,9 +19,14 @@
  *   GET  /api/events?since=H  long poll: answers when the chain passes H
  *
  * Sign-in: the browser signs "bsec/portal/login/v1" || chain_id || nonce
- * || u8 len || Host with the tenant key; the nonce is single use (taken
- * out before anything is checked) and expires after NONCE_TTL_MS; the key
- * must hold an unrevoked grant in the followed chain state.  A session is
+ * || u8 len || Host with the tenant key.  A nonce is random bytes, its
+ * expiry (NONCE_TTL_MS) and a MAC of both under a key only this process
+ * holds, so handing one out stores nothing (no table anyone could fill to
+ * lock sign-ins out); a sign-in that opens a session records its nonce
+ * until it expires, so none is used twice.  The key must hold an
+ * unrevoked grant in the followed chain state; one key keeps at most
+ * MAX_SESSIONS_PER_KEY sessions (its oldest goes), so one tenant cannot
+ * take every session slot.  A session is
  * a random 256-bit token in a __Host- cookie (HttpOnly, Secure,
  * SameSite=Strict; only its SHA-256 is kept), ending after
  * session_idle_s unused, session_max_s in all, at sign-out, or when the
@@ -54,8 +59,10 @@
 #define NONCE_BYTES 32
 #define TOKEN_BYTES 32
 #define NONCE_TTL_MS 60000
-#define MAX_NONCES 10000
+#define NONCE_RAND 16                /* nonce = 16 random || u64 expiry || 8 of the MAC */
+#define NONCE_MAC 8
 #define MAX_SESSIONS 10000
+#define MAX_SESSIONS_PER_KEY 16
 #define EVENTS_WAIT_MS 25000
 #define MAX_BODY (64u * 1024)        /* a signed tx is < 32 KiB; JSON bodies are small */
 #define GC_INTERVAL_MS 5000
@@ -385,6 +392,19 @@ static void h_genesis(portal_t *p, https_req_t *req, sess_t *s, const char *rest
 	https_reply(req, 200, "application/json", p->g.raw, p->g.raw_len);
 }
 
+_Static_assert(NONCE_RAND + 8 + NONCE_MAC == NONCE_BYTES, "nonce layout");
+
+/* The first NONCE_MAC bytes of HMAC-SHA-256(nonce_key, random || expiry). */
+static void nonce_mac(const portal_t *p, const uint8_t nonce[NONCE_BYTES], uint8_t out[NONCE_MAC])
+{
+	uint8_t full[crypto_auth_hmacsha256_BYTES];
+	crypto_auth_hmacsha256_state st;
+	crypto_auth_hmacsha256_init(&st, p->nonce_key, sizeof(p->nonce_key));
+	crypto_auth_hmacsha256_update(&st, nonce, NONCE_RAND + 8);
+	crypto_auth_hmacsha256_final(&st, full);
+	memcpy(out, full, NONCE_MAC);
+}
+
 static void h_challenge(portal_t *p, https_req_t *req, sess_t *s, const char *rest)
 {
 	(void)s;
@@ -394,19 +414,28 @@ static void h_challenge(portal_t *p, https_req_t *req, sess_t *s, const char *re
 		reply_err(req, 400, "no_host", "the request has no usable Host header");
 		return;
 	}
-	if (map_size(p->nonces) >= MAX_NONCES) {
-		https_req_set_header(req, "Retry-After", "5");
-		reply_err(req, 503, "busy", "too many sign-ins in progress; try again in a few seconds");
-		return;
-	}
 	uint8_t nonce[NONCE_BYTES];
-	randombytes_buf(nonce, sizeof(nonce));
-	nonce_t *n = xmalloc(sizeof(*n));
-	n->expires_ms = now_ms() + NONCE_TTL_MS;
-	free(map_put(p->nonces, nonce, NONCE_BYTES, n));
+	uint64_t expires = now_ms() + NONCE_TTL_MS;
+	randombytes_buf(nonce, NONCE_RAND);
+	for (int i = 0; i < 8; i++)
+		nonce[NONCE_RAND + i] = (uint8_t)(expires >> (56 - 8 * i));
+	nonce_mac(p, nonce, nonce + NONCE_RAND + 8);
 	reply_obj(req, 200, json_pack("{s:o,s:o,s:s,s:I,s:s}", "nonce", jhex(nonce, NONCE_BYTES), "chain_id",
 				      jhex(p->g.chain_id, BSEC_HASH_BYTES), "host", host, "expires_ms",
-				      (json_int_t)n->expires_ms, "tag", LOGIN_TAG));
+				      (json_int_t)expires, "tag", LOGIN_TAG));
+}
+
+/* 1 when nonce is one this process handed out and has not expired; its
+ * expiry in *expires. */
+static int nonce_ok(const portal_t *p, const uint8_t nonce[NONCE_BYTES], uint64_t *expires)
+{
+	uint8_t mac[NONCE_MAC];
+	uint64_t e = 0;
+	nonce_mac(p, nonce, mac);
+	for (int i = 0; i < 8; i++)
+		e = e << 8 | nonce[NONCE_RAND + i];
+	*expires = e;
+	return sodium_memcmp(mac, nonce + NONCE_RAND + 8, NONCE_MAC) == 0 && e > now_ms();
 }
 
 /* Bytes a sign-in signature covers. */
@@ -423,6 +452,33 @@ static uint8_t *login_message(const portal_t *p, const uint8_t nonce[NONCE_BYTES
 }
 
 static json_t *session_json(portal_t *p, const sess_t *s);
+
+/* Before key opens one more session: when it holds MAX_SESSIONS_PER_KEY
+ * already, its oldest ends. */
+static void sessions_cap_key(portal_t *p, uint8_t scheme, const uint8_t *key)
+{
+	size_t i = 0, kl, n = 0;
+	const void *k, *oldest = NULL;
+	void *v;
+	uint64_t oldest_ms = UINT64_MAX;
+	uint8_t th[BSEC_HASH_BYTES];
+	while (map_next(p->sessions, &i, &k, &kl, &v)) {
+		const sess_t *s = v;
+		if (s->scheme != scheme || memcmp(s->key, key, sig_pub_len(scheme)))
+			continue;
+		n++;
+		if (s->last_ms < oldest_ms) {
+			oldest_ms = s->last_ms;
+			oldest = k;
+		}
+	}
+	if (n < MAX_SESSIONS_PER_KEY || !oldest)
+		return;
+	memcpy(th, oldest, BSEC_HASH_BYTES);
+	session_end(p, th);
+	log_info(MOD, "a key at its %d sessions signed in again: its least recently used session ended",
+		 MAX_SESSIONS_PER_KEY);
+}
 
 static void h_login(portal_t *p, https_req_t *req, sess_t *s_unused, const char *rest)
 {
@@ -455,11 +511,9 @@ static void h_login(portal_t *p, https_req_t *req, sess_t *s_unused, const char 
 		reply_err(req, 400, "bad_body", "nonce must be %d hex digits", 2 * NONCE_BYTES);
 		goto out;
 	}
-	/* single use: the nonce is gone from here on, whatever follows */
-	nonce_t *n = map_del(p->nonces, nonce, NONCE_BYTES);
-	int live = n && n->expires_ms > now_ms();
-	free(n);
-	if (!live) {
+	/* ours, unexpired, and not used by a sign-in yet */
+	uint64_t expires;
+	if (!nonce_ok(p, nonce, &expires) || map_get(p->nonces, nonce, NONCE_BYTES)) {
 		log_info(MOD, "sign-in refused from %s: unknown, used or expired challenge", https_req_remote(req));
 		reply_err(req, 401, "challenge_unknown", "challenge %.16s... is unknown, already used or expired", nh);
 		goto out;
@@ -485,10 +539,15 @@ static void h_login(portal_t *p, https_req_t *req, sess_t *s_unused, const char 
 			  "block %llu", kh, (unsigned long long)p->height);
 		goto out;
 	}
+	sessions_cap_key(p, (uint8_t)scheme, key);
 	if (map_size(p->sessions) >= MAX_SESSIONS) {
 		reply_err(req, 503, "busy", "too many open sessions; try again later");
 		goto out;
 	}
+	/* the nonce opened a session: it opens no other */
+	nonce_t *used = xmalloc(sizeof(*used));
+	used->expires_ms = expires;
+	free(map_put(p->nonces, nonce, NONCE_BYTES, used));
 	uint8_t token[TOKEN_BYTES], th[BSEC_HASH_BYTES], csrf[TOKEN_BYTES];
 	randombytes_buf(token, sizeof(token));
 	randombytes_buf(csrf, sizeof(csrf));
@@ -1217,6 +1276,7 @@ static int setup(portal_t *p, const char *path, char *err, size_t errlen)
 	portal_index_init(p);
 	p->sessions = map_new();
 	p->nonces = map_new();
+	randombytes_buf(p->nonce_key, sizeof(p->nonce_key));
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

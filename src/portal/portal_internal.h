@@ -134,7 +134,8 @@ struct portal_t {
 
 	/* sessions, sign-in nonces, long polls (portal.c) */
 	map_t *sessions;
-	map_t *nonces;
+	map_t *nonces;               /* challenges used by a sign-in, until they expire */
+	uint8_t nonce_key[32];       /* authenticates the challenges it hands out */
 	struct ewait_t *ewaits;
 	uint64_t started_ms;
 };

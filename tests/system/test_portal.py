@@ -12,6 +12,7 @@ playwright-core in tests/browser), then:
     from p0's orchestrator, and nothing of the refused ones.
 
 Screenshots land in build/browser-shots/."""
+import http.client
 import json
 import os
 import shutil
@@ -83,6 +84,30 @@ class PortalBrowserTest(unittest.TestCase):
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
 
+    def flood_challenges(self, url, count):
+        host = url.split("//", 1)[1].rstrip("/")
+        hostname, port = host.rsplit(":", 1)
+        conn = http.client.HTTPSConnection(hostname, int(port), context=self.ctx, timeout=30)
+        hdrs = {"X-BSec-Request": "1", "Host": host}
+        nonces = set()
+        for _ in range(count):
+            conn.request("POST", "/api/challenge", body=b"", headers=hdrs)
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            self.assertEqual(r.status, 200, body)
+            nonces.add(body["nonce"])
+        self.assertEqual(len(nonces), count)
+        # a nonce with its MAC altered is not one of ours
+        forged = body["nonce"][:-2] + ("00" if body["nonce"][-2:] != "00" else "01")
+        login = json.dumps({"scheme": "ed25519", "public_key_hex": "00" * 32, "nonce": forged,
+                            "signature_hex": "00" * 64}).encode()
+        conn.request("POST", "/api/login", body=login,
+                     headers=dict(hdrs, **{"Content-Type": "application/json"}))
+        r = conn.getresponse()
+        body = json.loads(r.read())
+        self.assertEqual((r.status, body["error"]), (401, "challenge_unknown"), body)
+        conn.close()
+
     def chain(self, node=1):
         out, h = [], 1
         while True:
@@ -100,6 +125,9 @@ class PortalBrowserTest(unittest.TestCase):
         url = status["portal"]
         self.assertTrue(url and url.startswith("https://127.0.0.1:"), status)
         self.assertTrue(status["portal_process"]["running"])
+        # sign-in challenges store nothing: more than the old table held
+        # (10 000) are all handed out, and the browser signs in after them
+        self.flood_challenges(url, 10500)
         shutil.rmtree(SHOTS, ignore_errors=True)
         os.makedirs(SHOTS)
         start = time.time()
