@@ -2283,7 +2283,10 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 		size_t bytes = 0;
 		for (uint16_t i = 0; i < m->nblk; i++)
 			bytes += m->blk_len[i];
-		if (last > p->delivered &&
+		/* only a reply that goes on from our height, block after block
+		 * (so its heights are near ours, whoever sent it) */
+		if (last > p->delivered && m->bh[0] <= p->delivered + 1 && last >= m->bh[0] &&
+		    last - m->bh[0] == (uint64_t)m->nblk - 1 &&
 		    (m->nblk >= p->cfg.fetch_max_blocks || bytes >= PBFT_REPLY_SOFT_BYTES / 2)) {
 			uint16_t peer = (uint16_t)((m->sender + 1) % p->cfg.n);
 			if (peer == p->cfg.self)

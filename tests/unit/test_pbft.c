@@ -131,6 +131,7 @@ typedef struct {
 	uint32_t *pool;
 	size_t npool, cpool;
 	uint64_t sent_prepares;
+	unsigned sent_fetches;
 } inst_t;
 
 struct sim {
@@ -212,6 +213,8 @@ static void monitor(sim_t *s, inst_t *in, const uint8_t *msg, size_t len)
 		return;
 	if (mi.type == PBFT_MSG_PREPARE)
 		in->sent_prepares++;
+	if (mi.type == PBFT_MSG_FETCH)
+		in->sent_fetches++;
 	if (mi.type == PBFT_MSG_PRE_PREPARE) {
 		rd_t r;
 		rd_init(&r, msg, len);
@@ -1901,6 +1904,39 @@ static void test_one_member_cannot_keep_fetching(void **st)
 	sim_free(s);
 }
 
+/* An unsolicited BLOCKS reply that looks full but whose heights are far
+ * from ours (here at the top of the u64 range) starts no pipelined FETCH:
+ * its heights would have wrapped around in the one asked for. */
+static void test_blocks_far_heights_not_piped(void **st)
+{
+	(void)st;
+	sim_t *s = sim_fed(23);
+	pbft_t *p = s->node[2]->p;
+	unsigned before = s->node[2]->sent_fetches;
+	for (int pass = 0; pass < 2; pass++) {
+		buf_t b;
+		buf_init(&b);
+		unsigned nb = 64;
+		buf_u16(&b, (uint16_t)nb);
+		for (unsigned i = 0; i < nb; i++) {
+			uint8_t junk[48];
+			memset(junk, (int)i, sizeof(junk));
+			/* far: the last 64 heights there are; near: from 5 on, a gap */
+			buf_u64(&b, pass == 0 ? UINT64_MAX - nb + 1 + i : 5 + i);
+			buf_blob32(&b, junk, sizeof(junk));
+			buf_blob32(&b, junk, 8);
+		}
+		size_t len;
+		uint8_t *m = wire_msg(s, PBFT_MSG_BLOCKS, 1, b.data, b.len, &len);
+		buf_free(&b);
+		pbft_receive(p, s->now, 1, m, len);
+		free(m);
+	}
+	assert_int_equal(s->node[2]->sent_fetches, before);
+	assert_false(pbft_failed(p));
+	sim_free(s);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -1929,6 +1965,7 @@ int main(void)
 		cmocka_unit_test(test_preprepare_block_of_other_view),
 		cmocka_unit_test(test_blocks_reply_tampered_body),
 		cmocka_unit_test(test_one_member_cannot_keep_fetching),
+		cmocka_unit_test(test_blocks_far_heights_not_piped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
