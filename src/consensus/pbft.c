@@ -321,7 +321,9 @@ static void hex8(char out[17], const uint8_t *h)
 
 /* ---------------------------------------------------------------- blocks */
 
-static blk_t *blk_new(pbft_t *p, const uint8_t *data, size_t len, uint64_t want_height)
+/* whole: check that the body is what the hash commits to (block_id);
+ * only the blocks this node built itself skip it. */
+static blk_t *blk_new(pbft_t *p, const uint8_t *data, size_t len, uint64_t want_height, int whole)
 {
 	uint64_t h = 0, view = 0;
 	uint8_t hash[HB], prev[HB];
@@ -330,7 +332,7 @@ static blk_t *blk_new(pbft_t *p, const uint8_t *data, size_t len, uint64_t want_
 	/* whole: bytes whose body is not what their hash commits to never
 	 * enter the log, whoever sent them (pre-prepare, view-change
 	 * attachment, new-view, state transfer) */
-	if (p->cb.block_id(p->cb.ctx, data, len, 1, &h, &view, hash, prev) != 0)
+	if (p->cb.block_id(p->cb.ctx, data, len, whole, &h, &view, hash, prev) != 0)
 		return NULL;
 	if (want_height && h != want_height)
 		return NULL;
@@ -748,7 +750,7 @@ static int vc_parse(pbft_t *p, const uint8_t *data, size_t len, int with_att, vc
 		const uint8_t *bb = rd_blob32(&r, &bl, p->cfg.max_block_bytes);
 		if (!rd_ok(&r))
 			break;
-		v->e[i].blk = blk_new(p, bb, bl, v->e[i].height);
+		v->e[i].blk = blk_new(p, bb, bl, v->e[i].height, 1);
 		if (!v->e[i].blk || memcmp(v->e[i].blk->hash, v->e[i].hash, HB) != 0) {
 			r.off = at;
 			rd_fail(&r, "attached block does not match its entry");
@@ -1546,7 +1548,8 @@ static int step_propose(pbft_t *p)
 		free(bytes);
 		return 0;
 	}
-	blk_t *b = blk_new(p, bytes, len, h);
+	/* built and sealed here: its roots are the ones just computed */
+	blk_t *b = blk_new(p, bytes, len, h, 0);
 	free(bytes);
 	if (!b || memcmp(b->prev, prev, HB) != 0) {
 		log_error(MOD, "build_block returned a block that is not height %" PRIu64 " on our tip", h);
@@ -2016,7 +2019,7 @@ static int on_pre_prepare(pbft_t *p, const msg_t *m, const uint8_t *data)
 	}
 	if (verify_msg(p, m, data) != 0)
 		return drop(p, PBFT_DROP_BAD_SIG, m, NULL);
-	blk_t *b = blk_new(p, m->blob, m->blob_len, m->height);
+	blk_t *b = blk_new(p, m->blob, m->blob_len, m->height, 1);
 	if (!b)
 		return drop(p, PBFT_DROP_INVALID, m, "block does not decode");
 	blk_set(&s->pp, b);
@@ -2190,7 +2193,7 @@ static int on_new_view(pbft_t *p, const msg_t *m, const uint8_t *data, size_t le
 			bad = 1;
 			break;
 		}
-		blk_t *b = blk_new(p, m->blk[i], m->blk_len[i], h);
+		blk_t *b = blk_new(p, m->blk[i], m->blk_len[i], h, 1);
 		if (!b || memcmp(b->hash, picks[h - min_s - 1].hash, HB) != 0) {
 			blk_unref(b);
 			bad = 1;
@@ -2320,7 +2323,7 @@ static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
 			continue;
 		if (h != p->delivered + 1)
 			break;
-		blk_t *b = blk_new(p, m->blk[i], m->blk_len[i], h);
+		blk_t *b = blk_new(p, m->blk[i], m->blk_len[i], h, 1);
 		cert_t c;
 		memset(&c, 0, sizeof(c));
 		int ok = b && memcmp(b->prev, p->delivered_hash, HB) == 0 &&
@@ -2518,7 +2521,7 @@ int pbft_restore(pbft_t *p, const char *key, const uint8_t *val, size_t len)
 	if (is_pp) {
 		size_t bl = 0;
 		const uint8_t *bb = rd_blob32(&r, &bl, p->cfg.max_block_bytes);
-		blk_t *b = rd_end(&r) ? blk_new(p, bb, bl, h) : NULL;
+		blk_t *b = rd_end(&r) ? blk_new(p, bb, bl, h, 1) : NULL;
 		if (!b) {
 			log_error(MOD, "restore: corrupt %s", key);
 			return -1;
@@ -2556,7 +2559,7 @@ int pbft_restore(pbft_t *p, const char *key, const uint8_t *val, size_t len)
 		size_t bl = 0;
 		const uint8_t *bb = rd_blob32(&r, &bl, p->cfg.max_block_bytes);
 		if (rd_ok(&r)) {
-			blk_t *b = blk_new(p, bb, bl, h);
+			blk_t *b = blk_new(p, bb, bl, h, 1);
 			if (!b || memcmp(b->hash, s->pc_hash, HB) != 0)
 				rd_fail(&r, "certificate block");
 			blk_set(&s->pc_blk, b);

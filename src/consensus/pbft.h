@@ -215,7 +215,8 @@ typedef struct {
 	 * in: a fresh proposal has header view == view and proposer == view
 	 * mod n (and a timestamp near our clock); a block carried over by a
 	 * NEW-VIEW has an older header view (proposer == that view mod n) and
-	 * its timestamp may be old. */
+	 * its timestamp may be old.  Its bytes passed block_id(whole = 1),
+	 * unless this node built it itself (build_block). */
 	int (*validate_block)(void *ctx, uint64_t height, uint64_t view, const uint8_t *block,
 			      size_t len);
 	/* Discard speculative heights >= from (the tip becomes from - 1);

@@ -458,8 +458,10 @@ static void spec_block_free(spec_block_t *sb)
 }
 
 /* Header checks shared by speculative validation and state transfer. */
+/* roots: also check tx_root and sig_root against the txs (a proposal
+ * need not: consensus kept its bytes only after block_id checked them) */
 static int check_header(node_t *n, const block_t *b, uint64_t height, const uint8_t *prev,
-			uint64_t prev_ts, char *why, size_t wl)
+			uint64_t prev_ts, int roots, char *why, size_t wl)
 {
 	const block_header_t *h = &b->hdr;
 	if (memcmp(h->chain_id, n->g.chain_id, BSEC_HASH_BYTES)) {
@@ -497,11 +499,11 @@ static int check_header(node_t *n, const block_t *b, uint64_t height, const uint
 		err_set(why, wl, "proposer signature does not verify");
 		return -1;
 	}
-	if (block_check_root(b) != 0) {
+	if (roots && block_check_root(b) != 0) {
 		err_set(why, wl, "tx_root does not match the txs");
 		return -1;
 	}
-	if (block_check_sig_root(b) != 0) {
+	if (roots && block_check_sig_root(b) != 0) {
 		err_set(why, wl, "sig_root does not match the txs' signatures");
 		return -1;
 	}
@@ -583,7 +585,7 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 		return spec_push(n, &b, raw, len, view, mark, delta);
 	}
 	built_drop(n);
-	if (check_header(n, &b, height, n->spec_tip_hash, n->spec_tip_ts, why, sizeof(why)) < 0)
+	if (check_header(n, &b, height, n->spec_tip_hash, n->spec_tip_ts, 0, why, sizeof(why)) < 0)
 		goto bad;
 	/* who may propose: the leader of the view it was first proposed in */
 	if (b.hdr.view > view || b.hdr.proposer != b.hdr.view % n->g.n_providers) {
@@ -679,8 +681,8 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		 * while the blocks before it were applied? */
 		pre = prefetch_take(n->pf, height, raw, len, &fetched, &bad);
 		if ((pre <= 0 && block_decode(&fetched, raw, len, why, sizeof(why)) < 0) ||
-		    check_header(n, &fetched, height, store_tip_hash(n->store), store_tip_ts(n->store), why,
-				 sizeof(why)) < 0) {
+		    check_header(n, &fetched, height, store_tip_hash(n->store), store_tip_ts(n->store), 1,
+				 why, sizeof(why)) < 0) {
 			log_error(MOD, "certified block %llu fails its checks: %s", (unsigned long long)height, why);
 			block_clear(&fetched);
 			return -1;
