@@ -298,9 +298,9 @@ static void sig_root_of(const block_t *b, uint8_t out[BSEC_HASH_BYTES])
 	free(leaves);
 }
 
-int block_roots_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
-		       const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
-		       uint8_t sig_root[BSEC_HASH_BYTES])
+int block_roots_ids_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
+			   const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
+			   uint8_t sig_root[BSEC_HASH_BYTES], uint8_t (**ids_out)[BSEC_HASH_BYTES])
 {
 	/* the sender's scheme follows version, type, timestamp and nonce */
 	const size_t scheme_at = 1 + 1 + 8 + 4;
@@ -319,14 +319,31 @@ int block_roots_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
 	merkle_root(sig_root, (const uint8_t (*)[BSEC_HASH_BYTES])sigs, n);
 	ret = 0;
 out:
+	if (ids_out && ret == 0) {
+		*ids_out = ids;
+		ids = NULL;
+	} else if (ids_out) {
+		*ids_out = NULL;
+	}
 	free(ids);
 	free(sigs);
 	return ret;
 }
 
-int block_roots_of_body(const uint8_t chain_id[BSEC_HASH_BYTES], rd_t *r, uint32_t n,
-			uint8_t tx_root[BSEC_HASH_BYTES], uint8_t sig_root[BSEC_HASH_BYTES])
+int block_roots_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
+		       const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
+		       uint8_t sig_root[BSEC_HASH_BYTES])
 {
+	return block_roots_ids_of_raw(chain_id, n, raw, len, tx_root, sig_root, NULL);
+}
+
+/* block_roots_of_body, handing over the ids when ids is not NULL. */
+static int roots_of_body(const uint8_t chain_id[BSEC_HASH_BYTES], rd_t *r, uint32_t n,
+			 uint8_t tx_root[BSEC_HASH_BYTES], uint8_t sig_root[BSEC_HASH_BYTES],
+			 uint8_t (**ids)[BSEC_HASH_BYTES])
+{
+	if (ids)
+		*ids = NULL;
 	if (n > BLOCK_MAX_TXS)
 		return -1;
 	const uint8_t **raw = xmalloc((n ? n : 1) * sizeof(*raw));
@@ -334,19 +351,39 @@ int block_roots_of_body(const uint8_t chain_id[BSEC_HASH_BYTES], rd_t *r, uint32
 	int ok = 1;
 	for (uint32_t i = 0; i < n && ok; i++)
 		ok = (raw[i] = rd_blob32(r, &lens[i], TX_MAX_BYTES)) != NULL;
-	ok = ok && block_roots_of_raw(chain_id, n, raw, lens, tx_root, sig_root) == 0;
+	ok = ok && block_roots_ids_of_raw(chain_id, n, raw, lens, tx_root, sig_root, ids) == 0;
 	free(raw);
 	free(lens);
 	return ok ? 0 : -1;
 }
 
-int block_body_matches(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES])
+int block_roots_of_body(const uint8_t chain_id[BSEC_HASH_BYTES], rd_t *r, uint32_t n,
+			uint8_t tx_root[BSEC_HASH_BYTES], uint8_t sig_root[BSEC_HASH_BYTES])
+{
+	return roots_of_body(chain_id, r, n, tx_root, sig_root, NULL);
+}
+
+int block_body_matches_ids(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES],
+			   uint8_t (**ids)[BSEC_HASH_BYTES])
 {
 	uint8_t tx_root[BSEC_HASH_BYTES], sig_root[BSEC_HASH_BYTES];
-	int ok = block_roots_of_body(chain_id, r, h->tx_count, tx_root, sig_root) == 0 && rd_end(r) &&
+	uint8_t (*got)[BSEC_HASH_BYTES] = NULL;
+	int ok = roots_of_body(chain_id, r, h->tx_count, tx_root, sig_root, &got) == 0 && rd_end(r) &&
 		 memcmp(tx_root, h->tx_root, BSEC_HASH_BYTES) == 0 &&
 		 (!block_commits_sigs(h) || memcmp(sig_root, h->sig_root, BSEC_HASH_BYTES) == 0);
+	if (ok && ids) {
+		*ids = got;
+		got = NULL;
+	} else if (ids) {
+		*ids = NULL;
+	}
+	free(got);
 	return ok ? 0 : -1;
+}
+
+int block_body_matches(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES])
+{
+	return block_body_matches_ids(h, r, chain_id, NULL);
 }
 
 int block_seal(block_t *b, const sig_key_t *key)
@@ -398,6 +435,12 @@ void block_encode(buf_t *out, const block_t *b)
 
 int block_decode(block_t *out, const uint8_t *data, size_t len, char *err, size_t errlen)
 {
+	return block_decode_with_ids(out, data, len, NULL, 0, err, errlen);
+}
+
+int block_decode_with_ids(block_t *out, const uint8_t *data, size_t len,
+			  const uint8_t (*ids)[BSEC_HASH_BYTES], size_t n_ids, char *err, size_t errlen)
+{
 	memset(out, 0, sizeof(*out));
 	if (len > BLOCK_MAX_BYTES) {
 		err_set(err, errlen, "block of %zu bytes exceeds the limit", len);
@@ -408,6 +451,10 @@ int block_decode(block_t *out, const uint8_t *data, size_t len, char *err, size_
 	if (block_header_read(&r, &out->hdr) < 0)
 		goto bad;
 	uint32_t n = out->hdr.tx_count;
+	if (ids && n_ids != n) {
+		rd_fail(&r, "tx ids given for another tx count");
+		goto bad;
+	}
 	/* each tx takes at least 4 bytes: refuse counts the input cannot hold */
 	if ((size_t)n > (len - r.off) / 4) {
 		rd_fail(&r, "tx count larger than the block");
@@ -421,7 +468,8 @@ int block_decode(block_t *out, const uint8_t *data, size_t len, char *err, size_
 		if (!t)
 			goto bad;
 		char why[200];
-		if (tx_decode(&out->txs[i], t, tlen, out->hdr.chain_id, why, sizeof(why)) < 0) {
+		if ((ids ? tx_decode_with_id(&out->txs[i], t, tlen, ids[i], why, sizeof(why))
+			 : tx_decode(&out->txs[i], t, tlen, out->hdr.chain_id, why, sizeof(why))) < 0) {
 			err_set(err, errlen, "tx %u (block offset %zu): %s", i, at + 4, why);
 			block_clear(out);
 			return -1;

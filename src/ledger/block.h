@@ -161,6 +161,10 @@ int block_header_expand_row(buf_t *out, const uint8_t *p, size_t len,
 int block_roots_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
 		       const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
 		       uint8_t sig_root[BSEC_HASH_BYTES]) WUR;
+/* The same, handing over the n tx ids (malloc'd, *ids NULL on failure). */
+int block_roots_ids_of_raw(const uint8_t chain_id[BSEC_HASH_BYTES], size_t n,
+			   const uint8_t *const *raw, const size_t *len, uint8_t tx_root[BSEC_HASH_BYTES],
+			   uint8_t sig_root[BSEC_HASH_BYTES], uint8_t (**ids)[BSEC_HASH_BYTES]) WUR;
 
 /* The same for n txs read from r as a block body holds them (u32 length
  * || signed tx, each); -1 also when r runs short.  r is left after them. */
@@ -172,10 +176,19 @@ int block_roots_of_body(const uint8_t chain_id[BSEC_HASH_BYTES], rd_t *r, uint32
  * sig_root), so the bytes are the block h's hash commits to; -1 when not.
  * Hashes every tx; decodes none. */
 int block_body_matches(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES]) WUR;
+/* The same, handing over the tx ids it hashed (malloc'd; NULL on -1), so
+ * that decoding the block later need not hash them again. */
+int block_body_matches_ids(const block_header_t *h, rd_t *r, const uint8_t chain_id[BSEC_HASH_BYTES],
+			   uint8_t (**ids)[BSEC_HASH_BYTES]) WUR;
 
 /* Whole block (header + txs). */
 void block_encode(buf_t *out, const block_t *b);
 int block_decode(block_t *out, const uint8_t *data, size_t len, char *err, size_t errlen) WUR;
+/* The same with its tx ids known (from block_body_matches_ids over these
+ * bytes; n must be the header's tx_count, else -1): nothing is hashed but
+ * the header. */
+int block_decode_with_ids(block_t *out, const uint8_t *data, size_t len,
+			  const uint8_t (*ids)[BSEC_HASH_BYTES], size_t n, char *err, size_t errlen) WUR;
 void block_clear(block_t *b);
 /* Recomputes the Merkle root of the txs and compares it to the header's. */
 int block_check_root(const block_t *b) WUR;

@@ -220,8 +220,9 @@ bad:
 	return -1;
 }
 
-int tx_decode(tx_t *out, const uint8_t *data, size_t len, const uint8_t chain_id[BSEC_HASH_BYTES],
-	      char *err, size_t errlen)
+/* tx_decode with the id hashed under chain_id, or copied from id. */
+static int decode(tx_t *out, const uint8_t *data, size_t len, const uint8_t *chain_id,
+		  const uint8_t *id, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	if (len > TX_MAX_BYTES) {
@@ -235,8 +236,23 @@ int tx_decode(tx_t *out, const uint8_t *data, size_t len, const uint8_t chain_id
 		tx_clear(out);
 		return -1;
 	}
-	compute_id(out, chain_id);
+	if (id)
+		memcpy(out->id, id, BSEC_HASH_BYTES);
+	else
+		compute_id(out, chain_id);
 	return 0;
+}
+
+int tx_decode(tx_t *out, const uint8_t *data, size_t len, const uint8_t chain_id[BSEC_HASH_BYTES],
+	      char *err, size_t errlen)
+{
+	return decode(out, data, len, chain_id, NULL, err, errlen);
+}
+
+int tx_decode_with_id(tx_t *out, const uint8_t *data, size_t len, const uint8_t id[BSEC_HASH_BYTES],
+		      char *err, size_t errlen)
+{
+	return decode(out, data, len, NULL, id, err, errlen);
 }
 
 void tx_clear(tx_t *tx)

@@ -140,6 +140,10 @@ int tx_build(tx_t *out, const tx_fields_t *f, const sig_key_t *key,
  * Returns 0, or -1 with "offset N: reason" in err. */
 int tx_decode(tx_t *out, const uint8_t *data, size_t len,
 	      const uint8_t chain_id[BSEC_HASH_BYTES], char *err, size_t errlen) WUR;
+/* The same with the id already known (the caller hashed these very bytes
+ * with tx_raw_id under the chain_id): nothing is hashed. */
+int tx_decode_with_id(tx_t *out, const uint8_t *data, size_t len, const uint8_t id[BSEC_HASH_BYTES],
+		      char *err, size_t errlen) WUR;
 void tx_clear(tx_t *tx);
 /* The id of a signed tx without decoding it: SHA-256(chain_id || all but
  * the signature), whose length the sender's scheme fixes.  -1 when the

@@ -336,6 +336,27 @@ static int cb_verify(void *ctx, uint16_t node, const uint8_t *msg, size_t len, c
 
 /* whole: block_body_matches (hashing every tx, about a millisecond for a
  * block of 1 MB, no decoding: validation does that) */
+/* block_decode of a proposal, with the tx ids block_id kept when it
+ * checked these bytes whole (taken out of the cache: used once). */
+static int decode_proposal(node_t *n, block_t *b, const uint8_t *raw, size_t len, char *why, size_t wl)
+{
+	rd_t r;
+	block_header_t h;
+	rd_init(&r, raw, len);
+	if (block_header_read(&r, &h) == 0)
+		for (unsigned k = 0; k < NODE_IDS_CACHE; k++) {
+			if (!n->ids_cache[k].ids || memcmp(n->ids_cache[k].hash, h.hash, BSEC_HASH_BYTES))
+				continue;
+			int ret = block_decode_with_ids(b, raw, len,
+							(const uint8_t (*)[BSEC_HASH_BYTES])n->ids_cache[k].ids,
+							n->ids_cache[k].n, why, wl);
+			free(n->ids_cache[k].ids);
+			n->ids_cache[k].ids = NULL;
+			return ret;
+		}
+	return block_decode(b, raw, len, why, wl);
+}
+
 static int cb_block_id(void *ctx, const uint8_t *block, size_t len, int whole, uint64_t *height,
 		       uint64_t *view, uint8_t hash[BSEC_HASH_BYTES], uint8_t prev[BSEC_HASH_BYTES])
 {
@@ -345,8 +366,16 @@ static int cb_block_id(void *ctx, const uint8_t *block, size_t len, int whole, u
 	rd_init(&r, block, len);
 	if (block_header_read(&r, &h) < 0)
 		return -1;
-	if (whole && block_body_matches(&h, &r, n->g.chain_id) < 0)
-		return -1;
+	if (whole) {
+		uint8_t (*ids)[BSEC_HASH_BYTES] = NULL;
+		if (block_body_matches_ids(&h, &r, n->g.chain_id, &ids) < 0)
+			return -1;
+		unsigned k = n->ids_next++ % NODE_IDS_CACHE;
+		free(n->ids_cache[k].ids);
+		memcpy(n->ids_cache[k].hash, h.hash, BSEC_HASH_BYTES);
+		n->ids_cache[k].n = h.tx_count;
+		n->ids_cache[k].ids = ids;
+	}
 	*height = h.height;
 	*view = h.view;
 	memcpy(hash, h.hash, BSEC_HASH_BYTES);
@@ -567,7 +596,7 @@ static int cb_validate_block(void *ctx, uint64_t height, uint64_t view, const ui
 		log_warn(MOD, "block %llu: %zu bytes, over the limit", (unsigned long long)height, len);
 		return -1;
 	}
-	if (block_decode(&b, raw, len, why, sizeof(why)) < 0) {
+	if (decode_proposal(n, &b, raw, len, why, sizeof(why)) < 0) {
 		log_warn(MOD, "block %llu does not decode: %s", (unsigned long long)height, why);
 		return -1;
 	}
@@ -1468,6 +1497,8 @@ static void node_free(node_t *n)
 	for (size_t i = 0; i < n->n_spec; i++)
 		spec_block_free(&n->spec_blocks[i]);
 	state_delta_free(n->built.delta);
+	for (unsigned k = 0; k < NODE_IDS_CACHE; k++)
+		free(n->ids_cache[k].ids);
 	mempool_free(n->pool);
 	prefetch_free(n->pf);
 	workers_free(n->workers);

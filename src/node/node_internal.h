@@ -5,6 +5,8 @@
 #ifndef BSEC_NODE_INTERNAL_H
 #define BSEC_NODE_INTERNAL_H
 
+#define NODE_IDS_CACHE 8            /* proposals whose tx ids are kept (a miss hashes them again) */
+
 #include <stdint.h>
 #include "config.h"
 #include "mempool.h"
@@ -88,6 +90,15 @@ typedef struct node_t {
 		state_delta_t *delta;
 	} built;
 	uint64_t own_blocks;      /* built blocks taken as they were when handed back */
+	/* The tx ids block_id hashed while checking a proposal whole, kept
+	 * for its validation (a ring, by block hash): decoding it then
+	 * hashes nothing twice. */
+	struct {
+		uint8_t hash[BSEC_HASH_BYTES];
+		uint32_t n;
+		uint8_t (*ids)[BSEC_HASH_BYTES];   /* NULL: empty */
+	} ids_cache[NODE_IDS_CACHE];
+	unsigned ids_next;
 	uint64_t spec_tip;
 	uint8_t spec_tip_hash[BSEC_HASH_BYTES];
 	uint64_t spec_tip_ts;

@@ -990,6 +990,42 @@ static void test_block_body_matches(void **st)
 	buf_init(&enc);
 	block_encode(&enc, &b);
 	assert_int_equal(body_check(&g, enc.data, enc.len), 0);
+	/* the ids it hashed decode the block as block_decode does */
+	{
+		rd_t r;
+		block_header_t h;
+		uint8_t (*ids)[BSEC_HASH_BYTES] = NULL;
+		block_t d1, d2;
+		char err[256];
+		rd_init(&r, enc.data, enc.len);
+		assert_int_equal(block_header_read(&r, &h), 0);
+		assert_int_equal(block_body_matches_ids(&h, &r, g.chain_id, &ids), 0);
+		assert_non_null(ids);
+		assert_int_equal(block_decode(&d1, enc.data, enc.len, err, sizeof(err)), 0);
+		assert_int_equal(block_decode_with_ids(&d2, enc.data, enc.len,
+						       (const uint8_t (*)[BSEC_HASH_BYTES])ids, 3, err, sizeof(err)), 0);
+		for (int i = 0; i < 3; i++) {
+			assert_memory_equal(d2.txs[i].id, d1.txs[i].id, BSEC_HASH_BYTES);
+			assert_memory_equal(d2.tx_ids[i], d1.tx_ids[i], BSEC_HASH_BYTES);
+			assert_memory_equal(d2.txs[i].id, b.txs[i].id, BSEC_HASH_BYTES);
+		}
+		assert_int_equal(block_check_root(&d2), 0);
+		block_clear(&d1);
+		block_clear(&d2);
+		/* ids for another count are refused */
+		assert_int_equal(block_decode_with_ids(&d2, enc.data, enc.len,
+						       (const uint8_t (*)[BSEC_HASH_BYTES])ids, 2, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "another tx count"));
+		free(ids);
+		/* a body that does not match hands over no ids */
+		enc.data[enc.len - 2] ^= 1;
+		rd_init(&r, enc.data, enc.len);
+		assert_int_equal(block_header_read(&r, &h), 0);
+		ids = (void *)1;
+		assert_int_equal(block_body_matches_ids(&h, &r, g.chain_id, &ids), -1);
+		assert_null(ids);
+		enc.data[enc.len - 2] ^= 1;
+	}
 	/* the header alone reads the same whatever follows it */
 	size_t last = enc.len - 1, sig_byte = enc.len - 2, content_byte = enc.len - 64 - 5;
 	enc.data[content_byte] ^= 1;   /* the last tx's instruction: its id, tx_root */
