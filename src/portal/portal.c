@@ -19,7 +19,9 @@
  *   GET  /api/events?since=H  long poll: answers when the chain passes H
  *
  * Sign-in: the browser signs "bsec/portal/login/v1" || chain_id || nonce
- * || u8 len || Host with the tenant key.  A nonce is random bytes, its
+ * || u8 len || Host with the tenant key, Host being the portal's own name
+ * (public_host; a request naming another is refused, so a signature
+ * relayed from another site names a host this portal never accepts).  A nonce is random bytes, its
  * expiry (NONCE_TTL_MS) and a MAC of both under a key only this process
  * holds, so handing one out stores nothing (no table anyone could fill to
  * lock sign-ins out); a sign-in that opens a session records its nonce
@@ -394,6 +396,29 @@ static void h_genesis(portal_t *p, https_req_t *req, sess_t *s, const char *rest
 
 _Static_assert(NONCE_RAND + 8 + NONCE_MAC == NONCE_BYTES, "nonce layout");
 
+/* The request's Host when it is this portal's public name, else NULL
+ * (answered): a sign-in signature covers the host, and only this one. */
+static const char *own_host(const portal_t *p, https_req_t *req)
+{
+	const char *host = https_req_header(req, "Host");
+	const char *mine = p->cfg.public_host ? p->cfg.public_host : p->cfg.listen;
+	if (!host || !*host || strlen(host) > 255) {
+		reply_err(req, 400, "no_host", "the request has no usable Host header");
+		return NULL;
+	}
+	/* by default the listen address, and on loopback also localhost (the
+	 * devnet certificate names both) */
+	const char *port = strrchr(p->cfg.listen, ':');
+	int local = !p->cfg.public_host && !strncmp(p->cfg.listen, "127.0.0.1:", 10) &&
+		    !strncmp(host, "localhost:", 10) && port && !strcmp(host + 9, port);
+	if (strcmp(host, mine) && !local) {
+		reply_err(req, 400, "wrong_host", "this portal signs tenants in as `%s', not `%.64s' (its "
+			  "config's public_host)", mine, host);
+		return NULL;
+	}
+	return host;
+}
+
 /* The first NONCE_MAC bytes of HMAC-SHA-256(nonce_key, random || expiry). */
 static void nonce_mac(const portal_t *p, const uint8_t nonce[NONCE_BYTES], uint8_t out[NONCE_MAC])
 {
@@ -409,11 +434,9 @@ static void h_challenge(portal_t *p, https_req_t *req, sess_t *s, const char *re
 {
 	(void)s;
 	(void)rest;
-	const char *host = https_req_header(req, "Host");
-	if (!host || !*host || strlen(host) > 255) {
-		reply_err(req, 400, "no_host", "the request has no usable Host header");
+	const char *host = own_host(p, req);
+	if (!host)
 		return;
-	}
 	uint8_t nonce[NONCE_BYTES];
 	uint64_t expires = now_ms() + NONCE_TTL_MS;
 	randombytes_buf(nonce, NONCE_RAND);
@@ -518,11 +541,9 @@ static void h_login(portal_t *p, https_req_t *req, sess_t *s_unused, const char 
 		reply_err(req, 401, "challenge_unknown", "challenge %.16s... is unknown, already used or expired", nh);
 		goto out;
 	}
-	const char *host = https_req_header(req, "Host");
-	if (!host || !*host || strlen(host) > 255) {
-		reply_err(req, 400, "no_host", "the request has no usable Host header");
+	const char *host = own_host(p, req);
+	if (!host)
 		goto out;
-	}
 	size_t ml;
 	uint8_t *msg = login_message(p, nonce, host, &ml);
 	int bad = sig_verify(scheme, key, sig, msg, ml) != 0;

@@ -26,6 +26,8 @@
  *
  * {
  *   "listen": "127.0.0.1:7300",            host:port (required)
+ *   "public_host": "portal.example",        the Host browsers reach it by, which
+ *                                           sign-in signatures cover (default: listen)
  *   "genesis": "../genesis.json",           (required)
  *   "tls_cert": "../tls/portal.pem",        server certificate and key (required)
  *   "tls_key": "../tls/portal-key.pem",
@@ -51,6 +53,7 @@ typedef struct {
 	char *path;              /* the config file */
 	char *dir;               /* its directory, absolute */
 	char *listen;
+	char *public_host;       /* NULL: listen */
 	char *genesis;
 	char *tls_cert, *tls_key;
 	char *ca;                /* NULL: pin from the genesis */

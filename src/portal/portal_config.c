@@ -13,12 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { K_STR, K_PATH, K_SECS, K_LEVEL, K_NODES };
+enum { K_STR, K_HOST, K_PATH, K_SECS, K_LEVEL, K_NODES };
 
 /* A key named as its field; lo..hi bound K_SECS. */
 #define KEY(f, kind, required, lo, hi) { #f, kind, required, offsetof(portal_config_t, f), lo, hi, 0 }
 static const cfg_key_t keys[] = {
 	KEY(listen, K_STR, 1, 0, 0),
+	KEY(public_host, K_HOST, 0, 0, 0),
 	KEY(genesis, K_PATH, 1, 0, 0),
 	KEY(tls_cert, K_PATH, 1, 0, 0),
 	KEY(tls_key, K_PATH, 1, 0, 0),
@@ -42,6 +43,18 @@ static int is_listen(const char *s)
 	return atoi(colon + 1) <= 65535;
 }
 
+/* A Host header value: 1..255 printable ASCII characters, no blank. */
+static int is_host(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 255)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (*p <= ' ' || *p >= 0x7f || *p == '/')
+			return 0;
+	return 1;
+}
+
 /* One key's value (cfg_value_fn); 0 or -1 with the reason. */
 static int load_key(void *ctx, const cfg_key_t *d, json_t *v, const char *txt, char *err, size_t errlen)
 {
@@ -50,6 +63,9 @@ static int load_key(void *ctx, const cfg_key_t *d, json_t *v, const char *txt, c
 	switch (d->kind) {
 	case K_STR:
 		return cfg_checked_string(v, c->path, d->key, txt, is_listen, "HOST:PORT", field, err, errlen);
+	case K_HOST:
+		return cfg_checked_string(v, c->path, d->key, txt, is_host, "HOST or HOST:PORT", field, err,
+					  errlen);
 	case K_PATH:
 		return cfg_path(v, c->path, d->key, txt, c->dir, field, err, errlen);
 	case K_SECS:
@@ -93,6 +109,7 @@ void portal_config_free(portal_config_t *c)
 	free(c->path);
 	free(c->dir);
 	free(c->listen);
+	free(c->public_host);
 	free(c->genesis);
 	free(c->tls_cert);
 	free(c->tls_key);

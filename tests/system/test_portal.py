@@ -97,6 +97,19 @@ class PortalBrowserTest(unittest.TestCase):
             self.assertEqual(r.status, 200, body)
             nonces.add(body["nonce"])
         self.assertEqual(len(nonces), count)
+        # only the portal's own name: a challenge asked for under another
+        # Host (whose signature a relaying site could pass on) is refused
+        conn.request("POST", "/api/challenge", body=b"", headers=dict(hdrs, Host="evil.example:443"))
+        r = conn.getresponse()
+        e = json.loads(r.read())
+        self.assertEqual((r.status, e["error"]), (400, "wrong_host"), e)
+        self.assertIn(host, e["message"])
+        # on loopback the portal also answers to localhost (its certificate names it)
+        conn.request("POST", "/api/challenge", body=b"",
+                     headers=dict(hdrs, Host="localhost:" + port))
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.read())["host"], "localhost:" + port)
         # a nonce with its MAC altered is not one of ours
         forged = body["nonce"][:-2] + ("00" if body["nonce"][-2:] != "00" else "01")
         login = json.dumps({"scheme": "ed25519", "public_key_hex": "00" * 32, "nonce": forged,
