@@ -3,7 +3,7 @@
  * txs with their indexes, the state derived from the chain, and the
  * consensus metadata, in one file DIR/ledger.db.
  *
- * Layout (schema_version 5):
+ * Layout (schema_version 6):
  *   meta(key, value)          schema_version, chain_id
  *   consensus_meta(key, value) the node's view and votes (store_meta_*)
  *   blocks(height PK, ts, tx_count, header, cert)
@@ -46,6 +46,14 @@
  *                            collide (2^32 hashes) and a refused insert
  *                            would stop the node; validation already
  *                            refuses a tx id that is on chain.
+ *   tx_ids(idp, seq)         the index by id prefix (schema 6; an index on
+ *                            txs.idp before), written in sorted batches:
+ *                            see IDS_BITS.  Each block of k txs wrote
+ *                            up to k scattered 16 KiB pages of the old
+ *                            index to the log, so a node wrote more per
+ *                            tx the longer its chain (2.6 -> 6.3 KB per
+ *                            tx over 400 000 txs); now a block writes a
+ *                            contiguous slice of it.
  *   tx_objects(kind, name, seq)  objects a request names (its object, the
  *                            --vm of a vnf, the members of a chain); an
  *                            object's timeline is those requests plus the
@@ -103,12 +111,21 @@
 #include "../lib/map.h"
 #include "../lib/util.h"
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 #define STORE_DB_NAME "ledger.db"
 #define STORE_BUSY_MS 5000
 #define CKPT_PAGES 4096              /* log frames that wake the checkpointer */
 #define CKPT_HARD_FACTOR 4           /* x CKPT_PAGES: the writer checkpoints itself */
 #define SEQ_SHIFT 20
+/* tx_ids is written in sorted batches.  A new tx's id waits in memory, in
+ * one of 2^bits buckets chosen by its top bits, and each tx appended moves
+ * a sweep on by one bucket, writing out what waits there.  A block of k
+ * txs then dirties a contiguous k/2^bits-th of the index instead of k
+ * pages scattered over all of it, and an id is in tx_ids before 2^bits
+ * more txs are appended.  IDS_BITS by default (store_set_id_sweep); no
+ * id waits longer than IDS_SWEEP txs whatever the setting. */
+#define IDS_BITS 16
+#define IDS_SWEEP (1u << IDS_BITS)
 #define SEQ_MAX_HEIGHT ((uint64_t)1 << 42)
 
 _Static_assert(BLOCK_MAX_TXS < (1 << SEQ_SHIFT), "tx index must fit in the seq's low bits");
@@ -159,14 +176,17 @@ static const char SCHEMA_SQL[] =
 	" PRIMARY KEY (domain, scheme, key)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS objects " OBJECTS_DEF ";"
 	"CREATE TABLE IF NOT EXISTS open_requests (seq INTEGER PRIMARY KEY);"
+	"CREATE TABLE IF NOT EXISTS tx_ids (idp INTEGER NOT NULL, seq INTEGER NOT NULL,"
+	" PRIMARY KEY (idp, seq)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS attestations ("
 	" domain TEXT PRIMARY KEY, tx_id BLOB NOT NULL, attested_height INTEGER NOT NULL,"
 	" objects INTEGER NOT NULL, problems INTEGER NOT NULL, digest BLOB NOT NULL,"
 	" ts INTEGER NOT NULL, height INTEGER NOT NULL, block_ts INTEGER NOT NULL) WITHOUT ROWID;";
 
-/* The indexes on schema 4's own txs columns (after a migration made them). */
+/* The indexes on schema 4's own txs columns (after a migration made them);
+ * tx_ids took txs_idp's place in schema 6 (after migrate_v5 filled it). */
 static const char TXS_INDEX_SQL[] =
-	"CREATE INDEX IF NOT EXISTS txs_idp ON txs(idp);"
+	"DROP INDEX IF EXISTS txs_idp;"
 	"CREATE INDEX IF NOT EXISTS txs_request ON txs(request_seq) WHERE request_seq IS NOT NULL;";
 
 /* Filters shared by the tx queries; the driving index differs per statement.
@@ -180,13 +200,13 @@ static const char TXS_INDEX_SQL[] =
 
 enum {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_TIP,
-	S_BLOCK_INS, S_TX_INS, S_TX_REQ, S_OBJREF_INS,
+	S_BLOCK_INS, S_TX_INS, S_TX_BY_ID, S_OBJREF_INS,
 	S_OPEN_INS, S_OPEN_DEL, S_TENANT_PUT, S_OBJECT_PUT, S_OBJECT_DEL,
-	S_BLOCK_GET, S_BLOCK_TXS, S_TX_GET, S_RESP_FIND, S_META_PUT, S_META_GET, S_META_DEL, S_META_LIST,
+	S_BLOCK_GET, S_BLOCK_TXS, S_TX_AT, S_RESP_FIND, S_META_PUT, S_META_GET, S_META_DEL, S_META_LIST,
 	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_LOAD_RECENT,
 	S_Q_ALL, S_Q_SENDER, S_Q_TYPE, S_Q_DOMAIN, S_Q_OBJECT,
 	S_ATTEST_PUT, S_LOAD_ATTESTS, S_BLOCK_TS,
-	S_PRINCIPAL_GET, S_PRINCIPAL_INS, S_TX_SEQ,
+	S_PRINCIPAL_GET, S_PRINCIPAL_INS, S_IDS_INS, S_IDS_HAS, S_IDS_LAST, S_TX_RECENT,
 	S_COUNT
 };
 
@@ -200,8 +220,10 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_TX_INS] = "INSERT OR ROLLBACK INTO txs (seq, idp, type, sender, domain, request_seq, raw)"
 		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	/* by id: ?1 the id's prefix (bind_id), the row is the one whose
-	 * bytes have the id (step_to_id) */
-	[S_TX_REQ] = "SELECT domain, seq, raw FROM txs WHERE idp = ?1",
+	 * bytes have the id (step_to_id); the ids of the last IDS_SWEEP txs
+	 * may still wait in memory instead (find_tx) */
+	[S_TX_BY_ID] = "SELECT t.domain, t.seq, t.raw FROM tx_ids i JOIN txs t ON t.seq = i.seq"
+		       " WHERE i.idp = ?1",
 	[S_OBJREF_INS] = "INSERT OR IGNORE INTO tx_objects (kind, name, seq) VALUES (?1, ?2, ?3)",
 	[S_OPEN_INS] = "INSERT OR ROLLBACK INTO open_requests (seq) VALUES (?1)",
 	[S_OPEN_DEL] = "DELETE FROM open_requests WHERE seq = ?1",
@@ -214,7 +236,7 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_OBJECT_DEL] = "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
 	[S_BLOCK_GET] = "SELECT header, cert, tx_count, ts FROM blocks WHERE height = ?1",
 	[S_BLOCK_TXS] = "SELECT seq, raw FROM txs WHERE seq >= ?1 AND seq < ?2 ORDER BY seq",
-	[S_TX_GET] = "SELECT raw, seq FROM txs WHERE idp = ?1",
+	[S_TX_AT] = "SELECT domain, seq, raw FROM txs WHERE seq = ?1",
 	/* ?1 the request's seq */
 	[S_RESP_FIND] = "SELECT raw FROM txs WHERE request_seq = ?1 ORDER BY seq LIMIT 1",
 	[S_META_PUT] = "INSERT OR REPLACE INTO consensus_meta (key, value) VALUES (?1, ?2)",
@@ -232,7 +254,6 @@ static const char *const STMT_SQL[S_COUNT] = {
 			   " o.pending_spec, t.raw, o.height, o.spec_src FROM objects o"
 			   " LEFT JOIN principals p ON p.id = o.owner"
 			   " LEFT JOIN txs t ON t.seq = o.last_request ORDER BY o.kind, o.name",
-	[S_TX_SEQ] = "SELECT seq, raw FROM txs WHERE idp = ?1",
 	[S_LOAD_OPEN] = "SELECT t.raw, " SEQ_HEIGHT("t.seq") " FROM open_requests o JOIN txs t ON t.seq = o.seq"
 			" ORDER BY o.seq",
 	[S_LOAD_RECENT] = "SELECT t.raw, b.ts FROM txs t" Q_JOIN_BLOCK
@@ -253,11 +274,19 @@ static const char *const STMT_SQL[S_COUNT] = {
 			   " block_ts FROM attestations ORDER BY domain",
 	[S_PRINCIPAL_GET] = "SELECT id FROM principals WHERE key = ?1",
 	[S_PRINCIPAL_INS] = "INSERT OR ROLLBACK INTO principals (key) VALUES (?1)",
+	[S_IDS_INS] = "INSERT OR IGNORE INTO tx_ids (idp, seq) VALUES (?1, ?2)",
+	[S_IDS_HAS] = "SELECT 1 FROM tx_ids WHERE idp = ?1 AND seq = ?2",
+	[S_IDS_LAST] = "SELECT seq, idp FROM txs ORDER BY seq DESC LIMIT ?1",
+	/* a read-only open's last resort: the ids a writer may still hold
+	 * in memory are among the last ?2 txs (one statement, one snapshot) */
+	[S_TX_RECENT] = "SELECT domain, seq, raw FROM txs WHERE idp = ?1 AND seq >= coalesce("
+			"(SELECT seq FROM txs ORDER BY seq DESC LIMIT 1 OFFSET ?2 - 1), 0)",
 };
 
 /* Statements that read an older file (opened read-only) differently;
  * NULL: the same text.  The statements only appends use and that name
- * newer columns are not prepared there (prepare_all).  Up to schema 3 a
+ * newer columns are not prepared there (prepare_all).  Up to schema 5 the
+ * txs.idp column had an index of its own instead of tx_ids.  Up to schema 3 a
  * tx row has its full id (bound as ?2 by bind_id) and a response its
  * request's id; up to schema 2 txs.sender is the key itself, bound as a
  * blob (store_query_txs). */
@@ -268,13 +297,16 @@ static const char *old_sql(int i, int schema)
 		return schema < 3 ? "SELECT kind, name, domain, owner_scheme, owner, status, spec,"
 				    " pending_spec, last_request, height, 0 FROM objects ORDER BY kind, name"
 				  : NULL;
-	case S_TX_REQ:
-		return "SELECT domain, seq, raw FROM txs WHERE id = ?2";
-	case S_TX_GET:
-		return "SELECT raw, seq FROM txs WHERE id = ?2";
+	case S_TX_BY_ID:
+		/* schemas 4 and 5 indexed the prefix column itself */
+		return schema < 4 ? "SELECT domain, seq, raw FROM txs WHERE id = ?2"
+				  : "SELECT domain, seq, raw FROM txs WHERE idp = ?1";
 	case S_RESP_FIND:
-		return "SELECT raw FROM txs WHERE request_id = ?2 ORDER BY seq LIMIT 1";
+		return schema < 4 ? "SELECT raw FROM txs WHERE request_id = ?2 ORDER BY seq LIMIT 1"
+				  : NULL;
 	case S_Q_OBJECT:
+		if (schema >= 4)
+			return NULL;
 		return Q_SELECT "txs t" Q_JOIN_BLOCK
 		       " WHERE (t.seq IN (SELECT seq FROM tx_objects WHERE kind = ?4 AND name = ?5)"
 		       " OR t.request_id IN (SELECT r.id FROM tx_objects x JOIN txs r ON r.seq = x.seq"
@@ -321,6 +353,14 @@ struct store_t {
 	uint64_t tip_ts;
 	char **dels;                 /* meta keys to delete with the next write */
 	size_t n_dels, cap_dels;
+	/* the ids of recent txs not yet in tx_ids (ids_sweep) */
+	struct ids_bucket *ids;      /* ids_n buckets; NULL on a read-only open */
+	unsigned ids_bits;           /* ids_n = 2^ids_bits */
+	uint32_t ids_n;
+	uint32_t ids_cursor;         /* the bucket the sweep writes out next */
+	size_t ids_waiting;          /* ids in the buckets */
+	int ids_stale;               /* rebuild them from the file before the next use */
+	int ids_flush_all;           /* the next append writes every bucket out */
 };
 
 /* A deleted meta key need not be durable (store_meta_del), so deletes
@@ -406,6 +446,153 @@ static int step_to_id(store_t *s, sqlite3_stmt *q, int col, const uint8_t id[BSE
 		    memcmp(got, id, BSEC_HASH_BYTES) == 0)
 			break;
 	}
+	return rc;
+}
+
+/* ---- the ids waiting for tx_ids ---- */
+
+struct ids_ent {
+	int64_t idp, seq;
+};
+
+struct ids_bucket {
+	uint32_t n, cap;
+	struct ids_ent *e;
+};
+
+static struct ids_bucket *ids_bucket_of(store_t *s, int64_t idp)
+{
+	return &s->ids[(uint64_t)idp >> (64 - s->ids_bits)];
+}
+
+static void ids_add(store_t *s, int64_t idp, int64_t seq)
+{
+	struct ids_bucket *b = ids_bucket_of(s, idp);
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 2;
+		b->e = xrealloc(b->e, b->cap * sizeof(*b->e));
+	}
+	b->e[b->n++] = (struct ids_ent){ idp, seq };
+	s->ids_waiting++;
+}
+
+static void ids_free(store_t *s)
+{
+	if (!s->ids)
+		return;
+	for (uint32_t i = 0; i < s->ids_n; i++)
+		free(s->ids[i].e);
+	free(s->ids);
+	s->ids = NULL;
+	s->ids_waiting = 0;
+}
+
+/* Rebuilds the waiting ids from the file: those of the last IDS_SWEEP txs
+ * that tx_ids lacks, after an open or a rollback (which can take ids
+ * written out with it, and leave ids of txs it took).  No id waits
+ * longer than that, so these are all; the next append writes them out,
+ * and with them the sweep's position, which is not stored, is moot. */
+static int ids_recover(store_t *s)
+{
+	sqlite3_stmt *q = s->stmt[S_IDS_LAST], *h = s->stmt[S_IDS_HAS];
+	size_t n = 0;
+	int rc;
+
+	for (uint32_t i = 0; i < s->ids_n; i++)
+		s->ids[i].n = 0;
+	s->ids_waiting = 0;
+	sqlite3_bind_int64(q, 1, IDS_SWEEP);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(q, 0), idp = sqlite3_column_int64(q, 1);
+		sqlite3_bind_int64(h, 1, idp);
+		sqlite3_bind_int64(h, 2, seq);
+		int r = sqlite3_step(h);
+		sqlite3_reset(h);
+		if (r == SQLITE_DONE) {
+			ids_add(s, idp, seq);
+			n++;
+		} else if (r != SQLITE_ROW) {
+			rc = r;
+			break;
+		}
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		return -1;
+	s->ids_stale = 0;
+	s->ids_flush_all = n > 0;   /* n == ids_waiting */
+	return 0;
+}
+
+/* Writes out the buckets the sweep passes over for a block of ntx txs
+ * (all of them after ids_recover), inside the append's transaction. */
+static int ids_sweep(store_t *s, uint32_t ntx, char *err, size_t errlen)
+{
+	sqlite3_stmt *q = s->stmt[S_IDS_INS];
+	uint32_t steps = s->ids_flush_all || ntx >= s->ids_n ? s->ids_n : ntx;
+
+	for (uint32_t i = 0; i < steps; i++) {
+		struct ids_bucket *b = &s->ids[(s->ids_cursor + i) & (s->ids_n - 1)];
+		for (uint32_t j = 0; j < b->n; j++) {
+			sqlite3_bind_int64(q, 1, b->e[j].idp);
+			sqlite3_bind_int64(q, 2, b->e[j].seq);
+			if (step_done(s, q, "indexing tx ids", err, errlen) < 0)
+				return -1;   /* the rollback makes the ids stale */
+		}
+		s->ids_waiting -= b->n;
+		b->n = 0;
+	}
+	s->ids_cursor = (s->ids_cursor + steps) & (s->ids_n - 1);
+	s->ids_flush_all = 0;
+	return 0;
+}
+
+/* Finds the tx with this id: SQLITE_ROW and *out, the statement on its
+ * row (domain, seq, raw), which the caller resets; SQLITE_DONE when the
+ * ledger has no such tx; or an error code. */
+static int find_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt **out)
+{
+	int64_t idp = idp_of(id);
+	sqlite3_stmt *q;
+	int rc;
+
+	*out = NULL;
+	if (s->ids) {
+		if (s->ids_stale && ids_recover(s) < 0)
+			return SQLITE_ERROR;
+		struct ids_bucket *b = ids_bucket_of(s, idp);
+		q = s->stmt[S_TX_AT];
+		for (uint32_t j = 0; j < b->n; j++) {
+			if (b->e[j].idp != idp)
+				continue;
+			sqlite3_bind_int64(q, 1, b->e[j].seq);
+			if ((rc = step_to_id(s, q, 2, id)) == SQLITE_ROW) {
+				*out = q;
+				return rc;
+			}
+			sqlite3_reset(q);
+			if (rc != SQLITE_DONE)
+				return rc;
+		}
+	}
+	q = s->stmt[S_TX_BY_ID];
+	bind_id(q, id);
+	if ((rc = step_to_id(s, q, 2, id)) == SQLITE_ROW) {
+		*out = q;
+		return rc;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE || s->ids || s->schema < STORE_SCHEMA_VERSION)
+		return rc;
+	/* a read-only open: a writer may hold the id in memory still */
+	q = s->stmt[S_TX_RECENT];
+	sqlite3_bind_int64(q, 1, idp);
+	sqlite3_bind_int64(q, 2, IDS_SWEEP);
+	if ((rc = step_to_id(s, q, 2, id)) == SQLITE_ROW) {
+		*out = q;
+		return rc;
+	}
+	sqlite3_reset(q);
 	return rc;
 }
 
@@ -579,6 +766,29 @@ static int migrate_v3(store_t *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* Schema 4 or 5 -> 6, inside check_meta's transaction: the index by id
+ * prefix becomes the table tx_ids, filled here in key order (the old
+ * index, dropped by TXS_INDEX_SQL, gives that order). */
+static int migrate_v5(store_t *s, char *err, size_t errlen)
+{
+	static const char sql[] =
+		"INSERT OR IGNORE INTO tx_ids (idp, seq) SELECT idp, seq FROM txs ORDER BY idp, seq;";
+	static const char *const before[2] = { "txs", "txs" };
+	static const char *const after[2] = { "tx_ids", "txs" };
+	int64_t n[2];
+	int r = migrate_run(s, sql, before, after, n, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		err_set(err, errlen, "%s: migrating to schema_version 6 left tx ids out of tx_ids; "
+			"the file is left as it was", s->path);
+		return -1;
+	}
+	log_info("store", "%s: migrated to schema_version 6 (the tx id index as a table written in "
+		 "sorted batches, %" PRId64 " txs)", s->path, n[0]);
+	return 0;
+}
+
 /* Creates the schema when new, then checks schema_version and chain_id. */
 static int check_meta(store_t *s, char *err, size_t errlen)
 {
@@ -624,7 +834,8 @@ static int check_meta(store_t *s, char *err, size_t errlen)
 			 * their at-rest forms, which every read still takes */
 			if ((s->schema == 1 && migrate_v1(s, err, errlen) < 0) ||
 			    (s->schema <= 2 && migrate_v2(s, err, errlen) < 0) ||
-			    (s->schema <= 3 && migrate_v3(s, err, errlen) < 0))
+			    (s->schema <= 3 && migrate_v3(s, err, errlen) < 0) ||
+			    migrate_v5(s, err, errlen) < 0)
 				goto out;
 			if (meta_write(s->db, "schema_version", v, strlen(v)) < 0) {
 				err_set(err, errlen, "%s: %s", s->path, sqlite3_errmsg(s->db));
@@ -698,12 +909,14 @@ static int prepare_all(store_t *s, char *err, size_t errlen)
 	for (int i = 0; i < S_COUNT; i++) {
 		const char *sql = STMT_SQL[i];
 		if (s->schema < STORE_SCHEMA_VERSION) {
-			/* statements that write: never run on a read-only open */
-			if (i == S_TX_INS || i == S_TX_SEQ || i == S_BLOCK_INS ||
+			/* statements that write, or that only a schema-6 file
+			 * needs: never run on a read-only open of an older one */
+			if (i == S_TX_INS || i == S_BLOCK_INS || i == S_TX_AT || i == S_IDS_INS ||
+			    i == S_IDS_HAS || i == S_IDS_LAST || i == S_TX_RECENT ||
 			    (s->schema < 3 && (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS ||
 					       i == S_OBJECT_PUT)))
 				continue;
-			if (s->schema < 4 && old_sql(i, s->schema))
+			if (old_sql(i, s->schema))
 				sql = old_sql(i, s->schema);
 		}
 		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i], NULL) !=
@@ -951,6 +1164,18 @@ static void ckpt_start(store_t *s)
 	sqlite3_wal_hook(s->db, ckpt_hook, ck); /* replaces the autocheckpoint */
 }
 
+void store_set_id_sweep(store_t *s, unsigned bits)
+{
+	if (!s || !s->ids || bits < 1 || bits > IDS_BITS || bits == s->ids_bits)
+		return;
+	ids_free(s);
+	s->ids_bits = bits;
+	s->ids_n = 1u << bits;
+	s->ids = xcalloc(s->ids_n, sizeof(*s->ids));
+	s->ids_cursor = 0;
+	s->ids_stale = 1;   /* the waiting ids go to the new buckets */
+}
+
 void store_set_checkpoint_pages(store_t *s, unsigned pages)
 {
 	if (!s || !pages)
@@ -1022,8 +1247,13 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 	if (set_pragmas(s, err, errlen) < 0 || check_meta(s, err, errlen) < 0 ||
 	    prepare_all(s, err, errlen) < 0 || load_tip(s, err, errlen) < 0)
 		goto out;
-	if (!readonly)
+	if (!readonly) {
+		s->ids_bits = IDS_BITS;
+		s->ids_n = IDS_SWEEP;
+		s->ids = xcalloc(s->ids_n, sizeof(*s->ids));
+		s->ids_stale = 1;   /* ids_recover before the first use */
 		ckpt_start(s);
+	}
 	*out = s;
 	s = NULL;
 	ret = 0;
@@ -1032,13 +1262,32 @@ out:
 	return ret;
 }
 
+/* On a clean close, the ids still waiting go to tx_ids, so that the next
+ * open, or a read-only one, finds every id there.  Best effort: after a
+ * crash, the next open rebuilds them anyway (ids_recover). */
+static void ids_flush(store_t *s)
+{
+	if (!s->ids || !s->height || (s->ids_stale && ids_recover(s) < 0) || !s->ids_waiting)
+		return;
+	s->ids_flush_all = 1;
+	if (step_done(s, s->stmt[S_BEGIN], "BEGIN", NULL, 0) < 0)
+		return;
+	if (ids_sweep(s, 0, NULL, 0) < 0 || step_done(s, s->stmt[S_COMMIT], "COMMIT", NULL, 0) < 0) {
+		if (sqlite3_get_autocommit(s->db) == 0)
+			(void)step_done(s, s->stmt[S_ROLLBACK], "ROLLBACK", NULL, 0);
+		s->ids_stale = 1;
+	}
+}
+
 void store_close(store_t *s)
 {
 	if (!s)
 		return;
 	(void)batch_commit(s, NULL, 0);
-	if (!s->readonly)
+	if (!s->readonly) {
 		(void)dels_flush(s);
+		ids_flush(s);
+	}
 	dels_clear(s);
 	free(s->dels);
 	ckpt_stop(s); /* first: the writer's connection must close last */
@@ -1050,6 +1299,7 @@ void store_close(store_t *s)
 	refs_clear(s);
 	free(s->refs);
 	map_free(s->blk_ids);
+	ids_free(s);
 	free(s->path);
 	free(s);
 }
@@ -1232,15 +1482,19 @@ static int put_object(void *ctx, int kind, const char *name, const object_rec_t 
 			tx_clear(&t);
 		}
 	} else {
-		sqlite3_stmt *r = a->s->stmt[S_TX_SEQ];
-		bind_id(r, o->last_request);
-		if (step_to_id(a->s, r, 1, o->last_request) != SQLITE_ROW) {
-			sqlite3_reset(r);
-			err_set(a->err, a->errlen, "object %s: its last request is not in the ledger", o->name);
+		sqlite3_stmt *r;
+		int rc = find_tx(a->s, o->last_request, &r);
+		if (rc != SQLITE_ROW) {
+			if (rc == SQLITE_DONE)
+				err_set(a->err, a->errlen, "object %s: its last request is not in the ledger",
+					o->name);
+			else
+				err_set(a->err, a->errlen, "object %s: looking up its last request: %s",
+					o->name, sqlite3_errmsg(a->s->db));
 			return -1;
 		}
-		req_seq = sqlite3_column_int64(r, 0);
-		if (o->spec && tx_decode(&t, sqlite3_column_blob(r, 1), (size_t)sqlite3_column_bytes(r, 1),
+		req_seq = sqlite3_column_int64(r, 1);
+		if (o->spec && tx_decode(&t, sqlite3_column_blob(r, 2), (size_t)sqlite3_column_bytes(r, 2),
 					 a->s->g->chain_id, why, sizeof(why)) == 0) {
 			spec_src = spec_is(o->spec, t.instruction, t.instruction_len);
 			tx_clear(&t);
@@ -1316,17 +1570,16 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, int
 		  size_t errlen)
 {
 	int64_t seq = seq_of(height, idx), sender;
-	sqlite3_stmt *q = s->stmt[S_TX_INS], *r = s->stmt[S_TX_REQ];
+	sqlite3_stmt *q = s->stmt[S_TX_INS], *r;
 	char *req_domain = NULL;
 	char hx[2 * BSEC_HASH_BYTES + 1];
-	int ret = -1, have_req = 0;
+	int ret = -1, have_req = 0, rc;
 	int64_t req_seq = 0;
 
 	if (principal_id(s, tx->scheme, tx->sender, &sender, err, errlen) < 0)
 		return -1;
 	if (tx->type == TX_RESPONSE) {
-		bind_id(r, tx->request_id);
-		if (step_to_id(s, r, 2, tx->request_id) == SQLITE_ROW) {
+		if ((rc = find_tx(s, tx->request_id, &r)) == SQLITE_ROW) {
 			if (sqlite3_column_type(r, 0) == SQLITE_TEXT)
 				req_domain = xstrdup((const char *)sqlite3_column_text(r, 0));
 			req_seq = sqlite3_column_int64(r, 1);
@@ -1340,7 +1593,14 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, int
 				refs_add(s, tx->request_id, ref);
 			}
 		}
-		sqlite3_reset(r);
+		if (r)
+			sqlite3_reset(r);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			hex32(hx, tx->id);
+			err_set(err, errlen, "tx %" PRIu32 " (%s): looking up its request: %s", idx, hx,
+				sqlite3_errmsg(s->db));
+			return -1;
+		}
 	} else if (tx->type == TX_REQUEST && refs) {
 		refs_add(s, tx->id, (struct req_ref){ .seq = seq, .instr = tx->instruction,
 						      .instr_len = tx->instruction_len });
@@ -1367,6 +1627,8 @@ static int put_tx(store_t *s, const tx_t *tx, uint64_t height, uint32_t idx, int
 		goto out;
 	}
 	sqlite3_reset(q);
+	if (s->ids)
+		ids_add(s, idp_of(tx->id), seq);
 	if (tx->type == TX_REQUEST) {
 		if (put_request_refs(s, tx, seq, err, errlen) < 0)
 			goto out;
@@ -1393,6 +1655,7 @@ static void batch_lost(store_t *s, char *err, size_t errlen)
 	uint64_t lost = s->height - s->dur_height;
 	s->in_txn = 0;
 	principals_forget(s);
+	s->ids_stale = 1;
 	s->height = s->dur_height;
 	s->tip_ts = s->dur_ts;
 	memcpy(s->tip_hash, s->dur_hash, BSEC_HASH_BYTES);
@@ -1482,6 +1745,10 @@ static int append(store_t *s, const block_t *b, const cert_t *c, state_t *st,
 		}
 	}
 	began = 1;
+	if (s->ids && s->ids_stale && ids_recover(s) < 0) {
+		err_set(err, errlen, "%s: reading the recent tx ids: %s", s->path, sqlite3_errmsg(s->db));
+		goto out;
+	}
 	if (dels_run(s, err, errlen) < 0)
 		goto out;
 	if (s->in_txn)
@@ -1498,6 +1765,8 @@ static int append(store_t *s, const block_t *b, const cert_t *c, state_t *st,
 	for (uint32_t i = 0; i < h->tx_count; i++)
 		if (put_tx(s, &b->txs[i], h->height, i, st || d, err, errlen) < 0)
 			goto out;
+	if (s->ids && ids_sweep(s, h->tx_count, err, errlen) < 0)
+		goto out;
 	if (st && (state_foreach_dirty(st, put_tenant, put_object, &ctx) != 0 ||
 		   state_foreach_dirty_attestation(st, put_attest, &ctx) != 0))
 		goto out;
@@ -1519,6 +1788,7 @@ out:
 		if (sqlite3_get_autocommit(s->db) == 0)
 			(void)step_done(s, s->stmt[S_ROLLBACK], "ROLLBACK", NULL, 0);
 		principals_forget(s);
+		s->ids_stale = 1;
 		if (s->in_txn)
 			batch_lost(s, err, errlen);
 	}
@@ -1694,16 +1964,15 @@ int store_block_ts(store_t *s, uint64_t height, uint64_t *ts)
 int store_get_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], uint8_t **raw, size_t *len,
 		 uint64_t *height, uint32_t *index)
 {
-	sqlite3_stmt *q = s->stmt[S_TX_GET];
+	sqlite3_stmt *q;
 	int ret = -1;
 
-	bind_id(q, id);
-	if (step_to_id(s, q, 0, id) != SQLITE_ROW)
+	if (find_tx(s, id, &q) != SQLITE_ROW)
 		goto out;
-	*len = (size_t)sqlite3_column_bytes(q, 0);
-	*raw = xmalloc(*len);
+	*len = (size_t)sqlite3_column_bytes(q, 2);
+	*raw = xmalloc(*len ? *len : 1);
 	if (*len)
-		memcpy(*raw, sqlite3_column_blob(q, 0), *len);
+		memcpy(*raw, sqlite3_column_blob(q, 2), *len);
 	int64_t seq = sqlite3_column_int64(q, 1);
 	if (height)
 		*height = (uint64_t)seq >> SEQ_SHIFT;
@@ -1711,23 +1980,24 @@ int store_get_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], uint8_t **raw, s
 		*index = (uint32_t)(seq & ((1 << SEQ_SHIFT) - 1));
 	ret = 0;
 out:
-	sqlite3_reset(q);
+	if (q)
+		sqlite3_reset(q);
 	return ret;
 }
 
 int store_find_response(store_t *s, const uint8_t req_id[BSEC_HASH_BYTES],
 			uint8_t resp_id[BSEC_HASH_BYTES])
 {
-	sqlite3_stmt *q = s->stmt[S_RESP_FIND], *r = s->stmt[S_TX_GET];
+	sqlite3_stmt *q = s->stmt[S_RESP_FIND], *r;
 	int ret = -1, rc;
 
 	if (s->schema >= 4) {
 		/* the request's row first; no request, no response */
-		bind_id(r, req_id);
-		rc = step_to_id(s, r, 0, req_id);
+		rc = find_tx(s, req_id, &r);
 		if (rc == SQLITE_ROW)
 			sqlite3_bind_int64(q, 1, sqlite3_column_int64(r, 1));
-		sqlite3_reset(r);
+		if (r)
+			sqlite3_reset(r);
 		if (rc != SQLITE_ROW)
 			return rc == SQLITE_DONE ? 1 : -1;
 	} else {

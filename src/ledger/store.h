@@ -39,6 +39,12 @@ void store_close(store_t *s);
  * the log restarts from its start), or all of them past 4 x the
  * threshold. */
 void store_set_checkpoint_pages(store_t *s, unsigned pages);
+
+/* The index by tx id (tx_ids) is written in sorted batches: a tx's id
+ * reaches it before 2^bits more txs are appended (default 16, 1 to 16;
+ * tests use small values), and waits in memory until then.  A writable
+ * store only; the ids waiting are carried over. */
+void store_set_id_sweep(store_t *s, unsigned bits);
 void store_checkpoint_stats(store_t *s, uint64_t *background, uint64_t *failed,
 			    uint64_t *inline_runs);
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -681,6 +682,14 @@ static void test_load_state(void **unused)
 /* Turns the pristine (schema 5) ledger in dir into what schema 4 wrote:
  * every header in the longer at-rest form (without the chain_id and the
  * genesis's key only) and every certificate as signed. */
+/* Turns a ledger in dir into what schema 5 wrote: the tx id prefix
+ * indexed in txs itself, no tx_ids table. */
+static void downgrade_v5(const char *dir)
+{
+	sql(dir, "CREATE INDEX txs_idp ON txs(idp); DROP TABLE tx_ids;"
+		 "UPDATE meta SET value = CAST('5' AS BLOB) WHERE key = 'schema_version'");
+}
+
 static void downgrade_v4(const char *dir)
 {
 	store_t *s;
@@ -920,16 +929,17 @@ static void assert_sql(const char *dir, const char *query, const char *want)
 	free(got);
 }
 
-/* Ledgers written by schemas 1 to 3: read-only opens read them as they
+/* Ledgers written by schemas 1 to 5: read-only opens read them as they
  * are; a writable open migrates them in place (every block, tx, object,
- * open request and query answer kept), and later opens see schema 4;
- * the migrated ledger still takes blocks and passes the audit. */
+ * open request and query answer kept, every tx id in tx_ids), and later
+ * opens see schema 6; the migrated ledger still takes blocks and passes
+ * the audit. */
 static void test_schema_old(void **unused)
 {
 	(void)unused;
 	char err[512];
 	store_t *s;
-	for (int v = 4; v >= 1; v--) {
+	for (int v = 5; v >= 1; v--) {
 		char name[24], vs[12];
 		snprintf(name, sizeof(name), "schema%d", v);
 		snprintf(vs, sizeof(vs), "%d", v);
@@ -937,7 +947,9 @@ static void test_schema_old(void **unused)
 		char *rows = short_rows(dir);
 		assert_string_equal(rows, "11111");
 		free(rows);
-		downgrade_v4(dir);
+		downgrade_v5(dir);
+		if (v <= 4)
+			downgrade_v4(dir);
 		if (v <= 3)
 			downgrade_v3(dir);
 		if (v <= 2)
@@ -968,7 +980,7 @@ static void test_schema_old(void **unused)
 			state_free(st);
 			/* the read-only open changed nothing */
 			assert_sql(dir, "SELECT CAST(value AS TEXT) FROM meta WHERE key = 'schema_version'",
-				   writable ? "5" : vs);
+				   writable ? "6" : vs);
 		}
 		/* migrated: keys are principals ids, the dead column and index are gone */
 		assert_sql(dir, "SELECT typeof(sender) FROM txs", "integer");
@@ -1003,6 +1015,9 @@ static void test_schema_old(void **unused)
 			{ "SELECT hash FROM blocks", "error: no such column" },
 			{ "SELECT count(*) FROM sqlite_schema WHERE name IN ('blocks_ts', 'blocks_hash')", "0" },
 			{ "SELECT count(*) = count(DISTINCT key) FROM principals", "1" },
+			{ "SELECT count(*) FROM sqlite_schema WHERE name = 'txs_idp'", "0" },
+			{ "SELECT count(*) FROM txs t WHERE NOT EXISTS (SELECT 1 FROM tx_ids i"
+			  " WHERE i.idp = t.idp AND i.seq = t.seq)", "0" },
 		};
 		for (size_t i = 0; i < ARRAY_LEN(gone); i++)
 			assert_sql(dir, gone[i][0], gone[i][1]);
@@ -1027,7 +1042,7 @@ static void test_schema_old(void **unused)
 		assert_sql(dir, "SELECT group_concat(substr(header, 1, 1) >= x'80', '') FROM"
 				" (SELECT header FROM blocks ORDER BY height)", v <= 2 ? "000001" : "111111");
 		rows = short_rows(dir);
-		assert_string_equal(rows, "000001");
+		assert_string_equal(rows, v == 5 ? "111111" : "000001");
 		free(rows);
 		free(dir);
 	}
@@ -1049,7 +1064,7 @@ static void test_schema_old(void **unused)
 	char *dir = copy_dir("schema7");
 	sql(dir, "UPDATE meta SET value = CAST('7' AS BLOB) WHERE key = 'schema_version'");
 	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "schema_version `7', this build reads 1 to 5"));
+	assert_non_null(strstr(err, "schema_version `7', this build reads 1 to 6"));
 	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "schema_version `7'"));
 	free(dir);
@@ -1364,8 +1379,10 @@ static void test_audit_tampered(void **unused)
 		const tamper_t *t = &cases[i];
 		char *dir = copy_dir(t->name);
 		audit_report_t rep;
-		if (t->v4)
+		if (t->v4) {
+			downgrade_v5(dir);
 			downgrade_v4(dir);
+		}
 		if (t->table)
 			flip(dir, t->table, t->col, t->where, t->at);
 		else
@@ -1886,6 +1903,229 @@ static void test_meta_del_in_batch(void **unused)
 	free(dir);
 }
 
+static uint64_t store_height_of(const char *dir)
+{
+	char *got = sql_text(dir, "SELECT max(height) FROM blocks");
+	uint64_t v = (uint64_t)atoll(got);
+	free(got);
+	return v;
+}
+
+/* Txs missing from tx_ids whose seq is below the n-th newest tx's. */
+static int64_t ids_missing_older(const char *dir, int n)
+{
+	char *q = xasprintf("SELECT count(*) FROM txs t WHERE NOT EXISTS (SELECT 1 FROM tx_ids i"
+			    " WHERE i.idp = t.idp AND i.seq = t.seq) AND t.seq < coalesce((SELECT seq"
+			    " FROM txs ORDER BY seq DESC LIMIT 1 OFFSET %d), 0)", n - 1);
+	char *got = sql_text(dir, q);
+	int64_t v = atoll(got);
+	free(got);
+	free(q);
+	return v;
+}
+
+static int64_t ids_missing(const char *dir)
+{
+	char *got = sql_text(dir, "SELECT count(*) FROM txs t WHERE NOT EXISTS (SELECT 1 FROM tx_ids i"
+				  " WHERE i.idp = t.idp AND i.seq = t.seq)");
+	int64_t v = atoll(got);
+	free(got);
+	return v;
+}
+
+static int has_tx(store_t *s, const uint8_t *id, uint64_t *height)
+{
+	uint8_t *raw = NULL;
+	size_t len;
+	int r = store_get_tx(s, id, &raw, &len, height, NULL);
+	free(raw);
+	return r == 0;
+}
+
+/* Every id in ids[0..n) is found, at the height in hs; `gone' is not. */
+static void ids_all_found(store_t *s, uint8_t (*ids)[BSEC_HASH_BYTES], const uint64_t *hs, int n,
+			  const uint8_t *gone)
+{
+	for (int i = 0; i < n; i++) {
+		uint8_t *raw = NULL;
+		size_t len = 0;
+		uint64_t h = 0;
+		uint32_t idx;
+		if (store_get_tx(s, ids[i], &raw, &len, &h, &idx) != 0)
+			fail_msg("tx %d of %d not found by id", i, n);
+		assert_int_equal(h, hs[i]);
+		uint8_t id[BSEC_HASH_BYTES];
+		assert_int_equal(tx_raw_id(raw, len, W.g.chain_id, id), 0);
+		assert_memory_equal(id, ids[i], BSEC_HASH_BYTES);
+		free(raw);
+	}
+	if (gone)
+		assert_false(has_tx(s, gone, NULL));
+}
+
+/* The index by tx id is written in sorted batches (store_set_id_sweep):
+ * with a sweep of 8 buckets, after each append the txs tx_ids lacks are
+ * among the last 8, and every tx, its id waiting in memory or written
+ * out, is found by id: by the writer, by a read-only open beside it,
+ * after a reopen (the waiting ids are rebuilt and the next append writes
+ * them out), and after a batch rolled back; a response finds its request
+ * wherever that is (the response closes it, and its domain is the
+ * request's). */
+static void test_tx_ids(void **unused)
+{
+	(void)unused;
+	char err[512], name[48];
+	char *dir = copy_dir("txids");
+	refuse_dup_ids(dir);
+	store_t *s, *ro;
+	state_t *st = state_new(&W.g);
+	uint8_t ids[96][BSEC_HASH_BYTES], none[BSEC_HASH_BYTES];
+	uint64_t hs[96];
+	int n = 0, waited = 0;
+	tx_t t[4];
+	block_t b;
+	cert_t c;
+
+	memset(none, 0x5a, sizeof(none));
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	store_set_id_sweep(s, 3);
+	for (size_t i = 0; i < W.n_ids; i++) {
+		memcpy(ids[n], W.ids[i], BSEC_HASH_BYTES);
+		assert_true(has_tx(s, ids[n], &hs[n]));
+		n++;
+	}
+	uint8_t prev_req[BSEC_HASH_BYTES];
+	for (int k = 0; k < 14; k++) {
+		uint64_t h = store_height(s) + 1;
+		uint32_t m = 0;
+		for (int i = 0; i <= k % 3; i++) {
+			snprintf(name, sizeof(name), "vm create ti%d-%d", k, i);
+			mk_request(&t[m++], W.t1, "p0", name, bts(h) - 10 + (uint64_t)i);
+		}
+		if (k > 0)   /* answers a request of the block before */
+			mk_response(&t[m++], W.orch[0], prev_req, TX_STATUS_OK, bts(h) - 2);
+		memcpy(prev_req, t[0].id, BSEC_HASH_BYTES);
+		for (uint32_t i = 0; i < m; i++) {
+			memcpy(ids[n], t[i].id, BSEC_HASH_BYTES);
+			hs[n++] = h;
+		}
+		commit_block(s, st, t, m, bts(h));
+		assert_int_equal(ids_missing_older(dir, 8), 0);
+		waited += ids_missing(dir) > 0;
+		ids_all_found(s, ids, hs, n, none);
+	}
+	assert_true(waited > 0);   /* the sweep did keep ids back */
+	/* the 13 responses found their requests: 27 requests, 14 still open */
+	assert_sql(dir, "SELECT count(*) FROM txs WHERE type = 2 AND seq >= 6 << 20"
+			" AND request_seq IS NOT NULL AND domain = 'p0'", "13");
+	assert_sql(dir, "SELECT count(*) FROM open_requests WHERE seq >= 6 << 20", "14");
+
+	/* a read-only open beside the writer finds the waiting ids too */
+	int64_t waiting = ids_missing(dir);
+	assert_int_equal(store_open(&ro, dir, &W.g, 1, err, sizeof(err)), 0);
+	ids_all_found(ro, ids, hs, n, none);
+	store_close(ro);
+
+	/* a clean close writes the waiting ids out */
+	assert_true(waiting > 0);
+	store_close(s);
+	assert_int_equal(ids_missing(dir), 0);
+
+	/* a writer that stops without closing (a crash) leaves ids waiting:
+	 * a read-only open finds them, a writable one too, and its next
+	 * append writes them all out */
+	uint64_t h = store_height_of(dir);
+	int fd[2];
+	assert_int_equal(pipe(fd), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fd[0]);
+		int bad = store_open(&s, dir, &W.g, 0, err, sizeof(err)) < 0;
+		for (int k = 0; k < 3 && !bad; k++) {
+			h = store_height(s) + 1;
+			snprintf(name, sizeof(name), "vm create ti-crash%d", k);
+			mk_request(&t[0], W.t1, "p0", name, bts(h) - 1);
+			bad = write(fd[1], t[0].id, BSEC_HASH_BYTES) != BSEC_HASH_BYTES;
+			mk_block(&b, &c, h, store_tip_hash(s), bts(h), 1, t, 1);
+			bad = bad || store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)) < 0;
+		}
+		_exit(bad ? 1 : 0);   /* no store_close */
+	}
+	close(fd[1]);
+	for (int k = 0; k < 3; k++) {
+		assert_int_equal(read(fd[0], ids[n], BSEC_HASH_BYTES), BSEC_HASH_BYTES);
+		hs[n++] = h + 1 + (uint64_t)k;
+	}
+	close(fd[0]);
+	int wst;
+	assert_int_equal(waitpid(pid, &wst, 0), pid);
+	assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+	assert_true(ids_missing(dir) > 0);
+	assert_int_equal(ids_missing_older(dir, 3), 0);
+	assert_int_equal(store_open(&ro, dir, &W.g, 1, err, sizeof(err)), 0);
+	ids_all_found(ro, ids, hs, n, none);
+	store_close(ro);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	state_free(st);
+	st = state_new(&W.g);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	ids_all_found(s, ids, hs, n, none);
+	h = store_height(s) + 1;
+	mk_request(&t[0], W.t1, "p0", "vm create ti-last", bts(h) - 1);
+	memcpy(ids[n], t[0].id, BSEC_HASH_BYTES);
+	hs[n++] = h;
+	commit_block(s, st, t, 1, bts(h));
+	assert_int_equal(ids_missing_older(dir, 1), 0);
+	ids_all_found(s, ids, hs, n, none);
+
+	/* a batch rolled back: its ids are gone, the others are found, and
+	 * later blocks index as before */
+	store_set_id_sweep(s, 2);
+	assert_int_equal(store_batch(s, 1, err, sizeof(err)), 0);
+	uint64_t tip = store_height(s);
+	mk_request(&t[0], W.t1, "p0", "vm create ti-lost", bts(tip + 1) - 1);
+	uint8_t lost[BSEC_HASH_BYTES];
+	memcpy(lost, t[0].id, BSEC_HASH_BYTES);
+	mk_block(&b, &c, tip + 1, store_tip_hash(s), bts(tip + 1), 1, t, 1);
+	assert_int_equal(store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)), 0);
+	block_clear(&b);
+	cert_clear(&c);
+	ids_all_found(s, ids, hs, n, none);
+	assert_true(has_tx(s, lost, NULL));
+	uint8_t *raw;
+	size_t len;
+	assert_int_equal(store_get_tx(s, ids[3], &raw, &len, NULL, NULL), 0);
+	assert_int_equal(tx_decode(&t[0], raw, len, W.g.chain_id, err, sizeof(err)), 0);
+	free(raw);
+	mk_block(&b, &c, tip + 2, store_tip_hash(s), bts(tip + 2), 2, t, 1);
+	assert_int_equal(store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err)), -1);
+	block_clear(&b);
+	cert_clear(&c);
+	assert_int_equal(store_height(s), tip);
+	assert_int_equal(store_batch(s, 0, err, sizeof(err)), 0);
+	ids_all_found(s, ids, hs, n, lost);
+	state_free(st);
+	st = state_new(&W.g);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	for (int k = 0; k < 6; k++) {
+		h = store_height(s) + 1;
+		snprintf(name, sizeof(name), "vm create ti-after%d", k);
+		mk_request(&t[0], W.t1, "p0", name, bts(h) - 1);
+		memcpy(ids[n], t[0].id, BSEC_HASH_BYTES);
+		hs[n++] = h;
+		commit_block(s, st, t, 1, bts(h));
+		assert_int_equal(ids_missing_older(dir, 4), 0);
+		ids_all_found(s, ids, hs, n, lost);
+	}
+	store_close(s);
+	assert_sql(dir, "SELECT count(*) FROM tx_ids i WHERE NOT EXISTS (SELECT 1 FROM txs t"
+			" WHERE t.seq = i.seq AND t.idp = i.idp)", "0");
+	state_free(st);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1907,6 +2147,7 @@ int main(void)
 		cmocka_unit_test(test_recent_window),
 		cmocka_unit_test(test_meta_writes),
 		cmocka_unit_test(test_meta_del_in_batch),
+		cmocka_unit_test(test_tx_ids),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
