@@ -507,13 +507,14 @@ static void print_history(const json_t *h)
 		}
 	}
 	if (json_is_integer(json_object_get(h, "next_from")))
-		printf("(more from height %lld: --from %lld)\n", jint(h, "next_from"), jint(h, "next_from"));
+		printf("(more from block %lld.%lld: --from %lld.%lld)\n", jint(h, "next_from"),
+		       jint(h, "next_index"), jint(h, "next_from"), jint(h, "next_index"));
 }
 
 static const char *history_usage =
 	"bsec audit history (--object KIND/NAME | --tenant KEYFILE_OR_HEX | --domain D)\n"
 	"                   (--data-dir DIR | --node URL | --dir DEVNET) [--genesis FILE] [--ca FILE]\n"
-	"                   [--from HEIGHT] [--limit N] [--json]\n"
+	"                   [--from HEIGHT[.INDEX]] [--limit N] [--json]\n"
 	"  every request (and its response) in chain order: who asked, when, which orchestrator\n"
 	"  answered, the result and how long it took (block time to block time)";
 
@@ -527,7 +528,7 @@ static int history_main(int argc, char **argv)
 	};
 	aopts_t a;
 	const char *object = NULL, *tenant = NULL, *domain = NULL;
-	uint64_t from = 0, limit = 0;
+	uint64_t from = 0, from_index = 0, limit = 0;
 	history_filter_t f;
 	pubkey_t key;
 	char name[INSTR_MAX_NAME + 1], kind[8], err[512];
@@ -547,10 +548,20 @@ static int history_main(int argc, char **argv)
 		case O_OBJECT: object = optarg; break;
 		case O_TENANT: tenant = optarg; break;
 		case O_DOMAIN: domain = optarg; break;
-		case O_FROM:
-			if (parse_u64("--from", optarg, UINT64_MAX >> 1, &from) < 0)
+		case O_FROM: {
+			/* HEIGHT, or HEIGHT.INDEX as a page's end prints it */
+			char hb[32];
+			const char *dot = strchr(optarg, '.');
+			size_t hl = dot ? (size_t)(dot - optarg) : strlen(optarg);
+			if (hl >= sizeof(hb))
+				return cli_fail("--from `%s' is not HEIGHT or HEIGHT.INDEX", optarg), 2;
+			memcpy(hb, optarg, hl);
+			hb[hl] = 0;
+			if (parse_u64("--from", hb, UINT64_MAX >> 1, &from) < 0 ||
+			    (dot && parse_u64("--from (index)", dot + 1, BLOCK_MAX_TXS - 1, &from_index) < 0))
 				return 2;
 			break;
+		}
 		case O_LIMIT:
 			if (parse_u64("--limit", optarg, 1000000, &limit) < 0)
 				return 2;
@@ -590,6 +601,7 @@ static int history_main(int argc, char **argv)
 		f.domain = domain;
 	}
 	f.from_height = from;
+	f.from_index = (uint32_t)from_index;
 	f.limit = (size_t)limit;
 	if (a.data_dir) {
 		ledger_t l;
@@ -609,8 +621,8 @@ static int history_main(int argc, char **argv)
 			free(hx);
 		} else
 			q = xasprintf("domain=%s", domain);
-		char *path = xasprintf("/v1/history?%s&from=%" PRIu64 "&limit=%" PRIu64, q, from ? from : 1,
-				       limit ? limit : 5000);
+		char *path = xasprintf("/v1/history?%s&from=%" PRIu64 "&index=%" PRIu64 "&limit=%" PRIu64,
+				       q, from ? from : 1, from_index, limit ? limit : 5000);
 		h = node_get(&a, path);
 		free(path);
 		free(q);

@@ -205,6 +205,8 @@ struct pbft_t {
 	uint64_t fetch_next_at;
 	unsigned fetch_attempts;
 	uint64_t *served_at;         /* [n] */
+	int64_t *serve_budget;       /* [n] reply bytes a peer may still be sent */
+	uint64_t *budget_at;         /* [n] when serve_budget was last topped up */
 	uint64_t *probed_at;         /* [n] when we last asked that peer unprompted */
 	uint64_t *ahead;             /* [n] highest height of a verified message from that
 					member beyond our log window (committed_floor) */
@@ -286,6 +288,7 @@ void pbft_config_default(pbft_config_t *c, uint16_t n, uint16_t self)
 	c->retransmit_ms = 1000;
 	c->fetch_retry_ms = 500;
 	c->fetch_serve_ms = 10;
+	c->fetch_serve_bytes_s = 32u << 20;
 	c->fetch_max_blocks = 64;
 	c->max_block_bytes = 4u << 20;
 	c->max_msg_bytes = 60u << 20;
@@ -2228,6 +2231,27 @@ static int on_fetch(pbft_t *p, const msg_t *m, const uint8_t *data)
 		return drop(p, PBFT_DROP_RATE_LIMITED, m, NULL);
 	if (m->height > p->delivered)
 		return 0;
+	/* Reading and sending a reply costs far more than asking for one:
+	 * each peer gets at most fetch_serve_bytes_s a second (a second's
+	 * worth at once), which a replica catching up from several peers in
+	 * turn stays well under, and a member asking again and again for
+	 * blocks it has does not get past. */
+	int64_t *budget = &p->serve_budget[m->sender];
+	if (p->cfg.fetch_serve_bytes_s) {
+		int64_t cap = p->cfg.fetch_serve_bytes_s > (1ull << 40) ? (int64_t)1 << 40
+									: (int64_t)p->cfg.fetch_serve_bytes_s;
+		uint64_t *at = &p->budget_at[m->sender];
+		if (!*at) {
+			*budget = cap;
+		} else if (p->now > *at) {
+			uint64_t dt = p->now - *at;
+			int64_t add = dt >= 1000 ? cap : (int64_t)(dt * (uint64_t)cap / 1000);
+			*budget = *budget > cap - add ? cap : *budget + add;
+		}
+		*at = p->now > *at ? p->now : (*at ? *at : 1);
+		if (*budget <= 0)
+			return drop(p, PBFT_DROP_RATE_LIMITED, m, "reply bytes");
+	}
 	p->served_at[m->sender] = p->now ? p->now : 1;
 	uint64_t to = m->to < p->delivered ? m->to : p->delivered;
 	if (to - m->height + 1 > p->cfg.fetch_max_blocks)
@@ -2261,8 +2285,10 @@ static int on_fetch(pbft_t *p, const msg_t *m, const uint8_t *data)
 	if (cnt) {
 		b.data[count_at] = (uint8_t)(cnt >> 8);
 		b.data[count_at + 1] = (uint8_t)cnt;
-		if (seal(p, &b) == 0)
+		if (seal(p, &b) == 0) {
 			out_send(p, m->sender, b.data, b.len);
+			*budget -= (int64_t)b.len;
+		}
 	}
 	buf_free(&b);
 	return 0;
@@ -2425,6 +2451,8 @@ pbft_t *pbft_new(const pbft_config_t *cfg, const pbft_callbacks_t *cb, uint64_t 
 	p->nv_sent_to = xcalloc(cfg->n, sizeof(uint64_t));
 	p->ckpt = xcalloc(cfg->n, sizeof(ckpt_t));
 	p->served_at = xcalloc(cfg->n, sizeof(uint64_t));
+	p->serve_budget = xcalloc(cfg->n, sizeof(int64_t));
+	p->budget_at = xcalloc(cfg->n, sizeof(uint64_t));
 	p->probed_at = xcalloc(cfg->n, sizeof(uint64_t));
 	p->ahead = xcalloc(cfg->n, sizeof(uint64_t));
 	p->reprobe_peer = -1;
@@ -2452,6 +2480,8 @@ void pbft_free(pbft_t *p)
 	free(p->nv_sent_to);
 	free(p->ckpt);
 	free(p->served_at);
+	free(p->serve_budget);
+	free(p->budget_at);
 	free(p->probed_at);
 	free(p->ahead);
 	free(p->stale);

@@ -141,7 +141,8 @@ typedef enum {
 	PBFT_DROP_NOT_LEADER,      /* pre-prepare/new-view not from the view's leader */
 	PBFT_DROP_EQUIVOCATION,    /* second, different vote/proposal for one slot */
 	PBFT_DROP_INVALID,         /* block refused by validate_block, bad proof content */
-	PBFT_DROP_RATE_LIMITED,    /* FETCH served too recently for that peer */
+	PBFT_DROP_RATE_LIMITED,    /* FETCH served too recently, or past the byte
+				    * budget, for that peer */
 	PBFT_DROP__COUNT
 } pbft_drop_t;
 
@@ -158,6 +159,8 @@ typedef struct {
 	uint64_t retransmit_ms;       /* resend own votes / VIEW-CHANGE when stuck */
 	uint64_t fetch_retry_ms;      /* re-ask another peer when a fetch stalls */
 	uint64_t fetch_serve_ms;      /* min interval between FETCHes served per peer */
+	uint64_t fetch_serve_bytes_s; /* BLOCKS reply bytes served per peer and second,
+				       * up to a second's worth at once (0: no cap) */
 	unsigned fetch_max_blocks;    /* blocks per BLOCKS reply */
 	size_t max_block_bytes;       /* largest block accepted */
 	size_t max_msg_bytes;         /* largest message we send (transport frame) */
@@ -165,8 +168,8 @@ typedef struct {
 
 /* Fills defaults for n members, own index self (chain_id left zero):
  * timeout 2 s, cap 60 s, shift 3 (x8), checkpoint 100, window 4,
- * log_window 8, retransmit 1 s, fetch retry 500 ms, serve 10 ms,
- * 64 blocks per reply, 4 MiB blocks, 60 MiB messages. */
+ * log_window 8, retransmit 1 s, fetch retry 500 ms, serve 10 ms and
+ * 32 MiB/s per peer, 64 blocks per reply, 4 MiB blocks, 60 MiB messages. */
 void pbft_config_default(pbft_config_t *c, uint16_t n, uint16_t self);
 
 /* f = (n-1)/3 and quorum = n - f. */

@@ -123,8 +123,8 @@ typedef struct {
 	const history_filter_t *f;
 	json_t *entries;
 	size_t count;
-	uint64_t stop_after;          /* 0, or the height whose block ends the page */
-	uint64_t next_from;
+	uint64_t next_from;           /* 0, or where the next page begins */
+	uint32_t next_index;
 	int failed;
 	char *err;
 	size_t errlen;
@@ -173,8 +173,9 @@ static int hist_cb(void *ctx, uint64_t height, uint32_t index, uint64_t block_ts
 	char why[256];
 	json_t *dur, *resp;
 
-	if (c->stop_after && height > c->stop_after) {
-		c->next_from = height;
+	if (c->f->limit && c->count == c->f->limit) {
+		c->next_from = height;   /* the query matches requests only */
+		c->next_index = index;
 		return 1;
 	}
 	if (tx_decode(&tx, raw, len, c->g->chain_id, why, sizeof(why)) < 0) {
@@ -202,8 +203,6 @@ static int hist_cb(void *ctx, uint64_t height, uint32_t index, uint64_t block_ts
 			  jstrn(tx.instruction, tx.instruction_len), "state", state, "response", resp,
 			  "duration_ms", dur));
 	c->count++;
-	if (c->f->limit && c->count == c->f->limit && !c->stop_after)
-		c->stop_after = height;
 	tx_clear(&tx);
 	return 0;
 }
@@ -212,12 +211,14 @@ json_t *history_query(store_t *s, const genesis_t *g, const state_t *st, const h
 		      char *err, size_t errlen)
 {
 	hist_ctx_t c = { s, g, st, f, json_array(), 0, 0, 0, 0, err, errlen };
+	json_t *next, *next_index;
 	store_query_t q;
 	json_t *filter = json_object(), *out = NULL;
 
 	memset(&q, 0, sizeof(q));
 	q.type = TX_REQUEST;
 	q.from_height = f->from_height;
+	q.from_index = f->from_index;
 	if (f->obj_name) {
 		q.obj_kind = f->obj_kind;
 		q.obj_name = f->obj_name;
@@ -239,9 +240,10 @@ json_t *history_query(store_t *s, const genesis_t *g, const state_t *st, const h
 		json_decref(c.entries);
 		return NULL;
 	}
-	out = json_pack("{s:o,s:I,s:o,s:o}", "filter", filter, "count", (json_int_t)c.count, "next_from",
-			c.next_from ? json_integer((json_int_t)c.next_from) : json_null(), "entries",
-			c.entries);
+	next = c.next_from ? json_integer((json_int_t)c.next_from) : json_null();
+	next_index = c.next_from ? json_integer((json_int_t)c.next_index) : json_null();
+	out = json_pack("{s:o,s:I,s:o,s:o,s:o}", "filter", filter, "count", (json_int_t)c.count,
+			"next_from", next, "next_index", next_index, "entries", c.entries);
 	return out;
 }
 

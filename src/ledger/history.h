@@ -28,11 +28,15 @@ typedef struct {
 	const pubkey_t *tenant;
 	const char *domain;
 	uint64_t from_height;         /* 0 or 1: from the start */
-	size_t limit;                 /* requests per page, 0: all; a page ends at a block boundary */
+	uint32_t from_index;          /* and from this tx of that block on */
+	size_t limit;                 /* requests per page, 0: all */
 } history_filter_t;
 
-/* The requests matching f in chain order, each with its response:
- *   {"filter": {...}, "count": N, "next_from": H|null, "entries": [
+/* The requests matching f in chain order, each with its response; a page
+ * holds at most f->limit, and next_from/next_index is where the next
+ * matching request is (null: none):
+ *   {"filter": {...}, "count": N, "next_from": H|null, "next_index": I|null,
+ *    "entries": [
  *     {"request_id", "height", "index", "block_ts", "timestamp_ms",
  *      "tenant": {"name", "scheme", "key_hex"}, "domain", "provider",
  *      "instruction", "state": "ok"|"error"|"pending",

@@ -2529,8 +2529,10 @@ int store_query_txs(store_t *s, const store_query_t *qr, store_tx_cb cb, void *c
 		sqlite3_bind_text(q, 5, qr->obj_name, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(q, 5);
-	sqlite3_bind_int64(q, 6, seq_of(qr->from_height < SEQ_MAX_HEIGHT ? qr->from_height
-									  : SEQ_MAX_HEIGHT, 0));
+	sqlite3_bind_int64(q, 6, qr->from_height < SEQ_MAX_HEIGHT
+					 ? seq_of(qr->from_height, qr->from_index < (1u << SEQ_SHIFT)
+								       ? qr->from_index : (1u << SEQ_SHIFT) - 1)
+					 : seq_of(SEQ_MAX_HEIGHT, 0));
 	sqlite3_bind_int64(q, 7, qr->limit ? (int64_t)qr->limit : -1);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		if (cb(ctx, (uint64_t)sqlite3_column_int64(q, 0), (uint32_t)sqlite3_column_int64(q, 1),

@@ -132,6 +132,7 @@ typedef struct {
 	const char *obj_name;
 	const char *domain;
 	uint64_t from_height;
+	uint32_t from_index;   /* from this tx of block from_height on */
 	size_t limit;          /* 0: no limit */
 } store_query_t;
 typedef int (*store_tx_cb)(void *ctx, uint64_t height, uint32_t index, uint64_t block_ts,

@@ -149,7 +149,7 @@ void node_api_history(https_req_t *req, void *ctx)
 	history_filter_t f;
 	pubkey_t key;
 	char name[INSTR_MAX_NAME + 1], err[256];
-	uint64_t from, limit;
+	uint64_t from, index, limit;
 	n->api_requests++;
 	memset(&f, 0, sizeof(f));
 	if ((obj != NULL) + (ten != NULL) + (dom != NULL) != 1) {
@@ -158,9 +158,11 @@ void node_api_history(https_req_t *req, void *ctx)
 	}
 	/* a limit of 0 would mean none to the history query: the whole chain */
 	if (https_req_query_u64(req, "from", 1, UINT64_MAX >> 1, &from) < 0 ||
+	    https_req_query_u64(req, "index", 0, BLOCK_MAX_TXS - 1, &index) < 0 ||
 	    https_req_query_u64(req, "limit", HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT, &limit) < 0 ||
 	    limit == 0) {
-		https_reply_error(req, 400, "bad_query", "from must be a height, limit 1..%d", HISTORY_MAX_LIMIT);
+		https_reply_error(req, 400, "bad_query", "from must be a height, index 0..%d, limit 1..%d",
+				  BLOCK_MAX_TXS - 1, HISTORY_MAX_LIMIT);
 		return;
 	}
 	if (obj) {
@@ -194,6 +196,7 @@ void node_api_history(https_req_t *req, void *ctx)
 		f.domain = dom;
 	}
 	f.from_height = from;
+	f.from_index = (uint32_t)index;
 	f.limit = (size_t)limit;
 	json_t *o = history_query(n->store, &n->g, n->committed, &f, err, sizeof(err));
 	if (!o)

@@ -132,6 +132,7 @@ typedef struct {
 	size_t npool, cpool;
 	uint64_t sent_prepares;
 	unsigned sent_fetches;
+	uint64_t sent_blocks_bytes;  /* BLOCKS replies */
 } inst_t;
 
 struct sim {
@@ -215,6 +216,8 @@ static void monitor(sim_t *s, inst_t *in, const uint8_t *msg, size_t len)
 		in->sent_prepares++;
 	if (mi.type == PBFT_MSG_FETCH)
 		in->sent_fetches++;
+	if (mi.type == PBFT_MSG_BLOCKS)
+		in->sent_blocks_bytes += len;
 	if (mi.type == PBFT_MSG_PRE_PREPARE) {
 		rd_t r;
 		rd_init(&r, msg, len);
@@ -1937,6 +1940,69 @@ static void test_blocks_far_heights_not_piped(void **st)
 	sim_free(s);
 }
 
+/* Bytes of BLOCKS replies node 2 sends to node 1, which asks it for the
+ * first 16 blocks every 20 ms for 3 s, with a reply budget of `budget'
+ * bytes per second (0: none); *reply is one reply's size. */
+static uint64_t fetch_flood(uint64_t budget, uint64_t *reply)
+{
+	sim_t *s = sim_new(4, 2, 37, 0);
+	s->cfg.fetch_serve_bytes_s = budget;
+	sim_boot_all(s);
+	for (uint64_t h = 1; h <= 20; h++) {
+		sim_submit(s, ALL(4), 4);
+		assert_int_equal(sim_run_until(s, ALL(4), h, 400), 0);
+	}
+	inst_t *in = s->node[2];
+	in->route = 0;
+	uint64_t before = in->sent_blocks_bytes;
+	*reply = 0;
+	for (unsigned r = 0; r < 300; r++) {
+		if (r % 2 == 0) {
+			buf_t b;
+			buf_init(&b);
+			buf_u64(&b, 1);
+			buf_u64(&b, 16);
+			buf_u64(&b, 0);
+			buf_u8(&b, 0);
+			size_t len;
+			uint8_t *m = wire_msg(s, PBFT_MSG_FETCH, 1, b.data, b.len, &len);
+			buf_free(&b);
+			uint64_t at = in->sent_blocks_bytes;
+			pbft_receive(in->p, s->now, 1, m, len);
+			free(m);
+			if (!*reply)
+				*reply = in->sent_blocks_bytes - at;
+		}
+		sim_round(s);
+	}
+	uint64_t sent = in->sent_blocks_bytes - before;
+	sim_free(s);
+	return sent;
+}
+
+/* A member asking again and again for blocks it has gets at most the
+ * byte budget per second (a second's worth at once, then the rate), not
+ * a reply per fetch_serve_ms. */
+static void test_fetch_byte_budget(void **st)
+{
+	(void)st;
+	uint64_t reply, reply2;
+	uint64_t free_run = fetch_flood(0, &reply);
+	assert_true(reply > 1000);
+	assert_int_equal(free_run, 150 * reply);   /* every one answered */
+	uint64_t budget = 2 * reply;
+	uint64_t capped = fetch_flood(budget, &reply2);
+	assert_int_equal(reply2, reply);
+	/* 3 s: the first second's worth at once, 3 s of top-ups, and the
+	 * reply that went past the budget */
+	print_message("fetch flood: %llu bytes (%llu replies) with no budget, %llu (%llu) with %llu B/s\n",
+		      (unsigned long long)free_run, (unsigned long long)(free_run / reply),
+		      (unsigned long long)capped, (unsigned long long)(capped / reply),
+		      (unsigned long long)budget);
+	assert_true(capped <= budget + 3 * budget + reply);
+	assert_true(capped >= 3 * budget);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -1966,6 +2032,7 @@ int main(void)
 		cmocka_unit_test(test_blocks_reply_tampered_body),
 		cmocka_unit_test(test_one_member_cannot_keep_fetching),
 		cmocka_unit_test(test_blocks_far_heights_not_piped),
+		cmocka_unit_test(test_fetch_byte_budget),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
