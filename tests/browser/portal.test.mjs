@@ -323,6 +323,30 @@ await step('the builder creates a VNF; it becomes executed with the orchestrator
   await shot('history-vnf');
 });
 
+await step('an outcome the portal misreports is caught: the badge covers the result shown, not just the signature', async () => {
+  // the portal (here a route in front of it) reports a result the
+  // orchestrator did not sign
+  const pattern = '**/api/objects/vnf/fw1';
+  await page.route(pattern, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    for (const e of body.history) if (e.response) e.response.result = 'tampered by the portal';
+    await route.fulfill({ response: res, json: body });
+  });
+  await go('#/build');
+  await page.waitForSelector('#b-kind');
+  await go('#/object/vnf/fw1');
+  await page.waitForSelector('#timeline li.executed [data-verified="mismatch"]', { timeout: 30000 });
+  const txt = await page.textContent('#timeline li.executed .sig');
+  check(/does not match the signed response/.test(txt), `mismatch badge: ${txt}`);
+  check(!/tampered/.test(txt) && /executed, result/.test(txt), `the signed outcome is shown: ${txt}`);
+  await page.unroute(pattern);
+  await go('#/build');
+  await page.waitForSelector('#b-kind');
+  await go('#/object/vnf/fw1');
+  await page.waitForSelector('#timeline li.executed [data-verified="yes"]', { timeout: 30000 });
+});
+
 await step('the builder creates a second VNF and an SFC through both, in order; executed, drawn as a diagram', async () => {
   await go('#/build');
   await page.waitForSelector('#b-kind');

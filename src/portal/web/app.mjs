@@ -839,7 +839,7 @@ function recordItem(r) {
     const el = h('p', { class: 'sig', id: `sig-${resp.id.slice(0, 16)}`, 'data-verified': 'pending' },
       `Response ${short(resp.id)} signed by ${resp.executor}'s orchestrator: checking the signature…`);
     const known = verified.get(resp.id);
-    if (known) showVerified(el, known);
+    if (known) showVerified(el, known, resp);
     kids.push(el);
   }
   kids.push(h('p', { class: 'muted' }, h('a', { href: `#/tx/${r.id}` }, `request tx ${short(r.id, 12)}`),
@@ -847,15 +847,28 @@ function recordItem(r) {
   return h('li', { class: state, 'data-request': r.id }, kids);
 }
 
-// response id -> {right, provider, id}: a response is checked once
+// response id -> {right, ok, text, provider, id}: a response is checked
+// once; ok and text are the outcome its signed bytes hold
 const verified = new Map();
 
-function showVerified(el, v) {
-  el.dataset.verified = v.right ? 'yes' : 'no';
-  el.replaceChildren(v.right ? h('span', { class: 'badge ok' }, '✓ signature verified')
-    : h('span', { class: 'badge bad' }, '✗ signature does not verify'),
-  v.right ? ` Response ${short(v.id)} is signed by the orchestrator key of ${v.provider} in the genesis.`
-    : ` Response ${short(v.id)} is not signed by the orchestrator key of ${v.provider || 'the domain\'s provider'}.`);
+// The badge covers what the page shows of the response: its signature,
+// and that the outcome shown (resp, from the portal) is the signed one.
+function showVerified(el, v, resp) {
+  const shownOk = resp.status === 'ok';
+  const shownText = (shownOk ? resp.result : resp.error) || '';
+  const same = v.ok === shownOk && v.text === shownText;
+  const signed = `${v.ok ? 'executed' : 'failed'}, ${v.ok ? 'result' : 'error'} “${v.text || '(none)'}”`;
+  el.dataset.verified = !v.right ? 'no' : same ? 'yes' : 'mismatch';
+  if (!v.right) {
+    el.replaceChildren(h('span', { class: 'badge bad' }, '✗ signature does not verify'),
+      ` Response ${short(v.id)} is not signed by the orchestrator key of ${v.provider || 'the domain\'s provider'}.`);
+  } else if (!same) {
+    el.replaceChildren(h('span', { class: 'badge bad' }, '✗ outcome shown does not match the signed response'),
+      ` Response ${short(v.id)} is signed by the orchestrator key of ${v.provider}, and it says: ${signed}.`);
+  } else {
+    el.replaceChildren(h('span', { class: 'badge ok' }, '✓ signature verified'),
+      ` Response ${short(v.id)} is signed by the orchestrator key of ${v.provider} in the genesis: ${signed}.`);
+  }
 }
 
 async function verifyResponses(list) {
@@ -869,7 +882,8 @@ async function verifyResponses(list) {
         const c = await B.checkTxSignature(g, t.tx.raw_hex);
         const prov = g.providers.find((p) => p.domains.includes(r.domain));
         const right = c.ok && !!prov && c.orchestrator === prov.name && B.hex(c.tx.request_id) === r.id;
-        v = { right, provider: prov ? prov.name : null, id: r.response.id };
+        const ok = c.tx.status === 0;
+        v = { right, ok, text: ok ? c.tx.result : c.tx.error, provider: prov ? prov.name : null, id: r.response.id };
         verified.set(r.response.id, v);
       } catch (e) {
         const el = document.getElementById(`sig-${r.response.id.slice(0, 16)}`);
@@ -878,7 +892,7 @@ async function verifyResponses(list) {
       }
     }
     const el = document.getElementById(`sig-${r.response.id.slice(0, 16)}`);
-    if (el) showVerified(el, v);
+    if (el) showVerified(el, v, r.response);
   }
 }
 
