@@ -560,6 +560,8 @@ static int history_main(int argc, char **argv)
 			if (parse_u64("--from", hb, UINT64_MAX >> 1, &from) < 0 ||
 			    (dot && parse_u64("--from (index)", dot + 1, BLOCK_MAX_TXS - 1, &from_index) < 0))
 				return 2;
+			if (dot && from == 0)
+				return cli_fail("--from `%s': heights start at 1", optarg), 2;
 			break;
 		}
 		case O_LIMIT:

@@ -207,6 +207,7 @@ struct pbft_t {
 	uint64_t *served_at;         /* [n] */
 	int64_t *serve_budget;       /* [n] reply bytes a peer may still be sent */
 	uint64_t *budget_at;         /* [n] when serve_budget was last topped up */
+	uint64_t *defer_from, *defer_to; /* [n] a FETCH held back by the budget (from 0: none) */
 	uint64_t *probed_at;         /* [n] when we last asked that peer unprompted */
 	uint64_t *ahead;             /* [n] highest height of a verified message from that
 					member beyond our log window (committed_floor) */
@@ -2222,6 +2223,30 @@ out:
 	return ret;
 }
 
+/* Reading and sending a BLOCKS reply costs far more than asking for one:
+ * each peer gets at most fetch_serve_bytes_s a second (a second's worth
+ * at once).  Tops peer's budget up; 1 when a reply may go now. */
+static int budget_ok(pbft_t *p, uint16_t peer)
+{
+	if (!p->cfg.fetch_serve_bytes_s)
+		return 1;
+	int64_t cap = p->cfg.fetch_serve_bytes_s > (1ull << 40) ? (int64_t)1 << 40
+								: (int64_t)p->cfg.fetch_serve_bytes_s;
+	int64_t *budget = &p->serve_budget[peer];
+	uint64_t *at = &p->budget_at[peer];
+	if (!*at) {
+		*budget = cap;
+	} else if (p->now > *at) {
+		uint64_t dt = p->now - *at;
+		int64_t add = dt >= 1000 ? cap : (int64_t)(dt * (uint64_t)cap / 1000);
+		*budget = *budget > cap - add ? cap : *budget + add;
+	}
+	*at = p->now > *at ? p->now : (*at ? *at : 1);
+	return *budget > 0;
+}
+
+static void serve_fetch(pbft_t *p, uint16_t peer, uint64_t from, uint64_t upto);
+
 static int on_fetch(pbft_t *p, const msg_t *m, const uint8_t *data)
 {
 	if (verify_msg(p, m, data) != 0)
@@ -2231,37 +2256,45 @@ static int on_fetch(pbft_t *p, const msg_t *m, const uint8_t *data)
 		return drop(p, PBFT_DROP_RATE_LIMITED, m, NULL);
 	if (m->height > p->delivered)
 		return 0;
-	/* Reading and sending a reply costs far more than asking for one:
-	 * each peer gets at most fetch_serve_bytes_s a second (a second's
-	 * worth at once), which a replica catching up from several peers in
-	 * turn stays well under, and a member asking again and again for
-	 * blocks it has does not get past. */
-	int64_t *budget = &p->serve_budget[m->sender];
-	if (p->cfg.fetch_serve_bytes_s) {
-		int64_t cap = p->cfg.fetch_serve_bytes_s > (1ull << 40) ? (int64_t)1 << 40
-									: (int64_t)p->cfg.fetch_serve_bytes_s;
-		uint64_t *at = &p->budget_at[m->sender];
-		if (!*at) {
-			*budget = cap;
-		} else if (p->now > *at) {
-			uint64_t dt = p->now - *at;
-			int64_t add = dt >= 1000 ? cap : (int64_t)(dt * (uint64_t)cap / 1000);
-			*budget = *budget > cap - add ? cap : *budget + add;
-		}
-		*at = p->now > *at ? p->now : (*at ? *at : 1);
-		if (*budget <= 0)
-			return drop(p, PBFT_DROP_RATE_LIMITED, m, "reply bytes");
+	if (!budget_ok(p, m->sender)) {
+		/* held back, not refused: a replica catching up on an idle
+		 * chain may not ask again; pbft_tick serves the last one held
+		 * once the budget allows, a member asking again and again
+		 * gets no more than the budget */
+		p->defer_from[m->sender] = m->height;
+		p->defer_to[m->sender] = m->to;
+		return drop(p, PBFT_DROP_RATE_LIMITED, m, "reply bytes (held back)");
 	}
-	p->served_at[m->sender] = p->now ? p->now : 1;
-	uint64_t to = m->to < p->delivered ? m->to : p->delivered;
-	if (to - m->height + 1 > p->cfg.fetch_max_blocks)
-		to = m->height + p->cfg.fetch_max_blocks - 1;
+	p->defer_from[m->sender] = 0;
+	serve_fetch(p, m->sender, m->height, m->to);
+	return 0;
+}
+
+/* The FETCHes the byte budget held back, as it allows (pbft_tick). */
+static void serve_deferred(pbft_t *p)
+{
+	for (uint16_t i = 0; i < p->cfg.n; i++) {
+		if (!p->defer_from[i] || !budget_ok(p, i))
+			continue;
+		uint64_t from = p->defer_from[i], to = p->defer_to[i];
+		p->defer_from[i] = 0;
+		if (from <= p->delivered)
+			serve_fetch(p, i, from, to);
+	}
+}
+
+static void serve_fetch(pbft_t *p, uint16_t peer, uint64_t from, uint64_t upto)
+{
+	p->served_at[peer] = p->now ? p->now : 1;
+	uint64_t to = upto < p->delivered ? upto : p->delivered;
+	if (to - from + 1 > p->cfg.fetch_max_blocks)
+		to = from + p->cfg.fetch_max_blocks - 1;
 	buf_t b;
 	body_head(&b, p, PBFT_MSG_BLOCKS);
 	size_t count_at = b.len;
 	buf_u16(&b, 0);
 	uint16_t cnt = 0;
-	for (uint64_t h = m->height; h <= to; h++) {
+	for (uint64_t h = from; h <= to; h++) {
 		uint8_t *blk = NULL, *cert = NULL;
 		size_t bl = 0, cl = 0;
 		if (p->cb.get_block(p->cb.ctx, h, &blk, &bl, &cert, &cl) != 0) {
@@ -2286,12 +2319,11 @@ static int on_fetch(pbft_t *p, const msg_t *m, const uint8_t *data)
 		b.data[count_at] = (uint8_t)(cnt >> 8);
 		b.data[count_at + 1] = (uint8_t)cnt;
 		if (seal(p, &b) == 0) {
-			out_send(p, m->sender, b.data, b.len);
-			*budget -= (int64_t)b.len;
+			out_send(p, peer, b.data, b.len);
+			p->serve_budget[peer] -= (int64_t)b.len;
 		}
 	}
 	buf_free(&b);
-	return 0;
 }
 
 static int on_blocks(pbft_t *p, const msg_t *m, const uint8_t *data)
@@ -2453,6 +2485,8 @@ pbft_t *pbft_new(const pbft_config_t *cfg, const pbft_callbacks_t *cb, uint64_t 
 	p->served_at = xcalloc(cfg->n, sizeof(uint64_t));
 	p->serve_budget = xcalloc(cfg->n, sizeof(int64_t));
 	p->budget_at = xcalloc(cfg->n, sizeof(uint64_t));
+	p->defer_from = xcalloc(cfg->n, sizeof(uint64_t));
+	p->defer_to = xcalloc(cfg->n, sizeof(uint64_t));
 	p->probed_at = xcalloc(cfg->n, sizeof(uint64_t));
 	p->ahead = xcalloc(cfg->n, sizeof(uint64_t));
 	p->reprobe_peer = -1;
@@ -2482,6 +2516,8 @@ void pbft_free(pbft_t *p)
 	free(p->served_at);
 	free(p->serve_budget);
 	free(p->budget_at);
+	free(p->defer_from);
+	free(p->defer_to);
 	free(p->probed_at);
 	free(p->ahead);
 	free(p->stale);
@@ -2798,6 +2834,7 @@ void pbft_tick(pbft_t *p, uint64_t now_ms)
 		p->retransmit_at = p->now + (p->in_vc ? p->cfg.retransmit_ms / 2 : p->cfg.retransmit_ms);
 		retransmit(p);
 	}
+	serve_deferred(p);
 	pump(p);
 }
 

@@ -206,7 +206,7 @@ enum {
 	S_LOAD_TENANTS, S_LOAD_OBJECTS, S_LOAD_OPEN, S_LOAD_RECENT,
 	S_Q_ALL, S_Q_SENDER, S_Q_TYPE, S_Q_DOMAIN, S_Q_OBJECT,
 	S_ATTEST_PUT, S_LOAD_ATTESTS, S_BLOCK_TS,
-	S_PRINCIPAL_GET, S_PRINCIPAL_INS, S_IDS_INS, S_IDS_HAS, S_IDS_LAST, S_TX_RECENT,
+	S_PRINCIPAL_GET, S_PRINCIPAL_INS, S_IDS_INS, S_IDS_HAS, S_IDS_AFTER,
 	S_COUNT
 };
 
@@ -276,11 +276,8 @@ static const char *const STMT_SQL[S_COUNT] = {
 	[S_PRINCIPAL_INS] = "INSERT OR ROLLBACK INTO principals (key) VALUES (?1)",
 	[S_IDS_INS] = "INSERT OR IGNORE INTO tx_ids (idp, seq) VALUES (?1, ?2)",
 	[S_IDS_HAS] = "SELECT 1 FROM tx_ids WHERE idp = ?1 AND seq = ?2",
-	[S_IDS_LAST] = "SELECT seq, idp FROM txs ORDER BY seq DESC LIMIT ?1",
-	/* a read-only open's last resort: the ids a writer may still hold
-	 * in memory are among the last ?2 txs (one statement, one snapshot) */
-	[S_TX_RECENT] = "SELECT domain, seq, raw FROM txs WHERE idp = ?1 AND seq >= coalesce("
-			"(SELECT seq FROM txs ORDER BY seq DESC LIMIT 1 OFFSET ?2 - 1), 0)",
+	/* the last ?2 txs after seq ?1, newest first */
+	[S_IDS_AFTER] = "SELECT seq, idp FROM txs WHERE seq > ?1 ORDER BY seq DESC LIMIT ?2",
 };
 
 /* Statements that read an older file (opened read-only) differently;
@@ -354,7 +351,8 @@ struct store_t {
 	char **dels;                 /* meta keys to delete with the next write */
 	size_t n_dels, cap_dels;
 	/* the ids of recent txs not yet in tx_ids (ids_sweep) */
-	struct ids_bucket *ids;      /* ids_n buckets; NULL on a read-only open */
+	struct ids_bucket *ids;      /* ids_n buckets; a read-only open's: ro_ids_load */
+	int64_t ro_seq;              /* read-only: the newest tx whose id ids holds */
 	unsigned ids_bits;           /* ids_n = 2^ids_bits */
 	uint32_t ids_n;
 	uint32_t ids_cursor;         /* the bucket the sweep writes out next */
@@ -494,14 +492,15 @@ static void ids_free(store_t *s)
  * and with them the sweep's position, which is not stored, is moot. */
 static int ids_recover(store_t *s)
 {
-	sqlite3_stmt *q = s->stmt[S_IDS_LAST], *h = s->stmt[S_IDS_HAS];
+	sqlite3_stmt *q = s->stmt[S_IDS_AFTER], *h = s->stmt[S_IDS_HAS];
 	size_t n = 0;
 	int rc;
 
 	for (uint32_t i = 0; i < s->ids_n; i++)
 		s->ids[i].n = 0;
 	s->ids_waiting = 0;
-	sqlite3_bind_int64(q, 1, IDS_SWEEP);
+	sqlite3_bind_int64(q, 1, -1);
+	sqlite3_bind_int64(q, 2, IDS_SWEEP);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(q, 0), idp = sqlite3_column_int64(q, 1);
 		sqlite3_bind_int64(h, 1, idp);
@@ -547,6 +546,60 @@ static int ids_sweep(store_t *s, uint32_t ntx, char *err, size_t errlen)
 	return 0;
 }
 
+/* A read-only open of a ledger a writer may have open (or left after a
+ * crash): the ids it may hold in memory are those of the last IDS_SWEEP
+ * txs.  Their (idp, seq) are read into ids at the first miss, and those
+ * of txs appended since at each later one; a tx older than that window
+ * was in tx_ids when the window was read, so no id falls between. */
+static int ro_ids_load(store_t *s)
+{
+	sqlite3_stmt *q = s->stmt[S_IDS_AFTER];
+	int rc;
+
+	if (!s->ids || s->ids_waiting > 4 * (size_t)IDS_SWEEP) {
+		ids_free(s);   /* a long-lived reader: start over */
+		s->ids_bits = IDS_BITS;
+		s->ids_n = IDS_SWEEP;
+		s->ids = xcalloc(s->ids_n, sizeof(*s->ids));
+		s->ro_seq = -1;
+	}
+	int64_t top = s->ro_seq;
+	sqlite3_bind_int64(q, 1, s->ro_seq);
+	sqlite3_bind_int64(q, 2, IDS_SWEEP);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(q, 0);
+		ids_add(s, sqlite3_column_int64(q, 1), seq);
+		if (seq > top)
+			top = seq;
+	}
+	sqlite3_reset(q);
+	if (rc != SQLITE_DONE)
+		return -1;
+	s->ro_seq = top;
+	return 0;
+}
+
+/* The waiting id with this prefix whose row has this id: as find_tx. */
+static int ids_probe(store_t *s, const uint8_t id[BSEC_HASH_BYTES], int64_t idp, sqlite3_stmt **out)
+{
+	struct ids_bucket *b = ids_bucket_of(s, idp);
+	sqlite3_stmt *q = s->stmt[S_TX_AT];
+	for (uint32_t j = 0; j < b->n; j++) {
+		if (b->e[j].idp != idp)
+			continue;
+		sqlite3_bind_int64(q, 1, b->e[j].seq);
+		int rc = step_to_id(s, q, 2, id);
+		if (rc == SQLITE_ROW) {
+			*out = q;
+			return rc;
+		}
+		sqlite3_reset(q);
+		if (rc != SQLITE_DONE)
+			return rc;
+	}
+	return SQLITE_DONE;
+}
+
 /* Finds the tx with this id: SQLITE_ROW and *out, the statement on its
  * row (domain, seq, raw), which the caller resets; SQLITE_DONE when the
  * ledger has no such tx; or an error code. */
@@ -560,20 +613,8 @@ static int find_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt *
 	if (s->ids) {
 		if (s->ids_stale && ids_recover(s) < 0)
 			return SQLITE_ERROR;
-		struct ids_bucket *b = ids_bucket_of(s, idp);
-		q = s->stmt[S_TX_AT];
-		for (uint32_t j = 0; j < b->n; j++) {
-			if (b->e[j].idp != idp)
-				continue;
-			sqlite3_bind_int64(q, 1, b->e[j].seq);
-			if ((rc = step_to_id(s, q, 2, id)) == SQLITE_ROW) {
-				*out = q;
-				return rc;
-			}
-			sqlite3_reset(q);
-			if (rc != SQLITE_DONE)
-				return rc;
-		}
+		if ((rc = ids_probe(s, id, idp, out)) != SQLITE_DONE)
+			return rc;
 	}
 	q = s->stmt[S_TX_BY_ID];
 	bind_id(q, id);
@@ -582,18 +623,12 @@ static int find_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt *
 		return rc;
 	}
 	sqlite3_reset(q);
-	if (rc != SQLITE_DONE || s->ids || s->schema < STORE_SCHEMA_VERSION)
+	if (rc != SQLITE_DONE || !s->readonly || s->schema < STORE_SCHEMA_VERSION)
 		return rc;
 	/* a read-only open: a writer may hold the id in memory still */
-	q = s->stmt[S_TX_RECENT];
-	sqlite3_bind_int64(q, 1, idp);
-	sqlite3_bind_int64(q, 2, IDS_SWEEP);
-	if ((rc = step_to_id(s, q, 2, id)) == SQLITE_ROW) {
-		*out = q;
-		return rc;
-	}
-	sqlite3_reset(q);
-	return rc;
+	if (ro_ids_load(s) < 0)
+		return SQLITE_ERROR;
+	return ids_probe(s, id, idp, out);
 }
 
 /* bsec_idp(id): idp_of for SQL, which the 3 -> 4 migration uses. */
@@ -912,7 +947,7 @@ static int prepare_all(store_t *s, char *err, size_t errlen)
 			/* statements that write, or that only a schema-6 file
 			 * needs: never run on a read-only open of an older one */
 			if (i == S_TX_INS || i == S_BLOCK_INS || i == S_TX_AT || i == S_IDS_INS ||
-			    i == S_IDS_HAS || i == S_IDS_LAST || i == S_TX_RECENT ||
+			    i == S_IDS_HAS || i == S_IDS_AFTER ||
 			    (s->schema < 3 && (i == S_PRINCIPAL_GET || i == S_PRINCIPAL_INS ||
 					       i == S_OBJECT_PUT)))
 				continue;
@@ -1166,7 +1201,7 @@ static void ckpt_start(store_t *s)
 
 void store_set_id_sweep(store_t *s, unsigned bits)
 {
-	if (!s || !s->ids || bits < 1 || bits > IDS_BITS || bits == s->ids_bits)
+	if (!s || s->readonly || !s->ids || bits < 1 || bits > IDS_BITS || bits == s->ids_bits)
 		return;
 	ids_free(s);
 	s->ids_bits = bits;

@@ -59,6 +59,51 @@ char *xstrndup(const char *s, size_t n)
 	return p;
 }
 
+char *utf8_lossy(const void *p, size_t n, size_t *outlen)
+{
+	const uint8_t *s = p;
+	char *out = xmalloc(3 * n + 1);   /* each byte at most one U+FFFD */
+	size_t o = 0, i = 0;
+
+	while (i < n) {
+		uint8_t b = s[i];
+		unsigned need;
+		uint8_t lo = 0x80, hi = 0xbf;   /* the second byte's range (Unicode table 3-7) */
+		if (b < 0x80) {
+			out[o++] = (char)b;
+			i++;
+			continue;
+		}
+		if (b >= 0xc2 && b <= 0xdf)
+			need = 1;
+		else if (b >= 0xe0 && b <= 0xef)
+			need = 2, lo = b == 0xe0 ? 0xa0 : 0x80, hi = b == 0xed ? 0x9f : 0xbf;
+		else if (b >= 0xf0 && b <= 0xf4)
+			need = 3, lo = b == 0xf0 ? 0x90 : 0x80, hi = b == 0xf4 ? 0x8f : 0xbf;
+		else
+			need = 0;
+		size_t j = i + 1;
+		unsigned k = 0;
+		for (; need && k < need && j < n; k++, j++) {
+			uint8_t c = s[j];
+			if (c < (k ? 0x80 : lo) || c > (k ? 0xbf : hi))
+				break;
+		}
+		if (need && k == need) {
+			memcpy(out + o, s + i, j - i);
+			o += j - i;
+		} else {
+			/* the maximal subpart, then go on at the byte that broke it */
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+		}
+		i = j;
+	}
+	out[o] = 0;
+	*outlen = o;
+	return out;
+}
+
 char *xasprintf(const char *fmt, ...)
 {
 	va_list ap;

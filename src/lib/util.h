@@ -22,6 +22,12 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) PRINTF(1, 2);
 
+/* n bytes as UTF-8 the way a browser's TextDecoder reads them: each
+ * ill-formed sequence (its longest valid-looking start, or one byte)
+ * becomes U+FFFD, NUL bytes stay.  Returns a NUL-terminated copy and its
+ * length in *outlen (caller frees). */
+char *utf8_lossy(const void *p, size_t n, size_t *outlen);
+
 /* Hex: hex_encode writes 2*len chars plus NUL into out (size 2*len+1).
  * hex_decode accepts exactly 2*outlen hex digits (either case); returns 0
  * on success, -1 on a bad digit or wrong length. */

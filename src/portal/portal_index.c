@@ -159,8 +159,10 @@ static void index_response(portal_t *p, const tx_t *tx, const block_t *b, uint32
 	r->answered = 1;
 	memcpy(r->resp_id, tx->id, BSEC_HASH_BYTES);
 	r->status = tx->status;
-	r->result = xstrndup(tx->result ? tx->result : "", tx->result_len);
-	r->error = xstrndup(tx->error ? tx->error : "", tx->error_len);
+	/* as the browser decodes the signed bytes, so that the page can
+	 * compare what it shows with what the orchestrator signed */
+	r->result = utf8_lossy(tx->result ? tx->result : "", tx->result_len, &r->result_len);
+	r->error = utf8_lossy(tx->error ? tx->error : "", tx->error_len, &r->error_len);
 	r->resp_ts = tx->timestamp_ms;
 	r->resp_height = b->hdr.height;
 	r->resp_block_ts = b->hdr.timestamp_ms;
@@ -235,8 +237,8 @@ json_t *portal_rec_json(const portal_t *p, const rec_t *r)
 	json_t *resp = json_object();
 	json_object_set_new(resp, "id", jhex(r->resp_id, BSEC_HASH_BYTES));
 	json_object_set_new(resp, "status", json_string(r->status == TX_STATUS_OK ? "ok" : "error"));
-	json_object_set_new(resp, "result", json_string(r->result ? r->result : ""));
-	json_object_set_new(resp, "error", json_string(r->error ? r->error : ""));
+	json_object_set_new(resp, "result", json_stringn(r->result ? r->result : "", r->result_len));
+	json_object_set_new(resp, "error", json_stringn(r->error ? r->error : "", r->error_len));
 	json_object_set_new(resp, "executor", r->executor >= 0
 				  ? json_string(p->g.providers[r->executor].name) : json_null());
 	json_object_set_new(resp, "signed_ms", json_integer((json_int_t)r->resp_ts));

@@ -80,7 +80,8 @@ typedef struct rec_t {
 	int answered;
 	uint8_t resp_id[BSEC_HASH_BYTES];
 	uint8_t status;                      /* TX_STATUS_* */
-	char *result, *error;
+	char *result, *error;                /* as UTF-8 (utf8_lossy), may hold NULs */
+	size_t result_len, error_len;
 	int executor;                        /* provider index, -1 unknown */
 	uint64_t resp_ts, resp_height, resp_block_ts;
 	uint32_t resp_index;

@@ -323,24 +323,30 @@ await step('the builder creates a VNF; it becomes executed with the orchestrator
   await shot('history-vnf');
 });
 
-await step('an outcome the portal misreports is caught: the badge covers the result shown, not just the signature', async () => {
-  // the portal (here a route in front of it) reports a result the
-  // orchestrator did not sign
+await step('an outcome the portal misreports is caught: the badge covers the result, state and executor shown, not just the signature', async () => {
+  // the portal (here a route in front of it) reports what the
+  // orchestrator did not sign: another result, then another executor
   const pattern = '**/api/objects/vnf/fw1';
-  await page.route(pattern, async (route) => {
-    const res = await route.fetch();
-    const body = await res.json();
-    for (const e of body.history) if (e.response) e.response.result = 'tampered by the portal';
-    await route.fulfill({ response: res, json: body });
-  });
-  await go('#/build');
-  await page.waitForSelector('#b-kind');
-  await go('#/object/vnf/fw1');
-  await page.waitForSelector('#timeline li.executed [data-verified="mismatch"]', { timeout: 30000 });
-  const txt = await page.textContent('#timeline li.executed .sig');
-  check(/does not match the signed response/.test(txt), `mismatch badge: ${txt}`);
-  check(!/tampered/.test(txt) && /executed, result/.test(txt), `the signed outcome is shown: ${txt}`);
-  await page.unroute(pattern);
+  const lies = [
+    (e) => { e.response.result = 'tampered by the portal'; },
+    (e) => { e.response.executor = 'p3'; },
+  ];
+  for (const lie of lies) {
+    await page.route(pattern, async (route) => {
+      const res = await route.fetch();
+      const body = await res.json();
+      for (const e of body.history) if (e.response) lie(e);
+      await route.fulfill({ response: res, json: body });
+    });
+    await go('#/build');
+    await page.waitForSelector('#b-kind');
+    await go('#/object/vnf/fw1');
+    await page.waitForSelector('#timeline li [data-verified="mismatch"]', { timeout: 30000 });
+    const txt = await page.textContent('#timeline li .sig[data-verified="mismatch"]');
+    check(/does not match the signed response/.test(txt), `mismatch badge: ${txt}`);
+    check(!/tampered/.test(txt) && /executed, result/.test(txt) && /of p0/.test(txt), `the signed outcome is shown: ${txt}`);
+    await page.unroute(pattern);
+  }
   await go('#/build');
   await page.waitForSelector('#b-kind');
   await go('#/object/vnf/fw1');

@@ -325,6 +325,23 @@ class AuditTest(unittest.TestCase):
         t = run_json("audit", "history", "--tenant", self.path(DEMO), "--dir", self.dir, "--json")
         self.assertEqual([x["request_id"] for x in t["entries"]][-1], self.orphan)
         self.assertEqual(t["count"], 4)
+        # pages of one, through a node and from a ledger file: each page names
+        # where the next request is, and together they are the whole list
+        for src in (["--dir", self.dir], ["--data-dir", self.path("node2")]):
+            got, frm = [], None
+            for _ in range(6):
+                args = ["audit", "history", "--tenant", self.path(DEMO), *src, "--limit", 1, "--json"]
+                page = run_json(*args, *(["--from", frm] if frm else []))
+                self.assertLessEqual(page["count"], 1)
+                got += [x["request_id"] for x in page["entries"]]
+                if page["next_from"] is None:
+                    self.assertIsNone(page["next_index"])
+                    break
+                frm = f"{page['next_from']}.{page['next_index']}"
+            self.assertEqual(got, [x["request_id"] for x in t["entries"]], src)
+        p = bsec("audit", "history", "--tenant", self.path(DEMO), "--dir", self.dir, "--from", "0.2")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("heights start at 1", p.stderr)
         d = run_json("audit", "history", "--domain", "p3", "--dir", self.dir, "--json")
         self.assertEqual(d["entries"][0]["state"], "pending")
         d = run_json("audit", "history", "--domain", "p2", "--dir", self.dir, "--json")

@@ -292,10 +292,46 @@ static void test_job_queue_bounded(void **st)
 	pthread_cond_destroy(&p.cv);
 }
 
+/* Outcomes are shown as the browser decodes the signed bytes (its
+ * TextDecoder, checked with node): ill-formed sequences become U+FFFD by
+ * maximal subpart, NULs and a leading BOM stay. */
+static void test_utf8_lossy(void **unused)
+{
+	(void)unused;
+	static const struct {
+		const char *in;
+		size_t len;
+		const char *want;
+		size_t want_len;
+	} v[] = {
+		{ "\xc3\x28", 2, "\xef\xbf\xbd(", 4 },
+		{ "\xe2\x82", 2, "\xef\xbf\xbd", 3 },
+		{ "\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80", 4 },
+		{ "\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9 },
+		{ "\xf4\x90\x80\x80", 4, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 12 },
+		{ "\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd", 6 },
+		{ "a\0b", 3, "a\0b", 3 },
+		{ "\xe2\x82\x28", 3, "\xef\xbf\xbd(", 4 },
+		{ "\xef\xbb\xbf" "a", 4, "\xef\xbb\xbf" "a", 4 },
+		{ "\xf0\x90\x80", 3, "\xef\xbf\xbd", 3 },
+		{ "\xff", 1, "\xef\xbf\xbd", 3 },
+		{ "\xe0\x80\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd", 9 },
+		{ "", 0, "", 0 },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(v); i++) {
+		size_t n = 99;
+		char *out = utf8_lossy(v[i].in, v[i].len, &n);
+		if (n != v[i].want_len || memcmp(out, v[i].want, n) != 0 || out[n] != 0)
+			fail_msg("vector %zu: got %zu bytes", i, n);
+		free(out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_utf8_lossy),
 		cmocka_unit_test(test_config_values),
 		cmocka_unit_test(test_assets),
 		cmocka_unit_test(test_shared_vectors),

@@ -1979,8 +1979,8 @@ static void test_tx_ids(void **unused)
 	refuse_dup_ids(dir);
 	store_t *s, *ro;
 	state_t *st = state_new(&W.g);
-	uint8_t ids[96][BSEC_HASH_BYTES], none[BSEC_HASH_BYTES];
-	uint64_t hs[96];
+	uint8_t ids[128][BSEC_HASH_BYTES], none[BSEC_HASH_BYTES];
+	uint64_t hs[128];
 	int n = 0, waited = 0;
 	tx_t t[4];
 	block_t b;
@@ -2027,7 +2027,17 @@ static void test_tx_ids(void **unused)
 	ids_all_found(ro, ids, hs, n, none);
 	store_close(ro);
 
-	/* a clean close writes the waiting ids out */
+	/* a clean close writes the waiting ids out (ids are random: a few
+	 * more blocks until some wait) */
+	for (int k = 0; k < 32 && waiting == 0; k++) {
+		uint64_t hk = store_height(s) + 1;
+		snprintf(name, sizeof(name), "vm create ti-more%d", k);
+		mk_request(&t[0], W.t1, "p0", name, bts(hk) - 1);
+		memcpy(ids[n], t[0].id, BSEC_HASH_BYTES);
+		hs[n++] = hk;
+		commit_block(s, st, t, 1, bts(hk));
+		waiting = ids_missing(dir);
+	}
 	assert_true(waiting > 0);
 	store_close(s);
 	assert_int_equal(ids_missing(dir), 0);
@@ -2126,6 +2136,193 @@ static void test_tx_ids(void **unused)
 	free(dir);
 }
 
+#define RV_MAX 4000
+static uint8_t rv_ids[RV_MAX][BSEC_HASH_BYTES];
+static uint64_t rv_h[RV_MAX];
+static int rv_n;
+static uint8_t rv_gone[RV_MAX][BSEC_HASH_BYTES];
+static int rv_ng;
+
+static void rv_check(store_t *s, const char *what, int step)
+{
+	for (int i = 0; i < rv_n; i++) {
+		uint64_t h = 0;
+		if (!has_tx(s, rv_ids[i], &h))
+			fail_msg("step %d (%s): tx %d of %d (height %llu) not found", step, what, i, rv_n,
+				 (unsigned long long)rv_h[i]);
+		if (h != rv_h[i])
+			fail_msg("step %d: tx %d at %llu, want %llu", step, i, (unsigned long long)h,
+				 (unsigned long long)rv_h[i]);
+	}
+	for (int i = 0; i < rv_ng; i++)
+		if (has_tx(s, rv_gone[i], NULL))
+			fail_msg("step %d (%s): rolled-back tx %d found", step, what, i);
+}
+
+/* One run of test_tx_ids_stress, its choices drawn from seed. */
+static void tx_ids_stress(int seed)
+{
+	char err[512], name[64];
+	char dn[32];
+	snprintf(dn, sizeof(dn), "revstress%d", seed);
+	char *dir = copy_dir(dn);
+	sql(dir, "CREATE TABLE rev_fail (h INTEGER); INSERT INTO rev_fail VALUES (0);"
+		 "CREATE TRIGGER rev_t BEFORE INSERT ON tx_ids WHEN EXISTS (SELECT 1 FROM blocks"
+		 " WHERE height = (SELECT h FROM rev_fail)) BEGIN SELECT RAISE(ROLLBACK, 'rev: fail'); END;"
+		 "CREATE TRIGGER rev_m BEFORE DELETE ON consensus_meta WHEN OLD.key = 'rev-fail'"
+		 " BEGIN SELECT RAISE(ROLLBACK, 'rev: meta'); END");
+	store_t *s;
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_meta_put(s, "rev-fail", "x", 1), 0);
+	rv_n = 0;
+	rv_ng = 0;
+	for (size_t i = 0; i < W.n_ids; i++) {
+		memcpy(rv_ids[rv_n], W.ids[i], BSEC_HASH_BYTES);
+		assert_true(has_tx(s, rv_ids[rv_n], &rv_h[rv_n]));
+		rv_n++;
+	}
+	srand((unsigned)seed * 7919u);
+	int in_b = 0, batch = 0, pend_from = rv_n, cnt = 0, fails = 0, swept_fail = 0, meta_fail = 0, armed = 0;
+	int name_base = seed * 100000;
+	for (int step = 0; step < 500 && rv_n < RV_MAX - 64; step++) {
+		int op = rand() % 24;
+		if (armed && ++armed > 8) {
+			/* disarm */
+			if (batch) {
+				assert_int_equal(store_batch(s, 0, err, sizeof(err)), 0);
+				batch = 0; in_b = 0;
+				pend_from = rv_n;
+			}
+			sql(dir, "UPDATE rev_fail SET h = 0");
+			armed = 0;
+			continue;
+		}
+		if (op == 0 && !batch && !armed) {
+			store_close(s);
+			assert_int_equal(ids_missing(dir), 0);
+			assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+			rv_check(s, "reopen", step);
+			continue;
+		}
+		if (op == 1) {
+			store_set_id_sweep(s, 1 + (unsigned)(rand() % 6));
+			continue;
+		}
+		if (op == 2 && !armed) {
+			if (batch) {
+				assert_int_equal(store_batch(s, 0, err, sizeof(err)), 0);
+				batch = 0; in_b = 0;
+			} else {
+				assert_int_equal(store_batch(s, 1, err, sizeof(err)), 0);
+				batch = 1; in_b = 0;
+			}
+			pend_from = rv_n;
+			continue;
+		}
+		if (op == 3 && !batch) {
+			store_t *ro;
+			assert_int_equal(store_open(&ro, dir, &W.g, 1, err, sizeof(err)), 0);
+			rv_check(ro, "read-only", step);
+			store_close(ro);
+			continue;
+		}
+		if (op == 4 && !armed) {
+			if (batch) {
+				assert_int_equal(store_batch(s, 0, err, sizeof(err)), 0);
+				batch = 0; in_b = 0;
+			}
+			char *q = xasprintf("UPDATE rev_fail SET h = %llu",
+					    (unsigned long long)(store_height(s) + 1 + (uint64_t)(rand() % 4)));
+			sql(dir, q);
+			free(q);
+			assert_int_equal(store_batch(s, 1, err, sizeof(err)), 0);
+			batch = 1; in_b = 0;
+			pend_from = rv_n;
+			armed = 1;
+			continue;
+		}
+		if (op == 5 && batch && in_b && !armed) {
+			/* a delete that fails and takes the batch with it */
+			if (store_meta_del(s, "rev-fail") < 0) {
+				meta_fail++;
+				for (int i = pend_from; i < rv_n && rv_ng < RV_MAX; i++)
+					memcpy(rv_gone[rv_ng++], rv_ids[i], BSEC_HASH_BYTES);
+				rv_n = pend_from;
+				store_batch(s, 0, err, sizeof(err));
+				batch = 0; in_b = 0;
+				rv_check(s, "meta del failed", step);
+			}
+			continue;
+		}
+		uint64_t h = store_height(s) + 1;
+		uint32_t m = (uint32_t)(rand() % 3 == 0 ? rand() % 80 : rand() % 12);
+		tx_t t[80];
+		for (uint32_t i = 0; i < m; i++) {
+			snprintf(name, sizeof(name), "vm create rv%d", name_base + cnt++);
+			mk_request(&t[i], W.t1, "p0", name, bts(h) - 100 + i);
+		}
+		block_t b;
+		cert_t c;
+		mk_block(&b, &c, h, store_tip_hash(s), bts(h), (uint16_t)(h % NPROV), t, m);
+		int r = store_append(s, &b, NULL, 0, &c, NULL, err, sizeof(err));
+		block_clear(&b);
+		cert_clear(&c);
+		if (r == 0) {
+			in_b = batch;
+			for (uint32_t i = 0; i < m; i++) {
+				memcpy(rv_ids[rv_n], t[i].id, BSEC_HASH_BYTES);
+				rv_h[rv_n++] = h;
+			}
+		} else {
+			fails++;
+			if (strstr(err, "rev: fail"))
+				swept_fail++;
+			else
+				fail_msg("unexpected append failure: %s", err);
+			int from = batch ? pend_from : rv_n;
+			for (int i = from; i < rv_n && rv_ng < RV_MAX; i++)
+				memcpy(rv_gone[rv_ng++], rv_ids[i], BSEC_HASH_BYTES);
+			for (uint32_t i = 0; i < m && rv_ng < RV_MAX; i++)
+				memcpy(rv_gone[rv_ng++], t[i].id, BSEC_HASH_BYTES);
+			rv_n = from;
+			store_batch(s, 0, err, sizeof(err));
+			batch = 0; in_b = 0;
+			pend_from = rv_n;
+			sql(dir, "UPDATE rev_fail SET h = 0");
+			armed = 0;
+		}
+		rv_check(s, "append", step);
+		if (!batch)
+			assert_int_equal(ids_missing_older(dir, 65536), 0);
+	}
+	print_message("stress seed %d: %d txs, %d failed appends (%d in the sweep), %d meta-del failures\n",
+		      seed, rv_n, fails, swept_fail, meta_fail);
+	if (batch)
+		assert_int_equal(store_batch(s, 0, err, sizeof(err)), 0);
+	sql(dir, "UPDATE rev_fail SET h = 0");   /* or the close's own write-out fails */
+	store_close(s);
+	assert_int_equal(ids_missing(dir), 0);
+	assert_int_equal(store_open(&s, dir, &W.g, 1, err, sizeof(err)), 0);
+	rv_check(s, "final ro", -1);
+	store_close(s);
+	free(dir);
+}
+
+/* Random appends (blocks of 0 to 79 txs, more than the sweep's buckets),
+ * batches on and off, sweeps of 2 to 64 buckets set on the way, appends
+ * that fail inside the sweep (a trigger on tx_ids), a metadata delete
+ * that fails and takes its batch with it, clean reopens and read-only
+ * opens beside the writer: after every step each committed tx is found
+ * by id at its height, no rolled-back one is, and no id waits longer
+ * than the sweep allows. */
+static void test_tx_ids_stress(void **unused)
+{
+	(void)unused;
+	for (int seed = 1; seed <= 3; seed++)
+		tx_ids_stress(seed);
+}
+
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2148,6 +2345,7 @@ int main(void)
 		cmocka_unit_test(test_meta_writes),
 		cmocka_unit_test(test_meta_del_in_batch),
 		cmocka_unit_test(test_tx_ids),
+		cmocka_unit_test(test_tx_ids_stress),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

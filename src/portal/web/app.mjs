@@ -839,7 +839,7 @@ function recordItem(r) {
     const el = h('p', { class: 'sig', id: `sig-${resp.id.slice(0, 16)}`, 'data-verified': 'pending' },
       `Response ${short(resp.id)} signed by ${resp.executor}'s orchestrator: checking the signature…`);
     const known = verified.get(resp.id);
-    if (known) showVerified(el, known, resp);
+    if (known) showVerified(el, known, r);
     kids.push(el);
   }
   kids.push(h('p', { class: 'muted' }, h('a', { href: `#/tx/${r.id}` }, `request tx ${short(r.id, 12)}`),
@@ -852,11 +852,14 @@ function recordItem(r) {
 const verified = new Map();
 
 // The badge covers what the page shows of the response: its signature,
-// and that the outcome shown (resp, from the portal) is the signed one.
-function showVerified(el, v, resp) {
+// and that the outcome shown (r, from the portal: the state, who executed
+// it, the status and its result or error) is the signed one.
+function showVerified(el, v, r) {
+  const resp = r.response;
   const shownOk = resp.status === 'ok';
   const shownText = (shownOk ? resp.result : resp.error) || '';
-  const same = v.ok === shownOk && v.text === shownText;
+  const same = v.ok === shownOk && v.text === shownText && r.state === (v.ok ? 'executed' : 'failed')
+    && resp.executor === v.provider;
   const signed = `${v.ok ? 'executed' : 'failed'}, ${v.ok ? 'result' : 'error'} “${v.text || '(none)'}”`;
   el.dataset.verified = !v.right ? 'no' : same ? 'yes' : 'mismatch';
   if (!v.right) {
@@ -892,7 +895,7 @@ async function verifyResponses(list) {
       }
     }
     const el = document.getElementById(`sig-${r.response.id.slice(0, 16)}`);
-    if (el) showVerified(el, v, r.response);
+    if (el) showVerified(el, v, r);
   }
 }
 

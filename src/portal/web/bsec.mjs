@@ -104,6 +104,10 @@ class Writer {
   }
 }
 
+// Text fields as the portal shows them (utf8_lossy in C): ill-formed bytes
+// become U+FFFD, a leading BOM is kept, not swallowed.
+const UTF8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
 class Reader {
   constructor(b) {
     this.b = b;
@@ -145,12 +149,12 @@ class Reader {
   str8(max) {
     const at = this.off, n = this.u8();
     if (n > max) throw new Error(`offset ${at}: field of ${n} bytes, at most ${max}`);
-    return new TextDecoder().decode(this.bytes(n));
+    return UTF8.decode(this.bytes(n));
   }
   str16(max) {
     const at = this.off, n = this.u16();
     if (n > max) throw new Error(`offset ${at}: field of ${n} bytes, at most ${max}`);
-    return new TextDecoder().decode(this.bytes(n));
+    return UTF8.decode(this.bytes(n));
   }
 }
 
