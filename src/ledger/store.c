@@ -353,6 +353,7 @@ struct store_t {
 	/* the ids of recent txs not yet in tx_ids (ids_sweep) */
 	struct ids_bucket *ids;      /* ids_n buckets; a read-only open's: ro_ids_load */
 	int64_t ro_seq;              /* read-only: the newest tx whose id ids holds */
+	unsigned ro_bits;            /* read-only: a window of 2^ro_bits txs (0: IDS_BITS) */
 	unsigned ids_bits;           /* ids_n = 2^ids_bits */
 	uint32_t ids_n;
 	uint32_t ids_cursor;         /* the bucket the sweep writes out next */
@@ -448,6 +449,9 @@ static int step_to_id(store_t *s, sqlite3_stmt *q, int col, const uint8_t id[BSE
 }
 
 /* ---- the ids waiting for tx_ids ---- */
+
+void (*store_test_hook)(void *);
+void *store_test_arg;
 
 struct ids_ent {
 	int64_t idp, seq;
@@ -549,23 +553,23 @@ static int ids_sweep(store_t *s, uint32_t ntx, char *err, size_t errlen)
 /* A read-only open of a ledger a writer may have open (or left after a
  * crash): the ids it may hold in memory are those of the last IDS_SWEEP
  * txs.  Their (idp, seq) are read into ids at the first miss, and those
- * of txs appended since at each later one; a tx older than that window
- * was in tx_ids when the window was read, so no id falls between. */
+ * of txs appended since at each later one.  A tx older than the window
+ * read was in tx_ids when it was read (find_tx looks there again). */
 static int ro_ids_load(store_t *s)
 {
 	sqlite3_stmt *q = s->stmt[S_IDS_AFTER];
 	int rc;
 
-	if (!s->ids || s->ids_waiting > 4 * (size_t)IDS_SWEEP) {
+	if (!s->ids || s->ids_waiting > 4 * (size_t)s->ids_n) {
 		ids_free(s);   /* a long-lived reader: start over */
-		s->ids_bits = IDS_BITS;
-		s->ids_n = IDS_SWEEP;
+		s->ids_bits = s->ro_bits ? s->ro_bits : IDS_BITS;
+		s->ids_n = 1u << s->ids_bits;
 		s->ids = xcalloc(s->ids_n, sizeof(*s->ids));
 		s->ro_seq = -1;
 	}
 	int64_t top = s->ro_seq;
 	sqlite3_bind_int64(q, 1, s->ro_seq);
-	sqlite3_bind_int64(q, 2, IDS_SWEEP);
+	sqlite3_bind_int64(q, 2, s->ids_n);
 	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(q, 0);
 		ids_add(s, sqlite3_column_int64(q, 1), seq);
@@ -625,10 +629,24 @@ static int find_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt *
 	sqlite3_reset(q);
 	if (rc != SQLITE_DONE || !s->readonly || s->schema < STORE_SCHEMA_VERSION)
 		return rc;
-	/* a read-only open: a writer may hold the id in memory still */
+	/* A read-only open: a writer may hold the id in memory still.  Each
+	 * statement reads its own snapshot, and blocks appended between the
+	 * lookup above and the load can both write the id out and push its
+	 * tx out of the window loaded; it is then in tx_ids as of the load,
+	 * so look there once more. */
+	if (store_test_hook)
+		store_test_hook(store_test_arg);
 	if (ro_ids_load(s) < 0)
 		return SQLITE_ERROR;
-	return ids_probe(s, id, idp, out);
+	if ((rc = ids_probe(s, id, idp, out)) != SQLITE_DONE)
+		return rc;
+	bind_id(q, id);
+	if ((rc = step_to_id(s, q, 2, id)) == SQLITE_ROW) {
+		*out = q;
+		return rc;
+	}
+	sqlite3_reset(q);
+	return rc;
 }
 
 /* bsec_idp(id): idp_of for SQL, which the 3 -> 4 migration uses. */
@@ -1201,7 +1219,15 @@ static void ckpt_start(store_t *s)
 
 void store_set_id_sweep(store_t *s, unsigned bits)
 {
-	if (!s || s->readonly || !s->ids || bits < 1 || bits > IDS_BITS || bits == s->ids_bits)
+	if (!s || bits < 1 || bits > IDS_BITS)
+		return;
+	if (s->readonly) {
+		/* the window a reader loads: the writer's sweep, if smaller */
+		ids_free(s);
+		s->ro_bits = bits;
+		return;
+	}
+	if (!s->ids || bits == s->ids_bits)
 		return;
 	ids_free(s);
 	s->ids_bits = bits;

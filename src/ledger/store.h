@@ -42,9 +42,16 @@ void store_set_checkpoint_pages(store_t *s, unsigned pages);
 
 /* The index by tx id (tx_ids) is written in sorted batches: a tx's id
  * reaches it before 2^bits more txs are appended (default 16, 1 to 16;
- * tests use small values), and waits in memory until then.  A writable
- * store only; the ids waiting are carried over. */
+ * tests use small values), and waits in memory until then; the ids
+ * waiting are carried over.  On a read-only store: the writer's setting,
+ * so that the reader looks for waiting ids among the last 2^bits txs. */
 void store_set_id_sweep(store_t *s, unsigned bits);
+
+/* Tests only (NULL otherwise): called by a read-only lookup between its
+ * look in tx_ids and its load of the recent ids, where a writer's
+ * appends race with it. */
+extern void (*store_test_hook)(void *);
+extern void *store_test_arg;
 void store_checkpoint_stats(store_t *s, uint64_t *background, uint64_t *failed,
 			    uint64_t *inline_runs);
 

@@ -169,8 +169,10 @@ static void index_response(portal_t *p, const tx_t *tx, const block_t *b, uint32
 	r->resp_index = idx;
 	for (size_t i = 0; i < p->g.n_providers; i++) {
 		const pubkey_t *k = &p->g.providers[i].orch_key;
-		if (k->scheme == tx->scheme && !memcmp(k->key, tx->sender, sig_pub_len(k->scheme)))
-			r->executor = (int)i;
+		if (k->scheme == tx->scheme && !memcmp(k->key, tx->sender, sig_pub_len(k->scheme))) {
+			r->executor = (int)i;   /* the first, as the browser takes it */
+			break;
+		}
 	}
 	map_put(p->resps, r->resp_id, BSEC_HASH_BYTES, r);
 }

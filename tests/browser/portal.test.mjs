@@ -406,6 +406,30 @@ await step('the builder creates a second VNF and an SFC through both, in order; 
   await shot('services');
 });
 
+await step('a genuine response shown under another request is caught, even once checked under its own', async () => {
+  // fw1's response was checked on fw1's page; the portal (a route in front
+  // of it) now shows it as the answer to sfc web's request
+  const fw = await pageFetch(page, 'GET', '/api/objects/vnf/fw1');
+  const genuine = fw.data.history.find((e) => e.response && e.state === 'executed').response;
+  const pattern = '**/api/objects/sfc/web';
+  await page.route(pattern, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    for (const e of body.history) if (e.response) e.response = { ...genuine };
+    await route.fulfill({ response: res, json: body });
+  });
+  await go('#/build');
+  await page.waitForSelector('#b-kind');
+  await go('#/object/sfc/web');
+  await page.waitForSelector('#timeline li [data-verified="no"]', { timeout: 30000 });
+  check(!(await page.$('#timeline li [data-verified="yes"]')), 'no response is marked verified');
+  await page.unroute(pattern);
+  await go('#/build');
+  await page.waitForSelector('#b-kind');
+  await go('#/object/sfc/web');
+  await page.waitForSelector('#timeline li.executed [data-verified="yes"]', { timeout: 30000 });
+});
+
 await step('the browser checks the inclusion proof and the commit certificate', async () => {
   await go(`#/tx/${result.sfc_request}`);
   await page.waitForSelector('#proof-result');

@@ -2323,6 +2323,86 @@ static void test_tx_ids_stress(void **unused)
 }
 
 
+/* A read-only lookup races the writer: between its look in tx_ids and
+ * its load of the recent ids (store_test_hook), the writer appends a
+ * block that both writes the id out and pushes its tx out of the window
+ * the reader loads.  The id is still found (tx_ids, looked at again). */
+static struct {
+	store_t *w;
+	state_t *st;
+	int armed;
+} race;
+
+static void race_append(void *arg)
+{
+	(void)arg;
+	if (!race.armed)
+		return;
+	race.armed = 0;
+	tx_t t[16];
+	char name[48];
+	uint64_t h = store_height(race.w) + 1;
+	for (int i = 0; i < 16; i++) {
+		snprintf(name, sizeof(name), "vm create race%d", i);
+		mk_request(&t[i], W.t1, "p0", name, bts(h) - 20 + (uint64_t)i);
+	}
+	commit_block(race.w, race.st, t, 16, bts(h));
+}
+
+static void test_tx_ids_read_race(void **unused)
+{
+	(void)unused;
+	char err[512], name[48], *dir = copy_dir("txrace");
+	store_t *s, *ro;
+	state_t *st = state_new(&W.g);
+	uint8_t x[BSEC_HASH_BYTES];
+	uint64_t xh = 0, h = 0;
+	tx_t t[1];
+
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_load_state(s, st, err, sizeof(err)), 0);
+	store_set_id_sweep(s, 3);
+	/* 1-tx blocks until the last one's id waits in the writer's memory */
+	for (int k = 0; k < 64 && !xh; k++) {
+		h = store_height(s) + 1;
+		snprintf(name, sizeof(name), "vm create racex%d", k);
+		mk_request(&t[0], W.t1, "p0", name, bts(h) - 1);
+		memcpy(x, t[0].id, BSEC_HASH_BYTES);
+		commit_block(s, st, t, 1, bts(h));
+		char *q = xasprintf("SELECT count(*) FROM tx_ids WHERE seq = %llu << 20",
+				    (unsigned long long)h);
+		char *got = sql_text(dir, q);
+		if (!strcmp(got, "0"))
+			xh = h;
+		free(got);
+		free(q);
+	}
+	assert_true(xh > 0);
+	assert_int_equal(store_open(&ro, dir, &W.g, 1, err, sizeof(err)), 0);
+	store_set_id_sweep(ro, 3);
+	race.w = s;
+	race.st = st;
+	race.armed = 1;
+	store_test_hook = race_append;
+	uint64_t got_h = 0;
+	int found = has_tx(ro, x, &got_h);
+	store_test_hook = NULL;
+	assert_int_equal(race.armed, 0);   /* the writer did append in between */
+	assert_true(found);
+	assert_int_equal(got_h, xh);
+	/* the race did happen: x is in tx_ids now, and 16 txs are newer */
+	char *q = xasprintf("SELECT count(*) FROM tx_ids WHERE seq = %llu << 20", (unsigned long long)xh);
+	assert_sql(dir, q, "1");
+	free(q);
+	q = xasprintf("SELECT count(*) FROM txs WHERE seq > %llu << 20", (unsigned long long)xh);
+	assert_sql(dir, q, "16");
+	free(q);
+	store_close(ro);
+	store_close(s);
+	state_free(st);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2346,6 +2426,7 @@ int main(void)
 		cmocka_unit_test(test_meta_del_in_batch),
 		cmocka_unit_test(test_tx_ids),
 		cmocka_unit_test(test_tx_ids_stress),
+		cmocka_unit_test(test_tx_ids_read_race),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

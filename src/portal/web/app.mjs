@@ -838,7 +838,7 @@ function recordItem(r) {
       : h('span', { class: 'field-error' }, 'Error: ', resp.error)));
     const el = h('p', { class: 'sig', id: `sig-${resp.id.slice(0, 16)}`, 'data-verified': 'pending' },
       `Response ${short(resp.id)} signed by ${resp.executor}'s orchestrator: checking the signature…`);
-    const known = verified.get(resp.id);
+    const known = verified.get(verifyKey(r));
     if (known) showVerified(el, known, r);
     kids.push(el);
   }
@@ -847,9 +847,12 @@ function recordItem(r) {
   return h('li', { class: state, 'data-request': r.id }, kids);
 }
 
-// response id -> {right, ok, text, provider, id}: a response is checked
-// once; ok and text are the outcome its signed bytes hold
+// request, response and domain -> {right, ok, text, provider, id}: a
+// response is checked once for the request it is shown under (a portal
+// could show one genuine response under another request); ok and text
+// are the outcome its signed bytes hold
 const verified = new Map();
+const verifyKey = (r) => `${r.id} ${r.response.id} ${r.domain}`;
 
 // The badge covers what the page shows of the response: its signature,
 // and that the outcome shown (r, from the portal: the state, who executed
@@ -878,7 +881,7 @@ async function verifyResponses(list) {
   const g = await loadGenesis();
   for (const r of list) {
     if (!r.response) continue;
-    let v = verified.get(r.response.id);
+    let v = verified.get(verifyKey(r));
     if (!v) {
       try {
         const t = await api('GET', `/api/tx/${r.response.id}`);
@@ -887,7 +890,7 @@ async function verifyResponses(list) {
         const right = c.ok && !!prov && c.orchestrator === prov.name && B.hex(c.tx.request_id) === r.id;
         const ok = c.tx.status === 0;
         v = { right, ok, text: ok ? c.tx.result : c.tx.error, provider: prov ? prov.name : null, id: r.response.id };
-        verified.set(r.response.id, v);
+        verified.set(verifyKey(r), v);
       } catch (e) {
         const el = document.getElementById(`sig-${r.response.id.slice(0, 16)}`);
         if (el) el.textContent = `Could not check the response signature: ${e.message}`;
