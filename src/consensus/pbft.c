@@ -2263,7 +2263,10 @@ static int on_fetch(pbft_t *p, const msg_t *m, const uint8_t *data)
 		 * gets no more than the budget */
 		p->defer_from[m->sender] = m->height;
 		p->defer_to[m->sender] = m->to;
-		return drop(p, PBFT_DROP_RATE_LIMITED, m, "reply bytes (held back)");
+		p->st.fetches_held++;   /* not a drop: an honest replica may do this */
+		log_debug(MOD, "FETCH %" PRIu64 "..%" PRIu64 " from %u held back by the byte budget",
+			  m->height, m->to, m->sender);
+		return 0;
 	}
 	p->defer_from[m->sender] = 0;
 	serve_fetch(p, m->sender, m->height, m->to);

@@ -258,6 +258,7 @@ typedef struct {
 	uint64_t new_views;           /* NEW-VIEWs accepted */
 	uint64_t equivocations;       /* leader equivocations detected */
 	uint64_t fetched;             /* blocks delivered through state transfer */
+	uint64_t fetches_held;        /* FETCHes the byte budget held back (served later) */
 	uint64_t proposed;            /* blocks we proposed as leader */
 	uint64_t msgs_in, msgs_out;
 	uint64_t dropped[PBFT_DROP__COUNT];

@@ -91,6 +91,9 @@ static void h_metrics(https_req_t *req, void *ctx)
 	  (unsigned long long)ps.equivocations);
 	M("# TYPE bsec_blocks_fetched_total counter\nbsec_blocks_fetched_total %llu\n",
 	  (unsigned long long)ps.fetched);
+	M("# HELP bsec_fetches_held_total Block requests from peers held back by the per-peer byte budget.\n"
+	  "# TYPE bsec_fetches_held_total counter\nbsec_fetches_held_total %llu\n",
+	  (unsigned long long)ps.fetches_held);
 	M("# HELP bsec_committed_txs_total Txs committed since start.\n# TYPE bsec_committed_txs_total counter\n");
 	M("bsec_committed_txs_total %llu\n", (unsigned long long)n->committed_txs);
 	M("# HELP bsec_mempool_txs Txs waiting in the mempool.\n# TYPE bsec_mempool_txs gauge\n");

@@ -1974,7 +1974,7 @@ static void test_blocks_far_heights_not_piped(void **st)
 /* Bytes of BLOCKS replies node 2 sends to node 1, which asks it for the
  * first 16 blocks every 20 ms for 3 s, with a reply budget of `budget'
  * bytes per second (0: none); *reply is one reply's size. */
-static uint64_t fetch_flood(uint64_t budget, uint64_t *reply)
+static uint64_t fetch_flood(uint64_t budget, uint64_t *reply, uint64_t *held)
 {
 	sim_t *s = sim_new(4, 2, 37, 0);
 	s->cfg.fetch_serve_bytes_s = budget;
@@ -2007,6 +2007,7 @@ static uint64_t fetch_flood(uint64_t budget, uint64_t *reply)
 		sim_round(s);
 	}
 	uint64_t sent = in->sent_blocks_bytes - before;
+	*held = stats_of(in).fetches_held;
 	sim_free(s);
 	return sent;
 }
@@ -2017,12 +2018,14 @@ static uint64_t fetch_flood(uint64_t budget, uint64_t *reply)
 static void test_fetch_byte_budget(void **st)
 {
 	(void)st;
-	uint64_t reply, reply2;
-	uint64_t free_run = fetch_flood(0, &reply);
+	uint64_t reply, reply2, held, held2;
+	uint64_t free_run = fetch_flood(0, &reply, &held);
+	assert_int_equal(held, 0);
 	assert_true(reply > 1000);
 	assert_int_equal(free_run, 150 * reply);   /* every one answered */
 	uint64_t budget = 2 * reply;
-	uint64_t capped = fetch_flood(budget, &reply2);
+	uint64_t capped = fetch_flood(budget, &reply2, &held2);
+	assert_true(held2 > 100);   /* held back (the last one served later), not answered */
 	assert_int_equal(reply2, reply);
 	/* 3 s: the first second's worth at once, 3 s of top-ups, and the
 	 * reply that went past the budget */
