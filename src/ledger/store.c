@@ -584,6 +584,18 @@ static int ro_ids_load(store_t *s)
 }
 
 /* The waiting id with this prefix whose row has this id: as find_tx. */
+/* Steps q (domain, seq, raw; bound) to the row with this id: SQLITE_ROW
+ * with *out = q, or q reset and SQLITE_DONE or an error. */
+static int step_found(store_t *s, sqlite3_stmt *q, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt **out)
+{
+	int rc = step_to_id(s, q, 2, id);
+	if (rc == SQLITE_ROW)
+		*out = q;
+	else
+		sqlite3_reset(q);
+	return rc;
+}
+
 static int ids_probe(store_t *s, const uint8_t id[BSEC_HASH_BYTES], int64_t idp, sqlite3_stmt **out)
 {
 	struct ids_bucket *b = ids_bucket_of(s, idp);
@@ -592,16 +604,19 @@ static int ids_probe(store_t *s, const uint8_t id[BSEC_HASH_BYTES], int64_t idp,
 		if (b->e[j].idp != idp)
 			continue;
 		sqlite3_bind_int64(q, 1, b->e[j].seq);
-		int rc = step_to_id(s, q, 2, id);
-		if (rc == SQLITE_ROW) {
-			*out = q;
-			return rc;
-		}
-		sqlite3_reset(q);
+		int rc = step_found(s, q, id, out);
 		if (rc != SQLITE_DONE)
 			return rc;
 	}
 	return SQLITE_DONE;
+}
+
+/* The lookup in tx_ids (in the txs.idp index up to schema 5). */
+static int tx_ids_find(store_t *s, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt **out)
+{
+	sqlite3_stmt *q = s->stmt[S_TX_BY_ID];
+	bind_id(q, id);
+	return step_found(s, q, id, out);
 }
 
 /* Finds the tx with this id: SQLITE_ROW and *out, the statement on its
@@ -610,7 +625,6 @@ static int ids_probe(store_t *s, const uint8_t id[BSEC_HASH_BYTES], int64_t idp,
 static int find_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt **out)
 {
 	int64_t idp = idp_of(id);
-	sqlite3_stmt *q;
 	int rc;
 
 	*out = NULL;
@@ -620,13 +634,7 @@ static int find_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt *
 		if ((rc = ids_probe(s, id, idp, out)) != SQLITE_DONE)
 			return rc;
 	}
-	q = s->stmt[S_TX_BY_ID];
-	bind_id(q, id);
-	if ((rc = step_to_id(s, q, 2, id)) == SQLITE_ROW) {
-		*out = q;
-		return rc;
-	}
-	sqlite3_reset(q);
+	rc = tx_ids_find(s, id, out);
 	if (rc != SQLITE_DONE || !s->readonly || s->schema < STORE_SCHEMA_VERSION)
 		return rc;
 	/* A read-only open: a writer may hold the id in memory still.  Each
@@ -640,13 +648,7 @@ static int find_tx(store_t *s, const uint8_t id[BSEC_HASH_BYTES], sqlite3_stmt *
 		return SQLITE_ERROR;
 	if ((rc = ids_probe(s, id, idp, out)) != SQLITE_DONE)
 		return rc;
-	bind_id(q, id);
-	if ((rc = step_to_id(s, q, 2, id)) == SQLITE_ROW) {
-		*out = q;
-		return rc;
-	}
-	sqlite3_reset(q);
-	return rc;
+	return tx_ids_find(s, id, out);
 }
 
 /* bsec_idp(id): idp_of for SQL, which the 3 -> 4 migration uses. */
