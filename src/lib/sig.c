@@ -25,6 +25,7 @@
 #include "sig.h"
 #include "ed25519v.h"
 #include "hash.h"
+#include "map.h"
 #include "rsa52.h"
 
 #include <errno.h>
@@ -844,7 +845,7 @@ out:
 	return ret;
 }
 
-char *sig_pub_to_pem(int scheme, const uint8_t *pub)
+static char *pub_pem_encode(int scheme, const uint8_t *pub)
 {
 	char *pem = NULL;
 	EVP_PKEY *pk = NULL;
@@ -875,6 +876,52 @@ out:
 	BIO_free(b);
 	EVP_PKEY_free(pk);
 	ERR_pop_to_mark();
+	return pem;
+}
+
+/* A key's PEM, by scheme and raw key.  OpenSSL's encoders look their
+ * implementation up by name under locks on every call (~60 us here), and
+ * the node's API writes the sender's PEM for each tx of every block it
+ * serves as JSON: under load that lookup was half of a node's main thread.
+ * Keys are few (tenants, orchestrators), so they are kept; the cache is
+ * emptied when it reaches PEM_CACHE_MAX distinct keys. */
+#define PEM_CACHE_MAX 4096
+static pthread_mutex_t pem_lock = PTHREAD_MUTEX_INITIALIZER;
+static map_t *pem_cache;
+
+char *sig_pub_to_pem(int scheme, const uint8_t *pub)
+{
+	size_t plen = sig_pub_len(scheme);
+	uint8_t key[1 + SIG_MAX_PUB];
+	char *pem = NULL;
+	if (!plen)
+		return NULL;
+	key[0] = (uint8_t)scheme;
+	memcpy(key + 1, pub, plen);
+	pthread_mutex_lock(&pem_lock);
+	const char *hit = pem_cache ? map_get(pem_cache, key, 1 + plen) : NULL;
+	if (hit)
+		pem = xstrdup(hit);
+	pthread_mutex_unlock(&pem_lock);
+	if (pem)
+		return pem;
+	pem = pub_pem_encode(scheme, pub);
+	if (!pem)
+		return NULL;
+	pthread_mutex_lock(&pem_lock);
+	if (!pem_cache)
+		pem_cache = map_new();
+	if (map_size(pem_cache) >= PEM_CACHE_MAX) {
+		size_t it = 0;
+		const void *k;
+		size_t kl;
+		void *v;
+		while (map_next(pem_cache, &it, &k, &kl, &v))
+			free(v);
+		map_clear(pem_cache);
+	}
+	free(map_put(pem_cache, key, 1 + plen, xstrdup(pem)));
+	pthread_mutex_unlock(&pem_lock);
 	return pem;
 }
 

@@ -6,7 +6,8 @@
  *   GET  /v1/transactions/{id}     ?wait=MS long-polls until committed
  *   GET  /v1/blocks/{height}       header, certificate, txs (JSON)
  *   GET  /v1/blocks?from=H&limit=N[&txs=1][&wait=MS]  (long-polls for block H)
- *   GET  /v1/blocks/raw?from=H&limit=N, /v1/blocks/{height}/raw  raw, for auditors
+ *   GET  /v1/blocks/raw?from=H&limit=N[&wait=MS], /v1/blocks/{height}/raw  raw, for
+ *        auditors and followers (the orchestrator, the portal)
  *   GET  /v1/proofs/{id}[?format=bin]  inclusion proof bundle (proof.h)
  *   GET  /v1/history, /v1/accountability, /v1/attestations  (api_audit.c)
  *   GET  /v1/status                node, height, tip_hash, view, leader, peers, ...
@@ -25,7 +26,7 @@
 const double node_lat_bounds[LAT_BUCKETS] = { 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
 					      10000, 30000 };
 
-#define MAX_WAIT_MS 60000
+#define MAX_WAIT_MS NODE_API_MAX_WAIT_MS
 #define MAX_BLOCKS_PAGE 100
 
 static void reply_json_obj(https_req_t *req, int status, json_t *o)
@@ -419,7 +420,7 @@ typedef struct block_waiter_t {
 	node_t *n;
 	https_req_t *req;
 	uint64_t from, limit;
-	int txs;
+	int form;          /* BLOCKS_JSON, BLOCKS_JSON_TXS or BLOCKS_RAW */
 	struct event *timer;
 	struct block_waiter_t *next;
 } block_waiter_t;
@@ -464,12 +465,20 @@ static void block_waiter_unlink(block_waiter_t *w)
 	free(w);
 }
 
+static void waiter_reply(block_waiter_t *w)
+{
+	if (w->form == BLOCKS_RAW)
+		node_api_raw_reply(w->req, w->n, w->from, w->limit);
+	else
+		blocks_reply(w->n, w->req, w->from, w->limit, w->form == BLOCKS_JSON_TXS);
+}
+
 static void block_waiter_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	block_waiter_t *w = arg;
 	(void)fd;
 	(void)what;
-	blocks_reply(w->n, w->req, w->from, w->limit, w->txs);
+	waiter_reply(w);
 	block_waiter_unlink(w);
 }
 
@@ -486,13 +495,32 @@ void node_api_block(node_t *n, uint64_t height)
 		block_waiter_t *w = *pp;
 		if (w->n == n && w->from <= height) {
 			*pp = w->next;
-			blocks_reply(n, w->req, w->from, w->limit, w->txs);
+			waiter_reply(w);
 			event_free(w->timer);
 			free(w);
 		} else {
 			pp = &w->next;
 		}
 	}
+}
+
+/* Long poll: answers req when block `from` commits or after wait ms,
+ * whichever comes first, in the given form. */
+void node_api_wait_block(https_req_t *req, node_t *n, uint64_t from, uint64_t limit, int form,
+			 uint64_t wait)
+{
+	block_waiter_t *w = xcalloc(1, sizeof(*w));
+	w->n = n;
+	w->req = req;
+	w->from = from;
+	w->limit = limit;
+	w->form = form;
+	w->timer = evtimer_new(n->base, block_waiter_timeout, w);
+	struct timeval tv = { (time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000) };
+	evtimer_add(w->timer, &tv);
+	w->next = block_waiters;
+	block_waiters = w;
+	https_req_defer(req, block_waiter_gone, w);
 }
 
 static void h_blocks(https_req_t *req, void *ctx)
@@ -531,23 +559,10 @@ static void h_blocks(https_req_t *req, void *ctx)
 	}
 	if (!from)
 		from = 1;
-	if (wait && from > store_height(n->store)) {
-		/* long poll: answer when block `from` commits or the wait ends */
-		block_waiter_t *w = xcalloc(1, sizeof(*w));
-		w->n = n;
-		w->req = req;
-		w->from = from;
-		w->limit = limit;
-		w->txs = (int)txs;
-		w->timer = evtimer_new(n->base, block_waiter_timeout, w);
-		struct timeval tv = { (time_t)(wait / 1000), (suseconds_t)((wait % 1000) * 1000) };
-		evtimer_add(w->timer, &tv);
-		w->next = block_waiters;
-		block_waiters = w;
-		https_req_defer(req, block_waiter_gone, w);
-		return;
-	}
-	blocks_reply(n, req, from, limit, (int)txs);
+	if (wait && from > store_height(n->store))
+		node_api_wait_block(req, n, from, limit, txs ? BLOCKS_JSON_TXS : BLOCKS_JSON, wait);
+	else
+		blocks_reply(n, req, from, limit, (int)txs);
 }
 
 static const https_route_t routes[] = {

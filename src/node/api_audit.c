@@ -1,8 +1,10 @@
 /*
  * api_audit.c — the node API's audit endpoints (docs/audit.md):
  *
- *   GET /v1/blocks/raw?from=H&limit=N   raw blocks + certificates for remote
- *   GET /v1/blocks/{H}/raw              auditors (framing in src/audit/remote.h)
+ *   GET /v1/blocks/raw?from=H&limit=N[&wait=MS]  raw blocks + certificates for
+ *                                       remote auditors and followers (wait:
+ *                                       long-polls for block H, as the JSON form)
+ *   GET /v1/blocks/{H}/raw              one block (framing in src/audit/remote.h)
  *   GET /v1/proofs/{id}[?format=bin]    inclusion-proof bundle (proof.h): JSON
  *                                       view with bundle_hex, or the bundle bytes
  *   GET /v1/history?object=KIND/NAME | tenant=HEX | domain=D [&from=H&limit=N]
@@ -49,33 +51,12 @@ static void reply_json(https_req_t *req, int status, json_t *o)
 
 /* ---- raw blocks ---- */
 
-void node_api_raw_blocks(https_req_t *req, node_t *n, const char *rest)
+/* The raw page from `from` on: at most limit blocks and, past the first,
+ * about RAW_MAX_BYTES. */
+void node_api_raw_reply(https_req_t *req, node_t *n, uint64_t from, uint64_t limit)
 {
-	uint64_t from, limit, tip = store_height(n->store);
+	uint64_t tip = store_height(n->store);
 	buf_t out;
-	if (!strcmp(rest, "raw")) {
-		if (https_req_query_u64(req, "from", 1, UINT64_MAX >> 1, &from) < 0 ||
-		    https_req_query_u64(req, "limit", 100, RAW_MAX_BLOCKS, &limit) < 0) {
-			https_reply_error(req, 400, "bad_query", "from must be a height, limit 0..%d",
-					  RAW_MAX_BLOCKS);
-			return;
-		}
-		if (!from)
-			from = 1;
-	} else {
-		char *end;
-		from = strtoull(rest, &end, 10);
-		if (end == rest || strcmp(end, "/raw") || rest[0] == '-' || rest[0] == '+' || !from) {
-			https_reply_error(req, 400, "bad_height", "`%.40s' is not HEIGHT/raw", rest);
-			return;
-		}
-		if (from > tip) {
-			https_reply_error(req, 404, "not_found", "no block at height %" PRIu64 " (tip is %" PRIu64 ")",
-					  from, tip);
-			return;
-		}
-		limit = 1;
-	}
 	buf_init(&out);
 	buf_put(&out, RAW_BLOCKS_MAGIC, 4);
 	buf_u64(&out, tip);
@@ -97,6 +78,39 @@ void node_api_raw_blocks(https_req_t *req, node_t *n, const char *rest)
 	}
 	https_reply(req, 200, "application/octet-stream", out.data, out.len);
 	buf_free(&out);
+}
+
+void node_api_raw_blocks(https_req_t *req, node_t *n, const char *rest)
+{
+	uint64_t from, limit, wait = 0, tip = store_height(n->store);
+	if (!strcmp(rest, "raw")) {
+		if (https_req_query_u64(req, "from", 1, UINT64_MAX >> 1, &from) < 0 ||
+		    https_req_query_u64(req, "limit", 100, RAW_MAX_BLOCKS, &limit) < 0 ||
+		    https_req_query_u64(req, "wait", 0, NODE_API_MAX_WAIT_MS, &wait) < 0) {
+			https_reply_error(req, 400, "bad_query", "from must be a height, limit 0..%d, wait 0..%d ms",
+					  RAW_MAX_BLOCKS, NODE_API_MAX_WAIT_MS);
+			return;
+		}
+		if (!from)
+			from = 1;
+	} else {
+		char *end;
+		from = strtoull(rest, &end, 10);
+		if (end == rest || strcmp(end, "/raw") || rest[0] == '-' || rest[0] == '+' || !from) {
+			https_reply_error(req, 400, "bad_height", "`%.40s' is not HEIGHT/raw", rest);
+			return;
+		}
+		if (from > tip) {
+			https_reply_error(req, 404, "not_found", "no block at height %" PRIu64 " (tip is %" PRIu64 ")",
+					  from, tip);
+			return;
+		}
+		limit = 1;
+	}
+	if (wait && from > tip)
+		node_api_wait_block(req, n, from, limit, BLOCKS_RAW, wait);
+	else
+		node_api_raw_reply(req, n, from, limit);
 }
 
 /* ---- proofs ---- */

@@ -191,10 +191,21 @@ void node_api_stop(node_t *n);
 void node_api_committed(node_t *n, const uint8_t id[BSEC_HASH_BYTES], uint64_t height);
 /* Wakes long-polls waiting for blocks up to height. */
 void node_api_block(node_t *n, uint64_t height);
+/* The longest long poll the API accepts. */
+#define NODE_API_MAX_WAIT_MS 60000
+/* The forms a page of blocks is served in. */
+enum { BLOCKS_JSON, BLOCKS_JSON_TXS, BLOCKS_RAW };
+/* Parks req until block `from` commits (or wait ms pass), then answers
+ * with the page from `from` on, of at most limit blocks, in that form. */
+void node_api_wait_block(https_req_t *req, node_t *n, uint64_t from, uint64_t limit, int form,
+			 uint64_t wait);
 
 /* api_audit.c: the audit endpoints (docs/audit.md).  rest is the path
  * after /v1/blocks/: "raw" or "H/raw". */
 void node_api_raw_blocks(https_req_t *req, node_t *n, const char *rest);
+/* The raw page (RAW_BLOCKS_MAGIC, tip, then height, block, certificate per
+ * block) from `from` on, of at most limit blocks. */
+void node_api_raw_reply(https_req_t *req, node_t *n, uint64_t from, uint64_t limit);
 void node_api_proofs(https_req_t *req, void *ctx);
 void node_api_history(https_req_t *req, void *ctx);
 void node_api_accountability(https_req_t *req, void *ctx);

@@ -5,6 +5,7 @@
  * taken from the JSON.
  */
 #include "follow.h"
+#include "../ledger/audit.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -108,6 +109,63 @@ static int cert_parse(cert_t *c, const json_t *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* The checks of follow.h on a header (its hash computed from its
+ * fields), then on the txs and certificate of its block.  0, or -1 with
+ * the reason in err. */
+static int header_check(const block_header_t *hdr, const genesis_t *g, uint64_t height,
+			const uint8_t prev_hash[BSEC_HASH_BYTES], char *err, size_t errlen)
+{
+	if (memcmp(hdr->chain_id, g->chain_id, BSEC_HASH_BYTES)) {
+		err_set(err, errlen, "block %llu belongs to another chain", (unsigned long long)height);
+		return -1;
+	}
+	if (hdr->height != height) {
+		err_set(err, errlen, "asked for block %llu, got height %llu", (unsigned long long)height,
+			(unsigned long long)hdr->height);
+		return -1;
+	}
+	if (memcmp(hdr->prev_hash, prev_hash, BSEC_HASH_BYTES)) {
+		err_set(err, errlen, "block %llu does not link to the previous block's hash",
+			(unsigned long long)height);
+		return -1;
+	}
+	if (hdr->proposer >= g->n_providers) {
+		err_set(err, errlen, "block %llu: proposer %u is not a member", (unsigned long long)height,
+			hdr->proposer);
+		return -1;
+	}
+	const pubkey_t *pk = &g->providers[hdr->proposer].node_key;
+	if (pk->scheme != hdr->proposer_scheme ||
+	    memcmp(pk->key, hdr->proposer_key, sig_pub_len(pk->scheme)) ||
+	    block_header_verify_sig(hdr) != 0) {
+		err_set(err, errlen, "block %llu: the header is not signed by proposer %u's node key",
+			(unsigned long long)height, hdr->proposer);
+		return -1;
+	}
+	return 0;
+}
+
+static int body_check(const block_t *b, const cert_t *c, const genesis_t *g, uint64_t height, char *err,
+		      size_t errlen)
+{
+	char why[256];
+	if (block_check_root(b) != 0) {
+		err_set(err, errlen, "block %llu: the txs do not match the header's tx_root",
+			(unsigned long long)height);
+		return -1;
+	}
+	if (block_check_sig_root(b) != 0) {
+		err_set(err, errlen, "block %llu: the txs' signatures do not match the header's sig_root",
+			(unsigned long long)height);
+		return -1;
+	}
+	if (cert_verify(c, g, height, b->hdr.hash, why, sizeof(why)) < 0) {
+		err_set(err, errlen, "block %llu: %s", (unsigned long long)height, why);
+		return -1;
+	}
+	return 0;
+}
+
 int follow_block_parse(block_t *out, const json_t *bj, const genesis_t *g, uint64_t height,
 		       const uint8_t prev_hash[BSEC_HASH_BYTES], char *err, size_t errlen)
 {
@@ -126,34 +184,9 @@ int follow_block_parse(block_t *out, const json_t *bj, const genesis_t *g, uint6
 		err_set(err, errlen, "block %llu: %s", (unsigned long long)height, why);
 		goto out;
 	}
+	if (header_check(&b.hdr, g, height, prev_hash, err, errlen) < 0)
+		goto out;
 	uint32_t count = b.hdr.tx_count;
-	if (memcmp(b.hdr.chain_id, g->chain_id, BSEC_HASH_BYTES)) {
-		err_set(err, errlen, "block %llu belongs to another chain", (unsigned long long)height);
-		goto out;
-	}
-	if (b.hdr.height != height) {
-		err_set(err, errlen, "asked for block %llu, got height %llu", (unsigned long long)height,
-			(unsigned long long)b.hdr.height);
-		goto out;
-	}
-	if (memcmp(b.hdr.prev_hash, prev_hash, BSEC_HASH_BYTES)) {
-		err_set(err, errlen, "block %llu does not link to the previous block's hash",
-			(unsigned long long)height);
-		goto out;
-	}
-	if (b.hdr.proposer >= g->n_providers) {
-		err_set(err, errlen, "block %llu: proposer %u is not a member", (unsigned long long)height,
-			b.hdr.proposer);
-		goto out;
-	}
-	const pubkey_t *pk = &g->providers[b.hdr.proposer].node_key;
-	if (pk->scheme != b.hdr.proposer_scheme ||
-	    memcmp(pk->key, b.hdr.proposer_key, sig_pub_len(pk->scheme)) ||
-	    block_header_verify_sig(&b.hdr) != 0) {
-		err_set(err, errlen, "block %llu: the header is not signed by proposer %u's node key",
-			(unsigned long long)height, b.hdr.proposer);
-		goto out;
-	}
 	json_t *txs = json_object_get(bj, "txs");
 	if (!json_is_array(txs) || json_array_size(txs) != count) {
 		err_set(err, errlen, "block %llu: header says %u txs, the answer carries %zu",
@@ -183,21 +216,12 @@ int follow_block_parse(block_t *out, const json_t *bj, const genesis_t *g, uint6
 		}
 		memcpy(b.tx_ids[i], b.txs[i].id, BSEC_HASH_BYTES);
 	}
-	if (block_check_root(&b) != 0) {
-		err_set(err, errlen, "block %llu: the txs do not match the header's tx_root",
-			(unsigned long long)height);
-		goto out;
-	}
-	if (block_check_sig_root(&b) != 0) {
-		err_set(err, errlen, "block %llu: the txs' signatures do not match the header's sig_root",
-			(unsigned long long)height);
-		goto out;
-	}
-	if (cert_parse(&c, json_object_get(bj, "certificate"), why, sizeof(why)) < 0 ||
-	    cert_verify(&c, g, height, b.hdr.hash, why, sizeof(why)) < 0) {
+	if (cert_parse(&c, json_object_get(bj, "certificate"), why, sizeof(why)) < 0) {
 		err_set(err, errlen, "block %llu: %s", (unsigned long long)height, why);
 		goto out;
 	}
+	if (body_check(&b, &c, g, height, err, errlen) < 0)
+		goto out;
 	*out = b;
 	memset(&b, 0, sizeof(b));
 	ret = 0;
@@ -205,6 +229,68 @@ out:
 	block_clear(&b);
 	cert_clear(&c);
 	return ret;
+}
+
+int follow_page_open(follow_page_t *pg, const uint8_t *body, size_t len, char *err, size_t errlen)
+{
+	memset(pg, 0, sizeof(*pg));
+	if (len < 12 || memcmp(body, RAW_BLOCKS_MAGIC, 4) != 0) {
+		err_set(err, errlen, "not a raw block page (%zu bytes, no %s magic)", len, RAW_BLOCKS_MAGIC);
+		return -1;
+	}
+	rd_init(&pg->rd, body, len);
+	(void)rd_bytes(&pg->rd, 4);
+	pg->tip = rd_u64(&pg->rd);
+	return 0;
+}
+
+int follow_page_next(follow_page_t *pg, block_t *out, const genesis_t *g, uint64_t height,
+		     const uint8_t prev_hash[BSEC_HASH_BYTES], char *err, size_t errlen)
+{
+	block_t b;
+	cert_t c;
+	char why[256];
+	size_t bl = 0, cl = 0;
+	memset(out, 0, sizeof(*out));
+	if (pg->rd.err) {
+		err_set(err, errlen, "the page is malformed");
+		return -1;
+	}
+	if (pg->rd.off == pg->rd.len)
+		return 0;
+	uint64_t h = rd_u64(&pg->rd);
+	const uint8_t *bp = rd_blob32(&pg->rd, &bl, BLOCK_MAX_BYTES);
+	/* a certificate: a view, a count and CERT_MAX_SIGS signatures at most */
+	const uint8_t *cp = rd_blob32(&pg->rd, &cl, 10 + (size_t)CERT_MAX_SIGS * (4 + SIG_MAX_SIG));
+	if (!rd_ok(&pg->rd)) {
+		err_set(err, errlen, "block %llu: the page is cut short or malformed (offset %zu: %s)",
+			(unsigned long long)height, pg->rd.err_off, pg->rd.err);
+		return -1;
+	}
+	if (h != height) {
+		err_set(err, errlen, "asked for block %llu, the page has %llu", (unsigned long long)height,
+			(unsigned long long)h);
+		return -1;
+	}
+	if (block_decode(&b, bp, bl, why, sizeof(why)) < 0) {
+		err_set(err, errlen, "block %llu does not decode: %s", (unsigned long long)height, why);
+		return -1;
+	}
+	if (cert_decode(&c, cp, cl, why, sizeof(why)) < 0) {
+		err_set(err, errlen, "block %llu: the certificate does not decode: %s",
+			(unsigned long long)height, why);
+		block_clear(&b);
+		return -1;
+	}
+	int r = header_check(&b.hdr, g, height, prev_hash, err, errlen) < 0 ? -1
+		: body_check(&b, &c, g, height, err, errlen);
+	cert_clear(&c);
+	if (r < 0) {
+		block_clear(&b);
+		return -1;
+	}
+	*out = b;
+	return 1;
 }
 
 /* ---- the nodes to follow ---------------------------------------------------- */

@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include "../ledger/block.h"
 #include "../ledger/genesis.h"
+#include "../lib/buf.h"
 #include "../lib/nodeapi.h"
 
 struct json_t;
@@ -35,6 +36,23 @@ struct json_t;
  * (*out is then cleared). */
 int follow_block_parse(block_t *out, const struct json_t *bj, const genesis_t *g, uint64_t height,
 		       const uint8_t prev_hash[BSEC_HASH_BYTES], char *err, size_t errlen) WUR;
+
+/* The same checks on a page of GET /v1/blocks/raw (the form followers
+ * read: JSON costs the node far more to write than the page's copy of
+ * its stored bytes): RAW_BLOCKS_MAGIC, the node's height (u64), then per
+ * block its height (u64), the block's and the certificate's bytes
+ * (u32-length blobs).  follow_page_open: 0, or -1 with err when body is
+ * not such a page (body must outlive pg).  follow_page_next: 1 with the
+ * next block in *out (block_clear it) once it checks at the expected
+ * height after prev_hash, 0 at the end of the page, -1 with the reason in
+ * err. */
+typedef struct {
+	rd_t rd;
+	uint64_t tip;      /* the node's height when it answered */
+} follow_page_t;
+int follow_page_open(follow_page_t *pg, const uint8_t *body, size_t len, char *err, size_t errlen) WUR;
+int follow_page_next(follow_page_t *pg, block_t *out, const genesis_t *g, uint64_t height,
+		     const uint8_t prev_hash[BSEC_HASH_BYTES], char *err, size_t errlen) WUR;
 
 /* Appends the nodes to follow to *v (of *n): the n_urls URLs of the
  * config file cfg_path (trusted through ca, or else through the

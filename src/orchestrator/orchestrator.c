@@ -3,7 +3,7 @@
  *
  * One thread, one loop:
  *
- *   follow   GET /v1/blocks?from=H&limit=N&txs=1&wait=MS on the node in use
+ *   follow   GET /v1/blocks/raw?from=H&limit=N&wait=MS on the node in use
  *            (long poll once caught up).  Every block is checked (follow.h:
  *            hash chain, proposer signature, tx root, commit certificate)
  *            before anything else looks at it; a node that serves a bad
@@ -60,7 +60,7 @@
 
 #define MOD "orch"
 #define POLL_WAIT_MS 2000            /* one long poll for the next block */
-#define PAGE_BLOCKS 8                /* blocks per fetch while catching up (a full block is ~20 MB of JSON) */
+#define PAGE_BLOCKS 64               /* blocks per fetch while catching up (the node ends a page past 8 MB) */
 #define CALL_TIMEOUT_MS 10000        /* any other API call */
 #define SWEEP_INTERVAL_MS 5000       /* resubmission sweep, when caught up */
 #define RESUBMIT_AFTER_MS 10000      /* a response accepted this long ago and not committed */
@@ -665,36 +665,40 @@ static int process_block(orch_t *o, const block_t *b)
 static int fetch_from(orch_t *o, size_t i, unsigned wait_ms, uint64_t *tip)
 {
 	onode_t *nd = &o->nodes[i];
-	char *path = xasprintf("/v1/blocks?from=%llu&limit=%d&txs=1&wait=%u",
+	char *path = xasprintf("/v1/blocks/raw?from=%llu&limit=%d&wait=%u",
 			       (unsigned long long)o->height + 1, PAGE_BLOCKS, wait_ms);
 	int status, ret = -2;
-	json_t *body = NULL;
-	if (node_call(o, i, 1, (int)wait_ms + CALL_TIMEOUT_MS, "GET", path, NULL, 0, &status, &body) < 0) {
+	uint8_t *resp = NULL;
+	size_t rlen = 0;
+	char err[512];
+	follow_page_t pg;
+	if (nodeapi_request(&nd->poll, nd, (int)wait_ms + CALL_TIMEOUT_MS,
+			    BLOCK_MAX_BYTES + (16u << 20), "GET", path, NULL, 0,
+			    &status, &resp, &rlen, nd->err, sizeof(nd->err)) < 0) {
 		log_warn(MOD, "node %s (%s): %s", nd->name, nd->url, nd->err);
 		goto out;
 	}
-	json_t *blocks = json_object_get(body, "blocks");
-	if (status != 200 || !json_is_array(blocks)) {
+	if (status != 200 || follow_page_open(&pg, resp, rlen, err, sizeof(err)) < 0) {
 		log_warn(MOD, "node %s (%s): GET %s: HTTP %d %s", nd->name, nd->url, path, status,
-			 jstr(body, "message"));
+			 status == 200 ? err : "");
 		goto out;
 	}
-	json_t *th = json_object_get(body, "height");
 	if (tip)
-		*tip = json_is_integer(th) ? (uint64_t)json_integer_value(th) : 0;
+		*tip = pg.tip;
 	int done = 0;
-	for (size_t k = 0; k < json_array_size(blocks); k++) {
+	for (;;) {
 		block_t b;
-		char err[512];
 		const uint8_t *prev = o->height ? o->tip_hash : o->g.chain_id;
-		if (follow_block_parse(&b, json_array_get(blocks, k), &o->g, o->height + 1, prev, err,
-				       sizeof(err)) < 0) {
+		int r = follow_page_next(&pg, &b, &o->g, o->height + 1, prev, err, sizeof(err));
+		if (r == 0)
+			break;
+		if (r < 0) {
 			log_warn(MOD, "node %s (%s) served a block that does not verify: %s", nd->name, nd->url,
 				 err);
 			ret = done ? done : -2;
 			goto out;
 		}
-		int r = process_block(o, &b);
+		r = process_block(o, &b);
 		block_clear(&b);
 		if (r < 0) {
 			ret = -1;
@@ -704,7 +708,7 @@ static int fetch_from(orch_t *o, size_t i, unsigned wait_ms, uint64_t *tip)
 	}
 	ret = done;
 out:
-	json_decref(body);
+	free(resp);
 	free(path);
 	return ret;
 }

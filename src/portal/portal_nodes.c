@@ -1,7 +1,7 @@
 /*
  * portal_nodes.c — the portal's side of the node API (portal_internal.h).
  *
- *   follower  one thread: GET /v1/blocks?from=H&limit=N&txs=1&wait=MS on
+ *   follower  one thread: GET /v1/blocks/raw?from=H&limit=N&wait=MS on
  *             the node in use (a long poll once caught up), every block
  *             checked by follow_block_parse (hash links, proposer
  *             signature, tx root, commit certificate) before it is queued
@@ -35,7 +35,7 @@
 #define MAX_QUEUED_BLOCKS 32
 #define PROBE_MS 10000               /* idle: ask another node this often */
 #define RETRY_MAX_MS 5000
-#define MAX_RESPONSE (256u << 20)     /* a page of blocks with their txs */
+#define MAX_RESPONSE (BLOCK_MAX_BYTES + (16u << 20)) /* a raw page: ended past 8 MB, or one block */
 
 int portal_nodes_setup(portal_t *p, char *err, size_t errlen)
 {
@@ -118,39 +118,38 @@ static int fetch_from(follower_t *f, size_t i, unsigned wait_ms)
 {
 	portal_t *p = f->p;
 	const pnode_t *nd = &p->nodes[i];
-	char *path = xasprintf("/v1/blocks?from=%llu&limit=%d&txs=1&wait=%u",
+	char *path = xasprintf("/v1/blocks/raw?from=%llu&limit=%d&wait=%u",
 			       (unsigned long long)f->height + 1, PAGE_BLOCKS, wait_ms);
 	uint8_t *resp = NULL;
 	size_t rlen;
 	int status, ret = -2, done = 0;
 	char err[512];
-	json_t *body = NULL;
+	follow_page_t pg;
 	if (nodeapi_request(&f->clients[i], nd, (int)wait_ms + CALL_TIMEOUT_MS, MAX_RESPONSE, "GET", path, NULL,
 			    0, &status, &resp, &rlen, err, sizeof(err)) < 0) {
 		log_warn(MOD, "node %s (%s): %s", nd->name, nd->url, err);
 		goto out;
 	}
-	json_error_t je;
-	body = json_loadb((const char *)resp, rlen, 0, &je);
-	json_t *blocks = json_object_get(body, "blocks");
-	if (status != 200 || !json_is_array(blocks)) {
-		log_warn(MOD, "node %s (%s): GET %s: HTTP %d", nd->name, nd->url, path, status);
+	if (status != 200 || follow_page_open(&pg, resp, rlen, err, sizeof(err)) < 0) {
+		log_warn(MOD, "node %s (%s): GET %s: HTTP %d %s", nd->name, nd->url, path, status,
+			 status == 200 ? err : "");
 		goto out;
 	}
-	json_t *th = json_object_get(body, "height");
 	pthread_mutex_lock(&p->mu);
-	if (json_is_integer(th) && (uint64_t)json_integer_value(th) > p->node_tip)
-		p->node_tip = (uint64_t)json_integer_value(th);
+	if (pg.tip > p->node_tip)
+		p->node_tip = pg.tip;
 	snprintf(p->follow_node, sizeof(p->follow_node), "%s", nd->name);
 	pthread_mutex_unlock(&p->mu);
-	for (size_t k = 0; k < json_array_size(blocks); k++) {
+	for (;;) {
 		block_t *b = xcalloc(1, sizeof(*b));
 		const uint8_t *prev = f->height ? f->prev : p->g.chain_id;
-		if (follow_block_parse(b, json_array_get(blocks, k), &p->g, f->height + 1, prev, err,
-				       sizeof(err)) < 0) {
+		int r = follow_page_next(&pg, b, &p->g, f->height + 1, prev, err, sizeof(err));
+		if (r <= 0) {
+			free(b);
+			if (r == 0)
+				break;
 			log_warn(MOD, "node %s (%s) served a block that does not verify: %s", nd->name, nd->url,
 				 err);
-			free(b);
 			ret = done ? done : -2;
 			goto out;
 		}
@@ -166,7 +165,6 @@ static int fetch_from(follower_t *f, size_t i, unsigned wait_ms)
 	}
 	ret = done;
 out:
-	json_decref(body);
 	free(resp);
 	free(path);
 	return ret;

@@ -248,6 +248,58 @@ class AuditTest(unittest.TestCase):
         b[at] ^= 1
         db.execute(f"UPDATE {table} SET {col} = ? WHERE {where}", (bytes(b),))
 
+    def test_raw_long_poll(self):
+        """GET /v1/blocks/raw?from=H&wait=MS (what the orchestrators and
+        the portal follow): parked until block H commits, then a page that
+        starts at H; an empty page when the wait ends first."""
+        def page(body):
+            self.assertEqual(body[:4], b"BSRB")
+            tip = struct.unpack(">Q", body[4:12])[0]
+            first = struct.unpack(">Q", body[12:20])[0] if len(body) >= 20 else None
+            return tip, first
+        st, o = self.api("/v1/status", node=1)
+        h = o["height"]
+        # nothing asked for: the wait ends with an empty page (unless a
+        # block came by itself, e.g. an attestation: then it starts at h+1)
+        t0 = time.monotonic()
+        st, body = self.api(f"/v1/blocks/raw?from={h + 1}&wait=1500", node=1, raw=True)
+        took = time.monotonic() - t0
+        self.assertEqual(st, 200)
+        tip, first = page(body)
+        if first is None:
+            self.assertGreaterEqual(took, 1.4)
+            self.assertEqual(len(body), 12)
+        else:
+            self.assertEqual(first, h + 1)
+        # a request committed while the poll waits answers it
+        st, o = self.api("/v1/status", node=1)
+        h = o["height"]
+        got = {}
+
+        def poll():
+            t = time.monotonic()
+            got["r"] = self.api(f"/v1/blocks/raw?from={h + 1}&wait=30000", node=1, raw=True)
+            got["took"] = time.monotonic() - t
+        th = threading.Thread(target=poll)
+        th.start()
+        time.sleep(0.3)   # parked (or answered by a block that came by itself: same check)
+        rc, out, err = self.request("p1", "vm create rawpoll", "--wait-response")
+        self.assertEqual(rc, 0, err)
+        th.join(timeout=35)
+        self.assertFalse(th.is_alive())
+        st, body = got["r"]
+        self.assertEqual(st, 200)
+        tip, first = page(body)
+        self.assertEqual(first, h + 1)
+        self.assertLess(got["took"], 25)
+        # leave the platform as the other tests expect it
+        rc, out, err = self.request("p1", "vm delete rawpoll", "--wait-response")
+        self.assertEqual(rc, 0, err)
+        # the wait is bounded like the JSON form's
+        st, o = self.api(f"/v1/blocks/raw?from={h + 1}&wait=99999999", node=1)
+        self.assertEqual(st, 400)
+        self.assertIn("wait", o["message"])
+
     def test_tampered_ledger_files(self):
         swap = ("UPDATE blocks SET height = -height WHERE height IN (3, 4);"
                 "UPDATE blocks SET height = 7 + height WHERE height < 0;"

@@ -201,6 +201,7 @@ class LyingProxy:
         self.cafile = devnet.path("ca.pem")
         find_hex, repl_hex = find.encode().hex(), replace.encode().hex()
         assert len(find_hex) == len(repl_hex)
+        find_b, repl_b = find.encode(), replace.encode()
         proxy = self
         self.tampered = 0
 
@@ -228,7 +229,10 @@ class LyingProxy:
 
             def do_GET(self):
                 status, data = self.forward()
-                if self.path.startswith("/v1/blocks") and find_hex in data.decode(errors="replace"):
+                if self.path.startswith("/v1/blocks/raw") and find_b in data:
+                    data = data.replace(find_b, repl_b)   # the raw page followers read
+                    proxy.tampered += 1
+                elif self.path.startswith("/v1/blocks") and find_hex in data.decode(errors="replace"):
                     data = data.decode().replace(find_hex, repl_hex).encode()
                     proxy.tampered += 1
                 self.reply(status, data)

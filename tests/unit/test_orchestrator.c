@@ -19,6 +19,8 @@
 #include <jansson.h>
 
 #include "lib/util.h"
+#include "lib/buf.h"
+#include "ledger/audit.h"
 #include "lib/sig.h"
 #include "ledger/tx.h"
 #include "ledger/block.h"
@@ -207,6 +209,8 @@ typedef struct {
 	genesis_t g;
 	sig_key_t *node[NPROV], *tenant;
 	json_t *block1, *block2;     /* API JSON of blocks 1 and 2 */
+	buf_t page;                  /* both as a raw page (GET /v1/blocks/raw) */
+	size_t at2;                  /* where block 2's entry starts in it */
 	uint8_t hash1[BSEC_HASH_BYTES];
 } chain_t;
 
@@ -280,6 +284,17 @@ static json_t *make_block_json(uint64_t h, const uint8_t prev[BSEC_HASH_BYTES], 
 		assert_int_equal(sig_sign(C.node[i], c.sigs[i].sig, msg, len), 0);
 	}
 	free(msg);
+	/* the raw page's entry: height, block, certificate */
+	buf_t eb, ec;
+	buf_init(&eb);
+	buf_init(&ec);
+	block_encode(&eb, &b);
+	cert_encode(&ec, &c);
+	buf_u64(&C.page, h);
+	buf_blob32(&C.page, eb.data, eb.len);
+	buf_blob32(&C.page, ec.data, ec.len);
+	buf_free(&eb);
+	buf_free(&ec);
 	json_t *txs = json_array();
 	for (uint32_t i = 0; i < n; i++)
 		json_array_append_new(txs, tx_to_json(&b.txs[i], C.g.chain_id));
@@ -299,7 +314,11 @@ static int setup_chain(void **state)
 	static const char *const b1[] = { "vm create a", "vnf create fw --type firewall --vm a" };
 	static const char *const b2[] = { "vm create b" };
 	uint8_t h2[BSEC_HASH_BYTES];
+	buf_init(&C.page);
+	buf_put(&C.page, RAW_BLOCKS_MAGIC, 4);
+	buf_u64(&C.page, 2);
 	C.block1 = make_block_json(1, C.g.chain_id, b1, 2, C.hash1);
+	C.at2 = C.page.len;
 	C.block2 = make_block_json(2, C.hash1, b2, 1, h2);
 	return 0;
 }
@@ -309,6 +328,7 @@ static int teardown_chain(void **state)
 	(void)state;
 	json_decref(C.block1);
 	json_decref(C.block2);
+	buf_free(&C.page);
 	for (int i = 0; i < NPROV; i++)
 		sig_key_free(C.node[i]);
 	sig_key_free(C.tenant);
@@ -450,6 +470,84 @@ static void test_follow_refuses_tampering(void **state)
 	assert_int_equal(follow_block_parse(&b, NULL, &C.g, 1, C.g.chain_id, err, sizeof(err)), -1);
 }
 
+/* ---- follow: raw pages ------------------------------------------------------- */
+
+/* Reads page (len bytes) from block 1: 0 when both blocks check, else -1
+ * with err; *got counts the blocks that did. */
+static int read_page(const uint8_t *page, size_t len, int *got, char *err, size_t errlen)
+{
+	follow_page_t pg;
+	*got = 0;
+	if (follow_page_open(&pg, page, len, err, errlen) < 0)
+		return -1;
+	assert_int_equal(pg.tip, 2);
+	const uint8_t *prev = C.g.chain_id;
+	uint8_t hash[BSEC_HASH_BYTES];
+	for (uint64_t h = 1;; h++) {
+		block_t b;
+		int r = follow_page_next(&pg, &b, &C.g, h, prev, err, errlen);
+		if (r <= 0)
+			return r < 0 || *got != 2 ? -1 : 0;
+		assert_int_equal(b.hdr.height, h);
+		memcpy(hash, b.hdr.hash, BSEC_HASH_BYTES);
+		prev = hash;
+		block_clear(&b);
+		++*got;
+	}
+}
+
+static void test_follow_raw_page(void **state)
+{
+	(void)state;
+	char err[512] = "";
+	int got;
+	if (read_page(C.page.data, C.page.len, &got, err, sizeof(err)) != 0)
+		fail_msg("the page does not read: %s", err);
+	assert_int_equal(got, 2);
+
+	/* every byte of block 2's entry matters: a bit flipped anywhere in it
+	 * (its height, the framing, the block, the certificate) is refused,
+	 * after block 1 came through */
+	size_t n = C.page.len, refused = 0;
+	uint8_t *t = xmalloc(n);
+	for (size_t at = C.at2; at < n; at++) {
+		memcpy(t, C.page.data, n);
+		t[at] ^= 0x01;
+		err[0] = 0;
+		if (read_page(t, n, &got, err, sizeof(err)) == 0)
+			fail_msg("a bit flipped at offset %zu of %zu went through", at, n);
+		refused++;
+		assert_int_equal(got, 1);      /* block 1 still came through */
+		assert_true(err[0]);
+	}
+	assert_int_equal(refused, n - C.at2);
+	/* cut anywhere inside block 2's entry: block 1, then an error */
+	for (size_t cut = C.at2 + 1; cut < n; cut += 7) {
+		assert_int_equal(read_page(C.page.data, cut, &got, err, sizeof(err)), -1);
+		assert_int_equal(got, 1);
+	}
+	free(t);
+	/* not a page */
+	assert_int_equal(read_page((const uint8_t *)"BSRX\0\0\0\0\0\0\0\2", 12, &got, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "raw block page"));
+	assert_int_equal(read_page(C.page.data, 11, &got, err, sizeof(err)), -1);
+	/* block 2's entry first: not the block asked for */
+	buf_t b;
+	buf_init(&b);
+	buf_put(&b, C.page.data, 12);
+	buf_put(&b, C.page.data + C.at2, n - C.at2);
+	assert_int_equal(read_page(b.data, b.len, &got, err, sizeof(err)), -1);
+	assert_int_equal(got, 0);
+	assert_non_null(strstr(err, "asked for block 1"));
+	/* the right height, the wrong place in the chain */
+	follow_page_t pg;
+	block_t blk;
+	assert_int_equal(follow_page_open(&pg, C.page.data, n, err, sizeof(err)), 0);
+	assert_int_equal(follow_page_next(&pg, &blk, &C.g, 1, C.hash1, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "previous"));
+	buf_free(&b);
+}
+
 /* ---- config -------------------------------------------------------------------- */
 
 static void write_cfg(const char *path, const char *text)
@@ -523,6 +621,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_journal_foreach_done, setup_tmp, teardown_tmp),
 		cmocka_unit_test_setup_teardown(test_follow_valid_blocks, setup_chain, teardown_chain),
 		cmocka_unit_test_setup_teardown(test_follow_refuses_tampering, setup_chain, teardown_chain),
+		cmocka_unit_test_setup_teardown(test_follow_raw_page, setup_chain, teardown_chain),
 		cmocka_unit_test_setup_teardown(test_config, setup_tmp, teardown_tmp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
