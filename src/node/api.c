@@ -101,6 +101,11 @@ static void h_metrics(https_req_t *req, void *ctx)
 	M("bsec_mempool_txs %zu\n", mempool_count(n->pool));
 	M("# TYPE bsec_mempool_full_total counter\nbsec_mempool_full_total %llu\n",
 	  (unsigned long long)n->mempool_full);
+	M("# HELP bsec_requests_shed_total Client requests refused (503) because more txs waited than the node "
+	  "commits in backlog_ms.\n# TYPE bsec_requests_shed_total counter\nbsec_requests_shed_total %llu\n",
+	  (unsigned long long)n->shed);
+	M("# HELP bsec_commit_rate_txs Commit rate (tx/s) measured while blocks were near full.\n"
+	  "# TYPE bsec_commit_rate_txs gauge\nbsec_commit_rate_txs %.0f\n", n->commit_rate);
 	M("# HELP bsec_peers_connected Peers whose outbound link is up.\n# TYPE bsec_peers_connected gauge\n");
 	M("bsec_peers_connected %zu\n", n->net ? peer_net_connected_count(n->net) : 0);
 	M("# HELP bsec_commit_latency_ms From arrival at this node to commit.\n# TYPE bsec_commit_latency_ms histogram\n");

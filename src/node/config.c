@@ -41,6 +41,7 @@ static const cfg_key_t keys[] = {
 	{ "peer_listen", K_STR, 0, OFF(peer_listen), 0, 0, 0 },
 	{ "api_listen", K_STR, 0, OFF(api_listen), 0, 0, 0 },
 	{ "mempool_max", K_U64, 0, OFF(mempool_max), 16, 10000000, 200000 },
+	{ "backlog_ms", K_U64, 0, OFF(backlog_ms), 0, 600000, 2000 },
 	{ "workers", K_U64, 0, OFF(workers), 0, 256, 0 },
 	{ "max_body", K_U64, 0, OFF(max_body), 4096, 64u << 20, 1u << 20 },
 	{ "api_timeout_s", K_U64, 0, OFF(api_timeout_s), 1, 600, 30 },

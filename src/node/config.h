@@ -12,6 +12,7 @@
  *   "peer_listen": "127.0.0.1:7100",   default: the genesis's peer endpoint
  *   "api_listen": "127.0.0.1:7200",    default: host:port of the genesis's api URL
  *   "mempool_max": 200000, "workers": 0 (0 = one per core), "log_level": "info",
+ *   "backlog_ms": 2000,            admission control (node.c): 0..600000, 0 = off
  *   "max_body": 1048576,
  *   "api_timeout_s": 30,           idle/slow client timeout of the HTTPS API, 1..600
  *   "api_max_conns": 1024          open API connections, 16..65536 (and at most half
@@ -34,6 +35,7 @@ typedef struct {
 	char *tls_cert, *tls_key;
 	char *peer_listen, *api_listen;   /* NULL: from the genesis */
 	uint64_t mempool_max;
+	uint64_t backlog_ms;       /* admission control (node.c): 0 = off */
 	uint64_t workers;
 	uint64_t max_body;
 	uint64_t api_timeout_s;   /* HTTPS API read/write timeout */

@@ -131,7 +131,12 @@ typedef struct node_t {
 	uint64_t rejected[V_COUNT];
 	uint64_t api_requests;
 	uint64_t mempool_full;
+	uint64_t shed;             /* client requests refused for the backlog (backlog_over) */
 	uint64_t bad_forward;
+	/* the commit rate while blocks were near full: what admission
+	 * control takes for this node's capacity (rate_sample) */
+	double commit_rate;
+	uint64_t rate_ms, rate_txs;
 	uint64_t start_ms;
 	/* misbehaviour seen per peer (node.c, docs/reliability.md): PBFT drop
 	 * reasons, then NODE_BAD_FORWARD and NODE_BAD_VOTE */
