@@ -131,6 +131,7 @@ if [ "$quick" = 1 ]; then
 	part growth growth --instruction-bytes 16,64,1024 --seconds 4 --warmup 4
 	part viewchange viewchange --repeat 1
 	part catchup catchup --txs 10000
+	part overload overload --seconds 4
 	part wan wan --seconds 4
 	part audit audit --txs 5000 --tenants 100
 	profile
@@ -158,6 +159,7 @@ else
 	part viewchange viewchange --repeat 3
 	part catchup catchup --txs 100000 --repeat 3
 	part catchup-short catchup --txs 20000
+	part overload overload --seconds 10
 	part wan wan --seconds 10
 	part audit audit --txs 50000 --tenants 1000
 	profile

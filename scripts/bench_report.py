@@ -110,6 +110,7 @@ def main():
     cscale = load(out, "cpu-scaling")
     rsa_n4 = load(out, "rsa-n4")
     au = load(out, "audit")
+    olo = load(out, "overload")
     md = []
     w = md.append
     targets = []   # (what, target, measured, met or None)
@@ -567,6 +568,31 @@ plot '{d1}' using 1:2 with linespoints lw 2
               f"{fmt(cus.get('load_s'), 0)} s of load, `bsec bench catchup --txs {cus['missed_txs']}`): caught up in "
               f"{fmt(cus['catchup_s'], 2)} s, first block after {fmt(cus['first_block_s'], 2)} s, **{fmt(cus['txs_per_s'])} "
               f"txs/s** overall, {fmt(cus['transfer_txs_per_s'])} txs/s from the first fetched block on.\n")
+        w("")
+    else:
+        w("*Not measured in this run.*\n")
+
+    w("### A load above capacity — `bsec bench overload`\n")
+    if olo:
+        w(f"n = {olo['nodes']}{', with orchestrators' if olo['orchestrators'] else ''}: two fresh devnets, one with "
+          "admission control (a node refuses new client requests, 503, while more txs wait than it commits in "
+          "`backlog_ms` = 2 s; docs/operations.md) and one without (`backlog_ms` 0). The capacity is the first "
+          f"devnet's unpaced rate ({fmt(olo['capacity_tx_s'])} tx/s); each devnet is then offered "
+          f"{fmt(olo['factor'], 1)} × that, {fmt(olo['offered_tx_s'])} tx/s open loop, for {fmt(olo['seconds'])} s, "
+          "and every tx is timed to its commit. The generator offers a refused tx again 2 ms later (a client "
+          "honouring the 503). Goodput = commits/s while offering; lost = accepted, never committed.\n")
+        w("| | goodput | × capacity | refused (re-offered) | view changes | lost | latency p50 | p99 |\n"
+          "|---|---|---|---|---|---|---|---|")
+        for name, r in (("with admission control", olo["with_admission"]), ("without", olo["without_admission"])):
+            lat = r.get("latency_ms") or {}
+            w(f"| {name} | {fmt(r['goodput_tx_s'])} tx/s | {fmt(r['goodput_ratio'], 2)} | "
+              f"{fmt(r['refused_mempool_full'])} | {r['view_changes']} | {fmt(r['lost'])} | "
+              f"{fmt(lat.get('p50'), 0)} ms | {fmt(lat.get('p99'), 0)} ms |")
+        wa = olo["with_admission"]
+        targets.append(("(ours, beyond the issue) offered 2 × capacity: goodput, with admission control",
+                        "≥ 0.8 × capacity, none lost",
+                        f"{fmt(wa['goodput_ratio'], 2)} ×, {fmt(wa['lost'])} lost, {wa['view_changes']} view changes",
+                        wa["goodput_ratio"] >= 0.8 and wa["lost"] == 0))
         w("")
     else:
         w("*Not measured in this run.*\n")

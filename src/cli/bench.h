@@ -205,5 +205,6 @@ int bench_viewchange_main(int argc, char **argv);   /* bench_faults.c */
 int bench_catchup_main(int argc, char **argv);      /* bench_faults.c */
 int bench_wan_main(int argc, char **argv);          /* bench_wan.c */
 int bench_relay_main(int argc, char **argv);        /* bench_relay.c */
+int bench_overload_main(int argc, char **argv);     /* bench_overload.c */
 
 #endif

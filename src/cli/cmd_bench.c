@@ -253,6 +253,7 @@ static const cli_cmd_t bench_cmds[] = {
 	{ "growth", bench_growth_main, "ledger growth on disk per node at a fixed rate vs instruction size" },
 	{ "viewchange", bench_viewchange_main, "time until commits resume after the leader is killed under load" },
 	{ "catchup", bench_catchup_main, "how fast a replica that missed N txs catches up" },
+	{ "overload", bench_overload_main, "offered twice the capacity: goodput, refusals, losses, with and without admission control" },
 	{ "wan", bench_wan_main, "4 nodes in network namespaces behind 50 ms RTT relays: throughput, latency" },
 	{ "relay", bench_relay_main, "a TCP relay that delays every segment (the WAN profile's link)" },
 	{ "audit", audit_bench_main, "audit verify txs/s on a ledger, beside cores x verify/s" },

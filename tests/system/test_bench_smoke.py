@@ -67,6 +67,20 @@ class BenchSmoke(unittest.TestCase):
         self.assertEqual(len(t["latency"]), 1)
         self.assert_percentiles(t["latency"][0]["latency_ms"])
 
+    def test_overload_tiny(self):
+        o = run_json("bench", "overload", "--nodes", "1", "--seconds", "2", "--json", timeout=240)
+        self.assertTrue(pos(o["capacity_tx_s"]), o)
+        self.assertAlmostEqual(o["offered_tx_s"], 2 * o["capacity_tx_s"], delta=1)
+        for k in ("with_admission", "without_admission"):
+            r = o[k]
+            self.assertTrue(pos(r["goodput_tx_s"]), r)
+            self.assertAlmostEqual(r["goodput_ratio"], r["goodput_tx_s"] / o["capacity_tx_s"], places=3)
+            self.assertEqual(r["lost"], 0, r)        # accepted txs are committed, either way
+            self.assertEqual(r["committed"], r["submitted"], r)
+            self.assert_percentiles(r["latency_ms"])
+        self.assertTrue(o["with_admission"]["admission_control"])
+        self.assertFalse(o["without_admission"]["admission_control"])
+
     def test_sfc_scaled(self):
         s = run_json("bench", "sfc", "--nodes", "1", "--vnfs", "1,2", "--vnf-ms", "1000", "--time-scale", "0.02",
                      "--json", timeout=90)
