@@ -104,6 +104,9 @@ static void h_metrics(https_req_t *req, void *ctx)
 	M("# HELP bsec_requests_shed_total Client requests refused (503) because more txs waited than the node "
 	  "commits in backlog_ms.\n# TYPE bsec_requests_shed_total counter\nbsec_requests_shed_total %llu\n",
 	  (unsigned long long)n->shed);
+	M("# HELP bsec_gossip_dropped_total Peer tx batches dropped because too many waited to be admitted.\n"
+	  "# TYPE bsec_gossip_dropped_total counter\nbsec_gossip_dropped_total %llu\n",
+	  (unsigned long long)n->gossip_dropped);
 	M("# HELP bsec_commit_rate_txs Commit rate (tx/s) measured while blocks were near full.\n"
 	  "# TYPE bsec_commit_rate_txs gauge\nbsec_commit_rate_txs %.0f\n", n->commit_rate);
 	M("# HELP bsec_peers_connected Peers whose outbound link is up.\n# TYPE bsec_peers_connected gauge\n");
