@@ -863,8 +863,15 @@ static void submit_done(portal_t *p, pjob_t *j)
 	json_t *b = json_loadb((const char *)j->resp, j->resp_len, 0, &je);
 	const char *code = json_string_value(json_object_get(b, "error"));
 	const char *msg = json_string_value(json_object_get(b, "message"));
-	reply_err(j->req, j->status >= 400 && j->status < 500 ? 422 : 502, code ? code : "refused",
-		  "node %s refused the request: %s", j->node, msg ? msg : "(no reason given)");
+	if (j->status == 503) {
+		/* the node is behind or full: the tenant may send it again */
+		https_req_set_header(j->req, "Retry-After", "1");
+		reply_err(j->req, 503, code ? code : "busy", "node %s is busy: %s", j->node,
+			  msg ? msg : "(no reason given)");
+	} else {
+		reply_err(j->req, j->status >= 400 && j->status < 500 ? 422 : 502, code ? code : "refused",
+			  "node %s refused the request: %s", j->node, msg ? msg : "(no reason given)");
+	}
 	json_decref(b);
 }
 
