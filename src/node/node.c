@@ -779,6 +779,10 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 		node_api_committed(n, b->txs[i].id, height);
 	}
 	n->committed_txs += b->hdr.tx_count;
+	if (from_spec)
+		n->voted_txs += b->hdr.tx_count;
+	else
+		n->rate_fetched = 1;
 	node_api_block(n, height);
 	if (from_spec) {
 		spec_block_free(&n->spec_blocks[0]);
@@ -976,22 +980,31 @@ static int backlog_over(const node_t *n, const tx_t *tx, int from_peer)
 	       mempool_waiting(n->pool) >= backlog_limit(n);
 }
 
-/* Every 500 ms: the commit rate since the last sample, folded into
- * commit_rate when at least half a block's worth of txs waited (blocks
- * were near full, so the rate is what the node can do, not what it was
- * offered). */
+/* Every tick: the commit rate over a window of at least 500 ms in which
+ * at least half a block's worth of txs waited throughout (blocks were
+ * near full, so the rate is what the node can do, not what it was
+ * offered), folded into commit_rate.  A window ends at its first commit
+ * after 500 ms, so blocks slower than that are counted at their pace,
+ * not as one per window; only blocks committed through consensus count,
+ * and a window in which fetched blocks were applied (state transfer is
+ * much faster) is dropped. */
 static void rate_sample(node_t *n)
 {
-	uint64_t now = mono_ms(), dt = now - n->rate_ms;
-	if (n->rate_ms && dt < 500)
+	uint64_t now = mono_ms();
+	int loaded = mempool_waiting(n->pool) >= n->g.params.max_block_txs / 2;
+	if (!loaded || n->rate_fetched || !n->rate_ms) {
+		n->rate_ms = loaded && !n->rate_fetched ? now : 0;
+		n->rate_txs = n->voted_txs;
+		n->rate_fetched = 0;
 		return;
-	if (n->rate_ms && mempool_waiting(n->pool) >= n->g.params.max_block_txs / 2 &&
-	    n->committed_txs > n->rate_txs) {
-		double r = (double)(n->committed_txs - n->rate_txs) * 1000.0 / (double)dt;
-		n->commit_rate = n->commit_rate > 0 ? 0.7 * n->commit_rate + 0.3 * r : r;
 	}
+	uint64_t dt = now - n->rate_ms;
+	if (dt < 500 || n->voted_txs == n->rate_txs)
+		return;
+	double r = (double)(n->voted_txs - n->rate_txs) * 1000.0 / (double)dt;
+	n->commit_rate = n->commit_rate > 0 ? 0.7 * n->commit_rate + 0.3 * r : r;
 	n->rate_ms = now;
-	n->rate_txs = n->committed_txs;
+	n->rate_txs = n->voted_txs;
 }
 
 /* Admits a decoded tx.  sig: 1 when its signature was verified already

@@ -136,7 +136,9 @@ typedef struct node_t {
 	/* the commit rate while blocks were near full: what admission
 	 * control takes for this node's capacity (rate_sample) */
 	double commit_rate;
-	uint64_t rate_ms, rate_txs;
+	uint64_t rate_ms, rate_txs;  /* the open window's start (0: none) and voted_txs then */
+	uint64_t voted_txs;          /* txs of blocks committed through consensus, not fetched */
+	int rate_fetched;            /* a fetched block was applied in the open window */
 	uint64_t start_ms;
 	/* misbehaviour seen per peer (node.c, docs/reliability.md): PBFT drop
 	 * reasons, then NODE_BAD_FORWARD and NODE_BAD_VOTE */

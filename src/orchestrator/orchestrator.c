@@ -890,8 +890,12 @@ static int follow(orch_t *o)
 	unsigned backoff = 200;
 	size_t failed = 0;
 	while (!g_stop) {
-		uint64_t tip = UINT64_MAX;
+		uint64_t tip = UINT64_MAX, t0 = mono_us();
 		int r = fetch_from(o, o->cur, POLL_WAIT_MS, &tip);
+		/* a node that does not hold the poll (one from before raw pages
+		 * took `wait') answers an empty page at once: do not spin on it */
+		if (r == 0 && mono_us() - t0 < POLL_WAIT_MS * 500ull)
+			sleep_ms(200);
 		if (r == -1)
 			return g_stop ? 0 : -1;
 		if (r == -2) {

@@ -179,7 +179,12 @@ static void *follower_main(void *arg)
 	size_t failed = 0, probe = 0;
 	uint64_t last_probe = mono_us();
 	while (!stopping(p)) {
+		uint64_t t0 = mono_us();
 		int r = fetch_from(&f, f.cur, POLL_WAIT_MS);
+		/* a node that does not hold the poll (one from before raw pages
+		 * took `wait') answers an empty page at once: do not spin on it */
+		if (r == 0 && mono_us() - t0 < POLL_WAIT_MS * 500ull)
+			nap(p, 200);
 		if (r == -1)
 			break;
 		if (r == -2) {
