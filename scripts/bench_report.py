@@ -584,10 +584,10 @@ plot '{d1}' using 1:2 with linespoints lw 2
         w("| | goodput | × capacity | refused (re-offered) | view changes | lost | latency p50 | p99 |\n"
           "|---|---|---|---|---|---|---|---|")
         for name, r in (("with admission control", olo["with_admission"]), ("without", olo["without_admission"])):
-            lat = r.get("latency_ms") or {}
+            olat = r.get("latency_ms") or {}
             w(f"| {name} | {fmt(r['goodput_tx_s'])} tx/s | {fmt(r['goodput_ratio'], 2)} | "
               f"{fmt(r['refused_mempool_full'])} | {r['view_changes']} | {fmt(r['lost'])} | "
-              f"{fmt(lat.get('p50'), 0)} ms | {fmt(lat.get('p99'), 0)} ms |")
+              f"{fmt(olat.get('p50'), 0)} ms | {fmt(olat.get('p99'), 0)} ms |")
         wa = olo["with_admission"]
         targets.append(("(ours, beyond the issue) offered 2 × capacity: goodput, with admission control",
                         "≥ 0.8 × capacity, none lost",
