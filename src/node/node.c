@@ -991,7 +991,7 @@ static int backlog_over(const node_t *n, const tx_t *tx, int from_peer)
 static void rate_sample(node_t *n)
 {
 	uint64_t now = mono_ms();
-	int loaded = mempool_waiting(n->pool) >= n->g.params.max_block_txs / 2;
+	int loaded = mempool_waiting(n->pool) >= (n->g.params.max_block_txs + 1) / 2;   /* >= 1 */
 	if (!loaded || n->rate_fetched || !n->rate_ms) {
 		n->rate_ms = loaded && !n->rate_fetched ? now : 0;
 		n->rate_txs = n->voted_txs;
