@@ -1,8 +1,8 @@
 /*
- * follow.c — checked decoding of the node API's block JSON (follow.h).
- * The JSON names every header field (block_header_to_json) and every
- * certificate signature (cert_to_json); the hash is recomputed here, never
- * taken from the JSON.
+ * follow.c — checked decoding of the node API's blocks (follow.h): raw
+ * pages, and the JSON, which names every header field
+ * (block_header_to_json) and every certificate signature (cert_to_json).
+ * Either way the hash is recomputed here, never taken from the node.
  */
 #include "follow.h"
 #include "../ledger/audit.h"

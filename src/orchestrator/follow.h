@@ -1,9 +1,10 @@
 /*
- * follow.h — turning the node API's JSON view of a committed block
- * (GET /v1/blocks?from=H&txs=1: height, header, certificate, txs with
- * raw_hex) back into a block_t, and checking it so that a lying or broken
- * node cannot make the orchestrator act on a block the consortium never
- * committed:
+ * follow.h — turning what the node API serves of a committed block (the
+ * raw page of GET /v1/blocks/raw, which the orchestrators and the portal
+ * read, or the JSON of GET /v1/blocks?from=H&txs=1: height, header,
+ * certificate, txs with raw_hex) back into a block_t, and checking it so
+ * that a lying or broken node cannot make a follower act on a block the
+ * consortium never committed:
  *
  *   - the header belongs to this chain, has the expected height and
  *     links to the previous block's hash (height 1 to the chain id);

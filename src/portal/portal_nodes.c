@@ -3,7 +3,7 @@
  *
  *   follower  one thread: GET /v1/blocks/raw?from=H&limit=N&wait=MS on
  *             the node in use (a long poll once caught up), every block
- *             checked by follow_block_parse (hash links, proposer
+ *             checked by follow_page_next (hash links, proposer
  *             signature, tx root, commit certificate) before it is queued
  *             for the loop thread.  A node that fails or serves a bad
  *             block is left for the next; when idle, another node is asked
