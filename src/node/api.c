@@ -215,9 +215,12 @@ static void h_tx_post(https_req_t *req, node_t *n)
 
 /* POST /v1/transactions/batch: body = (u32 length || signed tx)...; each tx
  * gets the verdict it would get posted alone (signatures are checked
- * together, see node_submit_many).  A malformed body is refused whole,
- * before any tx is admitted.  Reply: counts, and the refused ones with
- * their index, code and reason (mempool_full ones may be retried). */
+ * together, see node_submit_many).  A malformed body (an entry cut short,
+ * an empty one) or one of more than NODE_API_MAX_BATCH txs is refused
+ * whole, before any tx is admitted: an entry costs a verdict and a line
+ * of the reply, so a body of empty entries must not buy hundreds of
+ * thousands of them.  Reply: counts, and the refused ones with their
+ * index, code and reason (mempool_full ones may be retried). */
 static void h_tx_batch(https_req_t *req, node_t *n)
 {
 	size_t len;
@@ -233,9 +236,22 @@ static void h_tx_batch(https_req_t *req, node_t *n)
 			raws = xrealloc(raws, cap * sizeof(*raws));
 			lens = xrealloc(lens, cap * sizeof(*lens));
 		}
+		if (cnt == NODE_API_MAX_BATCH) {
+			https_reply_error(req, 413, "batch_too_large", "a batch holds at most %d txs",
+					  NODE_API_MAX_BATCH);
+			free(raws);
+			free(lens);
+			return;
+		}
+		size_t at = r.off;
 		raws[cnt] = rd_blob32(&r, &lens[cnt], TX_MAX_BYTES);
 		if (!raws[cnt])
 			break;
+		if (!lens[cnt]) {
+			r.off = at;
+			rd_fail(&r, "empty tx");
+			break;
+		}
 		cnt++;
 	}
 	if (!rd_ok(&r)) {
@@ -314,6 +330,11 @@ static void waiter_gone(https_req_t *req, void *ctx)
 	waiter_t *w = ctx;
 	(void)req;
 	waiter_unlink(w->node, w);
+}
+
+int node_api_waited(const node_t *n, const uint8_t id[BSEC_HASH_BYTES])
+{
+	return n->waiters && map_get(n->waiters, id, BSEC_HASH_BYTES) != NULL;
 }
 
 void node_api_committed(node_t *n, const uint8_t id[BSEC_HASH_BYTES], uint64_t height)

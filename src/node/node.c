@@ -367,6 +367,17 @@ static int cb_block_id(void *ctx, const uint8_t *block, size_t len, int whole, u
 	if (block_header_read(&r, &h) < 0)
 		return -1;
 	if (whole) {
+		/* a header's hash leaves its proposer signature out, so other
+		 * bytes in that place would pass the certificate of the hash;
+		 * kept or relayed, they must be the proposer's valid signature
+		 * (else a member could hand a replica a certified block that
+		 * its delivery then refuses, which stops it) */
+		if (h.proposer >= n->g.n_providers)
+			return -1;
+		const pubkey_t *nk = &n->g.providers[h.proposer].node_key;
+		if (h.proposer_scheme != nk->scheme || memcmp(h.proposer_key, nk->key, sig_pub_len(nk->scheme)) ||
+		    block_header_verify_sig(&h) != 0)
+			return -1;
 		uint8_t (*ids)[BSEC_HASH_BYTES] = NULL;
 		if (block_body_matches_ids(&h, &r, n->g.chain_id, &ids) < 0)
 			return -1;
@@ -552,6 +563,22 @@ static long apply_block(state_t *st, const block_t *b, verdict_t *v)
 	return -1;
 }
 
+/* Whether raw is the block b (bytes braw) or the same block under another
+ * valid signature of its proposer: the header's hash leaves the signature
+ * out, and a faulty proposer may sign one header twice.  Both passed
+ * block_id(whole = 1) or were built here, so an equal hash means equal
+ * txs; treating the second copy as foreign would drop our speculative
+ * chain under pbft's feet. */
+static int same_block(const block_t *b, const uint8_t *braw, size_t blen, const uint8_t *raw, size_t len)
+{
+	if (blen == len && !memcmp(braw, raw, len))
+		return 1;
+	rd_t r;
+	block_header_t h;
+	rd_init(&r, raw, len);
+	return block_header_read(&r, &h) == 0 && !memcmp(h.hash, b->hdr.hash, BSEC_HASH_BYTES);
+}
+
 /* Records *b (taken over), applied to the state since mark, as the next
  * speculative block. */
 static int spec_push(node_t *n, block_t *b, const uint8_t *raw, size_t len, uint64_t view,
@@ -685,6 +712,21 @@ static void observe_latency(node_t *n, double ms)
 	n->lat_hist[i]++;
 }
 
+/* The blocks of a state-transfer reply share store transactions, and the
+ * clients waiting for them hear of them once their transaction is
+ * durable (durable: 1), or not at all when it failed (their long polls
+ * run out; the blocks are fetched again). */
+static void batch_told(node_t *n, int durable)
+{
+	const uint8_t *ids = n->batch_waited.data;
+	for (size_t off = 0; durable && off + BSEC_HASH_BYTES <= n->batch_waited.len; off += BSEC_HASH_BYTES)
+		node_api_committed(n, ids + off, n->batch_height);
+	if (durable && n->batch_height)
+		node_api_block(n, n->batch_height);
+	buf_reset(&n->batch_waited);
+	n->batch_height = 0;
+}
+
 static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len, const cert_t *cert)
 {
 	node_t *n = ctx;
@@ -695,7 +737,7 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 	state_delta_t *own_delta = NULL;
 	int pre = 0;
 	int from_spec = n->n_spec && n->spec_blocks[0].height == height &&
-			n->spec_blocks[0].raw_len == len && !memcmp(n->spec_blocks[0].raw, raw, len);
+			same_block(&n->spec_blocks[0].block, n->spec_blocks[0].raw, n->spec_blocks[0].raw_len, raw, len);
 	memset(&fetched, 0, sizeof(fetched));
 	if (from_spec) {
 		b = &n->spec_blocks[0].block;
@@ -764,9 +806,11 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 			log_error(MOD, "cannot store fetched blocks up to %llu: %s; stopping to accept work",
 				  (unsigned long long)height, why);
 			n->failed = 1;
+			batch_told(n, 0);
 			block_clear(&fetched);
 			return -1;
 		}
+		batch_told(n, 1);
 		(void)store_batch(n->store, 1, NULL, 0);
 	}
 	uint64_t now = mono_ms();
@@ -776,14 +820,20 @@ static int cb_deliver(void *ctx, uint64_t height, const uint8_t *raw, size_t len
 			observe_latency(n, (double)(now - e->arrived_ms));
 			mempool_remove(n->pool, b->txs[i].id);
 		}
-		node_api_committed(n, b->txs[i].id, height);
+		if (!n->batching)
+			node_api_committed(n, b->txs[i].id, height);
+		else if (node_api_waited(n, b->txs[i].id))
+			buf_put(&n->batch_waited, b->txs[i].id, BSEC_HASH_BYTES);
 	}
 	n->committed_txs += b->hdr.tx_count;
 	if (from_spec)
 		n->voted_txs += b->hdr.tx_count;
 	else
 		n->rate_fetched = 1;
-	node_api_block(n, height);
+	if (n->batching)
+		n->batch_height = height;
+	else
+		node_api_block(n, height);
 	if (from_spec) {
 		spec_block_free(&n->spec_blocks[0]);
 		memmove(&n->spec_blocks[0], &n->spec_blocks[1], (n->n_spec - 1) * sizeof(spec_block_t));
@@ -832,7 +882,10 @@ static void cb_prefetch(void *ctx, const uint64_t *heights, const uint8_t *const
 	if (store_batch(n->store, 0, why, sizeof(why)) < 0) {
 		log_error(MOD, "cannot store fetched blocks: %s; stopping to accept work", why);
 		n->failed = 1;
+		batch_told(n, 0);
+		return;
 	}
+	batch_told(n, 1);
 }
 
 static int cb_get_block(void *ctx, uint64_t height, uint8_t **block, size_t *len, uint8_t **cert,
@@ -1448,6 +1501,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	n->waiters = map_new();
 	buf_init(&n->fwd);
 	buf_init(&n->gossip_in);
+	buf_init(&n->batch_waited);
 	n->base = event_base_new();
 	if (!n->base) {
 		err_set(err, errlen, "cannot create the event loop");
@@ -1572,6 +1626,7 @@ static void node_free(node_t *n)
 	map_free(n->waiters);
 	buf_free(&n->fwd);
 	buf_free(&n->gossip_in);
+	buf_free(&n->batch_waited);
 	state_free(n->committed);
 	state_free(n->spec);
 	store_close(n->store);

@@ -110,6 +110,10 @@ typedef struct node_t {
 	struct prefetch_t *pf;    /* checks fetched blocks ahead (NULL: none) */
 	int batching;             /* between the two prefetch calls of a reply */
 	unsigned batch_blocks;    /* fetched blocks in the open store batch */
+	/* what the open batch holds that clients wait for: told only once it
+	 * is durable (DESIGN §5) */
+	buf_t batch_waited;       /* ids of waited-for txs, BSEC_HASH_BYTES each */
+	uint64_t batch_height;    /* its last block, 0: none */
 	map_t *waiters;            /* id -> waiter_t list */
 	/* gossip of client txs to every peer */
 	buf_t fwd;
@@ -196,10 +200,15 @@ int node_api_start(node_t *n, char *err, size_t errlen);
 void node_api_stop(node_t *n);
 /* Wakes long-polls waiting for tx id (now committed at height). */
 void node_api_committed(node_t *n, const uint8_t id[BSEC_HASH_BYTES], uint64_t height);
+/* Whether a long poll waits for tx id. */
+int node_api_waited(const node_t *n, const uint8_t id[BSEC_HASH_BYTES]);
 /* Wakes long-polls waiting for blocks up to height. */
 void node_api_block(node_t *n, uint64_t height);
 /* The longest long poll the API accepts. */
 #define NODE_API_MAX_WAIT_MS 60000
+/* The most txs one POST /v1/transactions/batch may carry: its verdicts
+ * and its reply grow with the count, whatever the body limit. */
+#define NODE_API_MAX_BATCH 4096
 /* The forms a page of blocks is served in. */
 enum { BLOCKS_JSON, BLOCKS_JSON_TXS, BLOCKS_RAW };
 /* Parks req until block `from` commits (or wait ms pass), then answers

@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -112,6 +113,29 @@ class HostileTest(unittest.TestCase):
             self.assertIn(st, (400, 413))
         except (OSError, http.client.HTTPException, ssl.SSLError):
             pass
+        self.still_fine()
+
+    def test_batch_limits(self):
+        """A batch's entries each cost a verdict and a line of the reply: a
+        body of empty entries (a 512 KiB one used to be 131 072 of them,
+        hundreds of MB on the node) and a batch of more than 4 096 txs are
+        refused whole."""
+        api = self.cl.apis[0]
+        hdr = {"Content-Type": "application/octet-stream"}
+        st, body = api.request("POST", "/v1/transactions/batch", b"\0" * (512 << 10), timeout=10, headers=hdr)
+        self.assertEqual(st, 400, body[:300])
+        err = json.loads(body)
+        self.assertEqual(err["error"], "malformed_batch")
+        self.assertIn("empty tx", err["message"])
+        one = struct.pack(">I", 1) + b"\x01"   # a 1-byte entry: not a tx, refused as such
+        st, body = api.request("POST", "/v1/transactions/batch", one * 4097, timeout=10, headers=hdr)
+        self.assertEqual(st, 413, body[:300])
+        self.assertEqual(json.loads(body)["error"], "batch_too_large")
+        st, body = api.request("POST", "/v1/transactions/batch", one * 4096, timeout=10, headers=hdr)
+        self.assertEqual(st, 200, body[:300])
+        rep = json.loads(body)
+        self.assertEqual((rep["accepted"], rep["known"], len(rep["refused"])), (0, 0, 4096))
+        self.assertEqual({r["error"] for r in rep["refused"]}, {"malformed_tx"})
         self.still_fine()
 
     def test_oversized_headers(self):

@@ -296,6 +296,12 @@ static void test_exec_argv(void **state)
 	   "<fw><firewall><vm1><img:1><dom-a><ab12cd><strict><><--x=a=b,c!><vnf:create><pfx9><{literal}>"
 	   "<a b 'c' \"d\"; rm -rf / $(id) *>");
 	ok(d, "sfc create s --chain a,b,c --match proto=udp,dport=53", "<a,b,c><proto=udp,dport=53>");
+	/* a --config value may start with '-' (the grammar allows it): where
+	 * it would begin an argv item, the tool would take it for an option */
+	ko(d, "vnf create fw --type firewall --config mode=--output=/tmp/x", "read as an option");
+	ok(d, "vnf create fw --type firewall --config mode=m --config k=-v",
+	   "<fw><firewall><><><dom-a><ab12cd><m><><--x=-v!><vnf:create><pfx9><{literal}>"
+	   "<a b 'c' \"d\"; rm -rf / $(id) *>");
 	ok(d, "vm create v1 --flavor small", "made v1 small");
 	ko(d, "vm delete v1", "exited with status 1");
 	ko(d, "vnf delete fw", "no template for vnf:delete");

@@ -21,7 +21,10 @@
  * {chain} (VNFs, comma-separated) {match} (k=v,k=v) {config:KEY} (that
  * --config value) {kind} {verb} {prefix}; absent values expand to "".
  * "{{" is a literal "{"; any other "{" must start a known placeholder
- * (checked at start).  The "list" template knows only {prefix}.
+ * (checked at start).  The "list" template knows only {prefix}.  An item
+ * that does not start with '-' but would once expanded (a --config value
+ * may begin with one) fails the request instead of handing the tool an
+ * option the tenant chose.
  *
  * Exit status 0 is success with stdout (trimmed, one line, bounded) as the
  * result; anything else is an error carrying stderr.  Idempotence (create
@@ -158,6 +161,16 @@ static char *expand(const char *item, const instr_t *in, const char *domain, con
 		p = close + 1;
 	}
 	if (*bad || !in) {
+		free(b.s);
+		return NULL;
+	}
+	/* a tenant's value must not become an option of the tool: an item
+	 * that only starts with '-' once expanded got its dash from a value
+	 * (a --config value may start with one; the grammar is on chain) */
+	if (item[0] != '-' && b.s && b.s[0] == '-') {
+		err_set(err, elen, "`%.60s' would start with '-' once expanded (`%.60s'), which the tool would "
+			"read as an option; refused", item, b.s);
+		*bad = 1;
 		free(b.s);
 		return NULL;
 	}
