@@ -28,6 +28,7 @@ enum {
 	B_WRONG_KEY = 1 << 5,
 	B_REPLAY = 1 << 6,
 	B_FLOOD = 1 << 7,
+	B_BAD_BLOCKS = 1 << 8,
 };
 
 static const struct {
@@ -36,7 +37,7 @@ static const struct {
 } behaviours[] = {
 	{ "equivocate", B_EQUIVOCATE }, { "censor", B_CENSOR },     { "invalid-tx", B_INVALID_TX },
 	{ "bad-prev", B_BAD_PREV },     { "bad-vote", B_BAD_VOTE }, { "wrong-key", B_WRONG_KEY },
-	{ "replay", B_REPLAY },         { "flood", B_FLOOD },
+	{ "replay", B_REPLAY },         { "flood", B_FLOOD },       { "bad-blocks", B_BAD_BLOCKS },
 };
 
 #define TWINS 32          /* heights whose equivocation we remember */
@@ -471,6 +472,48 @@ static void flood(node_t *n)
 	sent_bad(n, "flooded peers");
 }
 
+/* State-transfer replies nobody asked for (a replica takes them when they
+ * go on from its height): our last 32 blocks and their certificates, each
+ * block with the last byte of its proposer signature flipped. */
+static void bad_blocks(node_t *n)
+{
+	uint64_t top = store_height(n->store);
+	if (!top || !n->net)
+		return;
+	buf_t b;
+	buf_init(&b);
+	buf_u16(&b, 0);
+	uint16_t cnt = 0;
+	for (uint64_t h = top > 32 ? top - 31 : 1; h <= top; h++) {
+		uint8_t *blk = NULL, *cert = NULL;
+		size_t bl = 0, cl = 0;
+		rd_t r;
+		block_header_t hd;
+		if (store_get_block_raw(n->store, h, &blk, &bl, &cert, &cl) != 0) {
+			free(blk);
+			free(cert);
+			break;
+		}
+		rd_init(&r, blk, bl);
+		if (block_header_read(&r, &hd) == 0)
+			blk[r.off - 1] ^= 0x01;   /* the header ends with the signature */
+		buf_u64(&b, h);
+		buf_blob32(&b, blk, bl);
+		buf_blob32(&b, cert, cl);
+		free(blk);
+		free(cert);
+		cnt++;
+	}
+	b.data[0] = (uint8_t)(cnt >> 8);
+	b.data[1] = (uint8_t)cnt;
+	size_t ml;
+	uint8_t *m = craft(n, PBFT_MSG_BLOCKS, b.data, b.len, &ml);
+	peer_net_broadcast(n->net, m, ml);
+	free(m);
+	buf_free(&b);
+	sent_bad(n, "sent blocks with altered proposer signatures");
+}
+
 void byz_tick(node_t *n)
 {
 	if (++B.ticks % 25 == 0)
@@ -479,6 +522,8 @@ void byz_tick(node_t *n)
 		replay(n);
 	if (B.mode & B_FLOOD)
 		flood(n);
+	if ((B.mode & B_BAD_BLOCKS) && B.ticks % 5 == 0)
+		bad_blocks(n);
 }
 
 #endif

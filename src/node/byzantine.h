@@ -24,6 +24,11 @@
  *   replay         replica: re-sends old messages of its own, continually
  *   flood          replica: floods every peer with garbage frames, bogus
  *                  tx batches and signed FETCH requests
+ *   bad-blocks     replica: sends every peer, unasked, state-transfer
+ *                  replies of its last 32 blocks with their certificates,
+ *                  each block with one byte of its proposer signature
+ *                  flipped (the block hash leaves the signature out, so
+ *                  the certificates still match it)
  * Every hook runs on the node's event loop thread.
  */
 #ifndef BSEC_NODE_BYZANTINE_H

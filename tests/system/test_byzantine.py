@@ -176,6 +176,39 @@ class ByzantineTest(unittest.TestCase):
     def test_8_replica_floods(self):
         self.scenario("flood", False, "malformed", at_least=200)
 
+    def test_8a_replica_sends_blocks_with_altered_signatures(self):
+        """A member sends, unasked, state-transfer replies whose blocks carry
+        altered proposer signatures under their genuine certificates (the
+        block hash leaves the signature out).  An honest replica cut off
+        from everyone but that member falls behind, so those replies go on
+        from its height: it must refuse them as the member's fault and
+        stay up (it used to take them and then stop, 'consensus
+        stopped'), then catch up once the cut heals."""
+        cl, ch = self.cl, self.ch
+        leader = ch.leader()
+        c, v = (leader + 1) % cl.n, (leader + 2) % cl.n
+        others = [i for i in range(cl.n) if i not in (c, v)]
+        before = bad_from(cl, v, c, "invalid")
+        cl.set_byzantine(c, "bad-blocks")
+        ch._cut([(v, o) for o in others] + [(o, v) for o in others])
+        try:
+            self.wait(lambda: bad_from(cl, v, c, "invalid") >= before + 3, 20,
+                      f"node {v}, cut off, refuses node {c}'s altered blocks")
+            st = cl.status(v)
+            self.assertTrue(st and st["healthy"], f"node {v}: {st}\n{cl.logs(10)}")
+        finally:
+            ch._cut([])
+        cl.set_byzantine(c, "")
+        top = max(h for h in cl.heights().values() if h is not None)
+        self.wait(lambda: ((cl.status(v) or {}).get("height") or 0) >= top, 30,
+                  f"node {v} catches up to height {top} after the cut")
+        t0 = time.monotonic()
+        self.wait(lambda: self.load.commits_since(t0) >= 5, 20, "client txs commit after the cut")
+        self.assertTrue(cl.status(v)["healthy"])
+        ch.byz_nodes = {c}
+        ch.check_prefix("bad-blocks")
+        self.assertEqual(ch.violations, [])
+
     # ---- everything, at the end
     def test_9_safety_and_ledgers(self):
         cl = self.cl
