@@ -91,12 +91,14 @@ typedef struct node_t {
 	} built;
 	uint64_t own_blocks;      /* built blocks taken as they were when handed back */
 	/* The tx ids block_id hashed while checking a proposal whole, kept
-	 * for its validation (a ring, by block hash): decoding it then
-	 * hashes nothing twice. */
+	 * for its validation (a ring, by block hash), and the proposer
+	 * signature it verified: decoding and checking it then hash and
+	 * verify nothing twice. */
 	struct {
 		uint8_t hash[BSEC_HASH_BYTES];
 		uint32_t n;
 		uint8_t (*ids)[BSEC_HASH_BYTES];   /* NULL: empty */
+		uint8_t sig[SIG_MAX_SIG];
 	} ids_cache[NODE_IDS_CACHE];
 	unsigned ids_next;
 	uint64_t spec_tip;
