@@ -376,6 +376,7 @@ static void h_info(portal_t *p, https_req_t *req, sess_t *s, const char *rest)
 	json_object_set_new(o, "name", json_string(p->g.name ? p->g.name : ""));
 	json_object_set_new(o, "chain_id", jhex(p->g.chain_id, BSEC_HASH_BYTES));
 	json_object_set_new(o, "height", json_integer((json_int_t)p->height));
+	json_object_set_new(o, "tip_ts", json_integer((json_int_t)p->tip_ts));
 	json_object_set_new(o, "node_height", json_integer((json_int_t)tip));
 	json_object_set_new(o, "synced", json_boolean(p->height >= tip && tip > 0));
 	json_object_set_new(o, "following", json_string(node));
@@ -1067,8 +1068,8 @@ static json_t *events_json(portal_t *p)
 	pthread_mutex_lock(&p->mu);
 	uint64_t tip = p->node_tip;
 	pthread_mutex_unlock(&p->mu);
-	return json_pack("{s:I,s:I,s:b}", "height", (json_int_t)p->height, "node_height", (json_int_t)tip,
-			 "synced", p->height >= tip && tip > 0);
+	return json_pack("{s:I,s:I,s:b,s:I}", "height", (json_int_t)p->height, "node_height", (json_int_t)tip,
+			 "synced", p->height >= tip && tip > 0, "tip_ts", (json_int_t)p->tip_ts);
 }
 
 static void ewait_timeout(evutil_socket_t fd, short what, void *arg)

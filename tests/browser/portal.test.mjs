@@ -602,6 +602,46 @@ await step('fail-over: with node p0 stopped, the portal follows and forwards thr
   check((await page.textContent('#object dd.mono')).includes('default=accept'), 'the new spec is in effect');
 });
 
+await step('a request no block took within the timestamp window is shown as not committed, never executed', async () => {
+  // p0 is down (fail-over); with p1 down too no quorum is left, so the
+  // request waits in the pools of p2 and p3
+  bsec('devnet', 'stop', '--dir', DIR, '--node', '1');
+  await go('#/build');
+  await page.waitForSelector('#b-kind');
+  await builderSet('#b-kind', 'vnf');
+  await builderSet('#b-verb', 'create');
+  await page.fill('#b-name', 'late1');
+  await builderSet('#b-type', 'monitor');
+  while (await page.$('#b-cdel-0')) await page.click('#b-cdel-0');
+  await page.waitForSelector('#b-allowed');
+  // signed with the browser's clock 55 s behind: still inside the 60 s
+  // window when it is sent, outside it for any block made 6 s later
+  await page.evaluate(() => { window.realNow = Date.now; Date.now = () => window.realNow.call(Date) - 55000; });
+  try {
+    await page.click('#b-submit');
+    await page.waitForSelector('#b-submitted', { timeout: 30000 });
+  } finally {
+    await page.evaluate(() => { Date.now = window.realNow; });
+  }
+  const id = await page.getAttribute('#b-submitted', 'data-id');
+  result.lost_request = id;
+  await go('#/services');
+  await page.waitForSelector('#inflight li');
+  check(!(await page.$('#inflight li.lost')), 'not lost while it can still be taken');
+  await new Promise((r) => setTimeout(r, 6000));
+  bsec('devnet', 'start', '--dir', DIR, '--node', '0');
+  bsec('devnet', 'start', '--dir', DIR, '--node', '1');
+  // another tenant's request moves the chain on
+  bsec('request', '--dir', DIR, '--key', demoKey, '--domain', 'p0', 'vnf create mover1 --type monitor', '--timeout', '60000');
+  const sel = `#inflight li.lost[data-request="${id}"]`;
+  await page.waitForSelector(sel, { timeout: 30000 });
+  const txt = await page.textContent(sel);
+  check(/not committed/.test(txt) && /nothing was executed/.test(txt), `lost item: ${txt}`);
+  await shot('lost-request');
+  await page.click(`${sel} button`);
+  check(!(await page.$(sel)), 'dismissed');
+});
+
 await step('a stale session is refused after sign-out', async () => {
   const cookies = await browserCtx.cookies(URL0);
   const c = cookies.find((x) => x.name === '__Host-bsec');

@@ -173,6 +173,11 @@ class PortalBrowserTest(unittest.TestCase):
         self.assertEqual(by_id[res["update_request"]]["instruction"], "vnf update fw1 --config default=accept")
         self.assertEqual(by_id[res["sfc_request"]]["instruction"],
                          "sfc create web --chain fw1,mon1 --match proto=tcp,dport=80,src=10.0.0.0/8")
+        # the request no block took in time is on no chain
+        self.assertNotIn(res["lost_request"], by_id)
+        for i in range(4):   # and no pool holds it any more
+            st, _ = self.api(f"/v1/transactions/{res['lost_request']}", i)
+            self.assertEqual(st, 404, f"node {i} still holds the request no block took in time")
         # refused in the portal: nothing of it reached the chain
         mine = [t for t in txs if t.get("sender_hex") == res["public_key_hex"]]
         self.assertEqual(sorted(t["id"] for t in mine),

@@ -263,7 +263,7 @@ async function liveLoop() {
       backoff = 500;
       if (ev.height > app.height) {
         app.height = ev.height;
-        await onChainMoved();
+        await onChainMoved(ev);
       }
       renderChainBar(ev);
     } catch (e) {
@@ -272,17 +272,28 @@ async function liveLoop() {
     }
   }
 }
-async function onChainMoved() {
+// A block takes a tx only if their timestamps are at most the genesis
+// window apart, and block timestamps only grow: once the portal's latest
+// block (as of `ev`, read before the tx was looked up) is more than the
+// window past a submission that is in none of the blocks up to it, no
+// later block can take it either.  The nodes drop it from their pools.
+function lostForGood(p, ev) {
+  return !!(ev && ev.tip_ts && app.info && p.ts + app.info.timestamp_window_ms < ev.tip_ts);
+}
+async function onChainMoved(ev) {
   const before = new Set(app.pending.keys());
   await refreshObjects();
   // requests whose record now exists are no longer "submitted"
   for (const id of before) {
     const p = app.pending.get(id);
-    if (!p) continue;
+    if (!p || p.lost) continue;
     try {
       const r = await api('GET', `/api/tx/${id}`);
       if (r && r.status === 'committed') app.pending.delete(id);
-    } catch { /* not committed yet */ }
+    } catch (e) {
+      // 404: the portal has not seen it committed (yet)
+      if (e.status === 404 && lostForGood(p, ev)) p.lost = true;
+    }
   }
   const v = currentView();
   if (v.live) await v.live();
@@ -549,8 +560,9 @@ function renderServices(box) {
     kids.push(h('section', { class: 'card', 'aria-labelledby': 'inflight-h' },
       h('h2', { id: 'inflight-h' }, 'In flight'),
       h('ul', { class: 'objects', id: 'inflight' },
-        pend.map(([id, p]) => h('li', {}, badge('submitted'), h('code', {}, p.instruction),
-          h('span', { class: 'muted' }, ` in ${p.domain}, waiting for the chain`))),
+        pend.map(([id, p]) => p.lost ? lostItem(id, p)
+          : h('li', {}, badge('submitted'), h('code', {}, p.instruction),
+            h('span', { class: 'muted' }, ` in ${p.domain}, waiting for the chain`))),
         app.openRequests.map((r) => h('li', {}, badge('committed'), h('code', {}, r.instruction),
           h('span', { class: 'muted' }, ` in ${r.domain}, block ${r.height}, waiting for the orchestrator`),
           h('a', { href: `#/object/${r.kind}/${r.name}` }, 'history'))))));
@@ -793,6 +805,18 @@ function renderBuilder(box) {
   update();
 }
 
+// A submission no block can take any more (lostForGood): said so, with
+// a way to clear it; nothing was executed.
+function lostItem(id, p) {
+  const secs = Math.round(app.info.timestamp_window_ms / 1000);
+  const li = h('li', { class: 'lost', 'data-request': id }, badge('not committed', 'bad'), ' ',
+    h('code', {}, p.instruction),
+    h('span', {}, ` in ${p.domain}, signed ${when(p.at)}: no block took it within ${secs} s of its signature, `
+      + 'so none can now; the nodes dropped it and nothing was executed. Submit it again if you still want it. '),
+    h('button', { class: 'small', onclick: () => { app.pending.delete(id); li.remove(); } }, 'Dismiss'));
+  return li;
+}
+
 async function submitBuilt(opts) {
   const btn = $('#b-submit'), result = $('#b-result');
   const instruction = btn.dataset.instruction;
@@ -801,13 +825,14 @@ async function submitBuilt(opts) {
   result.replaceChildren(h('p', {}, 'Signing…'));
   try {
     const g = await loadGenesis();
+    const ts = Date.now();
     const { raw, id } = await B.buildRequest({ chainId: g.chainId, scheme: app.key.scheme, privateKey: app.key.privateKey,
-      publicRaw: B.unhex(app.key.publicRaw), domain: bform.domain, instruction });
+      publicRaw: B.unhex(app.key.publicRaw), domain: bform.domain, instruction, timestamp_ms: ts });
     const idh = B.hex(id);
     const r = await api('POST', '/api/submit', raw, true);
     const parsed = B.parseInstruction(instruction).instr;
     const kind = ['', 'vm', 'vnf', 'sfc'][parsed.kind];
-    app.pending.set(idh, { instruction, domain: bform.domain, kind, name: parsed.name, at: Date.now() });
+    app.pending.set(idh, { instruction, domain: bform.domain, kind, name: parsed.name, at: Date.now(), ts });
     result.replaceChildren(h('div', { class: 'verdict ok', id: 'b-submitted', 'data-id': idh },
       h('strong', {}, 'Submitted. '), `Request ${short(idh)} was checked and sent to node ${r.node}. `,
       h('a', { href: `#/object/${kind}/${parsed.name}`, id: 'b-follow' }, `Follow ${kind} ${parsed.name}`)));
@@ -926,8 +951,9 @@ async function viewObject(kind, name) {
       o && o.kind === 'sfc' ? sfcDiagram(o, app.objects) : null));
     kids.push(h('h2', {}, 'History'));
     const items = [...r.history.map(recordItem),
-      ...pend.map(([id, p]) => h('li', { class: 'submitted', 'data-request': id }, badge('submitted'), ' ',
-        h('code', {}, p.instruction), h('span', { class: 'muted' }, ` signed ${when(p.at)}, waiting to be committed`)))];
+      ...pend.map(([id, p]) => p.lost ? lostItem(id, p)
+        : h('li', { class: 'submitted', 'data-request': id }, badge('submitted'), ' ',
+          h('code', {}, p.instruction), h('span', { class: 'muted' }, ` signed ${when(p.at)}, waiting to be committed`)))];
     kids.push(items.length ? h('ol', { class: 'timeline', id: 'timeline' }, items) : h('p', {}, 'No requests yet.'));
     box.replaceChildren(...kids);
     verifyResponses(r.history);
