@@ -967,7 +967,16 @@ char *state_updated_spec(const object_rec_t *o, const instr_t *upd, char *err, s
 		memcpy(base.chain, upd->chain, sizeof(base.chain));
 		base.n_chain = upd->n_chain;
 	}
-	return instr_format(&base);
+	/* a spec is an instruction like any other: longer, it would not parse
+	 * back, and the references it makes would be lost */
+	char *spec = instr_format(&base);
+	if (strlen(spec) > TX_MAX_INSTRUCTION) {
+		err_set(err, errlen, "%s '%s' would have a spec of %zu bytes, over the %d an instruction may have",
+			obj_kind_name(o->kind), o->name, strlen(spec), TX_MAX_INSTRUCTION);
+		free(spec);
+		return NULL;
+	}
+	return spec;
 }
 
 static void apply_request(state_t *st, const tx_t *tx)
@@ -1029,7 +1038,6 @@ static void apply_request(state_t *st, const tx_t *tx)
 		o->status = OBJ_DELETING;
 		memcpy(o->last_request, tx->id, BSEC_HASH_BYTES);
 		o->height = st->height;
-		count_add(st, owner_ent(st, o), o->kind, -1);
 		break;
 	}
 	open_save(st, tx->id);
@@ -1084,13 +1092,16 @@ static void apply_response(state_t *st, const tx_t *tx)
 		o->pending_spec = NULL;
 		break;
 	case VERB_DELETE:
+		/* the object counts against its owner's quota until it is gone:
+		 * a delete that fails leaves it, so its slot cannot have been
+		 * taken meanwhile */
 		if (ok) {
+			count_add(st, owner_ent(st, o), o->kind, -1);
 			spec_refs(st, o->spec, -1, 1);
 			spec_refs(st, o->pending_spec, -1, 1);
 			obj_remove(st, o->kind, o->name);
 		} else {
 			o->status = OBJ_ACTIVE;
-			count_add(st, owner_ent(st, o), o->kind, +1);
 		}
 		break;
 	}
@@ -1181,11 +1192,9 @@ void state_load_object(state_t *st, const object_rec_t *o)
 {
 	object_rec_t *old = obj_get(st, o->kind, o->name, strnlen(o->name, sizeof(o->name)));
 	if (old) {
-		if (old->status != OBJ_DELETING) {
-			tenant_ent_t *e = owner_ent(st, old);
-			if (e && e->count[old->kind])
-				e->count[old->kind]--;
-		}
+		tenant_ent_t *e = owner_ent(st, old);
+		if (e && e->count[old->kind])
+			e->count[old->kind]--;
 		spec_refs(st, old->spec, -1, 0);
 		spec_refs(st, old->pending_spec, -1, 0);
 		obj_remove(st, old->kind, old->name);
@@ -1197,11 +1206,9 @@ void state_load_object(state_t *st, const object_rec_t *o)
 	c->domain[TX_MAX_DOMAIN] = 0;
 	uint8_t k[OKEY_MAX];
 	map_put(st->objects, k, okey_build(k, c->kind, c->name, strlen(c->name)), c);
-	if (c->status != OBJ_DELETING) {
-		tenant_ent_t *e = owner_ent(st, c);
-		if (e)
-			e->count[c->kind]++;
-	}
+	tenant_ent_t *e = owner_ent(st, c);
+	if (e)
+		e->count[c->kind]++;
 	spec_refs(st, c->spec, +1, 0);
 	spec_refs(st, c->pending_spec, +1, 0);
 }

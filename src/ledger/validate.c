@@ -288,7 +288,10 @@ static const char *status_busy(const object_rec_t *o)
 }
 
 /* SFC chain: length within the SLA, every VNF exists, is the sender's and
- * is not being deleted.  VNFs may live in any domain. */
+ * is active: not being deleted, and not still being created (its create
+ * may fail, and a chain that named it would then name nothing, or
+ * whatever another tenant creates under that name).  VNFs may live in
+ * any domain. */
 static verr_t check_chain(const state_t *st, const tx_t *tx, const tenant_rec_t *t,
 			  const instr_t *in, verdict_t *v)
 {
@@ -304,6 +307,9 @@ static verr_t check_chain(const state_t *st, const tx_t *tx, const tenant_rec_t 
 			return fail(v, V_NOT_OWNER, "vnf '%s' belongs to another tenant", n);
 		if (o->status == OBJ_DELETING)
 			return fail(v, V_IN_USE, "vnf '%s' in the chain is being deleted", n);
+		if (o->status == OBJ_CREATING)
+			return fail(v, V_IN_USE, "vnf '%s' in the chain is still being created; chain it once "
+				    "its domain's orchestrator has answered", n);
 	}
 	return V_OK;
 }
@@ -334,6 +340,9 @@ static verr_t check_create(const state_t *st, const tx_t *tx, const tenant_rec_t
 				    vm->domain, t->domain);
 		if (vm->status == OBJ_DELETING)
 			return fail(v, V_IN_USE, "vm '%s' is being deleted", in->vm);
+		if (vm->status == OBJ_CREATING)
+			return fail(v, V_IN_USE, "vm '%s' is still being created; place a vnf on it once "
+				    "the orchestrator has answered", in->vm);
 	}
 	if (in->kind == OBJ_SFC)
 		return check_chain(st, tx, t, in, v);

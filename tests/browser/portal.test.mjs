@@ -365,9 +365,9 @@ await step('the builder creates a second VNF and an SFC through both, in order; 
   await page.click('#b-submit');
   await page.waitForSelector('#b-submitted');
   result.vnf2_request = await page.getAttribute('#b-submitted', 'data-id');
-  // the chain can only name VNFs the chain already has: wait for mon1 to be committed
+  // a chain names only VNFs whose create was executed: wait for mon1 to be active
   await go('#/services');
-  await page.waitForSelector('#services [data-object="vnf/mon1"]', { timeout: 30000 });
+  await page.waitForSelector('#services [data-object="vnf/mon1"] .badge.active', { timeout: 30000 });
   await go('#/build');
   await page.waitForSelector('#b-kind');
   await builderSet('#b-kind', 'sfc');

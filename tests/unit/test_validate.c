@@ -496,11 +496,12 @@ static void test_lifecycle(void **state)
 	/* the VM is in use by the VNF */
 	expect(req(K_ALICE, "p0", "vm delete vm1"), V_IN_USE);
 	assert_non_null(strstr(last.msg, "in use"));
-	/* delete that fails: back to ACTIVE, quota counted again */
+	/* delete that fails: back to ACTIVE; it counted against the quota
+	 * all along (until a delete succeeds the object is there) */
 	assert_int_equal(count(K_ALICE, "p0", OBJ_VNF), 1);
 	const tx_t *d = ok(req(K_ALICE, "p0", "vnf delete fw"));
 	assert_int_equal(obj(OBJ_VNF, "fw")->status, OBJ_DELETING);
-	assert_int_equal(count(K_ALICE, "p0", OBJ_VNF), 0);
+	assert_int_equal(count(K_ALICE, "p0", OBJ_VNF), 1);
 	expect(req(K_ALICE, "p0", "vnf delete fw"), V_IN_USE);
 	ok(resp(K_P0O, d, 0, "platform timeout"));
 	assert_int_equal(obj(OBJ_VNF, "fw")->status, OBJ_ACTIVE);
@@ -509,6 +510,7 @@ static void test_lifecycle(void **state)
 	d = ok(req(K_ALICE, "p0", "vnf delete fw"));
 	ok(resp(K_P0O, d, 1, ""));
 	assert_null(obj(OBJ_VNF, "fw"));
+	assert_int_equal(count(K_ALICE, "p0", OBJ_VNF), 0);
 	assert_int_equal(state_refs(F->st, OBJ_VM, "vm1", 3), 0);
 	d = ok(req(K_ALICE, "p0", "vm delete vm1"));
 	ok(resp(K_P0O, d, 1, ""));
@@ -536,9 +538,19 @@ static void test_quota(void **state)
 	assert_non_null(strstr(last.msg, "allows 2"));
 	/* quota is per domain: p1 is unlimited */
 	ok(req(K_ALICE, "p1", "vm create q3"));
-	/* a pending delete frees the slot */
-	ok(req(K_ALICE, "p0", "vm delete q1"));
+	/* a pending delete does not free the slot: the delete may fail, and
+	 * the object stay (it used to free it, and a failed delete then put
+	 * the tenant over its quota for good) */
+	const tx_t *d = ok(req(K_ALICE, "p0", "vm delete q1"));
+	expect(req(K_ALICE, "p0", "vm create q4"), V_QUOTA);
+	ok(resp(K_P0O, d, 0, "delete failed"));
+	assert_int_equal(count(K_ALICE, "p0", OBJ_VM), 2);
+	expect(req(K_ALICE, "p0", "vm create q4"), V_QUOTA);
+	d = ok(req(K_ALICE, "p0", "vm delete q1"));
+	ok(resp(K_P0O, d, 1, ""));
+	assert_int_equal(count(K_ALICE, "p0", OBJ_VM), 1);
 	ok(req(K_ALICE, "p0", "vm create q4"));
+	assert_int_equal(count(K_ALICE, "p0", OBJ_VM), 2);
 	/* sfc quota and chain length */
 	create_ok(K_ALICE, "p0", "vnf create v1 --type forwarder", K_P0O);
 	create_ok(K_ALICE, "p0", "vnf create v2 --type forwarder", K_P0O);
@@ -549,6 +561,90 @@ static void test_quota(void **state)
 	expect(req(K_ALICE, "p0", "sfc create s2 --chain v3"), V_QUOTA);
 	create_ok(K_ALICE, "p0", "vnf create v4 --type nat", K_P0O);
 	expect(req(K_ALICE, "p0", "vnf create v5 --type nat"), V_QUOTA);
+}
+
+/* n configs of a 32-character key and a 128-character value each */
+static char *long_configs(int from, int n)
+{
+	size_t cap = (size_t)n * 200 + 1, o = 0;
+	char *s = xcalloc(1, cap);
+	for (int i = from; i < from + n; i++) {
+		char key[33], val[129];
+		snprintf(key, sizeof(key), "k%02d", i);
+		memset(key + 3, 'a', 29);
+		key[32] = 0;
+		memset(val, 'v', 128);
+		val[128] = 0;
+		o += (size_t)snprintf(s + o, cap - o, " --config %s=%s", key, val);
+	}
+	return s;
+}
+
+/* An update whose merged spec would pass the 4 096 bytes an instruction
+ * may have is refused: stored, that spec would not parse back, the VM it
+ * names would lose its reference (and could be deleted under the VNF),
+ * and no later update could read it. */
+static void test_spec_size_after_update(void **state)
+{
+	(void)state;
+	block();
+	create_ok(K_BOB, "p0", "vm create hv", K_P0O);
+	char *c1 = long_configs(0, 22), *c2 = long_configs(22, 9), *c3 = long_configs(22, 1);
+	char *i1 = xasprintf("vnf create hf --type firewall --vm hv%s", c1);
+	char *i2 = xasprintf("vnf update hf%s", c2), *i3 = xasprintf("vnf update hf%s", c3);
+	assert_true(strlen(i1) < TX_MAX_INSTRUCTION && strlen(i2) < TX_MAX_INSTRUCTION);
+	create_ok(K_BOB, "p0", i1, K_P0O);
+	assert_int_equal(state_refs(F->st, OBJ_VM, "hv", 2), 1);
+	expect(req(K_BOB, "p0", i2), V_BAD_INSTRUCTION);
+	assert_non_null(strstr(last.msg, "over the 4096"));
+	/* one more key still fits: the spec parses back, the reference stays */
+	const tx_t *u = ok(req(K_BOB, "p0", i3));
+	ok(resp(K_P0O, u, 1, ""));
+	assert_true(strlen(obj(OBJ_VNF, "hf")->spec) <= TX_MAX_INSTRUCTION);
+	assert_int_equal(state_refs(F->st, OBJ_VM, "hv", 2), 1);
+	expect(req(K_BOB, "p0", "vm delete hv"), V_IN_USE);
+	ok(req(K_BOB, "p0", "vnf update hf --config a=1"));
+	free(c1);
+	free(c2);
+	free(c3);
+	free(i1);
+	free(i2);
+	free(i3);
+}
+
+/* A chain names VNFs, and a VNF its VM, only once they are active: a
+ * create may still fail, and a name left dangling then held whatever
+ * another tenant later created under it (its owner could not delete it,
+ * "in use" by the first tenant's chain). */
+static void test_references_need_active_objects(void **state)
+{
+	(void)state;
+	block();
+	ok(ten(K_P0A, TENANT_REGISTER, "p0", K_CAROL, "carol", (sla_t){ .ops = OP_ALL }));
+	const tx_t *v = ok(req(K_BOB, "p0", "vnf create dv --type nat"));
+	expect(req(K_BOB, "p0", "sfc create ds --chain dv"), V_IN_USE);
+	assert_non_null(strstr(last.msg, "still being created"));
+	const tx_t *m = ok(req(K_BOB, "p0", "vm create dm"));
+	expect(req(K_BOB, "p0", "vnf create dw --type nat --vm dm"), V_IN_USE);
+	assert_non_null(strstr(last.msg, "still being created"));
+	ok(resp(K_P0O, v, 0, "platform error"));
+	ok(resp(K_P0O, m, 0, "platform error"));
+	assert_null(obj(OBJ_VNF, "dv"));
+	assert_int_equal(state_refs(F->st, OBJ_VNF, "dv", 2), 0);
+	assert_int_equal(state_refs(F->st, OBJ_VM, "dm", 2), 0);
+	/* another tenant takes the name and can delete what it made */
+	block();
+	create_ok(K_CAROL, "p0", "vnf create dv --type nat", K_P0O);
+	expect(req(K_BOB, "p0", "sfc create ds --chain dv"), V_NOT_OWNER);
+	ok(req(K_CAROL, "p0", "vnf delete dv"));
+	/* once active, a VNF can be chained and a VM hosted on */
+	create_ok(K_BOB, "p0", "vnf create dx --type nat", K_P0O);
+	create_ok(K_BOB, "p0", "sfc create ds --chain dx", K_P0O);
+	create_ok(K_BOB, "p0", "vm create dn", K_P0O);
+	create_ok(K_BOB, "p0", "vnf create dy --type nat --vm dn", K_P0O);
+	/* an update may not chain a VNF still being created either */
+	ok(req(K_BOB, "p0", "vnf create dz --type nat"));
+	expect(req(K_BOB, "p0", "sfc update ds --chain dx,dz"), V_IN_USE);
 }
 
 static void test_ownership_and_domains(void **state)
@@ -1275,6 +1371,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_instruction_and_sla, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spec_size_after_update, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_references_need_active_objects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ownership_and_domains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cross_domain_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_responses, setup, teardown),

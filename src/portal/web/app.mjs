@@ -714,7 +714,7 @@ function renderBuilder(box) {
   const A = (o) => opts.allowed.includes(o);
   const details = [];
   if (A('type')) details.push(field('b-type', 'VNF type', sel('b-type', 'type', B.VNF_TYPES.map((t) => [t, t]))));
-  if (A('vm')) details.push(field('b-vm', 'Runs on VM', sel('b-vm', 'vm', [['', '(its own)'], ...mine('vm').filter((v) => v.domain === bform.domain).map((v) => [v.name, v.name])])));
+  if (A('vm')) details.push(field('b-vm', 'Runs on VM', sel('b-vm', 'vm', [['', '(its own)'], ...mine('vm').filter((v) => v.domain === bform.domain && v.status === 'active').map((v) => [v.name, v.name])])));
   if (A('image')) details.push(field('b-image', 'Image', text('b-image', 'image'), 'optional'));
   if (A('flavor')) details.push(field('b-flavor', 'Flavor', text('b-flavor', 'flavor'), 'optional'));
   if (details.length) kids.push(h('fieldset', {}, h('legend', {}, 'Details'), h('div', { class: 'row' }, details)));
@@ -731,10 +731,11 @@ function renderBuilder(box) {
       'Add a setting'), h('p', { class: 'field-error', id: 'b-config-add-err' })));
   }
   if (A('chain')) {
-    const avail = mine('vnf').filter((v) => !bform.chain.includes(v.name));
+    // the chain rule: a VNF is chained once its create was executed
+    const avail = mine('vnf').filter((v) => v.status === 'active' && !bform.chain.includes(v.name));
     const pick = h('select', { id: 'b-chain-pick', 'aria-describedby': 'b-chain-pick-err' },
       avail.length ? avail.map((v) => h('option', { value: v.name }, `${v.name} (${v.type || 'vnf'}, ${v.domain}, ${v.status})`))
-        : h('option', { value: '' }, 'no more VNFs of yours'));
+        : h('option', { value: '' }, 'no more active VNFs of yours'));
     kids.push(h('fieldset', {}, h('legend', {}, 'Chain: the VNFs traffic goes through, in order'),
       h('ol', { class: 'chain-list', id: 'b-chain' }, bform.chain.map((n, i) => h('li', {},
         h('span', {}, n),
