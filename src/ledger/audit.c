@@ -187,6 +187,12 @@ static void decode_entry(entry_t *e, const store_scan_block_t *sb, int have_ids)
 		snprintf(e->hdr_err, sizeof(e->hdr_err), "header encoding is not canonical");
 		goto out;
 	}
+	if (sb->columns_differ) {
+		snprintf(e->hdr_err, sizeof(e->hdr_err),
+			 "the row's timestamp or tx count columns are not its signed header's (the "
+			 "ledger's history reads them: changed at rest)");
+		goto out;
+	}
 	e->hdr_ok = 1;
 	for (i = 0; i < n; i++) {
 		if (sb->txs[i].index != i) {
@@ -717,8 +723,16 @@ static int dir_derived(void *ctx, const state_t *replayed, char *why, size_t wl)
 		goto out;
 	}
 	r = state_diff(replayed, st, err, sizeof(err)) ? AUDIT_DERIVED_DIFFER : AUDIT_DERIVED_SAME;
-	if (r == AUDIT_DERIVED_DIFFER)
+	if (r == AUDIT_DERIVED_DIFFER) {
 		err_set(why, wl, "%s (first: the chain's, second: the stored rows)", err);
+		goto out;
+	}
+	/* and the index columns history and accountability go by */
+	int ix = store_check_index(s, state_height(replayed), err, sizeof(err));
+	if (ix != 0) {
+		r = ix > 0 ? AUDIT_DERIVED_DIFFER : AUDIT_DERIVED_SKIPPED;
+		err_set(why, wl, "%s%s", ix > 0 ? "" : "index rows not compared: ", err);
+	}
 out:
 	state_free(st);
 	store_close(s);

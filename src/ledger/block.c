@@ -196,6 +196,24 @@ int block_header_expand_stored(buf_t *out, const uint8_t *p, size_t len,
 	return block_header_expand_row(out, p, len, chain_id, g, NULL, err, errlen);
 }
 
+/* A full stored form (the header as signed, or without its chain_id and
+ * key) holds the timestamp and tx count itself: they must be the row's
+ * columns, which the readers of a ledger's history go by (a height that
+ * differs is the auditor's "its header says height").  Sets
+ * row->columns_differ; the header is handed on either way. */
+static int columns_check(const buf_t *out, size_t start, block_row_t *row)
+{
+	rd_t r;
+	block_header_t h;
+	if (!row)
+		return 0;
+	rd_init(&r, out->data + start, out->len - start);
+	if (block_header_read(&r, &h) == 0 &&
+	    (h.timestamp_ms != row->timestamp_ms || h.tx_count != row->tx_count))
+		row->columns_differ = 1;
+	return 0;
+}
+
 int block_header_expand_row(buf_t *out, const uint8_t *p, size_t len,
 			    const uint8_t chain_id[BSEC_HASH_BYTES], const genesis_t *g,
 			    block_row_t *row, char *err, size_t errlen)
@@ -203,9 +221,10 @@ int block_header_expand_row(buf_t *out, const uint8_t *p, size_t len,
 	const size_t mid = ST_KEY - ST_MID;
 	if (block_stored_is_short(p, len))
 		return expand_short(out, p, len, chain_id, g, row, err, errlen);
+	size_t start = out->len;
 	if (len == 0 || !(p[0] & ST_NO_CHAIN)) {
 		buf_put(out, p, len);
-		return 0;
+		return columns_check(out, start, row);
 	}
 	if (len < 1 + mid) {
 		err_set(err, errlen, "stored header of %zu bytes is too short", len);
@@ -224,7 +243,7 @@ int block_header_expand_row(buf_t *out, const uint8_t *p, size_t len,
 		buf_put(out, key, sig_pub_len(scheme));
 	}
 	buf_put(out, p + 1 + mid, len - 1 - mid);
-	return 0;
+	return columns_check(out, start, row);
 }
 
 void block_header_hash(const block_header_t *h, uint8_t out[BSEC_HASH_BYTES])

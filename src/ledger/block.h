@@ -141,6 +141,11 @@ typedef struct {
 	int roots_altered;                   /* out: ROOTS_*_ALTERED when the given
 					      * roots do not start as the stored
 					      * hints (the txs changed at rest) */
+	int columns_differ;                  /* out: a form that holds the
+					      * timestamp and tx_count itself
+					      * holds others than the row's
+					      * columns (changed at rest: readers
+					      * of the columns would be misled) */
 } block_row_t;
 
 void block_header_encode_short(buf_t *out, const block_header_t *h, const struct genesis_t *g);

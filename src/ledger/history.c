@@ -142,9 +142,12 @@ static json_t *response_json(hist_ctx_t *c, const uint8_t id[BSEC_HASH_BYTES], u
 	json_t *o = NULL;
 
 	*duration = json_null();
+	memset(&tx, 0, sizeof(tx));
 	if (store_find_response(c->s, id, rid) != 0 || store_get_tx(c->s, rid, &raw, &len, &h, &idx) != 0)
 		return json_null();
-	if (tx_decode(&tx, raw, len, c->g->chain_id, NULL, 0) == 0) {
+	/* the index said which tx answers: the tx itself must say so too */
+	if (tx_decode(&tx, raw, len, c->g->chain_id, NULL, 0) == 0 && tx.type == TX_RESPONSE &&
+	    !memcmp(tx.request_id, id, BSEC_HASH_BYTES)) {
 		uint64_t bts = 0;
 		if (store_block_ts(c->s, h, &bts) < 0)
 			bts = 0;
@@ -159,8 +162,8 @@ static json_t *response_json(hist_ctx_t *c, const uint8_t id[BSEC_HASH_BYTES], u
 			json_decref(*duration);
 			*duration = json_integer(bts >= req_ts ? (json_int_t)(bts - req_ts) : 0);
 		}
-		tx_clear(&tx);
 	}
+	tx_clear(&tx);
 	free(raw);
 	return o ? o : json_null();
 }

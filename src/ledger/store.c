@@ -1949,7 +1949,8 @@ static int block_raw(store_t *s, uint64_t height, uint8_t **block, size_t *block
 		goto out;
 	if (block_stored_needs_roots(hp, hl) && row_roots(s, &txb, n, &row) < 0)
 		goto out;
-	if (block_header_expand_row(&out, hp, hl, s->g->chain_id, s->g, &row, NULL, 0) < 0)
+	if (block_header_expand_row(&out, hp, hl, s->g->chain_id, s->g, &row, NULL, 0) < 0 ||
+	    row.columns_differ)
 		goto out;
 	*altered = row.roots_altered;
 	buf_put(&out, txb.data, txb.len);
@@ -2392,6 +2393,186 @@ int store_load_state_snapshot(store_t *s, state_t *st, char *err, size_t errlen)
 	return r;
 }
 
+/* ---- the index columns, against the txs they index ---- */
+
+typedef struct {
+	int kind;
+	char name[INSTR_MAX_NAME + 1];
+	int64_t seq;
+} objref_t;
+
+static int objref_cmp(const void *a, const void *b)
+{
+	const objref_t *x = a, *y = b;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	int c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+typedef struct {
+	int64_t seq;
+	char *domain;
+} idx_req_t;
+
+static void idx_req_free(void *v)
+{
+	idx_req_t *r = v;
+	if (!r)
+		return;
+	free(r->domain);
+	free(r);
+}
+
+static void objref_push(objref_t **v, size_t *n, size_t *cap, int kind, const char *name, int64_t seq)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 256;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	objref_t *o = &(*v)[(*n)++];
+	o->kind = kind;
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	o->seq = seq;
+}
+
+int store_check_index(store_t *s, uint64_t upto, char *why, size_t wl)
+{
+	sqlite3_stmt *q = NULL, *p = NULL;
+	map_t *principals = map_new(), *reqs = map_new();
+	objref_t *want = NULL;
+	size_t n_want = 0, cap_want = 0, i;
+	int ret = -1, rc;
+	char hx[2 * BSEC_HASH_BYTES + 1], e[256];
+	int64_t end = seq_of(upto + 1, 0);
+
+	if (exec_sql(s->db, "BEGIN", why, wl) < 0) {
+		map_free(principals);
+		map_free(reqs);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(s->db, "SELECT id, key FROM principals", -1, &p, NULL) != SQLITE_OK)
+		goto sqlerr;
+	while ((rc = sqlite3_step(p)) == SQLITE_ROW) {
+		int64_t *id = xmalloc(sizeof(*id));
+		*id = sqlite3_column_int64(p, 0);
+		free(map_put(principals, sqlite3_column_blob(p, 1), (size_t)sqlite3_column_bytes(p, 1), id));
+	}
+	if (rc != SQLITE_DONE)
+		goto sqlerr;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT seq, idp, type, sender, domain, request_seq, raw FROM txs"
+			       " WHERE seq < ?1 ORDER BY seq",
+			       -1, &q, NULL) != SQLITE_OK)
+		goto sqlerr;
+	sqlite3_bind_int64(q, 1, end);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(q, 0);
+		tx_t tx;
+		uint64_t h = (uint64_t)seq >> SEQ_SHIFT;
+		uint32_t ix = (uint32_t)(seq & ((1 << SEQ_SHIFT) - 1));
+		if (tx_decode(&tx, sqlite3_column_blob(q, 6), (size_t)sqlite3_column_bytes(q, 6), s->g->chain_id,
+			      e, sizeof(e)) < 0)
+			continue;   /* the chain's own check names it better */
+		uint8_t pk[1 + SIG_MAX_PUB];
+		size_t pl = principal_key(pk, tx.scheme, tx.sender);
+		const int64_t *sender = map_get(principals, pk, pl);
+		const idx_req_t *rq = tx.type == TX_RESPONSE ? map_get(reqs, tx.request_id, BSEC_HASH_BYTES) : NULL;
+		const char *dom = sqlite3_column_type(q, 4) == SQLITE_TEXT ? (const char *)sqlite3_column_text(q, 4)
+									  : NULL;
+		char *want_dom = tx.type == TX_RESPONSE ? (rq && rq->domain ? xstrdup(rq->domain) : NULL)
+							: xstrndup(tx.domain, tx.domain_len);
+		const char *what = NULL;
+		if (sqlite3_column_int64(q, 1) != idp_of(tx.id))
+			what = "id prefix";
+		else if (sqlite3_column_int(q, 2) != tx.type)
+			what = "type";
+		else if (!sender || sqlite3_column_int64(q, 3) != *sender)
+			what = "sender";
+		else if ((dom == NULL) != (want_dom == NULL) || (dom && strcmp(dom, want_dom)))
+			what = "domain";
+		else if ((sqlite3_column_type(q, 5) == SQLITE_NULL) != (rq == NULL) ||
+			 (rq && sqlite3_column_int64(q, 5) != rq->seq))
+			what = "request it answers";
+		free(want_dom);
+		if (what) {
+			hex32(hx, tx.id);
+			err_set(why, wl, "block %" PRIu64 " tx %" PRIu32 " (%s): the row's %s is not the tx's", h, ix,
+				hx, what);
+			tx_clear(&tx);
+			ret = 1;
+			goto out;
+		}
+		if (tx.type == TX_REQUEST) {
+			idx_req_t *r = xcalloc(1, sizeof(*r));
+			r->seq = seq;
+			r->domain = xstrndup(tx.domain, tx.domain_len);
+			idx_req_free(map_put(reqs, tx.id, BSEC_HASH_BYTES, r));
+			size_t pos;
+			const instr_t *in = instr_parse_ref(tx.instruction, tx.instruction_len, &pos, e, sizeof(e));
+			if (in) {
+				objref_push(&want, &n_want, &cap_want, in->kind, in->name, seq);
+				if (in->kind == OBJ_VNF && in->vm[0])
+					objref_push(&want, &n_want, &cap_want, OBJ_VM, in->vm, seq);
+				for (int k = 0; k < in->n_chain; k++)
+					objref_push(&want, &n_want, &cap_want, OBJ_VNF, in->chain[k], seq);
+			}
+		}
+		tx_clear(&tx);
+	}
+	if (rc != SQLITE_DONE)
+		goto sqlerr;
+	/* the object index: exactly the objects the requests name */
+	qsort(want, n_want, sizeof(*want), objref_cmp);
+	size_t m = 0;
+	for (i = 0; i < n_want; i++)
+		if (!m || objref_cmp(&want[m - 1], &want[i]))
+			want[m++] = want[i];
+	sqlite3_finalize(q);
+	if (sqlite3_prepare_v2(s->db, "SELECT kind, name, seq FROM tx_objects WHERE seq < ?1 ORDER BY kind, name, seq",
+			       -1, &q, NULL) != SQLITE_OK)
+		goto sqlerr;
+	sqlite3_bind_int64(q, 1, end);
+	i = 0;
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		objref_t got = { .kind = sqlite3_column_int(q, 0), .seq = sqlite3_column_int64(q, 2) };
+		snprintf(got.name, sizeof(got.name), "%s", (const char *)sqlite3_column_text(q, 1));
+		if (i >= m || objref_cmp(&got, &want[i])) {
+			const objref_t *o = i < m && objref_cmp(&want[i], &got) < 0 ? &want[i] : &got;
+			err_set(why, wl, "the object index %s %s %s for the tx at block %" PRIu64 " index %" PRIu64,
+				o == &got ? "has" : "lacks", obj_kind_name(o->kind), o->name,
+				(uint64_t)o->seq >> SEQ_SHIFT, (uint64_t)(o->seq & ((1 << SEQ_SHIFT) - 1)));
+			ret = 1;
+			goto out;
+		}
+		i++;
+	}
+	if (rc != SQLITE_DONE)
+		goto sqlerr;
+	if (i < m) {
+		err_set(why, wl, "the object index lacks %s %s for the tx at block %" PRIu64 " index %" PRIu64,
+			obj_kind_name(want[i].kind), want[i].name, (uint64_t)want[i].seq >> SEQ_SHIFT,
+			(uint64_t)(want[i].seq & ((1 << SEQ_SHIFT) - 1)));
+		ret = 1;
+		goto out;
+	}
+	ret = 0;
+	goto out;
+sqlerr:
+	err_set(why, wl, "reading the index rows: %s", sqlite3_errmsg(s->db));
+	ret = -1;
+out:
+	sqlite3_finalize(q);
+	sqlite3_finalize(p);
+	(void)exec_sql(s->db, "COMMIT", NULL, 0);
+	map_free_values(principals, free);
+	map_free_values(reqs, idx_req_free);
+	free(want);
+	return ret;
+}
+
 int store_load_state_light(store_t *s, state_t *st, char *err, size_t errlen)
 {
 	state_set_tip(st, s->height, s->tip_ts);
@@ -2742,6 +2923,7 @@ static void scan_expand(store_scan_t *sc, store_scan_block_t *blk)
 		buf_put(&hb, p, n);
 	}
 	blk->roots_altered = row.roots_altered;
+	blk->columns_differ = row.columns_differ;
 	if (!block_stored_is_short(p, n) || cert_expand_stored(&cb, cp, cn, NULL, 0) < 0) {
 		buf_reset(&cb);
 		buf_put(&cb, cp, cn);

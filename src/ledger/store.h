@@ -105,6 +105,13 @@ int store_load_state(store_t *s, state_t *st, char *err, size_t errlen) WUR;
  * read-only reader's view of a live ledger). */
 int store_load_state_snapshot(store_t *s, state_t *st, char *err, size_t errlen) WUR;
 
+/* The index columns the history and accountability queries filter and
+ * join on, against the txs of blocks up to `upto` they index: each tx
+ * row's id prefix, type, sender, domain and the request a response
+ * answers, and the object index (the objects each request names).  0
+ * when they agree, 1 when not (why says where), -1 on error. */
+int store_check_index(store_t *s, uint64_t upto, char *why, size_t wl) WUR;
+
 /* Only the tenants (names, SLAs) and the last attestations, and the tip:
  * what audit reports need to name tenants, without the cost of loading
  * every object and open request of a long chain.  The state is then good
@@ -185,6 +192,8 @@ typedef struct {
 				       * roots, rebuilt from these txs, do not start
 				       * as stored; the header then carries the
 				       * rebuilt ones and fails its signatures */
+	int columns_differ;           /* the row's ts or tx_count column differs
+				       * from its full signed header */
 } store_scan_block_t;
 
 int store_scan_open(store_scan_t **out, const char *dir, const genesis_t *g_or_null,

@@ -523,6 +523,24 @@ static void test_audit_derived_rows(void **unused)
 		  "attestation of domain p1: fields differ" },
 		{ "DELETE FROM attestations WHERE domain = 'p0'",
 		  "attestation of domain p0: missing from the second" },
+		/* the index columns `audit history' and `accountability' filter
+		 * and join on: a request hidden by its type, a response moved to
+		 * another request, a tx moved to another domain or sender, the
+		 * object index cut or padded */
+		{ "UPDATE txs SET type = 9 WHERE seq = (SELECT MIN(seq) FROM txs WHERE type = 1)",
+		  "the row's type is not the tx's" },
+		{ "UPDATE txs SET request_seq = (SELECT MIN(seq) FROM txs WHERE type = 1)"
+		  " WHERE seq = (SELECT MAX(seq) FROM txs WHERE type = 2)",
+		  "the row's request it answers is not the tx's" },
+		{ "UPDATE txs SET request_seq = NULL WHERE seq = (SELECT MIN(seq) FROM txs WHERE type = 2)",
+		  "the row's request it answers is not the tx's" },
+		{ "UPDATE txs SET domain = 'p9' WHERE seq = (SELECT MIN(seq) FROM txs WHERE type = 1)",
+		  "the row's domain is not the tx's" },
+		{ "UPDATE txs SET sender = (SELECT MAX(id) FROM principals) + 1"
+		  " WHERE seq = (SELECT MIN(seq) FROM txs WHERE type = 1)", "the row's sender is not the tx's" },
+		{ "DELETE FROM tx_objects WHERE name = 'fw2'", "the object index lacks vnf fw2" },
+		{ "INSERT INTO tx_objects VALUES (1, 'ghost', (SELECT MIN(seq) FROM txs))",
+		  "the object index has vm ghost" },
 	};
 	assert_string_equal(audit_tampered(NULL, &rep), "");
 	assert_int_equal(rep.derived, AUDIT_DERIVED_SAME);

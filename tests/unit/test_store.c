@@ -1358,6 +1358,13 @@ static void test_audit_tampered(void **unused)
 		  -1, "block 3: proposer signature does not verify", 0 },
 		{ "row-count", NULL, NULL, NULL, 0, "UPDATE blocks SET tx_count = 4 WHERE height = 3", 3,
 		  -1, "block 3: proposer signature does not verify", 0 },
+		/* schema 4's form keeps the timestamp and tx count, and so does a
+		 * header stored as signed: the row's columns, which history and
+		 * accountability read, must be the same */
+		{ "row-timestamp-v4", NULL, NULL, NULL, 0, "UPDATE blocks SET ts = ts + 600000 WHERE height = 3", 3,
+		  -1, "block 3: the row's timestamp or tx count columns are not its signed header's", 1 },
+		{ "row-count-v4", NULL, NULL, NULL, 0, "UPDATE blocks SET tx_count = 4 WHERE height = 3", 3,
+		  -1, "block 3: the row's timestamp or tx count columns are not its signed header's", 1 },
 		/* schema 4's form keeps the height (at offset 1) */
 		{ "header-height-v4", "blocks", "header", "height = 4", 8, NULL, 4, -1,
 		  "block 4: its header says height", 1 },
