@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -357,12 +358,21 @@ static void argv_text(char *out, size_t len, const char *const *argv)
 		strcpy(out + len - 4, "...");
 }
 
-/* In the child: only system calls from here to execv. */
-static void child_exec(const char *path, const drv_cmd_t *c, int in_fd, int out_fd, int err_fd)
+/* In the child: only system calls from here to execv.  parent: the
+ * orchestrator's pid, read before the fork. */
+static void child_exec(const char *path, const drv_cmd_t *c, int in_fd, int out_fd, int err_fd,
+		       pid_t parent)
 {
 	static const char nsfail[] = "cannot join the network namespace\n";
 	static const char execfail[] = "cannot execute the program\n";
 	setpgid(0, 0);
+	/* the command dies with the process that runs it: a command left
+	 * running by a killed orchestrator would still be at work when the
+	 * restarted one, finding the request unfinished and the platform
+	 * without its object, runs it a second time (and it may already be
+	 * gone: then so must we) */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(125);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
@@ -449,13 +459,14 @@ int drv_run(const drv_cmd_t *c, drv_cmd_out_t *o, char *err, size_t elen)
 		pthread_sigmask(SIG_BLOCK, &pipeset, &oldset);
 		sigpipe_blocked = 1;
 	}
+	pid_t self = getpid();
 	pid = fork();
 	if (pid < 0) {
 		err_set(err, elen, "cannot run `%s': fork: %s", cmd, strerror(errno));
 		goto out;
 	}
 	if (pid == 0)
-		child_exec(path, c, pin[0], pout[1], perr[1]);
+		child_exec(path, c, pin[0], pout[1], perr[1], self);
 	setpgid(pid, pid); /* also in the child: whichever runs first */
 	close(pout[1]);
 	close(perr[1]);

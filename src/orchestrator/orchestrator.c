@@ -92,6 +92,10 @@ typedef struct {
 	state_t *st;
 	onode_t *nodes;
 	size_t n, cur;
+	size_t resub;                          /* where the next resubmission starts:
+						* another node each time, so one that
+						* takes txs and drops them is routed
+						* around */
 	uint64_t height;                       /* last block replayed */
 	uint8_t tip_hash[BSEC_HASH_BYTES];
 	uint64_t start_ms;
@@ -231,25 +235,41 @@ static int response_build(orch_t *o, const uint8_t req_id[BSEC_HASH_BYTES], int 
 	return 0;
 }
 
-/* Posts the signed response raw[0..len) until a node accepts it (200/202)
- * or the chain shows the request answered.  When the nodes refuse it as
- * out of the timestamp window and the request is still unanswered, a
- * fresh response with the same outcome replaces it (journal included;
- * *raw and *len are then the new bytes, which the caller owns either way).
- * 0 when done, -1 when stopping or on a journal failure. */
-static int response_submit(orch_t *o, const uint8_t req_id[BSEC_HASH_BYTES], int outcome,
+/* Whether the response raw[0..len) was signed more than half the
+ * timestamp window ago by our clock (a node refusing a fresher one as out
+ * of the window has a clock of its own). */
+static int response_stale(const orch_t *o, const uint8_t *raw, size_t len)
+{
+	tx_t t;
+	if (tx_decode(&t, raw, len, o->g.chain_id, NULL, 0) < 0)
+		return 1;
+	uint64_t now = now_ms(), ts = t.timestamp_ms;
+	tx_clear(&t);
+	return ts + o->g.params.timestamp_window_ms / 2 < now;
+}
+
+/* Posts the signed response raw[0..len), to node `first' first, until a
+ * node accepts it (200/202) or the chain shows the request answered.
+ * When a node refuses it as out of the timestamp window, the request is
+ * still unanswered and the response is stale by our clock, a fresh one
+ * with the same outcome replaces it (journal included; *raw and *len are
+ * then the new bytes, which the caller owns either way); a fresh one
+ * refused so is that node's clock: the next node is tried, as after any
+ * refusal.  0 when done, -1 when stopping or on a journal failure. */
+static int response_submit(orch_t *o, size_t first, const uint8_t req_id[BSEC_HASH_BYTES], int outcome,
 			   const char *result, const char *error, uint8_t **raw, size_t *len)
 {
 	unsigned backoff = 200;
+	size_t at = first % o->n;
 	char rq[17], rid_hex[2 * BSEC_HASH_BYTES + 1];
 	short_id(rq, req_id);
 	/* one round over the nodes even when stopping: the outcome is
 	 * journaled, so its response should leave before we do */
 	for (size_t tried = 0; !g_stop || tried < o->n; tried++) {
-		onode_t *nd = &o->nodes[o->cur];
+		onode_t *nd = &o->nodes[at];
 		int status;
 		json_t *body = NULL;
-		int rc = node_call(o, o->cur, 0, CALL_TIMEOUT_MS, "POST", "/v1/transactions", *raw, *len,
+		int rc = node_call(o, at, 0, CALL_TIMEOUT_MS, "POST", "/v1/transactions", *raw, *len,
 				   &status, &body);
 		if (rc == 0 && (status == 200 || status == 202)) {
 			json_decref(body);
@@ -273,7 +293,7 @@ static int response_submit(orch_t *o, const uint8_t req_id[BSEC_HASH_BYTES], int
 				log_info(MOD, "request %s already has response %.16s on chain", rq, rid_hex);
 				return 0;
 			}
-			if (!strcmp(code, verr_name(V_TIMESTAMP))) {
+			if (!strcmp(code, verr_name(V_TIMESTAMP)) && response_stale(o, *raw, *len)) {
 				tx_t fresh;
 				if (response_build(o, req_id, outcome, result, error, &fresh) < 0)
 					return -1;
@@ -290,9 +310,13 @@ static int response_submit(orch_t *o, const uint8_t req_id[BSEC_HASH_BYTES], int
 				continue;
 			}
 			/* no_such_request: that node has not committed the request yet;
+			 * timestamp (of a fresh response): that node's clock is off;
 			 * else a refusal we cannot fix by waiting, but retrying costs
 			 * nothing */
-			if (strcmp(code, verr_name(V_NO_REQUEST)))
+			if (!strcmp(code, verr_name(V_TIMESTAMP)))
+				log_warn(MOD, "node %s refuses a response signed just now as out of its timestamp "
+					 "window: its clock is off; trying another node", nd->name);
+			else if (strcmp(code, verr_name(V_NO_REQUEST)))
 				log_error(MOD, "response to %s refused (%s); will retry", rq, code);
 		} else {
 			if (rc == 0)
@@ -301,7 +325,7 @@ static int response_submit(orch_t *o, const uint8_t req_id[BSEC_HASH_BYTES], int
 			log_warn(MOD, "node %s (%s) did not take the response to %s: %s", nd->name, nd->url, rq,
 				 nd->err);
 		}
-		o->cur = (o->cur + 1) % o->n;
+		at = (at + 1) % o->n;
 		if ((tried + 1) % o->n == 0 && !g_stop) {
 			sleep_ms(backoff);
 			backoff = backoff * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : backoff * 2;
@@ -336,7 +360,7 @@ static int finish(orch_t *o, const tx_t *req, uint64_t height, uint32_t index, c
 	uint8_t *raw = xmalloc(resp.raw_len);
 	size_t len = resp.raw_len;
 	memcpy(raw, resp.raw, len);
-	ret = response_submit(o, req->id, outcome, result, error, &raw, &len);
+	ret = response_submit(o, o->cur, req->id, outcome, result, error, &raw, &len);
 	free(raw);
 out:
 	tx_clear(&resp);
@@ -745,8 +769,9 @@ static int sweep_cb(void *ctx, const journal_entry_t *e)
 	}
 	log_info(MOD, "response to request %s (height %llu) is not on chain yet; submitting it again", rq,
 		 (unsigned long long)e->height);
-	int r = response_submit(o, e->request_id, e->outcome, e->result ? e->result : "",
-				e->error ? e->error : "", &raw, &len);
+	/* first to another node than the one followed, which had it first */
+	int r = response_submit(o, o->cur + 1 + o->resub++ % (o->n > 1 ? o->n - 1 : 1), e->request_id,
+				e->outcome, e->result ? e->result : "", e->error ? e->error : "", &raw, &len);
 	free(raw);
 	return r < 0 ? -1 : 0;
 }

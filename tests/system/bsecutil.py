@@ -10,10 +10,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BSEC = os.environ.get("BSEC", os.path.join(ROOT, "build", "bsec"))
 
 
-def run(*args, check=True, timeout=120, input=None):
-    """Runs bsec with args; returns CompletedProcess (text)."""
+def run(*args, check=True, timeout=120, input=None, env=None):
+    """Runs bsec with args (and env: the whole environment, None: ours);
+    returns CompletedProcess (text)."""
     p = subprocess.run([BSEC, *map(str, args)], capture_output=True, text=True,
-                       timeout=timeout, input=input)
+                       timeout=timeout, input=input, env=env)
     if check and p.returncode != 0:
         raise AssertionError(f"bsec {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stderr}")
     return p

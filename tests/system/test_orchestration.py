@@ -43,7 +43,7 @@ class Devnet:
     """A devnet in a temp dir: init --driver sim, optional changes to the
     orchestrators' driver configs, up --detach; close() brings it down."""
 
-    def __init__(self, nodes=4, driver=None):
+    def __init__(self, nodes=4, driver=None, env=None):
         self.dir = tempfile.mkdtemp(prefix="bsec-orch-test-")
         self.up = False
         try:
@@ -55,7 +55,7 @@ class Devnet:
                 if driver and i in driver:
                     cfg["driver"].update(driver[i])
                     self.write_orch_config(i, cfg)
-            run("devnet", "up", "--dir", self.dir, "--detach", timeout=90)
+            run("devnet", "up", "--dir", self.dir, "--detach", timeout=90, env=env)
             self.up = True
             self.ctx = ssl.create_default_context(cafile=self.path("ca.pem"))
         except BaseException:
@@ -196,8 +196,11 @@ class LyingProxy:
     node, but rewrites one instruction inside every block it serves (the
     tx bytes, not just the JSON view): what a compromised node could try."""
 
-    def __init__(self, devnet, node, find, replace):
+    def __init__(self, devnet, node, find, replace, drop_posts=False):
+        """drop_posts: every POST is answered 202 and forwarded nowhere (a node
+        that takes txs and drops them)."""
         self.target = devnet.genesis["providers"][node]["api"]
+        self.dropped = 0
         self.cafile = devnet.path("ca.pem")
         find_hex, repl_hex = find.encode().hex(), replace.encode().hex()
         assert len(find_hex) == len(repl_hex)
@@ -239,7 +242,12 @@ class LyingProxy:
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
-                self.reply(*self.forward(self.rfile.read(n)))
+                body = self.rfile.read(n)
+                if drop_posts:
+                    proxy.dropped += 1
+                    self.reply(202, b'{"status":"pending"}')
+                    return
+                self.reply(*self.forward(body))
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -511,6 +519,43 @@ class OrchestrationTest(unittest.TestCase):
         self.assertIn("served a block that does not verify", log)
         self.assertIn("tx_root", log)
         self.assertIn("to node p2", log)
+
+    def test_node_that_drops_responses_is_routed_around(self):
+        """Orchestrator 1 follows a node that answers every POST 202 and
+        forwards nothing: its resubmission of a response goes to another
+        node (it used to go to the same one, every 10 s, for ever)."""
+        d = self.devnet(nodes=4)
+        proxy = LyingProxy(d, 1, "x", "x", drop_posts=True)
+        self.addCleanup(proxy.close)
+        run("devnet", "stop", "--dir", d.dir, "--node", 1, "--orchestrator")
+        cfg = d.orch_config(1)
+        cfg["nodes"] = [proxy.url] + [d.genesis["providers"][i]["api"] for i in (2, 3)]
+        cfg["ca"] = "../ca.pem"
+        d.write_orch_config(1, cfg)
+        run("devnet", "start", "--dir", d.dir, "--node", 1, "--orchestrator")
+        rc, out, err = d.request_json(DEMO, "p1", "vm create dropped1", "--wait-response", "--timeout", "40000")
+        self.assertEqual((rc, (out or {}).get("status")), (0, "ok"), err)
+        self.assertGreater(proxy.dropped, 0, "the proxy never saw the response")
+        log = read_text(d.path("orch1", "orch.log"))
+        self.assertIn("submitting it again", log)
+
+    def test_node_with_a_skewed_clock_does_not_hold_responses(self):
+        """Node 0's clock runs 90 s ahead, so it refuses every fresh tx as out
+        of its timestamp window; orchestrator 0 follows it.  Its response must
+        go through another node, re-signed at most a few times (it used to
+        re-sign and resubmit to that node in a loop, thousands of times a
+        second, and never answer)."""
+        d = Devnet(nodes=4, env=dict(os.environ, BSEC_TEST_FAULTS="1", BSEC_CLOCK_OFFSET_FILE="clock.off"))
+        self.addCleanup(d.close)
+        with open(d.path("node0", "clock.off"), "w") as f:
+            f.write("90000\n")
+        time.sleep(1.2)   # the file is read again every 500 ms
+        rc, out, err = d.request_json(DEMO, "p0", "vm create skew1", "--wait-response", "--node-index", "2",
+                                      "--timeout", "40000")
+        self.assertEqual((rc, (out or {}).get("status")), (0, "ok"), err)
+        log = read_text(d.path("orch0", "orch.log"))
+        self.assertIn("its clock is off", log)
+        self.assertLess(log.count("re-signed with a current timestamp"), 5)
 
     def test_orchestrator_config_errors_are_quoted(self):
         with tempfile.TemporaryDirectory(prefix="bsec-orch-cfg-") as tmp:

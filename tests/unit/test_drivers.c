@@ -24,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 #include <jansson.h>
 
@@ -318,6 +320,45 @@ static void test_exec_argv(void **state)
 	driver_free(d);
 }
 
+/* A command does not outlive the process that runs it: an orchestrator
+ * killed with -9 mid-command takes the command with it, so the command
+ * cannot finish its work after a restarted orchestrator, finding the
+ * request unfinished, has run it again. */
+static void test_exec_dies_with_its_caller(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/bsec-exec-orphan-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char *started = xasprintf("%s/started", dir), *done = xasprintf("%s/done", dir);
+	char *cfg = xasprintf("{\"vm:create\": [\"/bin/sh\", \"-c\", \"touch %s; sleep 1; touch %s\"]}", started,
+			      done);
+	driver_t *d = must_open("exec", cfg, "pfx9");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		run(d, "vm create v1", NULL, 0);
+		_exit(0);
+	}
+	for (int i = 0; i < 500 && access(started, F_OK) != 0; i++)
+		usleep(10000);
+	assert_int_equal(access(started, F_OK), 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, NULL, 0), pid);
+	usleep(1800000);   /* the command would have finished by now */
+	assert_int_equal(access(done, F_OK), -1);
+	/* run by a live caller, the same command does finish */
+	char out[256];
+	assert_int_equal(run(d, "vm create v1", out, sizeof(out)), 0);
+	assert_int_equal(access(done, F_OK), 0);
+	driver_free(d);
+	unlink(started);
+	unlink(done);
+	rmdir(dir);
+	free(started);
+	free(done);
+	free(cfg);
+}
+
 static void test_exec_failures(void **state)
 {
 	driver_t *d = must_open("exec",
@@ -548,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_sim_persist),
 		cmocka_unit_test(test_config_errors),
 		cmocka_unit_test(test_exec_argv),
+		cmocka_unit_test(test_exec_dies_with_its_caller),
 		cmocka_unit_test(test_exec_failures),
 		cmocka_unit_test(test_exec_list),
 		cmocka_unit_test_setup_teardown(test_netns, netns_setup, netns_teardown),
