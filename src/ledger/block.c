@@ -205,7 +205,7 @@ static int columns_check(const buf_t *out, size_t start, block_row_t *row)
 {
 	rd_t r;
 	block_header_t h;
-	if (!row)
+	if (!row || out->len <= start)
 		return 0;
 	rd_init(&r, out->data + start, out->len - start);
 	if (block_header_read(&r, &h) == 0 &&
