@@ -9,8 +9,14 @@
  * while that output holds less than PUMP_HIGH bytes, so a dropped link
  * never leaves half a frame at the head of the queue, and the queue limit
  * covers both.  Inbound connections stay on a `pending` list until their
- * handshake completes; at most PEER_MAX_PENDING_INBOUND at a time, each
- * with a handshake timeout, so unauthenticated sockets cannot pile up.
+ * handshake completes; at most PEER_MAX_PENDING_INBOUND at a time and
+ * PEER_MAX_PENDING_PER_ADDR from one address, each closed
+ * PEER_HANDSHAKE_TIMEOUT_MS after it was accepted whatever it sends (an
+ * idle timer alone let a ClientHello sent a byte every 8 s hold its slot
+ * for ever), so unauthenticated sockets cannot pile up; connections from a
+ * member's address have slots of their own (PEER_PENDING_PER_MEMBER per
+ * member there), so outsiders filling the others cannot keep members from
+ * reconnecting.
  */
 #include "peer.h"
 
@@ -18,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -58,6 +65,9 @@ struct conn_t {
 	int state;
 	int slot;                 /* slot position; -1 for inbound until authenticated */
 	conn_t *next;             /* pending inbound list */
+	struct event *deadline;   /* pending inbound: closes it, handshake or not */
+	int member;               /* pending inbound from a member's address */
+	char ip[INET6_ADDRSTRLEN];
 	char addr[64];
 };
 
@@ -65,6 +75,7 @@ typedef struct {
 	peer_net_t *net;
 	int index;
 	char *addr;
+	char host[256];           /* of addr: an IP, or a name (then no reserved handshakes) */
 	uint8_t fp[TLS_FP_BYTES];
 	conn_t *out, *in;
 	struct evbuffer *q;
@@ -153,6 +164,8 @@ static void conn_free(conn_t *c)
 {
 	if (!c)
 		return;
+	if (c->deadline)
+		event_free(c->deadline);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	free(c);
@@ -423,6 +436,10 @@ static void in_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		pending_remove(net, c);
+		if (c->deadline) {
+			event_free(c->deadline);
+			c->deadline = NULL;
+		}
 		s = &net->slots[pin];
 		if (s->in) {
 			log_info("peer", "node %d reconnected from %s; replacing its old inbound link",
@@ -463,6 +480,46 @@ static void in_event_cb(struct bufferevent *bev, short what, void *arg)
 	in_close(net, c);
 }
 
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_t *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->net->c.handshake_failures++;
+	log_warn("peer", "inbound handshake from %s failed: not done %d ms after it was accepted", c->addr,
+		 PEER_HANDSHAKE_TIMEOUT_MS);
+	in_close(c->net, c);
+}
+
+/* The IP of sa, without port or brackets ("" when neither v4 nor v6). */
+static void sa_ip(char out[INET6_ADDRSTRLEN], const struct sockaddr *sa)
+{
+	out[0] = 0;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
+}
+
+/* Whether an inbound connection from ip may wait for its handshake now:
+ * *member says whether it takes a member's reserved place. */
+static int pending_admit(peer_net_t *net, const char *ip, int *member)
+{
+	size_t members_here = 0, from_ip = 0, general = 0;
+
+	for (size_t i = 0; ip[0] && i < net->nslots; i++)
+		members_here += !strcmp(net->slots[i].host, ip);
+	for (const conn_t *c = net->pending; c; c = c->next) {
+		from_ip += !strcmp(c->ip, ip);
+		general += !c->member;
+	}
+	*member = members_here > 0;
+	if (*member)
+		return from_ip < PEER_PENDING_PER_MEMBER * members_here;
+	return general < PEER_MAX_PENDING_INBOUND && from_ip < PEER_MAX_PENDING_PER_ADDR;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
@@ -471,12 +528,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	struct bufferevent *bev;
 	SSL *ssl;
 	conn_t *c;
-	char addr[64];
+	char addr[64], ip[INET6_ADDRSTRLEN];
+	int member;
 
 	net_format_addr(addr, sizeof(addr), sa);
-	if (net->npending >= PEER_MAX_PENDING_INBOUND) {
+	sa_ip(ip, sa);
+	if (!pending_admit(net, ip, &member)) {
 		net->c.refused_inbound++;
-		log_warn("peer", "refusing %s: %zu handshakes already pending", addr, net->npending);
+		if (net->c.refused_inbound % 100 == 1)
+			log_warn("peer", "refusing %s: %zu handshakes already pending (%llu refused so far)", addr,
+				 net->npending, (unsigned long long)net->c.refused_inbound);
 		evutil_closesocket(fd);
 		return;
 	}
@@ -501,11 +562,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	c->state = ST_HANDSHAKE;
 	c->slot = -1;
 	snprintf(c->addr, sizeof(c->addr), "%s", addr);
+	snprintf(c->ip, sizeof(c->ip), "%s", ip);
+	c->member = member;
 	c->next = net->pending;
 	net->pending = c;
 	net->npending++;
 	bufferevent_setcb(bev, in_read_cb, NULL, in_event_cb, c);
 	bufferevent_set_timeouts(bev, &hs, &hs);
+	c->deadline = evtimer_new(net->base, deadline_cb, c);
+	if (c->deadline)
+		evtimer_add(c->deadline, &hs);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
@@ -592,6 +658,7 @@ peer_net_t *peer_net_new(const peer_config_t *cfg, char *err, size_t errlen)
 			}
 		if (net_split_hostport(host, sizeof(host), port, sizeof(port), p->addr, err, errlen))
 			goto out;
+		snprintf(s->host, sizeof(s->host), "%s", host);
 		if (!p->cert_pem || tls_fingerprint(s->fp, p->cert_pem, err, errlen)) {
 			if (!p->cert_pem)
 				err_set(err, errlen, "peer_net: node %d has no certificate", p->index);

@@ -37,8 +37,13 @@ struct event_base;
 #define PEER_DEFAULT_MAX_FRAME (64u * 1024 * 1024)   /* 64 MiB */
 #define PEER_MAX_FRAME_LIMIT (1u << 30)              /* max_frame is capped at 1 GiB */
 #define PEER_DEFAULT_MAX_QUEUE (128u * 1024 * 1024)  /* 128 MiB per peer: two largest frames */
-#define PEER_HANDSHAKE_TIMEOUT_MS 10000
+#define PEER_HANDSHAKE_TIMEOUT_MS 10000              /* from accept, whatever it sends */
 #define PEER_MAX_PENDING_INBOUND 64                  /* unauthenticated connections */
+#define PEER_MAX_PENDING_PER_ADDR 4                  /* of them from one address */
+/* Handshakes from a member's address (a genesis peer address given as an
+ * IP) count apart from those, two per member there: an outsider holding
+ * the 64 cannot keep members from reconnecting. */
+#define PEER_PENDING_PER_MEMBER 2
 
 typedef struct peer_net_t peer_net_t;
 

@@ -264,6 +264,41 @@ class HostileTest(unittest.TestCase):
         self.assertGreater(after, before)
         self.still_fine()
 
+    def test_peer_handshake_deadline(self):
+        """A handshake has 10 s from accept, however it trickles in: a real
+        ClientHello sent a byte a second is cut off (an idle timer alone
+        let one held a byte every 8 s keep its place for ever)."""
+        host, port = self.peer_addr(0)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        obj = ctx.wrap_bio(ssl.MemoryBIO(), out := ssl.MemoryBIO())
+        try:
+            obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = out.read()
+        self.assertGreater(len(hello), 40)
+        s = socket.create_connection((host, port), timeout=5)
+        t0 = time.monotonic()
+        closed_at = None
+        try:
+            for b in hello[:30]:
+                try:
+                    s.sendall(bytes([b]))
+                except (ConnectionError, OSError):
+                    closed_at = time.monotonic() - t0
+                    break
+                if self.closed_within(s, 1.0):
+                    closed_at = time.monotonic() - t0
+                    break
+        finally:
+            s.close()
+        self.assertIsNotNone(closed_at, "a trickled handshake was kept past 30 s")
+        self.assertLess(closed_at, 14)
+        self.assertGreater(closed_at, 8)
+        self.still_fine()
+
     # ---- SLA
     def test_tenant_rate_limit(self):
         cl = self.cl

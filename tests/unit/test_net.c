@@ -687,6 +687,82 @@ static void test_peer_oversized_and_limits(void **state)
 	base_free(base);
 }
 
+static int x_got_from_y(void *arg)
+{
+	pair_t *p = arg;
+
+	return p->ry->got[1] >= 1;
+}
+
+/* A TCP connection to port from 127.0.0.<last>, or -1. */
+static int connect_from(int last, int port)
+{
+	struct sockaddr_in src, dst;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0)
+		return -1;
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	src.sin_addr.s_addr = htonl(0x7f000000u | (unsigned)last);
+	memset(&dst, 0, sizeof(dst));
+	dst.sin_family = AF_INET;
+	dst.sin_port = htons((uint16_t)port);
+	dst.sin_addr.s_addr = htonl(0x7f000001u);
+	if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0 ||
+	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Unauthenticated connections: at most PEER_MAX_PENDING_PER_ADDR from one
+ * address and PEER_MAX_PENDING_INBOUND in all; those from a member's
+ * address (the genesis names it by IP) have places of their own, so
+ * outsiders holding every other place cannot keep a member from
+ * reconnecting (they used to: 64 handshakes trickled a byte at a time
+ * held the port). */
+static void test_peer_handshake_places(void **state)
+{
+	struct event_base *base = event_base_new();
+	rx_t rx[2];
+	char ax[32], ay[32];
+	int pa = free_port(), fds[PEER_MAX_PENDING_INBOUND + 2], nf = 0;
+	peer_counters_t pc;
+	(void)state;
+
+	memset(rx, 0, sizeof(rx));
+	snprintf(ax, sizeof(ax), "127.0.0.1:%d", pa);
+	snprintf(ay, sizeof(ay), "127.0.0.1:%d", free_port());
+	peer_info_t px[1] = { { 1, ay, node_cert[1] } }, py[1] = { { 0, ax, node_cert[0] } };
+	peer_net_t *x = make_node(base, 0, ax, px, 1, node_cert[0], node_key[0], 0, 0, &rx[0]);
+	assert_non_null(x);
+	/* outsiders from 127.0.0.10 ... : every general place, then one more
+	 * address, and one more from the first address */
+	const int addrs = PEER_MAX_PENDING_INBOUND / PEER_MAX_PENDING_PER_ADDR;
+	for (int a = 0; a < addrs; a++)
+		for (int k = 0; k < PEER_MAX_PENDING_PER_ADDR; k++)
+			assert_true((fds[nf++] = connect_from(10 + a, pa)) >= 0);
+	assert_true((fds[nf++] = connect_from(10 + addrs, pa)) >= 0);
+	assert_true((fds[nf++] = connect_from(10, pa)) >= 0);
+	run_until(base, NULL, NULL, 500);
+	peer_net_counters(x, &pc);
+	assert_int_equal(pc.refused_inbound, 2);
+	/* node 1, at a member's address, still gets in: its message, on its
+	 * link into x, arrives */
+	peer_net_t *y = make_node(base, 1, ay, py, 1, node_cert[1], node_key[1], 0, 0, &rx[1]);
+	assert_non_null(y);
+	uint8_t msg[64];
+	assert_int_equal(peer_net_send(y, 0, msg, make_msg(msg, 1, 0, 0)), 0);
+	pair_t p = { y, x, &rx[0] };
+	assert_int_equal(run_until(base, x_got_from_y, &p, 5000), 0);
+	for (int i = 0; i < nf; i++)
+		close(fds[i]);
+	peer_net_free(x);
+	peer_net_free(y);
+	base_free(base);
+}
+
 static void test_peer_config_errors(void **state)
 {
 	struct event_base *base = event_base_new();
@@ -1124,6 +1200,7 @@ int main(void)
 		cmocka_unit_test(test_peer_wrong_identity),
 		cmocka_unit_test(test_peer_restart),
 		cmocka_unit_test(test_peer_oversized_and_limits),
+		cmocka_unit_test(test_peer_handshake_places),
 		cmocka_unit_test(test_peer_config_errors),
 		cmocka_unit_test(test_https_roundtrip),
 		cmocka_unit_test(test_https_errors),
