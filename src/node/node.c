@@ -498,9 +498,6 @@ static void spec_block_free(spec_block_t *sb)
 	memset(sb, 0, sizeof(*sb));
 }
 
-/* Header checks shared by speculative validation and state transfer. */
-/* roots: also check tx_root and sig_root against the txs (a proposal
- * need not: consensus kept its bytes only after block_id checked them) */
 /* Whether block_id verified this very signature over this header (the
  * hash covers every signed field) when it checked the block whole. */
 static int sig_verified(const node_t *n, const block_header_t *h)
@@ -512,6 +509,9 @@ static int sig_verified(const node_t *n, const block_header_t *h)
 	return 0;
 }
 
+/* Header checks shared by speculative validation and state transfer. */
+/* roots: also check tx_root and sig_root against the txs (a proposal
+ * need not: consensus kept its bytes only after block_id checked them) */
 static int check_header(node_t *n, const block_t *b, uint64_t height, const uint8_t *prev,
 			uint64_t prev_ts, int roots, char *why, size_t wl)
 {
