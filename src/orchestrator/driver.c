@@ -358,29 +358,56 @@ static void argv_text(char *out, size_t len, const char *const *argv)
 		strcpy(out + len - 4, "...");
 }
 
+/* The guard's end: the command's status as its own (exit code, or death
+ * by the same signal). */
+static void guard_exit(int wstatus)
+{
+	if (WIFSIGNALED(wstatus)) {
+		int sig = WTERMSIG(wstatus);
+		struct sigaction sa;
+		sigset_t one;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = SIG_DFL;
+		sigaction(sig, &sa, NULL);
+		sigemptyset(&one);
+		sigaddset(&one, sig);
+		sigprocmask(SIG_UNBLOCK, &one, NULL);
+		kill(getpid(), sig);
+		_exit(128 + sig);
+	}
+	_exit(WEXITSTATUS(wstatus));
+}
+
 /* In the child: only system calls from here to execv.  parent: the
- * orchestrator's pid, read before the fork. */
+ * orchestrator's pid, read before the fork.
+ *
+ * The child leads a process group of its own and stays as its guard: it
+ * runs the command in a second child and ends with its status, and when
+ * the orchestrator dies (PR_SET_PDEATHSIG, which reaches only the process
+ * that asked, not what it forks) it kills the whole group.  A command, or
+ * anything it started, left running by a killed orchestrator would still
+ * be at work when the restarted one, finding the request unfinished and
+ * the platform without its object, runs it a second time. */
 static void child_exec(const char *path, const drv_cmd_t *c, int in_fd, int out_fd, int err_fd,
 		       pid_t parent)
 {
 	static const char nsfail[] = "cannot join the network namespace\n";
 	static const char execfail[] = "cannot execute the program\n";
+	static const char forkfail[] = "cannot fork\n";
 	setpgid(0, 0);
-	/* the command dies with the process that runs it: a command left
-	 * running by a killed orchestrator would still be at work when the
-	 * restarted one, finding the request unfinished and the platform
-	 * without its object, runs it a second time (and it may already be
-	 * gone: then so must we) */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-		_exit(125);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	for (int s = 1; s < NSIG; s++)
 		sigaction(s, &sa, NULL);
-	sigset_t none;
+	sigset_t none, guard;
 	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigemptyset(&guard);
+	sigaddset(&guard, SIGTERM);
+	sigaddset(&guard, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &guard, NULL);
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+		_exit(125);
 	if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) < 0) {
 		if (write(err_fd, nsfail, sizeof(nsfail) - 1) < 0) {
 			/* nothing more to say */
@@ -397,11 +424,35 @@ static void child_exec(const char *path, const drv_cmd_t *c, int in_fd, int out_
 			dup2(fds[i], i);
 	}
 	close_range(3, ~0U, 0);
-	execv(path, (char *const *)c->argv);
-	if (write(2, execfail, sizeof(execfail) - 1) < 0) {
-		/* nothing more to say */
+	pid_t cmd = fork();
+	if (cmd < 0) {
+		if (write(2, forkfail, sizeof(forkfail) - 1) < 0) {
+			/* nothing more to say */
+		}
+		_exit(126);
 	}
-	_exit(127);
+	if (cmd == 0) {
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(path, (char *const *)c->argv);
+		if (write(2, execfail, sizeof(execfail) - 1) < 0) {
+			/* nothing more to say */
+		}
+		_exit(127);
+	}
+	/* the guard keeps no end of the command's pipes */
+	close(0);
+	close(1);
+	close(2);
+	for (;;) {
+		siginfo_t si;
+		int s = sigwaitinfo(&guard, &si), wstatus;
+		if (s == SIGTERM) {
+			kill(0, SIGKILL);
+			_exit(137);
+		}
+		if (s == SIGCHLD && waitpid(cmd, &wstatus, WNOHANG) == cmd)
+			guard_exit(wstatus);
+	}
 }
 
 typedef struct {

@@ -321,8 +321,10 @@ static void test_exec_argv(void **state)
 }
 
 /* A command does not outlive the process that runs it: an orchestrator
- * killed with -9 mid-command takes the command with it, so the command
- * cannot finish its work after a restarted orchestrator, finding the
+ * killed with -9 mid-command takes the command with it, and what the
+ * command started (here a background subshell and a child shell, which
+ * a parent-death signal on the command alone would not reach), so none of
+ * it can finish its work after a restarted orchestrator, finding the
  * request unfinished, has run it again. */
 static void test_exec_dies_with_its_caller(void **state)
 {
@@ -330,8 +332,9 @@ static void test_exec_dies_with_its_caller(void **state)
 	char dir[] = "/tmp/bsec-exec-orphan-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	char *started = xasprintf("%s/started", dir), *done = xasprintf("%s/done", dir);
-	char *cfg = xasprintf("{\"vm:create\": [\"/bin/sh\", \"-c\", \"touch %s; sleep 1; touch %s\"]}", started,
-			      done);
+	char *done2 = xasprintf("%s/done2", dir);
+	char *cfg = xasprintf("{\"vm:create\": [\"/bin/sh\", \"-c\", \"touch %s; (sleep 1; touch %s) & "
+			      "sh -c 'sleep 1; touch %s'; wait\"]}", started, done, done2);
 	driver_t *d = must_open("exec", cfg, "pfx9");
 	pid_t pid = fork();
 	assert_true(pid >= 0);
@@ -346,16 +349,20 @@ static void test_exec_dies_with_its_caller(void **state)
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	usleep(1800000);   /* the command would have finished by now */
 	assert_int_equal(access(done, F_OK), -1);
+	assert_int_equal(access(done2, F_OK), -1);
 	/* run by a live caller, the same command does finish */
 	char out[256];
 	assert_int_equal(run(d, "vm create v1", out, sizeof(out)), 0);
 	assert_int_equal(access(done, F_OK), 0);
+	assert_int_equal(access(done2, F_OK), 0);
 	driver_free(d);
 	unlink(started);
 	unlink(done);
+	unlink(done2);
 	rmdir(dir);
 	free(started);
 	free(done);
+	free(done2);
 	free(cfg);
 }
 
