@@ -492,14 +492,21 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 	in_close(c->net, c);
 }
 
-/* The IP of sa, without port or brackets ("" when neither v4 nor v6). */
+/* The IP of sa, without port or brackets ("" when neither v4 nor v6); an
+ * IPv4 peer on a dual-stack listener (::ffff:a.b.c.d) as a.b.c.d, as the
+ * genesis would name it. */
 static void sa_ip(char out[INET6_ADDRSTRLEN], const struct sockaddr *sa)
 {
 	out[0] = 0;
-	if (sa->sa_family == AF_INET)
+	if (sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, INET6_ADDRSTRLEN);
-	else if (sa->sa_family == AF_INET6)
-		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, INET6_ADDRSTRLEN);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(a))
+			inet_ntop(AF_INET, &a->s6_addr[12], out, INET6_ADDRSTRLEN);
+		else
+			inet_ntop(AF_INET6, a, out, INET6_ADDRSTRLEN);
+	}
 }
 
 /* Whether an inbound connection from ip may wait for its handshake now:

@@ -722,20 +722,20 @@ static int connect_from(int last, int port)
  * outsiders holding every other place cannot keep a member from
  * reconnecting (they used to: 64 handshakes trickled a byte at a time
  * held the port). */
-static void test_peer_handshake_places(void **state)
+static void handshake_places(const char *listen_host)
 {
 	struct event_base *base = event_base_new();
 	rx_t rx[2];
-	char ax[32], ay[32];
+	char ax[32], ay[32], lx[40];
 	int pa = free_port(), fds[PEER_MAX_PENDING_INBOUND + 2], nf = 0;
 	peer_counters_t pc;
-	(void)state;
 
 	memset(rx, 0, sizeof(rx));
 	snprintf(ax, sizeof(ax), "127.0.0.1:%d", pa);
+	snprintf(lx, sizeof(lx), "%s:%d", listen_host, pa);
 	snprintf(ay, sizeof(ay), "127.0.0.1:%d", free_port());
 	peer_info_t px[1] = { { 1, ay, node_cert[1] } }, py[1] = { { 0, ax, node_cert[0] } };
-	peer_net_t *x = make_node(base, 0, ax, px, 1, node_cert[0], node_key[0], 0, 0, &rx[0]);
+	peer_net_t *x = make_node(base, 0, lx, px, 1, node_cert[0], node_key[0], 0, 0, &rx[0]);
 	assert_non_null(x);
 	/* outsiders from 127.0.0.10 ... : every general place, then one more
 	 * address, and one more from the first address */
@@ -761,6 +761,15 @@ static void test_peer_handshake_places(void **state)
 	peer_net_free(x);
 	peer_net_free(y);
 	base_free(base);
+}
+
+static void test_peer_handshake_places(void **state)
+{
+	(void)state;
+	handshake_places("127.0.0.1");
+	/* a dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d: still the
+	 * member's address */
+	handshake_places("[::]");
 }
 
 static void test_peer_config_errors(void **state)
