@@ -86,8 +86,26 @@ struct https_req_t {
 typedef struct {
 	size_t refs;
 	size_t live;
+	uint64_t deadline_drops;  /* connections cut by their request deadline */
 	https_server_t *srv;      /* NULL once the server is freed */
 } conn_gauge_t;
+
+/* One per connection, kept in its SSL object and freed with it.
+ *
+ * The request deadline: evhttp's timeout counts from the last byte read,
+ * so a client that trickles a byte now and then would hold a connection
+ * for as long as it likes.  A connection gets timeout_s from accept, and
+ * again from each reply, to deliver a whole request (TLS handshake,
+ * headers, body).  While a handler holds the request there is none (long
+ * polls end themselves); a reply still draining to the client extends it
+ * for as long as the client reads. */
+typedef struct {
+	conn_gauge_t *gauge;
+	struct bufferevent *bev;
+	struct event *deadline;
+	size_t out_mark;          /* reply bytes still queued at the last check */
+	int timeout_s;
+} conn_t;
 
 struct https_server_t {
 	struct event_base *base;
@@ -104,8 +122,50 @@ struct https_server_t {
 	size_t max_conns;
 	int paused;               /* listener disabled: at the cap or after an accept error */
 	uint64_t limit_hits;      /* times the cap was reached */
+	int timeout_s;            /* read/write timeout and request deadline */
 	struct event *resume;     /* re-enables the listener after an accept error */
 };
+
+static int conn_idx = -1;
+static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+
+static conn_t *conn_of(struct evhttp_connection *evcon)
+{
+	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl && conn_idx >= 0 ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+}
+
+static void conn_deadline_arm(conn_t *c)
+{
+	struct timeval tv = { c->timeout_s, 0 };
+
+	if (c->deadline)
+		event_add(c->deadline, &tv);
+}
+
+/* The deadline passed.  Shutting the socket down (not closing it: evhttp
+ * owns the descriptor) makes evhttp's next read see the end and free the
+ * connection the usual way. */
+static void conn_deadline_cb(evutil_socket_t unused, short what, void *arg)
+{
+	conn_t *c = arg;
+	size_t queued = evbuffer_get_length(bufferevent_get_output(c->bev));
+	int fd = (int)bufferevent_getfd(c->bev);
+
+	(void)unused, (void)what;
+	if (queued > 0 && queued < c->out_mark) {
+		c->out_mark = queued;
+		conn_deadline_arm(c);
+		return;
+	}
+	c->gauge->deadline_drops++;
+	if (fd >= 0) {
+		log_debug("https", "a client took over %d s to send its request: closing", c->timeout_s);
+		shutdown(fd, SHUT_RDWR);
+	}
+}
 
 static const struct {
 	enum evhttp_cmd_type cmd;
@@ -182,6 +242,7 @@ void https_reply(https_req_t *req, int status, const char *content_type, const v
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req->ev);
 	struct evbuffer *b = evbuffer_new();
+	conn_t *c;
 
 	if (!b) {
 		log_error("https", "out of memory building a reply");
@@ -204,6 +265,11 @@ void https_reply(https_req_t *req, int status, const char *content_type, const v
 	}
 	if (req->done_flag)
 		*req->done_flag = 1;
+	if ((c = conn_of(req->evcon))) {
+		/* the reply's bytes, then the next request, are on the clock */
+		c->out_mark = SIZE_MAX;
+		conn_deadline_arm(c);
+	}
 	evhttp_send_reply(req->ev, status, NULL, b);
 	evbuffer_free(b);
 	req_free(req);
@@ -434,6 +500,10 @@ static void gencb(struct evhttp_request *ev, void *arg)
 	TAILQ_INIT(&req->query);
 	if (req->evcon) {
 		struct bufferevent *bev = evhttp_connection_get_bufferevent(req->evcon);
+		conn_t *c = conn_of(req->evcon);
+
+		if (c && c->deadline)
+			event_del(c->deadline);
 		evhttp_connection_get_peer(req->evcon, &ip, &port);
 		snprintf(req->remote, sizeof(req->remote), "%s:%u", ip ? ip : "?", (unsigned)port);
 		if (bev && bufferevent_getfd(bev) >= 0)
@@ -497,9 +567,6 @@ static void gencb(struct evhttp_request *ev, void *arg)
 
 /* ---- connection cap ---- */
 
-static int gauge_idx = -1;
-static pthread_once_t gauge_once = PTHREAD_ONCE_INIT;
-
 static void listener_set(https_server_t *srv, int on)
 {
 	struct evconnlistener *l = srv->sock ? evhttp_bound_socket_get_listener(srv->sock) : NULL;
@@ -522,11 +589,16 @@ static void gauge_release(conn_gauge_t *g)
 /* OpenSSL calls this from SSL_free for every connection's TLS object. */
 static void conn_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
-	conn_gauge_t *g = ptr;
+	conn_t *c = ptr;
+	conn_gauge_t *g;
 
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
-	if (!g)
+	if (!c)
 		return;
+	if (c->deadline)
+		event_free(c->deadline);
+	g = c->gauge;
+	free(c);
 	g->live--;
 	if (g->srv && g->srv->paused && !event_pending(g->srv->resume, EV_TIMEOUT, NULL) &&
 	    g->live < g->srv->max_conns - g->srv->max_conns / 10)
@@ -534,9 +606,9 @@ static void conn_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 	gauge_release(g);
 }
 
-static void gauge_index_init(void)
+static void conn_index_init(void)
 {
-	gauge_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_freed);
+	conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_freed);
 }
 
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -602,8 +674,12 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 	https_server_t *srv = arg;
 	struct ssl_st *ssl = tls_ssl_new(srv->tls, -1);
 	struct bufferevent *bev = NULL;
+	conn_t *c = xcalloc(1, sizeof(*c));
 
-	if (ssl && gauge_idx >= 0 && SSL_set_ex_data(ssl, gauge_idx, srv->gauge) == 1) {
+	c->gauge = srv->gauge;
+	c->timeout_s = srv->timeout_s;
+	c->out_mark = SIZE_MAX;
+	if (ssl && conn_idx >= 0 && SSL_set_ex_data(ssl, conn_idx, c) == 1) {
 		srv->gauge->refs++;
 		if (++srv->gauge->live >= srv->max_conns) {
 			if (!srv->paused)
@@ -612,6 +688,9 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 			srv->limit_hits++;
 			listener_set(srv, 0);
 		}
+	} else {
+		free(c);
+		c = NULL;
 	}
 
 	if (ssl)
@@ -623,6 +702,11 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 		abort();
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (c) {
+		c->bev = bev;
+		c->deadline = evtimer_new(base, conn_deadline_cb, c);
+		conn_deadline_arm(c);
+	}
 	return bev;
 }
 
@@ -647,7 +731,7 @@ https_server_t *https_server_new(struct event_base *base, const https_server_con
 		    srv->max_conns > rl.rlim_cur / 2)
 			srv->max_conns = rl.rlim_cur / 2 > 16 ? (size_t)(rl.rlim_cur / 2) : 16;
 	}
-	pthread_once(&gauge_once, gauge_index_init);
+	pthread_once(&conn_once, conn_index_init);
 	srv->gauge = xcalloc(1, sizeof(*srv->gauge));
 	srv->gauge->refs = 1;
 	srv->gauge->srv = srv;
@@ -681,7 +765,8 @@ https_server_t *https_server_new(struct event_base *base, const https_server_con
 	evhttp_set_max_body_size(srv->http, (ev_ssize_t)hard);
 	evhttp_set_max_headers_size(srv->http,
 				    (ev_ssize_t)(cfg->max_headers ? cfg->max_headers : HTTPS_DEFAULT_MAX_HEADERS));
-	evhttp_set_timeout(srv->http, cfg->timeout_s > 0 ? cfg->timeout_s : HTTPS_DEFAULT_TIMEOUT_S);
+	srv->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : HTTPS_DEFAULT_TIMEOUT_S;
+	evhttp_set_timeout(srv->http, srv->timeout_s);
 	srv->sock = evhttp_bind_socket_with_handle(srv->http, host, (ev_uint16_t)atoi(port));
 	if (!srv->sock) {
 		err_set(err, errlen, "https: cannot listen on `%s': %s", cfg->listen,
@@ -709,6 +794,11 @@ void https_server_counters(const https_server_t *srv, size_t *open_conns, size_t
 	*open_conns = srv->gauge ? srv->gauge->live : 0;
 	*max_conns = srv->max_conns;
 	*limit_hits = srv->limit_hits;
+}
+
+uint64_t https_server_deadline_drops(const https_server_t *srv)
+{
+	return srv->gauge ? srv->gauge->deadline_drops : 0;
 }
 
 int https_server_port(const https_server_t *srv)

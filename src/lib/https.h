@@ -69,7 +69,8 @@ typedef struct {
 	void *ctx;                       /* passed to handlers */
 	size_t max_body;                 /* 0: HTTPS_DEFAULT_MAX_BODY */
 	size_t max_headers;              /* 0: HTTPS_DEFAULT_MAX_HEADERS */
-	int timeout_s;                   /* read/write timeout; 0: HTTPS_DEFAULT_TIMEOUT_S */
+	int timeout_s;                   /* read/write timeout, and the time a client has to send a
+	                                    whole request; 0: HTTPS_DEFAULT_TIMEOUT_S */
 	size_t max_conns;                /* open connections; 0: HTTPS_DEFAULT_MAX_CONNS.  Never
 	                                    above half the RLIMIT_NOFILE soft limit; at the cap
 	                                    new clients wait in the listen backlog */
@@ -90,6 +91,10 @@ int https_server_port(const https_server_t *srv);
 /* Connections open now, the cap in force, and how often it was reached. */
 void https_server_counters(const https_server_t *srv, size_t *open_conns, size_t *max_conns,
 			   uint64_t *limit_hits);
+
+/* Connections closed because their request (TLS handshake, headers and
+ * body) took longer than timeout_s from accept or from the last reply. */
+uint64_t https_server_deadline_drops(const https_server_t *srv);
 
 /* Request accessors; strings live as long as the request. */
 const char *https_req_method(const https_req_t *req);

@@ -159,6 +159,62 @@ class HostileTest(unittest.TestCase):
             x.close()
         self.still_fine()
 
+    def test_trickled_requests_are_cut(self):
+        """A client has api_timeout_s from accept, and again from each
+        reply, to send a whole request: a ClientHello or a request's
+        headers trickled a byte every half second (evhttp's own timeout
+        restarts with every read) are cut off; a keep-alive client that
+        waits between requests, and a long poll longer than the timeout,
+        are not."""
+        host, port = self.addr()
+        before = metric(self.cl, 0, "bsec_api_request_deadline_drops_total") or 0
+        s = socket.create_connection((host, port), timeout=5)
+        try:
+            at = self.trickle(s, self.client_hello()[:40], 0.5)
+        finally:
+            s.close()
+        self.assertIsNotNone(at, "a trickled ClientHello was kept past 20 s")
+        self.assertLess(at, API_TIMEOUT_S + 4)
+        s = self.tls(socket.create_connection((host, port), timeout=5), host)
+        try:
+            s.sendall(b"GET /v1/status HTTP/1.1\r\n")
+            at = self.trickle(s, b"X-Slow: " + b"a" * 40, 0.5)
+        finally:
+            s.close()
+        self.assertIsNotNone(at, "trickled headers were kept past 24 s")
+        self.assertLess(at, API_TIMEOUT_S + 4)
+        self.assertGreaterEqual(metric(self.cl, 0, "bsec_api_request_deadline_drops_total"), before + 2)
+        # an honest keep-alive client: one connection, pauses shorter than the
+        # timeout but longer in all, and a long poll of twice the timeout
+        ctx = ssl.create_default_context(cafile=self.cl.ca)
+        c = http.client.HTTPSConnection(host, port, context=ctx, timeout=API_TIMEOUT_S * 4)
+        try:
+            c.request("GET", "/v1/status")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            sock = c.sock
+            for _ in range(4):
+                time.sleep(API_TIMEOUT_S * 0.6)
+                c.request("GET", "/v1/status")
+                r = c.getresponse()
+                r.read()
+                self.assertEqual(r.status, 200)
+            unknown = "00" * 32
+            t = time.monotonic()
+            c.request("GET", f"/v1/transactions/{unknown}?wait={API_TIMEOUT_S * 2000}")
+            r = c.getresponse()
+            r.read()
+            self.assertGreater(time.monotonic() - t, API_TIMEOUT_S * 1.5)
+            c.request("GET", "/v1/status")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            self.assertIs(c.sock, sock, "the keep-alive connection was closed on the way")
+        finally:
+            c.close()
+        self.still_fine()
+
     def test_connection_cap(self):
         host, port = self.addr()
         held = []
@@ -264,11 +320,8 @@ class HostileTest(unittest.TestCase):
         self.assertGreater(after, before)
         self.still_fine()
 
-    def test_peer_handshake_deadline(self):
-        """A handshake has 10 s from accept, however it trickles in: a real
-        ClientHello sent a byte a second is cut off (an idle timer alone
-        let one held a byte every 8 s keep its place for ever)."""
-        host, port = self.peer_addr(0)
+    def client_hello(self):
+        """The bytes of a real TLS ClientHello."""
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -279,19 +332,30 @@ class HostileTest(unittest.TestCase):
             pass
         hello = out.read()
         self.assertGreater(len(hello), 40)
-        s = socket.create_connection((host, port), timeout=5)
+        return hello
+
+    def trickle(self, s, data, every):
+        """Sends data a byte at a time, one each `every` seconds; returns
+        the seconds until the server closed s, or None if it never did."""
         t0 = time.monotonic()
-        closed_at = None
+        for b in data:
+            try:
+                s.sendall(bytes([b]))
+            except (ConnectionError, OSError, ssl.SSLError):
+                return time.monotonic() - t0
+            if self.closed_within(s, every):
+                return time.monotonic() - t0
+        return None
+
+    def test_peer_handshake_deadline(self):
+        """A handshake has 10 s from accept, however it trickles in: a real
+        ClientHello sent a byte a second is cut off (an idle timer alone
+        let one held a byte every 8 s keep its place for ever)."""
+        host, port = self.peer_addr(0)
+        hello = self.client_hello()
+        s = socket.create_connection((host, port), timeout=5)
         try:
-            for b in hello[:30]:
-                try:
-                    s.sendall(bytes([b]))
-                except (ConnectionError, OSError):
-                    closed_at = time.monotonic() - t0
-                    break
-                if self.closed_within(s, 1.0):
-                    closed_at = time.monotonic() - t0
-                    break
+            closed_at = self.trickle(s, hello[:30], 1.0)
         finally:
             s.close()
         self.assertIsNotNone(closed_at, "a trickled handshake was kept past 30 s")
