@@ -6,6 +6,7 @@
 #include "client.h"
 #include "cli.h"
 #include "devnet.h"
+#include "../ledger/proof.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -235,6 +236,61 @@ void client_print_refusal(const client_t *c, int status, const json_t *body)
 		cli_fail("node %s refused the tx (HTTP %d)", t->name, status);
 }
 
+/* ---- proofs --------------------------------------------------------------- */
+
+/* A node is one member of f that may lie.  With the genesis in hand the
+ * client takes nothing it reports on a node's word: a tx the node calls
+ * committed must come with an inclusion proof (GET /v1/proofs/{id}?format=bin)
+ * that checks against the genesis alone (proof.h), and what is shown of
+ * the tx (its height, its fields) is then replaced by what the proof
+ * holds.  0 when proven, or when there is no genesis to check against;
+ * -1 with the reason in the node's err.  *proven, when not NULL, gets the
+ * tx of the proof (tx_clear it; left empty without a genesis). */
+static int client_prove(client_t *c, const uint8_t id[BSEC_HASH_BYTES], json_t *body, tx_t *proven)
+{
+	client_node_t *t = &c->t[c->cur];
+	char id_hex[2 * BSEC_HASH_BYTES + 1], why[256];
+	uint8_t *raw = NULL;
+	size_t rlen = 0;
+	int status = 0, ret = -1;
+	proof_t p;
+
+	if (proven)
+		memset(proven, 0, sizeof(*proven));
+	if (!c->have_g)
+		return 0;
+	memset(&p, 0, sizeof(p));
+	hex_encode(id_hex, id, BSEC_HASH_BYTES);
+	char *path = xasprintf("/v1/proofs/%s?format=bin", id_hex);
+	if (nodeapi_request(&t->post, t, POST_TIMEOUT_MS, PROOF_MAX_BYTES, "GET", path, NULL, 0, &status,
+			    &raw, &rlen, t->err, sizeof(t->err)) < 0)
+		goto out;
+	if (status != 200) {
+		err_set(t->err, sizeof(t->err), "it serves no proof of it (HTTP %d)", status);
+		goto out;
+	}
+	if (proof_decode(&p, raw, rlen, why, sizeof(why)) < 0 || proof_check(&p, &c->g, why, sizeof(why)) < 0) {
+		err_set(t->err, sizeof(t->err), "its proof does not verify: %s", why);
+		goto out;
+	}
+	if (memcmp(p.tx.id, id, BSEC_HASH_BYTES) != 0) {
+		err_set(t->err, sizeof(t->err), "its proof is of another tx");
+		goto out;
+	}
+	json_object_set_new(body, "status", json_string("committed"));
+	json_object_set_new(body, "height", json_integer((json_int_t)p.hdr.height));
+	json_object_set_new(body, "index", json_integer((json_int_t)p.index));
+	json_object_set_new(body, "tx", tx_to_json(&p.tx, c->g.chain_id));
+	if (proven)
+		tx_copy(proven, &p.tx);
+	ret = 0;
+out:
+	proof_clear(&p);
+	free(raw);
+	free(path);
+	return ret;
+}
+
 /* ---- waiting -------------------------------------------------------------- */
 
 int client_wait_committed(client_t *c, const tx_t *tx, uint64_t deadline_us, json_t **answer)
@@ -243,7 +299,7 @@ int client_wait_committed(client_t *c, const tx_t *tx, uint64_t deadline_us, jso
 	char id_hex[2 * BSEC_HASH_BYTES + 1];
 	int status;
 	json_t *body = NULL;
-	size_t down = 0;
+	size_t down = 0, liars = 0;
 	*answer = NULL;
 	hex_encode(id_hex, tx->id, BSEC_HASH_BYTES);
 	for (;;) {
@@ -302,15 +358,28 @@ int client_wait_committed(client_t *c, const tx_t *tx, uint64_t deadline_us, jso
 			goto out;
 		}
 		const char *st = client_jstr(body, "status");
-		if (!strcmp(st, "committed") ||
-		    (strcmp(st, "pending") && json_is_integer(json_object_get(body, "height")))) {
+		if (!strcmp(st, "committed") && client_prove(c, tx->id, body, NULL) == 0) {
 			*answer = body;
 			body = NULL;
 			break;
 		}
 		if (strcmp(st, "pending")) {
-			cli_fail("node %s reports tx %s as `%s'", t->name, id_hex, st);
-			goto out;
+			/* a node that lies (or is broken): ask the others */
+			if (!strcmp(st, "committed"))
+				fprintf(stderr, "bsec: node %s says tx %s is committed, but %s; asking the next node\n",
+					t->name, id_hex, t->err);
+			else
+				fprintf(stderr, "bsec: node %s reports tx %s as `%.40s'; asking the next node\n",
+					t->name, id_hex, st);
+			json_decref(body);
+			body = NULL;
+			if (++liars >= 2 * c->n) {
+				cli_fail("no node shows tx %s committed with a proof that verifies", id_hex);
+				goto out;
+			}
+			c->cur = (c->cur + 1) % c->n;
+			client_sleep_ms(100);
+			continue;
 		}
 		json_decref(body);
 		body = NULL;
@@ -351,7 +420,34 @@ static int get_failover(client_t *c, int poll, int timeout_ms, const char *path,
 	return -1;
 }
 
-int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES],
+/* With the genesis: the proven tx rtx is a response to request_id, signed
+ * by the orchestrator of the provider of domain (when domain is given).
+ * 0, or -1 with the reason in the current node's err. */
+static int response_fits(client_t *c, const tx_t *rtx, const uint8_t request_id[BSEC_HASH_BYTES],
+			 const char *domain)
+{
+	client_node_t *t = &c->t[c->cur];
+	const provider_t *p;
+
+	if (!c->have_g)
+		return 0;
+	if (rtx->type != TX_RESPONSE || memcmp(rtx->request_id, request_id, BSEC_HASH_BYTES) != 0) {
+		err_set(t->err, sizeof(t->err), "the tx it names is not a response to this request");
+		return -1;
+	}
+	if (!domain)
+		return 0;
+	p = genesis_provider_of_domain(&c->g, domain, strlen(domain));
+	if (!p || rtx->scheme != p->orch_key.scheme ||
+	    memcmp(rtx->sender, p->orch_key.key, sig_pub_len(rtx->scheme)) != 0) {
+		err_set(t->err, sizeof(t->err), "the response it names is not signed by the orchestrator of `%s'",
+			domain);
+		return -1;
+	}
+	return 0;
+}
+
+int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES], const char *domain,
 			 uint64_t deadline_us, json_t **response)
 {
 	char id_hex[2 * BSEC_HASH_BYTES + 1];
@@ -359,6 +455,7 @@ int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES],
 	json_t *body = NULL;
 	int status, ret = 1;
 	uint64_t next_height = 0;
+	size_t liars = 0;
 	*response = NULL;
 	hex_encode(id_hex, request_id, BSEC_HASH_BYTES);
 	for (;;) {
@@ -371,7 +468,8 @@ int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES],
 				 client_jstr(body, "message"));
 			goto out;
 		}
-		const char *rid = client_jstr(body, "response_id");
+		char rid[2 * BSEC_HASH_BYTES + 1];
+		snprintf(rid, sizeof(rid), "%s", client_jstr(body, "response_id"));
 		if (*rid) {
 			free(path);
 			path = xasprintf("/v1/transactions/%s", rid);
@@ -385,10 +483,34 @@ int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES],
 					 status, client_jstr(body, "message"));
 				goto out;
 			}
-			*response = body;
+			uint8_t rid_bin[BSEC_HASH_BYTES];
+			tx_t rtx;
+			memset(&rtx, 0, sizeof(rtx));
+			int fits = 0;
+			if (hex_decode(rid_bin, sizeof(rid_bin), rid) != 0)
+				err_set(c->t[c->cur].err, sizeof(c->t[c->cur].err), "that is not a tx id");
+			else
+				fits = client_prove(c, rid_bin, body, &rtx) == 0 &&
+				       response_fits(c, &rtx, request_id, domain) == 0;
+			tx_clear(&rtx);
+			if (fits) {
+				*response = body;
+				body = NULL;
+				ret = 0;
+				goto out;
+			}
+			/* a node that lies about the response: ask the others */
+			fprintf(stderr, "bsec: node %s names response %.64s, but %s; asking the next node\n",
+				c->t[c->cur].name, rid, c->t[c->cur].err);
+			json_decref(body);
 			body = NULL;
-			ret = 0;
-			goto out;
+			if (++liars >= 2 * c->n) {
+				cli_fail("request %s: no node shows a response with a proof that verifies", id_hex);
+				goto out;
+			}
+			c->cur = (c->cur + 1) % c->n;
+			client_sleep_ms(100);
+			continue;
 		}
 		json_t *h = json_object_get(body, "height");
 		if (json_is_integer(h) && (uint64_t)json_integer_value(h) >= next_height)
@@ -451,7 +573,7 @@ int client_request(client_t *c, const sig_key_t *key, const char *domain, const 
 		goto out;
 	r->commit_ms = (double)(mono_us() - t0) / 1000.0;
 	r->height = (uint64_t)json_integer_value(json_object_get(ans, "height"));
-	if (client_wait_response(c, tx.id, deadline, &resp) != 0)
+	if (client_wait_response(c, tx.id, domain, deadline, &resp) != 0)
 		goto out;
 	r->response_ms = (double)(mono_us() - t0) / 1000.0;
 	json_t *rt = json_object_get(resp, "tx");

@@ -106,18 +106,24 @@ int client_post_tx(client_t *c, const tx_t *tx, uint64_t deadline_us, int *statu
 void client_print_refusal(const client_t *c, int status, const struct json_t *body);
 
 /* Waits until the nodes report tx committed (re-posting it where a node
- * lost it, failing over when one stops answering).  0 with *answer (the
- * API's JSON for the tx; caller decrefs) and c->cur the node that said
- * so; 1 after printing why (timeout, refusal, no node). */
+ * lost it, failing over when one stops answering).  With the genesis a
+ * node's "committed" counts only with an inclusion proof that verifies
+ * against it (height and tx are then taken from the proof); a node that
+ * shows anything else is passed over.  0 with *answer (the API's JSON for
+ * the tx; caller decrefs) and c->cur the node that said so; 1 after
+ * printing why (timeout, refusal, no node). */
 int client_wait_committed(client_t *c, const tx_t *tx, uint64_t deadline_us,
 			  struct json_t **answer);
 
 /* For a committed request: waits until its response is committed (GET
  * /v1/transactions/{id} shows response_id; between checks it long-polls
- * for the next block), then fetches the response tx.  0 with *response
- * (the API's JSON for the response: status, height, tx{...}; caller
- * decrefs); 1 after printing why (timeout, no node answers). */
-int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES],
+ * for the next block), then fetches the response tx.  With the genesis the
+ * response must come with a proof that verifies, answer request_id and be
+ * signed by the orchestrator of domain (NULL: any provider's); a node
+ * that shows otherwise is passed over.  0 with *response (the API's JSON
+ * for the response: status, height, tx{...}, the last three from the
+ * proof; caller decrefs); 1 after printing why (timeout, no node answers). */
+int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES], const char *domain,
 			 uint64_t deadline_us, struct json_t **response);
 
 /* The string member key of o, or "" when absent. */

@@ -168,6 +168,15 @@ out:
 	return ret;
 }
 
+/* A decimal integer and nothing else; -1 otherwise (callers range-check). */
+static long strict_long(const char *s)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	return (!*s || *end || errno || v < 0) ? -1 : v;
+}
+
 static const char *init_usage =
 	"bsec devnet init --dir DIR --nodes N [--scheme ed25519|ecdsa-p256|rsa-pss-2048]\n"
 	"                 [--driver netns|exec|sim] [--base-port P] [--view-timeout MS] [--force]";
@@ -188,9 +197,13 @@ static int init_main(int argc, char **argv)
 	optind = 1;
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
-		case 'd': dir = optarg; break;
+		case 'd':
+			if (!*optarg)
+				return cli_fail("--dir must not be empty"), 2;
+			dir = optarg;
+			break;
 		case 'n':
-			nodes = atoi(optarg);
+			nodes = strict_long(optarg) > 64 ? -1 : (int)strict_long(optarg);
 			if (nodes < 1 || nodes > 64)
 				return cli_fail("--nodes `%s' must be 1..64", optarg), 2;
 			break;
@@ -204,12 +217,12 @@ static int init_main(int argc, char **argv)
 			driver = optarg;
 			break;
 		case 'p':
-			base = atoi(optarg);
+			base = strict_long(optarg) > 65000 ? -1 : (int)strict_long(optarg);
 			if (base < 1024 || base > 65000)
 				return cli_fail("--base-port `%s' must be 1024..65000", optarg), 2;
 			break;
 		case 't':
-			view_timeout = atol(optarg);
+			view_timeout = strict_long(optarg);
 			if (view_timeout < 50 || view_timeout > 600000)
 				return cli_fail("--view-timeout `%s' must be 50..600000 ms", optarg), 2;
 			break;

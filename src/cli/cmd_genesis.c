@@ -48,7 +48,12 @@ static int provider_main(int argc, char **argv)
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
 		case 'n': name = optarg; break;
-		case 'd': json_array_append_new(domains, json_string(optarg)); break;
+		case 'd':
+			if (json_array_append_new(domains, json_string(optarg)) < 0) {
+				json_decref(domains);
+				return cli_fail("--domain `%s' is not valid UTF-8", optarg), 2;
+			}
+			break;
 		case 'k': keys[0] = optarg; break;
 		case 'o': keys[1] = optarg; break;
 		case 'a': keys[2] = optarg; break;
@@ -84,8 +89,12 @@ static int provider_main(int argc, char **argv)
 	json_t *o = json_pack("{s:s,s:O,s:s,s:s,s:s,s:s,s:s,s:s}", "name", name, "domains", domains,
 			      "node_key", pem[0], "orchestrator_key", pem[1], "admin_key", pem[2], "peer", peer,
 			      "api", api, "tls_cert", certpem);
-	char *txt = json_dumps(o, JSON_INDENT(2));
+	char *txt = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
 	json_decref(o);
+	if (!txt) {
+		cli_fail("--name, --peer and --api must be valid UTF-8");
+		goto out;
+	}
 	if (file_write(out, txt, strlen(txt), 0644, err, sizeof(err)) < 0)
 		cli_fail("%s", err);
 	else {
@@ -154,8 +163,10 @@ static int init_main(int argc, char **argv)
 			      "max_block_txs", (json_int_t)p.max_block_txs, "max_block_bytes",
 			      (json_int_t)p.max_block_bytes, "checkpoint_interval", (json_int_t)p.checkpoint_interval,
 			      "request_timeout_ms", (json_int_t)p.request_timeout_ms, "providers", provs, "tenants");
-	char *txt = json_dumps(g, JSON_INDENT(2));
+	char *txt = g ? json_dumps(g, JSON_INDENT(2)) : NULL;
 	json_decref(g);
+	if (!txt)
+		return cli_fail("--name `%s' is not valid UTF-8", name), 2;
 	genesis_t chk;
 	int ret = 1;
 	/* refuse to write a genesis that would not load */

@@ -25,27 +25,6 @@ static const char usage_text[] =
 	"  --force, -f        replace existing files\n"
 	"The public key PEM is printed on stdout.";
 
-/* Claims path for a new file unless force; 0, or -1 after a message.
- * Sets *created when this call created the (empty) file. */
-static int reserve(const char *path, int force, int mode, int *created)
-{
-	int fd;
-	*created = 0;
-	if (force)
-		return 0;
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0) {
-		if (errno == EEXIST)
-			cli_fail("`%s' already exists (use --force to replace it)", path);
-		else
-			cli_fail("cannot create `%s': %s", path, strerror(errno));
-		return -1;
-	}
-	close(fd);
-	*created = 1;
-	return 0;
-}
-
 int keygen_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -107,24 +86,40 @@ int keygen_main(int argc, char **argv)
 		ret = cli_usage(usage_text);
 		goto out;
 	}
-	if (reserve(out, force, 0600, &made_out) < 0 ||
-	    (pub_path && reserve(pub_path, force, 0644, &made_pub) < 0))
-		goto out;
-
-	k = sig_keygen(scheme);
-	if (sig_key_save(k, out, err, sizeof(err)) < 0) {
-		cli_fail("%s", err);
+	/* Existing files are checked first for an early answer; the writes
+	 * themselves never replace without --force (link(2), not rename), and
+	 * nothing is at OUT until the whole key is: no empty placeholder is
+	 * left behind by a run that is killed. */
+	if (!force && (access(out, F_OK) == 0 || (pub_path && access(pub_path, F_OK) == 0))) {
+		cli_fail("`%s' already exists (use --force to replace it)",
+			 access(out, F_OK) == 0 ? out : pub_path);
 		goto out;
 	}
+	k = sig_keygen(scheme);
 	pub_pem = sig_pub_to_pem(scheme, sig_key_pub(k));
 	if (!pub_pem) {
 		cli_fail("cannot encode the public key");
 		goto out;
 	}
-	if (pub_path && file_write(pub_path, pub_pem, strlen(pub_pem), 0644, err, sizeof(err)) < 0) {
+	{
+		char *pem = sig_key_to_pem(k);
+		size_t plen = strlen(pem);
+		int r = force ? file_write(out, pem, plen, 0600, err, sizeof(err))
+			      : file_write_new(out, pem, plen, 0600, err, sizeof(err));
+		wipe(pem, plen);
+		free(pem);
+		if (r < 0) {
+			cli_fail("%s", err);
+			goto out;
+		}
+		made_out = !force;
+	}
+	if (pub_path && (force ? file_write(pub_path, pub_pem, strlen(pub_pem), 0644, err, sizeof(err))
+			       : file_write_new(pub_path, pub_pem, strlen(pub_pem), 0644, err, sizeof(err))) < 0) {
 		cli_fail("%s", err);
 		goto out;
 	}
+	made_pub = pub_path && !force;
 	fputs(pub_pem, stdout);
 	if (fflush(stdout) != 0) {
 		cli_fail("cannot write the public key to stdout: %s", strerror(errno));

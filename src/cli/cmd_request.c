@@ -167,7 +167,7 @@ int request_main(int argc, char **argv)
 	}
 
 	/* --wait-response */
-	if (client_wait_response(&cl, tx.id, deadline, &resp) != 0)
+	if (client_wait_response(&cl, tx.id, domain, deadline, &resp) != 0)
 		goto out;
 	uint64_t resp_latency_ms = (mono_us() - t0 + 500) / 1000;
 	t = &cl.t[cl.cur];

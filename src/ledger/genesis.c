@@ -199,6 +199,22 @@ int genesis_parse(genesis_t *g, const uint8_t *data, size_t len, char *err, size
 				err_set(err, errlen, "provider name `%s' appears twice", p->name);
 				goto out;
 			}
+			const provider_t *q = &g->providers[j];
+			const pubkey_t *mine[3] = { &p->node_key, &p->orch_key, &p->admin_key };
+			const pubkey_t *theirs[3] = { &q->node_key, &q->orch_key, &q->admin_key };
+			for (int a = 0; a < 3; a++)
+				for (int b = 0; b < 3; b++)
+					if (mine[a]->scheme == theirs[b]->scheme &&
+					    !memcmp(mine[a]->key, theirs[b]->key, sig_pub_len(mine[a]->scheme))) {
+						err_set(err, errlen, "providers `%s' and `%s' share a public key",
+							q->name, p->name);
+						goto out;
+					}
+			if (p->tls_cert_pem && q->tls_cert_pem && !strcmp(p->tls_cert_pem, q->tls_cert_pem)) {
+				err_set(err, errlen, "providers `%s' and `%s' share a TLS certificate",
+					q->name, p->name);
+				goto out;
+			}
 			for (size_t d = 0; d < p->n_domains; d++)
 				if (provider_has_domain(&g->providers[j], p->domains[d], strlen(p->domains[d]))) {
 					err_set(err, errlen, "domain `%s' belongs to two providers", p->domains[d]);

@@ -787,7 +787,7 @@ int sig_key_load(sig_key_t **out, const char *path, char *err, size_t errlen)
 	char why[256] = "";
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);   /* a FIFO must not hang us */
 	if (fd < 0) {
 		err_set(err, errlen, "cannot open `%s': %s", path, strerror(errno));
 		goto out;

@@ -170,7 +170,8 @@ void err_set(char *err, size_t errlen, const char *fmt, ...)
 uint8_t *file_read(const char *path, size_t *len, size_t max, char *err, size_t errlen)
 {
 	uint8_t *data = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO must not hang the open; regular files ignore it */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		err_set(err, errlen, "cannot open `%s': %s", path, strerror(errno));
 		return NULL;
@@ -219,9 +220,16 @@ out:
 	return data;
 }
 
-int file_write(const char *path, const void *data, size_t len, int mode, char *err, size_t errlen)
+static int write_atomic(const char *path, const void *data, size_t len, int mode, int replace,
+			char *err, size_t errlen)
 {
 	int ret = -1, fd = -1;
+	struct stat st;
+	/* rename/link would replace a device, FIFO or socket (as root: /dev/null) */
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+		err_set(err, errlen, "`%s' exists and is not a regular file", path);
+		return -1;
+	}
 	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
 	unlink(tmp); /* a stale temp file from a crash */
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -251,18 +259,32 @@ int file_write(const char *path, const void *data, size_t len, int mode, char *e
 	}
 	close(fd);
 	fd = -1;
-	if (rename(tmp, path) < 0) {
-		err_set(err, errlen, "cannot rename `%s' to `%s': %s", tmp, path, strerror(errno));
+	if (replace ? rename(tmp, path) < 0 : link(tmp, path) < 0) {
+		if (!replace && errno == EEXIST)
+			err_set(err, errlen, "`%s' already exists (use --force to replace it)", path);
+		else
+			err_set(err, errlen, "cannot %s `%s' to `%s': %s", replace ? "rename" : "link", tmp,
+				path, strerror(errno));
 		goto out;
 	}
 	ret = 0;
 out:
 	if (fd >= 0)
 		close(fd);
-	if (ret < 0)
+	if (ret < 0 || !replace)
 		unlink(tmp);
 	free(tmp);
 	return ret;
+}
+
+int file_write(const char *path, const void *data, size_t len, int mode, char *err, size_t errlen)
+{
+	return write_atomic(path, data, len, mode, 1, err, errlen);
+}
+
+int file_write_new(const char *path, const void *data, size_t len, int mode, char *err, size_t errlen)
+{
+	return write_atomic(path, data, len, mode, 0, err, errlen);
 }
 
 int mkdir_p(const char *path, int mode)

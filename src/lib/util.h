@@ -43,6 +43,8 @@ uint8_t *file_read(const char *path, size_t *len, size_t max, char *err, size_t 
 /* Writes a file atomically (temp file, fsync, rename) with the given mode.
  * Returns 0 or -1 with a reason in err. */
 int file_write(const char *path, const void *data, size_t len, int mode, char *err, size_t errlen);
+/* As file_write, but never replaces: fails ("already exists") when path exists. */
+int file_write_new(const char *path, const void *data, size_t len, int mode, char *err, size_t errlen);
 
 /* Creates a directory and its parents (mode 0700 for new ones). */
 int mkdir_p(const char *path, int mode);

@@ -9,9 +9,10 @@ import os
 import stat
 import struct
 import subprocess
+import time
 import unittest
 
-from bsecutil import TempDir, run, run_json
+from bsecutil import BSEC, TempDir, run, run_json
 
 SCHEMES = ["ed25519", "ecdsa-p256", "rsa-pss-2048"]
 SCHEME_IDS = {"ed25519": 1, "ecdsa-p256": 2, "rsa-pss-2048": 3}
@@ -134,6 +135,83 @@ class CliTest(unittest.TestCase):
             p = run("tx", "show", out, check=False)
             self.assertEqual(p.returncode, 1)
             self.assertIn("truncated", p.stderr)
+
+    def test_paths_and_values_that_are_not_what_they_seem(self):
+        """Found in review: --out onto a device replaced it (as root,
+        /dev/null); a FIFO given as a key hung the command; non-UTF-8 text
+        in a genesis crashed it; an empty --dir wrote a devnet into /; a
+        node count with trailing text was taken; providers sharing a key
+        made a genesis whose f is a lie; a killed keygen left an empty key
+        that blocked the next."""
+        with TempDir() as d:
+            key = os.path.join(d, "k.pem")
+            run("keygen", "--out", key)
+            dev = os.path.join(d, "null")
+            os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+            p = run("tx", "request", "--key", key, "--chain-id", CHAIN, "--domain", "p1",
+                    "--instruction", "vm create a", "--out", dev, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("not a regular file", p.stderr)
+            self.assertTrue(stat.S_ISCHR(os.lstat(dev).st_mode), "the device was replaced")
+            fifo = os.path.join(d, "fifo")
+            os.mkfifo(fifo)
+            for args in (["tx", "request", "--key", fifo, "--chain-id", CHAIN, "--domain", "p1",
+                          "--instruction", "vm create a", "--out", os.path.join(d, "x.tx")],
+                         ["genesis", "show", fifo], ["tx", "show", fifo]):
+                p = run(*args, check=False, timeout=20)
+                self.assertNotEqual(p.returncode, 0, args)
+                self.assertIn("not a regular file", p.stderr, args)
+            # non-UTF-8 values: a clear refusal, not a crash
+            dn0 = os.path.join(d, "dn0")
+            run("devnet", "init", "--dir", dn0, "--nodes", "1", "--driver", "sim")
+            pem = {r: os.path.join(dn0, "keys", f"p0-{r}.pem") for r in ("node", "orch", "admin")}
+            base = [BSEC.encode(), b"genesis", b"provider", b"--node-key", pem["node"].encode(),
+                    b"--orchestrator-key", pem["orch"].encode(), b"--admin-key", pem["admin"].encode(),
+                    b"--peer", b"127.0.0.1:1", b"--api", b"https://127.0.0.1:2",
+                    b"--tls-cert", os.path.join(dn0, "tls", "p0.pem").encode(), b"--out", os.path.join(d, "p.json").encode()]
+            for extra in ([b"--name", b"\xff"], [b"--name", b"ok", b"--domain", b"\xffa"]):
+                q = subprocess.run(base + extra, capture_output=True, timeout=30)
+                self.assertIn(q.returncode, (1, 2), (extra, q.stderr))
+                self.assertIn(b"UTF-8", q.stderr)
+            # devnet init: an empty --dir and a count with trailing text
+            p = run("devnet", "init", "--dir", "", "--nodes", "1", check=False)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertFalse(os.path.exists("/genesis.json"))
+            for n in ("1e5", "4294967300", "4x"):
+                p = run("devnet", "init", "--dir", os.path.join(d, "dn"), "--nodes", n, check=False)
+                self.assertEqual(p.returncode, 2, (n, p.stderr))
+            self.assertFalse(os.path.exists(os.path.join(d, "dn", "genesis.json")))
+            # keygen never leaves an empty key behind, killed at any moment
+            for delay in (0.002, 0.01, 0.03, 0.06):
+                k = os.path.join(d, f"r{delay}.pem")
+                pr = subprocess.Popen([BSEC, "keygen", "--scheme", "rsa-pss-2048", "--out", k],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(delay)
+                pr.terminate()
+                pr.wait(30)
+                if os.path.exists(k):
+                    self.assertGreater(os.path.getsize(k), 100, "a killed keygen left a partial key")
+                else:
+                    run("keygen", "--scheme", "ed25519", "--out", k)
+                self.assertEqual([f for f in os.listdir(d) if ".tmp." in f], [])
+
+    def test_genesis_refuses_shared_keys(self):
+        with TempDir() as d:
+            dn = os.path.join(d, "dn")
+            run("devnet", "init", "--dir", dn, "--nodes", "4", "--driver", "sim")
+            with open(os.path.join(dn, "genesis.json")) as f:
+                g = json.load(f)
+            for field in ("node_key", "orchestrator_key", "admin_key", "tls_cert"):
+                with self.subTest(field=field):
+                    bad = json.loads(json.dumps(g))
+                    other = "node_key" if field == "orchestrator_key" else field
+                    bad["providers"][1][field] = g["providers"][0][other]
+                    path = os.path.join(d, f"bad-{field}.json")
+                    with open(path, "w") as f:
+                        json.dump(bad, f)
+                    p = run("genesis", "show", path, check=False)
+                    self.assertEqual(p.returncode, 1, p.stdout)
+                    self.assertIn("share", p.stderr)
 
     def test_tenant_and_response(self):
         with TempDir() as d:

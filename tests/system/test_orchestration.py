@@ -196,9 +196,11 @@ class LyingProxy:
     node, but rewrites one instruction inside every block it serves (the
     tx bytes, not just the JSON view): what a compromised node could try."""
 
-    def __init__(self, devnet, node, find, replace, drop_posts=False):
+    def __init__(self, devnet, node, find, replace, drop_posts=False, fake_commits=False, response_id=None):
         """drop_posts: every POST is answered 202 and forwarded nowhere (a node
-        that takes txs and drops them)."""
+        that takes txs and drops them).  fake_commits: besides, every tx it is
+        asked about is "committed" at height 424242 (with no proof to show).
+        response_id: a committed request is shown as answered by that tx."""
         self.target = devnet.genesis["providers"][node]["api"]
         self.dropped = 0
         self.cafile = devnet.path("ca.pem")
@@ -207,6 +209,7 @@ class LyingProxy:
         find_b, repl_b = find.encode(), replace.encode()
         proxy = self
         self.tampered = 0
+        self.lies = 0
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -231,7 +234,19 @@ class LyingProxy:
                 self.wfile.write(data)
 
             def do_GET(self):
+                if fake_commits and self.path.startswith("/v1/transactions/"):
+                    proxy.lies += 1
+                    txid = self.path.split("/")[3].split("?")[0]
+                    self.reply(200, json.dumps({"id": txid, "status": "committed", "height": 424242,
+                                                "index": 0}).encode())
+                    return
                 status, data = self.forward()
+                if response_id and self.path.startswith("/v1/transactions/") and status == 200:
+                    o = json.loads(data)
+                    if o.get("status") == "committed" and o.get("tx", {}).get("type") == "request":
+                        o["response_id"] = response_id
+                        data = json.dumps(o).encode()
+                        proxy.lies += 1
                 if self.path.startswith("/v1/blocks/raw") and find_b in data:
                     data = data.replace(find_b, repl_b)   # the raw page followers read
                     proxy.tampered += 1
@@ -243,7 +258,7 @@ class LyingProxy:
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(n)
-                if drop_posts:
+                if drop_posts or fake_commits:
                     proxy.dropped += 1
                     self.reply(202, b'{"status":"pending"}')
                     return
@@ -538,6 +553,41 @@ class OrchestrationTest(unittest.TestCase):
         self.assertGreater(proxy.dropped, 0, "the proxy never saw the response")
         log = read_text(d.path("orch1", "orch.log"))
         self.assertIn("submitting it again", log)
+
+    def test_client_takes_no_commit_or_response_on_one_nodes_word(self):
+        """`bsec request` asks a node that lies: first it calls every tx
+        committed at height 424242 and drops them, then it names another
+        request's genuine response as this one's.  With the genesis the
+        client needs a proof that verifies for each, so it moves on to the
+        honest nodes and reports the real height and response (it used to
+        print the lie and exit 0)."""
+        d = self.devnet(nodes=4)
+
+        def ask(proxy, name):
+            p = run("request", "--node", proxy.url, "--genesis", d.path("genesis.json"), "--ca", d.path("ca.pem"),
+                    "--key", d.path(DEMO), "--domain", "p1", f"vm create {name}", "--wait-response", "--json",
+                    "--timeout", "40000", check=False, timeout=90)
+            return p.returncode, json.loads(p.stdout) if p.stdout.strip() else None, p.stderr
+
+        liar = LyingProxy(d, 1, "x", "x", fake_commits=True)
+        self.addCleanup(liar.close)
+        rc, out, err = ask(liar, "proved1")
+        self.assertEqual((rc, (out or {}).get("status")), (0, "ok"), err)
+        self.assertGreater(liar.lies, 0)
+        self.assertNotEqual(out["height"], 424242)
+        self.assertIn("is committed, but it serves no proof", err)
+        other = out["response_id"]
+        liar.close()
+
+        liar = LyingProxy(d, 1, "x", "x", response_id=other)
+        self.addCleanup(liar.close)
+        rc, out, err = ask(liar, "proved2")
+        self.assertEqual((rc, (out or {}).get("status")), (0, "ok"), err)
+        self.assertGreater(liar.lies, 0)
+        self.assertNotEqual(out["response_id"], other)
+        self.assertIn("not a response to this request", err)
+        names = [o["name"] for o in d.sim_objects(1)]
+        self.assertEqual(sorted(names), ["proved1", "proved2"])
 
     def test_node_with_a_skewed_clock_does_not_hold_responses(self):
         """Node 0's clock runs 90 s ahead, so it refuses every fresh tx as out
