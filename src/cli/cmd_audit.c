@@ -480,6 +480,30 @@ out:
 	return o;
 }
 
+/* A response's result or error text for one line of text output: the
+ * chain allows newlines, carriage returns and tabs in it (its signer's
+ * choice), which would let one provider's response print lines that look
+ * like the report's own (a failure or a gap blamed on another provider).
+ * Caller frees. */
+static char *one_line(const char *s)
+{
+	buf_t b;
+	buf_init(&b);
+	for (; *s; s++) {
+		if (*s == '\n' || *s == '\r' || *s == '\t') {
+			buf_u8(&b, '\\');
+			buf_u8(&b, *s == '\n' ? 'n' : *s == '\r' ? 'r' : 't');
+		} else if (*s == '\\') {
+			buf_put(&b, "\\\\", 2);
+		} else {
+			buf_u8(&b, (uint8_t)*s);
+		}
+	}
+	buf_u8(&b, 0);
+	size_t n;
+	return (char *)buf_steal(&b, &n);
+}
+
 static void print_history(const json_t *h)
 {
 	const json_t *e = json_object_get(h, "entries"), *x;
@@ -498,9 +522,12 @@ static void print_history(const json_t *h)
 		printf("    request %s\n", jstr(x, "request_id"));
 		if (json_is_object(r)) {
 			iso_ms(ts, sizeof(ts), (uint64_t)jint(r, "block_ts"));
+			char *text = one_line(!strcmp(jstr(r, "status"), "ok") ? jstr(r, "result")
+									 : jstr(r, "error"));
 			printf("    %s  %s by orchestrator %s at block %lld after %lld ms: %s\n", ts,
 			       jstr(r, "status"), jstr(r, "orchestrator"), jint(r, "height"), jint(x, "duration_ms"),
-			       !strcmp(jstr(r, "status"), "ok") ? jstr(r, "result") : jstr(r, "error"));
+			       text);
+			free(text);
 			printf("    response %s\n", jstr(r, "id"));
 		} else {
 			printf("    no response yet\n");
@@ -693,11 +720,14 @@ static void print_accountability(const json_t *r)
 			       jstr(y, "request_id"), jint(y, "height"), ts, jint(y, "age_ms"), jstr(y, "instruction"),
 			       jstr(json_object_get(y, "tenant"), "name"), jstr(x, "domain"), jstr(y, "responsible"));
 		}
-		json_array_foreach(json_object_get(x, "failures"), j, y)
+		json_array_foreach(json_object_get(x, "failures"), j, y) {
+			char *text = one_line(jstr(y, "error"));
 			printf("failure: request %.16s... `%s' answered with an error by domain %s (provider %s) "
 			       "at block %lld: %s\n",
 			       jstr(y, "request_id"), jstr(y, "instruction"), jstr(x, "domain"), jstr(x, "provider"),
-			       jint(y, "height"), jstr(y, "error"));
+			       jint(y, "height"), text);
+			free(text);
+		}
 	}
 }
 
@@ -774,7 +804,8 @@ static const char *drift_usage =
 	"  the platform of domain D (listed through the orchestrator's driver) against what the\n"
 	"  verified ledger says must exist; with the accountable domain and, from its state\n"
 	"  attestations, since when.  Ledger: --data-dir, --node, else DEVNET/nodeI (the domain's\n"
-	"  provider's node) or the orchestrator's first node.  Exit 0: no drift, 1: drift";
+	"  provider's node) or the orchestrator's first node.  Exit 0: no drift, 1: drift, 2: could\n"
+	"  not tell (the ledger does not verify or ends before requests the orchestrator executed)";
 
 static int drift_main(int argc, char **argv)
 {
@@ -786,7 +817,7 @@ static int drift_main(int argc, char **argv)
 	char err[1024], *cfg_path = NULL, *data_dir = NULL, *gpath = NULL;
 	orch_config_t oc;
 	genesis_t g;
-	int have_oc = 0, have_g = 0, rc = 1;
+	int have_oc = 0, have_g = 0, rc = 2;   /* 2: could not tell */
 	drift_t *d = NULL;
 	driver_t *drv = NULL;
 	audit_remote_t *rm = NULL;
@@ -918,6 +949,18 @@ static int drift_main(int argc, char **argv)
 	r = drift_report(d, drv, now_ms(), err, sizeof(err));
 	if (!r) {
 		cli_fail("%s", err);
+		goto out;
+	}
+	/* the platform may hold the effects of every request the orchestrator
+	 * has begun to execute (its journal, read after the listing): a ledger
+	 * that stops before the last of them (a lagging node, or one withholding
+	 * its last blocks) would report them as made outside BSec.  Blocks with
+	 * no request of the domain (attestations) may come and go meanwhile. */
+	uint64_t jh = 0;
+	if (orchestrator_peek_request_height(oc.data_dir, &jh) == 0 && rep.blocks < jh) {
+		cli_fail("the ledger served ends at height %" PRIu64 ", but orchestrator `%s' has executed "
+			 "requests up to height %" PRIu64 ": audit against an up-to-date node",
+			 rep.blocks, oc.name, jh);
 		goto out;
 	}
 	if (a.json)

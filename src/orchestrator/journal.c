@@ -401,6 +401,27 @@ int journal_counts(journal_t *j, uint64_t *started, uint64_t *done, uint64_t *cl
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
+int journal_peek_request_height(const char *dir, uint64_t *height)
+{
+	char *path = xasprintf("%s/%s", dir, JOURNAL_DB_NAME);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_busy_timeout(db, 1000);
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(height), 0) FROM entries", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	*height = (uint64_t)sqlite3_column_int64(st, 0);
+	ret = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(path);
+	return ret;
+}
+
 int journal_peek_height(const char *dir, uint64_t *height)
 {
 	char *path = xasprintf("%s/%s", dir, JOURNAL_DB_NAME);

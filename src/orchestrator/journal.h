@@ -113,5 +113,8 @@ int journal_counts(journal_t *j, uint64_t *started, uint64_t *done, uint64_t *cl
 /* Reads the last height of DIR/journal.db without writing (another
  * process may hold it open).  0 or -1 when there is no readable journal. */
 int journal_peek_height(const char *dir, uint64_t *height) WUR;
+/* The same way: the height of the last request the orchestrator began to
+ * execute (0 when none).  0 or -1. */
+int journal_peek_request_height(const char *dir, uint64_t *height) WUR;
 
 #endif

@@ -1095,6 +1095,11 @@ int orchestrator_peek_height(const char *data_dir, uint64_t *height)
 	return journal_peek_height(data_dir, height);
 }
 
+int orchestrator_peek_request_height(const char *data_dir, uint64_t *height)
+{
+	return journal_peek_request_height(data_dir, height);
+}
+
 void orchestrator_prefix(char out[9], const uint8_t chain_id[32])
 {
 	hex_encode(out, chain_id, 4);

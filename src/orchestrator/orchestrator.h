@@ -87,6 +87,9 @@ int orchestrator_run(const char *path);
  * DATA_DIR/journal.db without disturbing a running orchestrator (for
  * `devnet status').  0, or -1 when there is no journal. */
 int orchestrator_peek_height(const char *data_dir, uint64_t *height) WUR;
+/* The height of the last request it began to execute (0: none), read the
+ * same way.  0, or -1 when there is no journal. */
+int orchestrator_peek_request_height(const char *data_dir, uint64_t *height) WUR;
 
 /* The consortium prefix drivers namespace their objects with: the first
  * 8 hex digits of the chain id (out gets 8 characters and a NUL). */

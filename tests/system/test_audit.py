@@ -19,6 +19,7 @@ import hashlib
 import http.server
 import json
 import os
+import re
 import shutil
 import sqlite3
 import ssl
@@ -65,9 +66,11 @@ class LyingNode:
     """An HTTPS server with node 0's certificate that forwards to node 0 but
     flips the last byte of block `height` (its last tx's signature) in every
     raw block page it serves: what a compromised node could try on an
-    auditor."""
+    auditor.  Or else: status_pad pads its /v1/status with that many bytes;
+    frames serves block 1 as its header and that many empty tx frames; tip
+    announces that tip and serves no block above it (a valid prefix)."""
 
-    def __init__(self, t, height):
+    def __init__(self, t, height=None, status_pad=0, frames=0, tip=None):
         target = t.genesis["providers"][0]["api"]
         cafile = t.path("ca.pem")
 
@@ -82,16 +85,27 @@ class LyingNode:
                         status, data = r.status, r.read()
                 except urllib.error.HTTPError as e:
                     status, data = e.code, e.read()
+                if self.path.startswith("/v1/status") and status_pad:
+                    o = json.loads(data)
+                    o["padding"] = "x" * status_pad
+                    data = json.dumps(o).encode()
                 if self.path.startswith("/v1/blocks/raw") and data[:4] == b"BSRB":
-                    data = bytearray(data)
+                    out = [b"BSRB", data[4:12] if tip is None else struct.pack(">Q", tip)]
                     off = 12
                     while off < len(data):
                         h, blen = struct.unpack(">QI", data[off:off + 12])
-                        if h == height:
-                            data[off + 12 + blen - 1] ^= 1
+                        block = bytearray(data[off + 12:off + 12 + blen])
                         (clen,) = struct.unpack(">I", data[off + 12 + blen:off + 16 + blen])
+                        cert = data[off + 16 + blen:off + 16 + blen + clen]
                         off += 16 + blen + clen
-                    data = bytes(data)
+                        if h == height:
+                            block[-1] ^= 1
+                        if h == 1 and frames:
+                            # an Ed25519 block's header, then empty tx frames
+                            block = block[:1 + 32 + 8 + 32 + 8 + 8 + 2 + 1 + 32 + 4 + 32 + 32 + 64] + b"\0" * 4 * frames
+                        if tip is None or h <= tip:
+                            out.append(struct.pack(">QI", h, len(block)) + bytes(block) + struct.pack(">I", clen) + cert)
+                    data = b"".join(out)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -226,6 +240,59 @@ class AuditTest(unittest.TestCase):
         self.assertEqual(r["bad_height"], 4)
         self.assertEqual(r["blocks"], 3)
         self.assertRegex(r["reason"], r"^block 4 tx [0-9]+: signature does not verify")
+
+    def test_remote_auditor_against_hostile_nodes(self):
+        """Found in review: a node could make `audit verify --node` parse
+        gigabytes of JSON from its status, and allocate a row per 4-byte
+        frame of a block (1.1 GB for 64 MiB); and one that served a valid
+        prefix of the chain made `audit drift` blame the domain's provider
+        for objects BSec itself created."""
+        common = ["--genesis", self.path("genesis.json"), "--ca", self.path("ca.pem")]
+        liar = LyingNode(self, status_pad=2 << 20)
+        try:
+            p = bsec("audit", "verify", "--node", liar.url, *common)
+        finally:
+            liar.close()
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("larger than 1048576", p.stdout + p.stderr)
+        liar = LyingNode(self, frames=500000)
+        try:
+            p = bsec("audit", "verify", "--node", liar.url, *common, "--json")
+        finally:
+            liar.close()
+        self.assertEqual(p.returncode, 1, p.stderr)
+        m = re.search(r"holds ([0-9]+) txs, the header lists ([0-9]+)", json.loads(p.stdout)["reason"])
+        self.assertIsNotNone(m, p.stdout)
+        self.assertEqual(int(m.group(1)), int(m.group(2)) + 1, "one row per frame past the header's count")
+        # drift: fw1's request withheld
+        st, fw1 = self.api(f"/v1/transactions/{self.fw1}")
+        self.assertEqual(st, 200)
+        liar = LyingNode(self, tip=fw1["height"] - 1)
+        try:
+            p = bsec("audit", "drift", "--domain", "p1", "--dir", self.dir, "--node", liar.url,
+                     "--ca", self.path("ca.pem"))
+        finally:
+            liar.close()
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("audit against an up-to-date node", p.stderr)
+        self.assertNotIn("accountable", p.stdout)
+
+    def test_report_text_cannot_be_forged_by_a_response(self):
+        """A response's error text may hold newlines (the chain allows them):
+        printed raw, p3's could add a "failure:" line blaming p1."""
+        forged = "quota\nfailure: request 0000 `vm create x' answered with an error by domain p1 (provider p1)"
+        # p3's orchestrator is stopped: a request of p3 answered by hand, with p3's key
+        rc, out, err = self.request("p3", "vm create forged1")
+        self.assertEqual(rc, 0, err)
+        resp = self.path("forged.tx")
+        run("tx", "response", "--key", self.path("keys", "p3-orch.pem"), "--genesis", self.path("genesis.json"),
+            "--request-id", out["id"], "--status", "error", "--error", forged, "--out", resp)
+        run("tx", "submit", resp, "--dir", self.dir)
+        for args in (["accountability", "--deadline-ms", "600000"], ["history", "--domain", "p3"]):
+            p = bsec("audit", *args, "--dir", self.dir)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("quota\\nfailure: request 0000", p.stdout, args)
+            self.assertEqual([l for l in p.stdout.splitlines() if l.startswith("failure: request 0000")], [], args)
 
     def tampered(self, name, sql_fn):
         """A consistent copy of node 0's ledger, changed by sql_fn(db)."""
