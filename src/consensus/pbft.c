@@ -1871,14 +1871,41 @@ static void enter_view(pbft_t *p, uint64_t v, int same_view, uint64_t min_s, con
 static void send_new_view(pbft_t *p)
 {
 	vc_t *sel[PBFT_MAX_NODES] = { 0 };
-	size_t nsel = 0;
-	/* our own first, then the lowest indexes: exactly a quorum */
-	if (p->vcs[p->cfg.self].have && p->vcs[p->cfg.self].view == p->view)
-		sel[nsel++] = &p->vcs[p->cfg.self];
-	for (unsigned j = 0; j < p->cfg.n && nsel < p->q; j++)
+	size_t nsel = 0, nall = 0, first = 0;
+	/* our own first, then the others by lowest checkpoint (then index):
+	 * exactly a quorum.  Its highest checkpoint becomes min_s, which the
+	 * replicas below it must fetch; a checkpoint that only one other
+	 * member reports may be a certificate that member alone holds (it
+	 * kept its COMMITs to itself) and will not serve, so such a quorum is
+	 * sent only once every member's VIEW-CHANGE is in or half the
+	 * new-view timeout is gone (any quorum is valid; this picks one the
+	 * others can reach) */
+	const vc_t *own = &p->vcs[p->cfg.self];
+	int have_own = own->have && own->view == p->view;
+	if (have_own)
+		sel[nall++] = &p->vcs[p->cfg.self];
+	first = nall;
+	for (unsigned j = 0; j < p->cfg.n; j++)
 		if (j != p->cfg.self && p->vcs[j].have && p->vcs[j].view == p->view)
-			sel[nsel++] = &p->vcs[j];
-	if (nsel < p->q)
+			sel[nall++] = &p->vcs[j];
+	if (nall < p->q)
+		return;
+	for (size_t i = first + 1; i < nall; i++)   /* stable insertion sort by c_height */
+		for (size_t k = i; k > first && sel[k - 1]->c_height > sel[k]->c_height; k--) {
+			vc_t *t = sel[k];
+			sel[k] = sel[k - 1];
+			sel[k - 1] = t;
+		}
+	nsel = p->q;
+	uint64_t top = 0;
+	for (size_t i = 0; i < nsel; i++)
+		if (sel[i]->c_height > top)
+			top = sel[i]->c_height;
+	unsigned reach = 0;
+	for (size_t i = 0; i < nall; i++)
+		reach += sel[i]->c_height >= top ? 1u : 0u;
+	if (!(have_own && own->c_height >= top) && reach < p->f + 1 && nall < p->cfg.n &&
+	    !(p->vc_deadline && p->now + cur_timeout(p) / 2 >= p->vc_deadline))
 		return;
 	pick_t picks[PBFT_MAX_LOG_WINDOW];
 	uint64_t min_s;
@@ -2826,6 +2853,8 @@ void pbft_tick(pbft_t *p, uint64_t now_ms)
 		start_vc(p, p->view + 1, "progress timeout");
 	else if (p->in_vc && p->vc_deadline && p->now >= p->vc_deadline)
 		start_vc(p, p->view + 1, "new-view timeout");
+	else if (p->in_vc && !p->nv_sent && leader_of(p, p->view) == p->cfg.self)
+		vc_progress(p);   /* a new leader waiting for a quorum the others can reach */
 	if (p->reprobe_peer >= 0 && p->now >= p->reprobe_at) {
 		if (p->fetch_target <= p->delivered) {
 			send_fetch(p, (uint16_t)p->reprobe_peer, p->delivered + 1, probe_upto(p));

@@ -29,6 +29,7 @@ enum {
 	B_REPLAY = 1 << 6,
 	B_FLOOD = 1 << 7,
 	B_BAD_BLOCKS = 1 << 8,
+	B_WITHHOLD = 1 << 9,   /* keeps COMMITs, serves no blocks, leaves one peer out, asks for views early */
 };
 
 static const struct {
@@ -37,7 +38,7 @@ static const struct {
 } behaviours[] = {
 	{ "equivocate", B_EQUIVOCATE }, { "censor", B_CENSOR },     { "invalid-tx", B_INVALID_TX },
 	{ "bad-prev", B_BAD_PREV },     { "bad-vote", B_BAD_VOTE }, { "wrong-key", B_WRONG_KEY },
-	{ "replay", B_REPLAY },         { "flood", B_FLOOD },       { "bad-blocks", B_BAD_BLOCKS },
+	{ "replay", B_REPLAY },         { "flood", B_FLOOD },       { "bad-blocks", B_BAD_BLOCKS }, { "withhold", B_WITHHOLD },
 };
 
 #define TWINS 32          /* heights whose equivocation we remember */
@@ -62,6 +63,7 @@ static struct {
 	size_t ring_next;
 	uint64_t ticks;
 	uint64_t sent;        /* misbehaving frames sent (logged now and then) */
+	uint64_t wh_view, wh_since;
 } B;
 
 /* ---- configuration ---- */
@@ -376,6 +378,29 @@ static int rewrite(node_t *n, int to, const uint8_t *msg, size_t len)
 	uint16_t sender = (uint16_t)(msg[1] << 8 | msg[2]);
 	if (sender != n->self)
 		return 0;   /* a relayed NEW-VIEW or BLOCKS reply: leave it */
+	if (B.mode & B_WITHHOLD) {
+		/* keep COMMITs to ourselves (only we get the commit
+		 * certificates), serve no state transfer, and leave the last peer
+		 * out of our proposals and PREPAREs */
+		int last = (int)n->g.n_providers - 1 == n->self ? (int)n->g.n_providers - 2
+							      : (int)n->g.n_providers - 1;
+		if (msg[0] == PBFT_MSG_COMMIT || msg[0] == PBFT_MSG_BLOCKS) {
+			sent_bad(n, "withheld a commit or a blocks reply");
+			return 1;
+		}
+		if (msg[0] == PBFT_MSG_PRE_PREPARE || msg[0] == PBFT_MSG_PREPARE) {
+			if (to == last)
+				return 1;
+			if (to < 0) {
+				for (int i = 0; i < (int)n->g.n_providers; i++)
+					if (i != n->self && i != last)
+						send_to(n, i, msg, len);
+				return 1;
+			}
+			return 0;
+		}
+		return 0;
+	}
 	if (msg[0] == PBFT_MSG_PRE_PREPARE && (B.mode & (B_EQUIVOCATE | B_INVALID_TX | B_BAD_PREV)))
 		return leader_rewrite(n, to, msg, len);
 	if ((msg[0] == PBFT_MSG_PREPARE || msg[0] == PBFT_MSG_COMMIT) && (B.mode & (B_EQUIVOCATE | B_BAD_VOTE)))
@@ -524,6 +549,18 @@ void byz_tick(node_t *n)
 		flood(n);
 	if ((B.mode & B_BAD_BLOCKS) && B.ticks % 5 == 0)
 		bad_blocks(n);
+	if ((B.mode & B_WITHHOLD) && n->pbft && !pbft_in_view_change(n->pbft)) {
+		/* ask for the next view early, so our VIEW-CHANGE
+		 * (whose checkpoint is a certificate only we hold) is there before
+		 * the others time out; as leader, propose for 500 ms first */
+		uint64_t now = mono_us() / 1000;
+		if (pbft_view(n->pbft) != B.wh_view || !B.wh_since) {
+			B.wh_view = pbft_view(n->pbft);
+			B.wh_since = now;
+		}
+		if (!pbft_is_leader(n->pbft) || now - B.wh_since > 500)
+			pbft_suspect_leader(n->pbft, now, "byzantine: withhold");
+	}
 }
 
 #endif

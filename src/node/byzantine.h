@@ -29,6 +29,11 @@
  *                  each block with one byte of its proposer signature
  *                  flipped (the block hash leaves the signature out, so
  *                  the certificates still match it)
+ *   withhold       leader: keeps its COMMITs to itself (it alone holds the
+ *                  commit certificates), serves no state transfer, leaves
+ *                  one replica out of its PRE-PREPAREs and PREPAREs, and
+ *                  asks for the next view as soon as it is in one (after
+ *                  500 ms of proposing as leader)
  * Every hook runs on the node's event loop thread.
  */
 #ifndef BSEC_NODE_BYZANTINE_H

@@ -209,6 +209,27 @@ class ByzantineTest(unittest.TestCase):
         ch.check_prefix("bad-blocks")
         self.assertEqual(ch.violations, [])
 
+    def test_8b_leader_keeps_the_only_commit_certificates(self):
+        """The leader keeps its COMMITs to itself (so it alone holds the
+        commit certificates of its last blocks), serves no state transfer,
+        leaves one replica out of its proposals and asks for the next view
+        at once, its VIEW-CHANGE carrying such a certificate.  A NEW-VIEW
+        built on it starts above every honest replica, at heights no one
+        will serve: the new leader must pick a quorum the others can reach
+        (found in review: the honest three committed nothing for as long as
+        it went on)."""
+        c = self.scenario("withhold", True, None, view_change=True)
+        honest = self.honest(c)
+        h0 = min(self.cl.heights()[i] or 0 for i in honest)
+        self.cl.set_byzantine(c, "withhold")
+        try:
+            self.wait(lambda: min(self.cl.heights()[i] or 0 for i in honest) >= h0 + 20, 40,
+                      f"the honest replicas commit while node {c} withholds")
+        finally:
+            self.cl.set_byzantine(c, "")
+        self.ch.check_prefix("withhold")
+        self.assertEqual(self.ch.violations, [])
+
     # ---- everything, at the end
     def test_9_safety_and_ledgers(self):
         cl = self.cl
