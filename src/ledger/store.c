@@ -99,11 +99,13 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "instr.h"
@@ -336,6 +338,7 @@ struct store_t {
 	uint8_t dur_hash[BSEC_HASH_BYTES];
 	const genesis_t *g;
 	char *path;
+	char *mark;               /* DIR/ledger.db-open, removed after a clean close */
 	int readonly;
 	int schema;                  /* the file's schema_version (< 4: read-only) */
 	map_t *principals;           /* scheme byte || key -> principals id */
@@ -1282,11 +1285,62 @@ static void sqlite_setup(void)
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
+/* Makes a file's creation or removal in path's directory durable. */
+static void fsync_dir(const char *path)
+{
+	char *d = xstrdup(path), *slash = strrchr(d, '/');
+	int fd;
+
+	if (slash)
+		*slash = '\0';
+	fd = open(slash ? (*d ? d : "/") : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	free(d);
+}
+
+/* DIR/ledger.db-open exists while a writer has the file: made at open,
+ * removed after a clean close.  SQLite deletes the write-ahead log only at
+ * a clean close, so that file with no log beside it means a log holding
+ * committed blocks and this replica's votes was lost (deleted after a
+ * crash): starting on what is left would serve a shorter chain and could
+ * vote against a vote already sent.  A file of its own, not a row, so that
+ * a backup of ledger.db (which has no log) restores as documented. */
+static int open_mark(store_t *s, int had_wal, char *err, size_t errlen)
+{
+	char *mark = xasprintf("%s-open", s->path);
+	int fd, ret = -1;
+
+	if (access(mark, F_OK) == 0 && !had_wal) {
+		err_set(err, errlen, "`%s' was not closed cleanly and its write-ahead log `%s-wal' is missing: the "
+			"blocks and votes written since its last checkpoint are lost.  Put the log back beside it; "
+			"if it is gone for good, see docs/operations.md, \"A lost write-ahead log\"", s->path, s->path);
+		goto out;
+	}
+	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fsync(fd) < 0) {
+		err_set(err, errlen, "cannot create `%s': %s", mark, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	fsync_dir(s->path);
+	s->mark = mark;
+	mark = NULL;
+	ret = 0;
+out:
+	free(mark);
+	return ret;
+}
+
 int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly, char *err,
 	       size_t errlen)
 {
 	store_t *s = xcalloc(1, sizeof(*s));
-	int ret = -1, flags;
+	int ret = -1, flags, had_wal = 0;
 
 	*out = NULL;
 	pthread_once(&sqlite_once, sqlite_setup);
@@ -1300,6 +1354,11 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 		err_set(err, errlen, "cannot create data directory `%s': %s", dir, strerror(errno));
 		goto out;
 	}
+	if (!readonly) {
+		char *wal = xasprintf("%s-wal", s->path);
+		had_wal = access(wal, F_OK) == 0;
+		free(wal);
+	}
 	flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 	if (sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		err_set(err, errlen, "cannot open `%s': %s", s->path,
@@ -1307,8 +1366,13 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 		goto out;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
+	if (!readonly && sqlite3_db_readonly(s->db, "main") == 1) {
+		err_set(err, errlen, "cannot open `%s' for writing (read-only file or file system)", s->path);
+		goto out;
+	}
 	if (set_pragmas(s, err, errlen) < 0 || check_meta(s, err, errlen) < 0 ||
-	    prepare_all(s, err, errlen) < 0 || load_tip(s, err, errlen) < 0)
+	    prepare_all(s, err, errlen) < 0 || load_tip(s, err, errlen) < 0 ||
+	    (!readonly && open_mark(s, had_wal, err, errlen) < 0))
 		goto out;
 	if (!readonly) {
 		s->ids_bits = IDS_BITS;
@@ -1356,8 +1420,13 @@ void store_close(store_t *s)
 	ckpt_stop(s); /* first: the writer's connection must close last */
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(s->stmt[i]);
-	if (s->db)
-		sqlite3_close(s->db);
+	if (s->db && sqlite3_close(s->db) == SQLITE_OK && s->mark) {
+		/* closed: SQLite has checkpointed the log (and removed it unless
+		 * a reader still had the file open) */
+		unlink(s->mark);
+		fsync_dir(s->path);
+	}
+	free(s->mark);
 	map_free(s->principals);
 	refs_clear(s);
 	free(s->refs);

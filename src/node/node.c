@@ -1437,11 +1437,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* ---- start-up ---- */
 
+struct restore_ctx {
+	node_t *n;
+	char bad[64];
+};
+
+/* A vote or view record that does not decode is refused, not skipped: a
+ * replica that forgets what it voted for could contradict it. */
 static int restore_cb(void *ctx, const char *key, const void *val, size_t len)
 {
-	node_t *n = ctx;
-	if (len && pbft_restore(n->pbft, key, val, len) < 0)
-		log_warn(MOD, "persisted consensus value %s is corrupt; ignoring it", key);
+	struct restore_ctx *rc = ctx;
+	if (len && pbft_restore(rc->n->pbft, key, val, len) < 0) {
+		snprintf(rc->bad, sizeof(rc->bad), "%s", key);
+		return 1;
+	}
 	return 0;
 }
 
@@ -1589,8 +1598,16 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 		err_set(err, errlen, "consensus: %s", e2);
 		return -1;
 	}
-	if (store_meta_foreach(n->store, "pbft.", restore_cb, n) < 0) {
+	struct restore_ctx rctx = { n, "" };
+	int rr = store_meta_foreach(n->store, "pbft.", restore_cb, &rctx);
+	if (rr < 0) {
 		err_set(err, errlen, "cannot read persisted consensus state");
+		return -1;
+	}
+	if (rr > 0) {
+		err_set(err, errlen, "%s: persisted consensus value %s is corrupt; refusing to start, "
+			"since voting again could contradict a vote this node already sent",
+			store_path(n->store), rctx.bad);
 		return -1;
 	}
 	if (node_api_start(n, err, errlen) < 0)

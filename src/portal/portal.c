@@ -940,8 +940,13 @@ static void tx_done(portal_t *p, pjob_t *j)
 	json_error_t je;
 	json_t *b = json_loadb((const char *)j->resp, j->resp_len, 0, &je);
 	if (!json_is_object(b) || j->status != 200) {
-		reply_err(j->req, j->status == 404 ? 404 : 502, j->status == 404 ? "not_found" : "node_error",
-			  "node %s: HTTP %d", j->node, j->status);
+		/* h_tx found the tx in the portal's own index of checked blocks:
+		 * a node that does not have it is behind or lying, and the tx is
+		 * committed all the same (never answer "not found" for it) */
+		char idh[17];
+		hex_encode(idh, j->id, 8);
+		reply_err(j->req, 502, "node_error", "node %s does not serve tx %s... (HTTP %d), which the "
+			  "portal has seen committed", j->node, idh, j->status);
 		json_decref(b);
 		return;
 	}

@@ -447,6 +447,36 @@ await step('the browser checks the inclusion proof and the commit certificate', 
   await shot('block');
 });
 
+await step('a node\'s word beside the signed bytes is not shown: the tx page shows what the raw tx holds, and a block page checks its height', async () => {
+  // a node (here a route in front of the portal) rewrites the JSON view of
+  // the request and serves another block under the height asked for
+  const txPattern = `**/api/tx/${result.sfc_request}`;
+  await page.route(txPattern, async (route) => {
+    const res = await route.fetch();
+    const body = await res.json();
+    body.tx.instruction = 'vnf delete fw1';
+    body.tx.domain = 'p3';
+    await route.fulfill({ response: res, json: body });
+  });
+  await go('#/build');
+  await page.waitForSelector('#b-kind');
+  await go(`#/tx/${result.sfc_request}`);
+  await page.waitForSelector('#proof-result');
+  const txt = await page.textContent('#tx');
+  check(!/vnf delete fw1/.test(txt) && /sfc create web/.test(txt), `the signed instruction is shown: ${txt}`);
+  await page.unroute(txPattern);
+  const h = Number((await page.$eval('#tx a[href^="#/block/"]', (a) => a.getAttribute('href'))).split('/').pop());
+  const o = h > 1 ? h - 1 : h + 1;
+  const other = await pageFetch(page, 'GET', `/api/block/${o}`);
+  check(other.status === 200, `block ${o}: ${other.status}`);
+  const blockPattern = `**/api/block/${h}`;
+  await page.route(blockPattern, (route) => route.fulfill({ status: 200, json: other.data }));
+  await go(`#/block/${h}`);
+  await page.waitForSelector('#block-result');
+  check((await page.getAttribute('#block-result', 'data-ok')) === 'no', `block ${o} shown as block ${h} is not verified`);
+  await page.unroute(blockPattern);
+});
+
 await step('keyboard only: the builder is reachable and usable; an operation outside the SLA is refused with its reason', async () => {
   await go('#/services');
   await page.waitForSelector('#services');

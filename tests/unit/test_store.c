@@ -1639,6 +1639,75 @@ static void test_background_checkpoint(void **unused)
 	free(dir);
 }
 
+/* A writer that dies leaves its blocks and votes in the write-ahead log;
+ * with that log gone, ledger.db alone is an older chain that forgot them.
+ * The store refuses to open it for writing (a node would serve the shorter
+ * chain and could vote against a vote it sent) until the log is back; a
+ * clean close, which deletes the log itself, is no such case. */
+static void test_lost_wal_refused(void **unused)
+{
+	(void)unused;
+	char err[512], name[64];
+	char *dir = xasprintf("/tmp/bsec-test-store-%d/lostwal", (int)getpid());
+	char *gsrc = xasprintf("%s/genesis.json", W.dir), *gdst = xasprintf("%s/genesis.json", dir);
+	char *wal = xasprintf("%s/ledger.db-wal", dir), *shm = xasprintf("%s/ledger.db-shm", dir);
+	char *bak = xasprintf("%s/wal.bak", dir);
+	size_t len;
+	uint8_t *gj = file_read(gsrc, &len, 1 << 20, err, sizeof(err));
+	store_t *s;
+
+	assert_non_null(gj);
+	assert_int_equal(mkdir_p(dir, 0700), 0);
+	assert_int_equal(file_write(gdst, gj, len, 0644, err, sizeof(err)), 0);
+	/* a clean open and close: no log left, and no complaint */
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	char *mark = xasprintf("%s/ledger.db-open", dir);
+	assert_int_equal(access(mark, F_OK), 0);
+	store_close(s);
+	assert_int_equal(access(wal, F_OK), -1);
+	assert_int_equal(access(mark, F_OK), -1);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	store_close(s);
+	free(mark);
+
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		state_t *st = state_new(&W.g);
+		tx_t t;
+		if (store_open(&s, dir, &W.g, 0, err, sizeof(err)) < 0)
+			_exit(2);
+		for (int h = 1; h <= 3; h++) {
+			snprintf(name, sizeof(name), "vm create w%d", h);
+			mk_request(&t, W.t1, "p0", name, bts(h) - 1);
+			commit_block(s, st, &t, 1, bts(h));
+		}
+		_exit(0);   /* as a crash: no store_close */
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(access(wal, F_OK), 0);
+	assert_int_equal(rename(wal, bak), 0);
+	unlink(shm);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
+	print_message("refused: %s\n", err);
+	assert_non_null(strstr(err, "write-ahead log"));
+	assert_non_null(strstr(err, "is missing"));
+	/* the log back: every block is there */
+	assert_int_equal(rename(bak, wal), 0);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
+	assert_int_equal(store_height(s), 3);
+	store_close(s);
+	free(gj);
+	free(gsrc);
+	free(gdst);
+	free(wal);
+	free(shm);
+	free(bak);
+	free(dir);
+}
+
 /* A ledger longer than the recent-tx span (120 s here, blocks 1 s apart):
  * a reload loads the txs of exactly the blocks inside it, found by a
  * binary search over the blocks' timestamps, and answers like the live
@@ -2379,6 +2448,7 @@ int main(void)
 		cmocka_unit_test(test_audit_foreign_cert),
 		cmocka_unit_test(test_big_block),
 		cmocka_unit_test(test_background_checkpoint),
+		cmocka_unit_test(test_lost_wal_refused),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_recent_window),
 		cmocka_unit_test(test_meta_writes),

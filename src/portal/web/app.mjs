@@ -288,11 +288,14 @@ async function onChainMoved(ev) {
     const p = app.pending.get(id);
     if (!p || p.lost) continue;
     try {
-      const r = await api('GET', `/api/tx/${id}`);
-      if (r && r.status === 'committed') app.pending.delete(id);
+      // the portal answers only for txs in its own index of checked
+      // blocks: any answer but its 404 means committed, whatever a node says
+      await api('GET', `/api/tx/${id}`);
+      app.pending.delete(id);
     } catch (e) {
-      // 404: the portal has not seen it committed (yet)
+      // 404 not_found: the portal has not seen it committed (yet)
       if (e.status === 404 && lostForGood(p, ev)) p.lost = true;
+      else if (e.status === 502) app.pending.delete(id); // the portal has it; a node does not
     }
   }
   const v = currentView();
@@ -994,8 +997,18 @@ async function viewTx(id) {
   const box = h('div', { id: 'tx' });
   setMain(`Transaction ${short(id, 12)}`, box);
   const t = await api('GET', `/api/tx/${id}`);
-  const tx = t.tx;
-  const rows = [['id', h('span', { class: 'hash' }, t.id)], ['type', tx.type], ['role', t.role || ''],
+  const g0 = await loadGenesis();
+  // show only what the signed bytes hold, and only for the tx asked for:
+  // every other field of the reply is the node's word
+  const d = B.decodeTx(B.unhex(t.tx.raw_hex));
+  if (B.hex(await B.txId(g0.chainId, d.content)) !== id)
+    throw new Error(`node ${t.node} answered with another tx than ${short(id)}`);
+  const TYPES = ['', 'request', 'response', 'tenant', 'attest'];
+  const tx = { ...t.tx, type: TYPES[d.type] || String(d.type), timestamp_ms: d.timestamp_ms, scheme: B.SCHEMES[d.scheme].name,
+    sender_hex: B.hex(d.sender), domain: d.domain, instruction: d.instruction,
+    request_id: d.request_id && B.hex(d.request_id), status: d.status === 0 ? 'ok' : d.status === undefined ? undefined : 'error',
+    result: d.result, error: d.error, size: B.unhex(t.tx.raw_hex).length, signature_hex: B.hex(d.signature) };
+  const rows = [['id', h('span', { class: 'hash' }, id)], ['type', tx.type], ['role', t.role || ''],
     ['block', h('a', { href: `#/block/${t.height}` }, String(t.height))], ['position', String(t.index)],
     ['signed at', when(tx.timestamp_ms)], ['scheme', tx.scheme], ['sender', h('span', { class: 'hash' }, tx.sender_hex)]];
   if (tx.type === 'request') rows.push(['domain', tx.domain], ['instruction', h('code', {}, tx.instruction)]);
@@ -1015,7 +1028,7 @@ async function viewTx(id) {
     c.ok ? `✓ The ${tx.scheme} signature over "bsec/tx/v1" ‖ chain id ‖ content verifies` : '✗ The signature does not verify',
     c.orchestrator ? ` — the sender is the orchestrator key of ${c.orchestrator} in the genesis.` : ' under the sender key.'));
   const blk = await api('GET', `/api/block/${t.height}`);
-  const res = await B.checkInclusion(g, blk, tx.raw_hex);
+  const res = await B.checkInclusion(g, blk, tx.raw_hex, t.height);
   proof.replaceChildren(h('h2', { id: 'proof-h' }, 'Inclusion proof'),
     h('p', {}, `Tx ${short(t.id)} in block ${t.height}: the browser recomputes the tx id, walks the Merkle path to the `,
       'header\'s tx_root, hashes the header, and checks the proposer\'s and the commit certificate\'s signatures with ',
@@ -1031,7 +1044,7 @@ async function viewBlock(height) {
   const b = await api('GET', `/api/block/${height}`);
   const hd = b.header;
   const g = await loadGenesis();
-  const res = await B.checkBlock(g, b);
+  const res = await B.checkBlock(g, b, height);
   box.replaceChildren(
     h('section', { class: 'card' }, h('dl', { class: 'kv' },
       [['hash', b.hash], ['height', hd.height], ['previous', hd.prev_hash], ['time', when(hd.timestamp_ms)], ['view', hd.view],

@@ -614,8 +614,9 @@ async function runChecks(fn) {
   return { ok: steps.length > 0 && steps.every((s) => s.ok), steps, ...extra };
 }
 
-export async function checkBlock(g, block) {
+export async function checkBlock(g, block, height) {
   return runChecks(async (step) => {
+    if (height !== undefined) step(`the block is block ${height}`, block.header.height === Number(height), String(block.header.height));
     const ids = block.tx_ids.map(unhex);
     const root = await merkleRoot(ids);
     step('the tx ids hash to the header\'s tx_root', hex(root) === block.header.tx_root, `${ids.length} txs`);
@@ -626,7 +627,7 @@ export async function checkBlock(g, block) {
 // Checks that tx rawHex is in block and that the block is committed by
 // the consortium of genesis g.  Returns {ok, steps: [{what, ok,
 // detail}], id, path}: every step is reported, ok only when all hold.
-export async function checkInclusion(g, block, rawHex) {
+export async function checkInclusion(g, block, rawHex, height) {
   return runChecks(async (step, extra) => {
     const t = decodeTx(unhex(rawHex));
     const id = await txId(g.chainId, t.content);
@@ -634,6 +635,7 @@ export async function checkInclusion(g, block, rawHex) {
     const ids = block.tx_ids.map(unhex);
     const index = ids.findIndex((x) => equal(x, id));
     step('tx id = SHA-256(chain id ‖ content)', true, hex(id));
+    if (height !== undefined) step(`the block is block ${height}`, block.header.height === Number(height), String(block.header.height));
     step('the block lists the tx', index >= 0, index >= 0 ? `position ${index} of ${ids.length}` : 'not listed');
     if (index >= 0) {
       const path = await merklePath(ids, index);
