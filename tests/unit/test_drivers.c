@@ -564,6 +564,37 @@ static void test_netns(void **state)
 	assert_non_null(strstr(obj.problem, "vnf nat1 is missing"));
 	ko(d, "sfc create natted --chain nat1,fwd", "vnf nat1 does not exist");
 
+	/* crash windows (found in review): an sfc update killed between teardown and
+	 * rebuild leaves the record and no namespaces; the re-run finishes it */
+	{
+		const char *tails[] = { "sfcin-web", "sfcout-web" };
+		for (int i = 0; i < 2; i++) {
+			snprintf(ns, sizeof(ns), "%s%s", pre, tails[i]);
+			const char *dv[] = { "ip", "netns", "del", ns, NULL };
+			drv_cmd_t dc = { dv, -1, NULL, 0, 5000, 65536 };
+			assert_int_equal(drv_run(&dc, &o, err, sizeof(err)), 0);
+			drv_cmd_out_free(&o);
+		}
+		ok(d, "sfc update web --chain fwd", "updated sfc web");
+		assert_int_equal(driver_get(d, OBJ_SFC, "web", &exists, &obj, err, sizeof(err)), 0);
+		assert_true(exists);
+		assert_string_equal(obj.problem, "");
+		assert_int_equal(probe(d, "web", "udp", 5353), 1);
+		/* a delete killed after `ip netns del', before the record went: not reported gone */
+		ok(d, "vm create vmx", "created vm vmx");
+		snprintf(ns, sizeof(ns), "%svm-vmx", pre);
+		const char *dv[] = { "ip", "netns", "del", ns, NULL };
+		drv_cmd_t dc = { dv, -1, NULL, 0, 5000, 65536 };
+		assert_int_equal(drv_run(&dc, &o, err, sizeof(err)), 0);
+		drv_cmd_out_free(&o);
+		assert_int_equal(driver_get(d, OBJ_VM, "vmx", &exists, &obj, err, sizeof(err)), 0);
+		assert_true(exists);
+		assert_non_null(strstr(obj.problem, "no namespace"));
+		ok(d, "vm delete vmx", "already absent");
+		assert_int_equal(driver_get(d, OBJ_VM, "vmx", &exists, &obj, err, sizeof(err)), 0);
+		assert_false(exists);
+	}
+
 	/* delete removes what it made; deleting twice is fine */
 	ok(d, "sfc delete web", "deleted sfc web");
 	ok(d, "sfc delete web", "already absent");

@@ -806,6 +806,18 @@ static int netns_get(driver_t *drv, int kind, const char *name, int *exists, dri
 	if (lock(drv, err, elen) < 0)
 		return -1;
 	inspect(drv, kind, name, exists, out);
+	if (!*exists) { /* a delete that died before removing the record: not gone yet */
+		meta_t *m = xmalloc(sizeof(*m));
+		meta_read(drv, kind, name, m);
+		if (m->present) {
+			*exists = 1;
+			snprintf(out->spec, sizeof(out->spec), "%s", m->spec);
+			snprintf(out->domain, sizeof(out->domain), "%s", m->domain);
+			snprintf(out->owner, sizeof(out->owner), "%s", m->owner);
+			problem_add(out, "recorded but no namespace exists");
+		}
+		free(m);
+	}
 	unlock(drv);
 	return 0;
 }
@@ -1330,7 +1342,9 @@ static int sfc_apply(driver_t *drv, const instr_t *in, meta_t *m, const char *do
 				goto out;
 			}
 		} else {
-			if (!exists || !have_old) {
+			/* the record is the SFC: an update that died between teardown and
+			   rebuild left it without namespaces, and is finished now */
+			if (!have_old) {
 				err_set(err, elen, "sfc %s does not exist on this host", in->name);
 				goto out;
 			}
