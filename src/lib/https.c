@@ -54,6 +54,7 @@
 #include <openssl/x509.h>
 
 #include "buf.h"
+#include "map.h"
 #include "netaddr.h"
 
 /* ======================================================================
@@ -87,6 +88,8 @@ typedef struct {
 	size_t refs;
 	size_t live;
 	uint64_t deadline_drops;  /* connections cut by their request deadline */
+	uint64_t addr_drops;      /* connections cut for their address's cap */
+	map_t *addrs;             /* client address key -> open connections (as a pointer) */
 	https_server_t *srv;      /* NULL once the server is freed */
 } conn_gauge_t;
 
@@ -105,6 +108,10 @@ typedef struct {
 	struct event *deadline;
 	size_t out_mark;          /* reply bytes still queued at the last check */
 	int timeout_s;
+	size_t per_addr;          /* the cap per client address; 0: none */
+	int admitted;             /* the address was looked at */
+	uint8_t addr[9];          /* its key when counted: 1 + 4 (IPv4) or 1 + 8 (an IPv6 /64) */
+	size_t addr_len;          /* 0: not counted */
 } conn_t;
 
 struct https_server_t {
@@ -123,6 +130,7 @@ struct https_server_t {
 	int paused;               /* listener disabled: at the cap or after an accept error */
 	uint64_t limit_hits;      /* times the cap was reached */
 	int timeout_s;            /* read/write timeout and request deadline */
+	size_t max_conns_per_addr; /* 0: no cap per client address */
 	struct event *resume;     /* re-enables the listener after an accept error */
 };
 
@@ -148,6 +156,76 @@ static void conn_deadline_arm(conn_t *c)
 /* The deadline passed.  Shutting the socket down (not closing it: evhttp
  * owns the descriptor) makes evhttp's next read see the end and free the
  * connection the usual way. */
+/* The key a client's address counts under: an IPv4 address (also when
+ * mapped into IPv6) or an IPv6 /64, the least a host gets.  0 for
+ * loopback, which is the operator's own host and not counted. */
+static size_t addr_key(int fd, uint8_t key[9])
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
+		key[0] = 4;
+		memcpy(key + 1, &a->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&ss;
+		if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+			return 0;
+		if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) {
+			key[0] = 4;
+			memcpy(key + 1, a->sin6_addr.s6_addr + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a->sin6_addr.s6_addr, 8);
+			return 9;
+		}
+	} else {
+		return 0;
+	}
+	return key[1] == 127 ? 0 : 5;
+}
+
+/* Counts a new connection under its address; -1 when that address holds
+ * its cap already (the connection is to be cut). */
+static int conn_admit(conn_t *c)
+{
+	uint8_t key[9];
+	size_t kl;
+	uintptr_t n;
+
+	c->admitted = 1;
+	if (!c->per_addr || !(kl = addr_key((int)bufferevent_getfd(c->bev), key)))
+		return 0;
+	if (!c->gauge->addrs)
+		c->gauge->addrs = map_new();
+	n = (uintptr_t)map_get(c->gauge->addrs, key, kl);
+	if (n >= c->per_addr) {
+		c->gauge->addr_drops++;
+		return -1;
+	}
+	map_put(c->gauge->addrs, key, kl, (void *)(n + 1));
+	memcpy(c->addr, key, kl);
+	c->addr_len = kl;
+	return 0;
+}
+
+static void conn_uncount(conn_t *c)
+{
+	uintptr_t n;
+
+	if (!c->addr_len || !c->gauge->addrs)
+		return;
+	n = (uintptr_t)map_get(c->gauge->addrs, c->addr, c->addr_len);
+	if (n > 1)
+		map_put(c->gauge->addrs, c->addr, c->addr_len, (void *)(n - 1));
+	else
+		map_del(c->gauge->addrs, c->addr, c->addr_len);
+	c->addr_len = 0;
+}
+
 static void conn_deadline_cb(evutil_socket_t unused, short what, void *arg)
 {
 	conn_t *c = arg;
@@ -155,6 +233,18 @@ static void conn_deadline_cb(evutil_socket_t unused, short what, void *arg)
 	int fd = (int)bufferevent_getfd(c->bev);
 
 	(void)unused, (void)what;
+	if (!c->admitted) {
+		/* the first run, right after accept: the descriptor is set now */
+		if (conn_admit(c) < 0) {
+			log_debug("https", "a client address holds %zu connections, its cap: closing one more",
+				  c->per_addr);
+			if (fd >= 0)
+				shutdown(fd, SHUT_RDWR);
+			return;
+		}
+		conn_deadline_arm(c);
+		return;
+	}
 	if (queued > 0 && queued < c->out_mark) {
 		c->out_mark = queued;
 		conn_deadline_arm(c);
@@ -502,6 +592,8 @@ static void gencb(struct evhttp_request *ev, void *arg)
 		struct bufferevent *bev = evhttp_connection_get_bufferevent(req->evcon);
 		conn_t *c = conn_of(req->evcon);
 
+		if (c && !c->admitted)
+			(void)conn_admit(c);   /* a request before the loop turned: counted, not cut */
 		if (c && c->deadline)
 			event_del(c->deadline);
 		evhttp_connection_get_peer(req->evcon, &ip, &port);
@@ -582,8 +674,10 @@ static void listener_set(https_server_t *srv, int on)
 
 static void gauge_release(conn_gauge_t *g)
 {
-	if (--g->refs == 0)
+	if (--g->refs == 0) {
+		map_free(g->addrs);
 		free(g);
+	}
 }
 
 /* OpenSSL calls this from SSL_free for every connection's TLS object. */
@@ -597,6 +691,7 @@ static void conn_freed(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 		return;
 	if (c->deadline)
 		event_free(c->deadline);
+	conn_uncount(c);
 	g = c->gauge;
 	free(c);
 	g->live--;
@@ -704,8 +799,17 @@ static struct bufferevent *bevcb(struct event_base *base, void *arg)
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	if (c) {
 		c->bev = bev;
+		c->per_addr = srv->max_conns_per_addr;
 		c->deadline = evtimer_new(base, conn_deadline_cb, c);
-		conn_deadline_arm(c);
+		if (c->per_addr && c->deadline) {
+			/* evhttp sets the descriptor once this returns: look at
+			 * the address on the loop's next turn */
+			struct timeval now = { 0, 0 };
+			event_add(c->deadline, &now);
+		} else {
+			c->admitted = 1;
+			conn_deadline_arm(c);
+		}
 	}
 	return bev;
 }
@@ -766,6 +870,7 @@ https_server_t *https_server_new(struct event_base *base, const https_server_con
 	evhttp_set_max_headers_size(srv->http,
 				    (ev_ssize_t)(cfg->max_headers ? cfg->max_headers : HTTPS_DEFAULT_MAX_HEADERS));
 	srv->timeout_s = cfg->timeout_s > 0 ? cfg->timeout_s : HTTPS_DEFAULT_TIMEOUT_S;
+	srv->max_conns_per_addr = cfg->max_conns_per_addr;
 	evhttp_set_timeout(srv->http, srv->timeout_s);
 	srv->sock = evhttp_bind_socket_with_handle(srv->http, host, (ev_uint16_t)atoi(port));
 	if (!srv->sock) {
@@ -799,6 +904,11 @@ void https_server_counters(const https_server_t *srv, size_t *open_conns, size_t
 uint64_t https_server_deadline_drops(const https_server_t *srv)
 {
 	return srv->gauge ? srv->gauge->deadline_drops : 0;
+}
+
+uint64_t https_server_addr_drops(const https_server_t *srv)
+{
+	return srv->gauge ? srv->gauge->addr_drops : 0;
 }
 
 int https_server_port(const https_server_t *srv)

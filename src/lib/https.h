@@ -74,6 +74,9 @@ typedef struct {
 	size_t max_conns;                /* open connections; 0: HTTPS_DEFAULT_MAX_CONNS.  Never
 	                                    above half the RLIMIT_NOFILE soft limit; at the cap
 	                                    new clients wait in the listen backlog */
+	size_t max_conns_per_addr;       /* open connections from one client address (an IPv4
+	                                    address or an IPv6 /64; loopback is not counted);
+	                                    more are closed at once.  0: no such cap */
 } https_server_config_t;
 
 /* Binds and starts serving on base.  Returns NULL with a reason. */
@@ -95,6 +98,8 @@ void https_server_counters(const https_server_t *srv, size_t *open_conns, size_t
 /* Connections closed because their request (TLS handshake, headers and
  * body) took longer than timeout_s from accept or from the last reply. */
 uint64_t https_server_deadline_drops(const https_server_t *srv);
+/* Connections closed because their client address held max_conns_per_addr. */
+uint64_t https_server_addr_drops(const https_server_t *srv);
 
 /* Request accessors; strings live as long as the request. */
 const char *https_req_method(const https_req_t *req);

@@ -625,6 +625,7 @@ int node_api_start(node_t *n, char *err, size_t errlen)
 		.listen = l, .cert_file = n->cfg.tls_cert, .key_file = n->cfg.tls_key, .routes = routes,
 		.nroutes = ARRAY_LEN(routes), .ctx = n, .max_body = n->cfg.max_body,
 		.timeout_s = (int)n->cfg.api_timeout_s, .max_conns = n->cfg.api_max_conns,
+		.max_conns_per_addr = n->cfg.api_max_conns_per_addr,
 	};
 	n->api = https_server_new(n->base, &sc, e2, sizeof(e2));
 	if (!n->api) {

@@ -17,6 +17,9 @@
  *   "api_timeout_s": 30,           idle/slow client timeout of the HTTPS API, 1..600
  *   "api_max_conns": 1024          open API connections, 16..65536 (and at most half
  *                                  the RLIMIT_NOFILE soft limit); more wait in the backlog
+ *   "api_max_conns_per_addr": 256  of them from one client address (IPv4, or an IPv6
+ *                                  /64; loopback not counted), 0..65536, 0 = no cap;
+ *                                  more are closed at once
  * }
  */
 #ifndef BSEC_NODE_CONFIG_H
@@ -40,6 +43,7 @@ typedef struct {
 	uint64_t max_body;
 	uint64_t api_timeout_s;   /* HTTPS API read/write timeout */
 	uint64_t api_max_conns;   /* HTTPS API open connections */
+	uint64_t api_max_conns_per_addr; /* of them from one client address; 0 = no cap */
 	int log_level;
 } node_config_t;
 

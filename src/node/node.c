@@ -190,6 +190,9 @@ void node_metrics_faults(const node_t *n, buf_t *out)
 		MF("# HELP bsec_api_request_deadline_drops_total API connections closed for taking over api_timeout_s to send a request.\n"
 		   "# TYPE bsec_api_request_deadline_drops_total counter\nbsec_api_request_deadline_drops_total %llu\n",
 		   (unsigned long long)https_server_deadline_drops(n->api));
+		MF("# HELP bsec_api_connection_addr_drops_total API connections closed because their client address held api_max_conns_per_addr.\n"
+		   "# TYPE bsec_api_connection_addr_drops_total counter\nbsec_api_connection_addr_drops_total %llu\n",
+		   (unsigned long long)https_server_addr_drops(n->api));
 	}
 	if (n->clock_file)
 		MF("# TYPE bsec_test_clock_offset_ms gauge\nbsec_test_clock_offset_ms %lld\n",

@@ -28,6 +28,7 @@ import chaos  # noqa: E402
 chaos.QUIET = True
 API_TIMEOUT_S = 2
 API_MAX_CONNS = 64
+PER_ADDR = 8
 
 
 def metric(cl, i, name):
@@ -40,7 +41,8 @@ class HostileTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.cl = chaos.Cluster(n=4, tenants={"limited": 5}, keep=os.environ.get("BSEC_KEEP") == "1",
-                               node_cfg={0: {"api_timeout_s": API_TIMEOUT_S, "api_max_conns": API_MAX_CONNS}})
+                               node_cfg={0: {"api_timeout_s": API_TIMEOUT_S, "api_max_conns": API_MAX_CONNS},
+                                         2: {"api_max_conns_per_addr": PER_ADDR}})
         try:
             cls.cl.setup()
             cls.cl.start_all()
@@ -236,6 +238,29 @@ class HostileTest(unittest.TestCase):
         self.assertGreaterEqual(metric(self.cl, 0, "bsec_api_connection_limit_hits_total"), 1)
         self.assertEqual(metric(self.cl, 0, "bsec_api_connections_max"), API_MAX_CONNS)
         self.still_fine()
+
+    def test_connections_per_address(self):
+        """Node 2 takes at most PER_ADDR connections from one client address:
+        the ones past it are closed at once (the global cap alone let one
+        address hold every connection), and it serves again once they go."""
+        if self.cl.net.mode != "netns":
+            self.skipTest("loopback clients are not counted; needs network namespaces")
+        host, port = self.addr(2)
+        before = metric(self.cl, 2, "bsec_api_connection_addr_drops_total")
+        held = [socket.create_connection((host, port), timeout=5) for _ in range(PER_ADDR + 12)]
+        try:
+            closed = [i for i, s in enumerate(held) if self.closed_within(s, 0.3)]
+            # the harness's own clients of node 2 come from this address too
+            kept = len(held) - len(closed)
+            self.assertGreaterEqual(len(closed), 12, f"closed: {closed}")
+            self.assertTrue(0 < kept <= PER_ADDR, f"kept {kept}: closed {closed}")
+        finally:
+            for s in held:
+                s.close()
+        self.assertTrue(chaos.wait_until(lambda: self.cl.status(2, timeout=3), 15, 0.3),
+                        "node 2 did not serve again")
+        self.assertGreaterEqual(metric(self.cl, 2, "bsec_api_connection_addr_drops_total"), before + 12)
+        self.still_fine(2)
 
     def test_connection_burst(self):
         host, port = self.addr(1)
