@@ -46,7 +46,7 @@ static const cfg_key_t keys[] = {
 	{ "max_body", K_U64, 0, OFF(max_body), 4096, 64u << 20, 1u << 20 },
 	{ "api_timeout_s", K_U64, 0, OFF(api_timeout_s), 1, 600, 30 },
 	{ "api_max_conns", K_U64, 0, OFF(api_max_conns), 16, 65536, 1024 },
-	{ "api_max_conns_per_addr", K_U64, 0, OFF(api_max_conns_per_addr), 0, 65536, 256 },
+	{ "api_max_conns_per_addr", K_U64, 0, OFF(api_max_conns_per_addr), 0, 65536, 512 },
 	{ "log_level", K_LEVEL, 0, OFF(log_level), 0, 0, LOG_INFO },
 };
 

@@ -17,7 +17,7 @@
  *   "api_timeout_s": 30,           idle/slow client timeout of the HTTPS API, 1..600
  *   "api_max_conns": 1024          open API connections, 16..65536 (and at most half
  *                                  the RLIMIT_NOFILE soft limit); more wait in the backlog
- *   "api_max_conns_per_addr": 256  of them from one client address (IPv4, or an IPv6
+ *   "api_max_conns_per_addr": 512  of them from one client address (IPv4, or an IPv6
  *                                  /64; loopback not counted), 0..65536, 0 = no cap;
  *                                  more are closed at once
  * }
