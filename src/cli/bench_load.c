@@ -1051,6 +1051,9 @@ int bench_throughput_main(int argc, char **argv)
 	}
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	double verify1 = sig_bench_verify(sch, 1.0);
+	/* the ceiling uses the path a node verifies with: sig_verify_many
+	 * batches (node_submit_many, verify_block_txs), not one-by-one */
+	double verify_many1 = sig_bench_verify_many(sch, 1.0);
 	json_t *points = json_array(), *lats = json_array();
 	int ret = 1;
 	char err[512];
@@ -1059,7 +1062,7 @@ int bench_throughput_main(int argc, char **argv)
 		       seconds);
 	for (int a = 0; a < nn; a++) {
 		bench_net_t b;
-		double ceiling = (double)cores * verify1 / (double)nodes[a];
+		double ceiling = (double)cores * verify_many1 / (double)nodes[a];
 		if (bench_net_create(&b, (int)nodes[a], scheme, "sim", 0, err, sizeof(err)) < 0 ||
 		    bench_net_up(&b, 0, err, sizeof(err)) < 0) {
 			cli_fail("%s", err);
@@ -1083,6 +1086,8 @@ int bench_throughput_main(int argc, char **argv)
 			json_object_set_new(o, "nodes", json_integer(nodes[a]));
 			json_object_set_new(o, "scheme", json_string(scheme));
 			json_object_set_new(o, "ceiling_tx_per_s", bench_jnum(ceiling));
+			json_object_set_new(o, "ceiling_one_by_one_tx_per_s",
+					    bench_jnum((double)cores * verify1 / (double)nodes[a]));
 			json_object_set_new(o, "ratio_to_ceiling", bench_jnum(R.tx_per_s / ceiling));
 			json_object_set_new(o, "ratio_to_paper", bench_jnum(R.tx_per_s / PAPER_TX_PER_S));
 			json_array_append_new(points, o);
@@ -1133,7 +1138,7 @@ int bench_throughput_main(int argc, char **argv)
 		json_object_set_new(o, "scheme", json_string(scheme));
 		json_object_set_new(o, "cores", json_integer(cores));
 		json_object_set_new(o, "verify_per_s_one_core", bench_jnum(verify1));
-		json_object_set_new(o, "batch_verify_per_s_one_core", bench_jnum(sig_bench_verify_many(sch, 1.0)));
+		json_object_set_new(o, "batch_verify_per_s_one_core", bench_jnum(verify_many1));
 		json_object_set_new(o, "seconds", bench_jnum(seconds));
 		json_object_set_new(o, "paper_tx_per_s", bench_jnum(PAPER_TX_PER_S));
 		json_object_set_new(o, "points", json_incref(points));
