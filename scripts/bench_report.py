@@ -272,7 +272,13 @@ plot {lines}
         ns = sorted({p["nodes"] for p in pts})
         szs = sorted({p["instruction_bytes"] for p in pts})
         bv = t.get("batch_verify_per_s_one_core")
-        w(f"**{scheme}** — committed tx/s (runs of {fmt(t['seconds'], 0)} s; single-core verify "
+        offs = sorted(p["offer_s"] for p in pts if p.get("offer_s"))
+        wins = sorted(p["steady_window_s"] for p in pts if p.get("steady_window_s"))
+        span = ""
+        if offs:
+            span = (f"; load offered for {fmt(offs[0], 1)} – {fmt(offs[-1], 1)} s, as far as the pre-signed txs "
+                    "went" + (f", steady windows {fmt(wins[0], 1)} – {fmt(wins[-1], 1)} s" if wins else ""))
+        w(f"**{scheme}** — committed tx/s (runs of {fmt(t['seconds'], 0)} s requested{span}; single-core verify "
           f"{fmt(t['verify_per_s_one_core'])}/s one at a time" + (f", {fmt(bv)}/s in the batches a node checks"
                                                                   if bv else "") + "):\n")
         w("| instruction B | tx B | " + " | ".join(f"n = {n}" for n in ns) + " |\n|---|---|" + "---|" * len(ns))
