@@ -13,6 +13,7 @@
 #include "../lib/sig.h"
 #include "../lib/tls.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -118,12 +119,15 @@ static int init_main(int argc, char **argv)
 		{ "name", required_argument, 0, 'n' }, { "out", required_argument, 0, 'w' },
 		{ "view-timeout", required_argument, 0, 'v' }, { "timestamp-window", required_argument, 0, 't' },
 		{ "max-block-txs", required_argument, 0, 'b' }, { "max-block-bytes", required_argument, 0, 'B' },
-		{ "checkpoint-interval", required_argument, 0, 'c' }, { 0, 0, 0, 0 },
+		{ "checkpoint-interval", required_argument, 0, 'c' }, { "force", no_argument, 0, 'f' },
+		{ 0, 0, 0, 0 },
 	};
 	const char *usage = "bsec genesis init --name NAME --out FILE [--view-timeout MS] "
 			    "[--timestamp-window MS] [--max-block-txs N] [--max-block-bytes N] "
-			    "[--checkpoint-interval N] PROVIDER.json...";
+			    "[--checkpoint-interval N] [--force] PROVIDER.json...\n"
+			    "  --force replaces an existing FILE (a consortium's genesis is never replaced by accident)";
 	const char *name = NULL, *out = NULL;
+	int force = 0;
 	params_t p;
 	params_default(&p);
 	char err[512];
@@ -131,9 +135,10 @@ static int init_main(int argc, char **argv)
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		char *end;
 		unsigned long long v = optarg ? strtoull(optarg, &end, 10) : 0;
-		if (optarg && c != 'n' && c != 'w' && (*end || !*optarg))
+		if (optarg && c != 'n' && c != 'w' && (*end || !isdigit((unsigned char)*optarg)))
 			return cli_fail("`%s' is not a number", optarg), 2;
 		switch (c) {
+		case 'f': force = 1; break;
 		case 'n': name = optarg; break;
 		case 'w': out = optarg; break;
 		case 'v': p.view_timeout_ms = v; p.request_timeout_ms = 2 * v; break;
@@ -174,7 +179,8 @@ static int init_main(int argc, char **argv)
 		cli_fail("the genesis would be invalid: %s", err);
 	} else {
 		genesis_free(&chk);
-		if (file_write(out, txt, strlen(txt), 0644, err, sizeof(err)) < 0) {
+		if ((force ? file_write(out, txt, strlen(txt), 0644, err, sizeof(err))
+			   : file_write_new(out, txt, strlen(txt), 0644, err, sizeof(err))) < 0) {
 			cli_fail("%s", err);
 		} else {
 			uint8_t cid[BSEC_HASH_BYTES];

@@ -1209,6 +1209,10 @@ static void ckpt_start(store_t *s)
 		return;
 	}
 	sqlite3_busy_timeout(ck->db, STORE_BUSY_MS);
+	{
+		int one = 1;   /* as the writer's: never the one to delete the log */
+		(void)sqlite3_file_control(ck->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	}
 	pthread_mutex_init(&ck->mu, NULL);
 	pthread_cond_init(&ck->cv, NULL);
 	if (pthread_create(&ck->th, NULL, ckpt_main, ck) != 0) {
@@ -1302,12 +1306,15 @@ static void fsync_dir(const char *path)
 }
 
 /* DIR/ledger.db-open exists while a writer has the file: made at open,
- * removed after a clean close.  SQLite deletes the write-ahead log only at
- * a clean close, so that file with no log beside it means a log holding
- * committed blocks and this replica's votes was lost (deleted after a
- * crash): starting on what is left would serve a shorter chain and could
- * vote against a vote already sent.  A file of its own, not a row, so that
- * a backup of ledger.db (which has no log) restores as documented. */
+ * removed after a clean close.  The node's connections keep their log
+ * (SQLITE_FCNTL_PERSIST_WAL: emptied, not deleted, at close), so that file
+ * with no log beside it means a log holding committed blocks and this
+ * replica's votes was lost (deleted after a crash): starting on what is
+ * left would serve a shorter chain and could vote against a vote already
+ * sent.  Another tool's read-write close after a crash also removes the
+ * log, having folded it in: the message says so.  A file of its own, not a
+ * row, so that a backup of ledger.db (which has no log) restores as
+ * documented. */
 static int open_mark(store_t *s, int had_wal, char *err, size_t errlen)
 {
 	char *mark = xasprintf("%s-open", s->path);
@@ -1316,7 +1323,9 @@ static int open_mark(store_t *s, int had_wal, char *err, size_t errlen)
 	if (access(mark, F_OK) == 0 && !had_wal) {
 		err_set(err, errlen, "`%s' was not closed cleanly and its write-ahead log `%s-wal' is missing: the "
 			"blocks and votes written since its last checkpoint are lost.  Put the log back beside it; "
-			"if it is gone for good, see docs/operations.md, \"A lost write-ahead log\"", s->path, s->path);
+			"if a tool (sqlite3 without -readonly) opened the file for writing since, it folded the "
+			"log in and removing `%s-open' is safe; otherwise see docs/operations.md, \"A lost "
+			"write-ahead log\"", s->path, s->path, s->path);
 		goto out;
 	}
 	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
@@ -1366,6 +1375,13 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 		goto out;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
+	if (!readonly) {
+		/* the node's own close leaves the log (emptied) in place, so only
+		 * a deletion, or another tool's read-write close, removes it:
+		 * open_mark tells those from a crash */
+		int one = 1;
+		(void)sqlite3_file_control(s->db, "main", SQLITE_FCNTL_PERSIST_WAL, &one);
+	}
 	if (!readonly && sqlite3_db_readonly(s->db, "main") == 1) {
 		err_set(err, errlen, "cannot open `%s' for writing (read-only file or file system)", s->path);
 		goto out;

@@ -12,7 +12,15 @@ struct mempool_t {
 	mp_entry_t *head, *tail;
 	size_t count, bytes, max_txs, max_bytes;
 	size_t inflight;     /* entries with inflight_height != 0 */
+	mempool_hook_t hook;
+	void *hook_ctx;
 };
+
+void mempool_set_hook(mempool_t *mp, mempool_hook_t fn, void *ctx)
+{
+	mp->hook = fn;
+	mp->hook_ctx = ctx;
+}
 
 mempool_t *mempool_new(size_t max_txs, size_t max_bytes)
 {
@@ -60,6 +68,8 @@ int mempool_add(mempool_t *mp, tx_t *tx, uint64_t now)
 	map_put(mp->by_id, e->tx.id, BSEC_HASH_BYTES, e);
 	mp->count++;
 	mp->bytes += e->tx.raw_len;
+	if (mp->hook)
+		mp->hook(mp->hook_ctx, &e->tx, +1);
 	return 0;
 }
 
@@ -90,6 +100,8 @@ void mempool_remove(mempool_t *mp, const uint8_t id[BSEC_HASH_BYTES])
 	mp->bytes -= e->tx.raw_len;
 	if (e->inflight_height)
 		mp->inflight--;
+	if (mp->hook)
+		mp->hook(mp->hook_ctx, &e->tx, -1);
 	tx_clear(&e->tx);
 	free(e);
 }

@@ -24,6 +24,9 @@ typedef struct mp_entry_t {
 } mp_entry_t;
 
 mempool_t *mempool_new(size_t max_txs, size_t max_bytes);
+/* Called with +1 after a tx enters the pool and -1 before it leaves it. */
+typedef void (*mempool_hook_t)(void *ctx, const tx_t *tx, int delta);
+void mempool_set_hook(mempool_t *mp, mempool_hook_t fn, void *ctx);
 void mempool_free(mempool_t *mp);
 
 /* Adds tx (ownership moves to the pool on success: *tx is zeroed).

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "../lib/merkle.h"
+#include "../ledger/instr.h"
 #ifdef BSEC_BYZANTINE
 #include "byzantine.h"
 #endif
@@ -1078,6 +1079,76 @@ static void rate_sample(node_t *n)
 	n->rate_txs = n->voted_txs;
 }
 
+/* The keys a pending REQUEST claims: 'O' kind name (the object it acts on)
+ * and 'R' scheme sender domain (its sender's rate in the domain).  Validation
+ * sees the chain only, so without them a tenant's burst of requests that
+ * the chain cannot all take (over its SLA rate, one name created many
+ * times) was admitted whole, gossiped, and left in every non-leader's pool
+ * to time the honest leader out (found in review, session 16). */
+static int claim_keys(const tx_t *tx, uint8_t k[2][1 + 1 + SIG_MAX_PUB + 256], size_t kl[2])
+{
+	if (tx->type != TX_REQUEST)
+		return 0;
+	size_t pos, pl = sig_pub_len(tx->scheme);
+	char why[200];
+	const instr_t *in = instr_parse_ref(tx->instruction, tx->instruction_len, &pos, why, sizeof(why));
+	if (!in || tx->domain_len > 255)
+		return 0;
+	size_t nl = strlen(in->name);
+	k[0][0] = 'O';
+	k[0][1] = (uint8_t)in->kind;
+	memcpy(k[0] + 2, in->name, nl);
+	kl[0] = 2 + nl;
+	k[1][0] = 'R';
+	k[1][1] = (uint8_t)tx->scheme;
+	memcpy(k[1] + 2, tx->sender, pl);
+	memcpy(k[1] + 2 + pl, tx->domain, tx->domain_len);
+	kl[1] = 2 + pl + tx->domain_len;
+	return 2;
+}
+
+static void pool_claim(void *ctx, const tx_t *tx, int delta)
+{
+	node_t *n = ctx;
+	uint8_t k[2][1 + 1 + SIG_MAX_PUB + 256];
+	size_t kl[2];
+	int nk = claim_keys(tx, k, kl);
+	for (int i = 0; i < nk; i++) {
+		uintptr_t c = (uintptr_t)map_get(n->claims, k[i], kl[i]) + (uintptr_t)(intptr_t)delta;
+		if (c)
+			map_put(n->claims, k[i], kl[i], (void *)c);
+		else
+			map_del(n->claims, k[i], kl[i]);
+	}
+}
+
+/* A REQUEST the chain would take, refused when the pool already holds
+ * one for the same object, or as many of its sender's as its rate allows. */
+static verr_t claim_check(node_t *n, const tx_t *tx, verdict_t *v)
+{
+	uint8_t k[2][1 + 1 + SIG_MAX_PUB + 256];
+	size_t kl[2];
+	if (claim_keys(tx, k, kl) != 2)
+		return V_OK;
+	if (map_get(n->claims, k[0], kl[0])) {
+		v->code = V_IN_USE;
+		snprintf(v->msg, sizeof(v->msg), "a pending request already acts on this object; retry once it "
+			 "is committed");
+		return v->code;
+	}
+	const tenant_rec_t *t = state_tenant(n->spec, tx->domain, tx->domain_len, tx->scheme, tx->sender);
+	uintptr_t pending = (uintptr_t)map_get(n->claims, k[1], kl[1]);
+	if (t && t->sla.rate_per_min && pending &&
+	    state_rate_in(n->spec, tx->domain, tx->domain_len, tx->scheme, tx->sender, node_now_ms(n)) +
+	    pending >= t->sla.rate_per_min) {
+		v->code = V_RATE;
+		snprintf(v->msg, sizeof(v->msg), "tenant '%s' has %zu requests pending and on chain in the last "
+			 "minute, its SLA allows %u", t->name, (size_t)pending, t->sla.rate_per_min);
+		return v->code;
+	}
+	return V_OK;
+}
+
 /* Admits a decoded tx.  sig: 1 when its signature was verified already
  * (a batch check), 0 when it was found bad, -1 when it must be checked
  * here. */
@@ -1092,7 +1163,8 @@ static int admit(node_t *n, tx_t *tx, int from_peer, int sig, verdict_t *v, char
 		err_set(err, errlen, "the mempool is full (%zu txs); retry later", mempool_count(n->pool));
 		return 503;
 	}
-	if (validate_fields(tx, v) != V_OK || validate_tx(n->spec, tx, node_now_ms(n), v) != V_OK) {
+	if (validate_fields(tx, v) != V_OK || validate_tx(n->spec, tx, node_now_ms(n), v) != V_OK ||
+	    claim_check(n, tx, v) != V_OK) {
 		uint8_t *sraw;
 		size_t slen;
 		uint64_t h;
@@ -1523,6 +1595,8 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	memcpy(n->spec_tip_hash, store_tip_hash(n->store), BSEC_HASH_BYTES);
 	n->spec_tip_ts = store_tip_ts(n->store);
 	n->pool = mempool_new(n->cfg.mempool_max, 512u << 20);
+	n->claims = map_new();
+	mempool_set_hook(n->pool, pool_claim, n);
 	n->workers = workers_new(n->cfg.workers);
 	n->pf = prefetch_new(n->g.chain_id);
 	n->waiters = map_new();
@@ -1656,6 +1730,7 @@ static void node_free(node_t *n)
 	for (unsigned k = 0; k < NODE_IDS_CACHE; k++)
 		free(n->ids_cache[k].ids);
 	mempool_free(n->pool);
+	map_free(n->claims);
 	prefetch_free(n->pf);
 	workers_free(n->workers);
 	map_free(n->waiters);

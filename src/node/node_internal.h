@@ -108,6 +108,9 @@ typedef struct node_t {
 	peer_net_t *net;
 	https_server_t *api;
 	mempool_t *pool;
+	/* what the pool's REQUESTs claim (pool_claim): object -> count,
+	 * sender+domain -> count (its pending requests, against its SLA rate) */
+	map_t *claims;
 	workers_t *workers;
 	struct prefetch_t *pf;    /* checks fetched blocks ahead (NULL: none) */
 	int batching;             /* between the two prefetch calls of a reply */

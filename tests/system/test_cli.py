@@ -173,6 +173,22 @@ class CliTest(unittest.TestCase):
                 q = subprocess.run(base + extra, capture_output=True, timeout=30)
                 self.assertIn(q.returncode, (1, 2), (extra, q.stderr))
                 self.assertIn(b"UTF-8", q.stderr)
+            # a consortium's genesis is not replaced by accident
+            q = subprocess.run(base + [b"--name", b"p0"], capture_output=True, timeout=30)
+            self.assertEqual(q.returncode, 0, q.stderr)
+            gout = os.path.join(d, "g.json")
+            run("genesis", "init", "--name", "c1", "--out", gout, os.path.join(d, "p.json"))
+            with open(gout, "rb") as f:
+                first = f.read()
+            p = run("genesis", "init", "--name", "c2", "--out", gout, os.path.join(d, "p.json"), check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("already exists", p.stderr)
+            with open(gout, "rb") as f:
+                self.assertEqual(f.read(), first)
+            p = run("genesis", "init", "--name", "c1", "--max-block-txs", "-1", "--out", gout + "2",
+                    os.path.join(d, "p.json"), check=False)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            run("genesis", "init", "--name", "c2", "--force", "--out", gout, os.path.join(d, "p.json"))
             # devnet init: an empty --dir and a count with trailing text
             p = run("devnet", "init", "--dir", "", "--nodes", "1", check=False)
             self.assertEqual(p.returncode, 2, p.stderr)

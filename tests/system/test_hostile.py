@@ -40,7 +40,7 @@ def metric(cl, i, name):
 class HostileTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.cl = chaos.Cluster(n=4, tenants={"limited": 5}, keep=os.environ.get("BSEC_KEEP") == "1",
+        cls.cl = chaos.Cluster(n=4, tenants={"limited": 5, "burst": 3, "dup": 0}, keep=os.environ.get("BSEC_KEEP") == "1",
                                node_cfg={0: {"api_timeout_s": API_TIMEOUT_S, "api_max_conns": API_MAX_CONNS},
                                          2: {"api_max_conns_per_addr": PER_ADDR}})
         try:
@@ -389,6 +389,40 @@ class HostileTest(unittest.TestCase):
         self.still_fine()
 
     # ---- SLA
+    def test_pool_takes_only_what_the_chain_can(self):
+        """A burst a tenant's SLA or the chain's rules cannot all take is
+        not admitted whole (validation sees the chain, not the pool): 12
+        requests of a tenant allowed 3 a minute, and 12 creates of one name,
+        in one batch each.  Admitted whole, they sat in every non-leader's
+        pool, timed honest leaders out and had other tenants refused as
+        mempool_full (found in review)."""
+        cl = self.cl
+
+        def sign(tenant, instruction, nonce):
+            p = subprocess.run([chaos.BSEC, "tx", "request", "--key", os.path.join(cl.dir, "tenants", f"{tenant}.pem"),
+                                "--genesis", cl.gpath, "--domain", "p3", "--instruction", instruction,
+                                "--nonce", str(nonce), "--out", os.path.join(cl.dir, "burst.bin"), "--json"],
+                               capture_output=True, text=True, timeout=20, check=True)
+            return bytes.fromhex(json.loads(p.stdout)["raw_hex"])
+
+        def batch(raws, i):
+            body = b"".join(struct.pack(">I", len(r)) + r for r in raws)
+            st, rep = cl.apis[i].request("POST", "/v1/transactions/batch", body, timeout=20,
+                                         headers={"Content-Type": "application/octet-stream"})
+            self.assertEqual(st, 200, rep[:300])
+            return json.loads(rep)
+
+        rep = batch([sign("burst", f"vm create burst{k}", k + 1) for k in range(12)], 1)
+        self.assertEqual(rep["accepted"], 3, rep)
+        self.assertEqual({r["error"] for r in rep["refused"]}, {"rate_limited"})
+        rep = batch([sign("dup", "vm create same1", k + 1) for k in range(12)], 2)
+        self.assertEqual(rep["accepted"], 1, rep)
+        self.assertEqual({r["error"] for r in rep["refused"]}, {"in_use"})
+        # what was admitted commits, and no pool keeps anything behind
+        self.assertTrue(chaos.wait_until(lambda: all(metric(cl, i, "bsec_mempool_txs") <= 2 for i in range(4)),
+                                         20, 0.3), "a pool kept txs")
+        self.still_fine()
+
     def test_tenant_rate_limit(self):
         cl = self.cl
         key = os.path.join(cl.dir, "tenants", "limited.pem")
