@@ -69,7 +69,7 @@ int mempool_add(mempool_t *mp, tx_t *tx, uint64_t now)
 	mp->count++;
 	mp->bytes += e->tx.raw_len;
 	if (mp->hook)
-		mp->hook(mp->hook_ctx, &e->tx, +1);
+		mp->hook(mp->hook_ctx, e, +1);
 	return 0;
 }
 
@@ -101,7 +101,7 @@ void mempool_remove(mempool_t *mp, const uint8_t id[BSEC_HASH_BYTES])
 	if (e->inflight_height)
 		mp->inflight--;
 	if (mp->hook)
-		mp->hook(mp->hook_ctx, &e->tx, -1);
+		mp->hook(mp->hook_ctx, e, -1);
 	tx_clear(&e->tx);
 	free(e);
 }

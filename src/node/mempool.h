@@ -20,12 +20,15 @@ typedef struct mp_entry_t {
 	uint64_t arrived_ms;       /* monotonic ms */
 	uint64_t inflight_height;  /* 0 when not in an uncommitted block */
 	int forwarded;             /* sent to the leader at least once */
+	uint64_t claims[2];        /* the hook's own: what the tx claims (node.c) */
+	unsigned n_claims;
 	struct mp_entry_t *prev, *next;
 } mp_entry_t;
 
 mempool_t *mempool_new(size_t max_txs, size_t max_bytes);
-/* Called with +1 after a tx enters the pool and -1 before it leaves it. */
-typedef void (*mempool_hook_t)(void *ctx, const tx_t *tx, int delta);
+/* Called with +1 after a tx enters the pool and -1 before it leaves it;
+ * the entry's claims fields are the hook's to fill and read. */
+typedef void (*mempool_hook_t)(void *ctx, mp_entry_t *e, int delta);
 void mempool_set_hook(mempool_t *mp, mempool_hook_t fn, void *ctx);
 void mempool_free(mempool_t *mp);
 

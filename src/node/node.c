@@ -20,6 +20,7 @@
 
 #include "../lib/merkle.h"
 #include "../ledger/instr.h"
+#include <sodium.h>
 #ifdef BSEC_BYZANTINE
 #include "byzantine.h"
 #endif
@@ -1079,46 +1080,63 @@ static void rate_sample(node_t *n)
 	n->rate_txs = n->voted_txs;
 }
 
-/* The keys a pending REQUEST claims: 'O' kind name (the object it acts on)
- * and 'R' scheme sender domain (its sender's rate in the domain).  Validation
- * sees the chain only, so without them a tenant's burst of requests that
- * the chain cannot all take (over its SLA rate, one name created many
- * times) was admitted whole, gossiped, and left in every non-leader's pool
- * to time the honest leader out (found in review, session 16). */
-static int claim_keys(const tx_t *tx, uint8_t k[2][1 + 1 + SIG_MAX_PUB + 256], size_t kl[2])
+/* What a pending REQUEST claims: the object it acts on (kind, name) and a
+ * share of its sender's rate in the domain (scheme, key, domain), each as
+ * a keyed 64-bit hash (SipHash, a per-process key: a tenant cannot aim a
+ * collision) counted in n->claims.  Validation sees the chain only, so
+ * without them a tenant's burst of requests that the chain cannot all
+ * take (over its SLA rate, one name created many times) was admitted
+ * whole, gossiped, and left in every non-leader's pool to time the
+ * honest leader out (found in review, session 16).  0, or 2 with the
+ * claims in c. */
+static unsigned claim_keys(const tx_t *tx, uint64_t c[2])
 {
-	if (tx->type != TX_REQUEST)
-		return 0;
-	size_t pos, pl = sig_pub_len(tx->scheme);
+	static uint8_t key[crypto_shorthash_KEYBYTES];
+	static int keyed;
+	uint8_t buf[2 + SIG_MAX_PUB + 256];
+	size_t pos, pl = sig_pub_len(tx->scheme), nl;
 	char why[200];
-	const instr_t *in = instr_parse_ref(tx->instruction, tx->instruction_len, &pos, why, sizeof(why));
-	if (!in || tx->domain_len > 255)
+	const instr_t *in;
+
+	if (tx->type != TX_REQUEST || tx->domain_len > 255 || pl > SIG_MAX_PUB)
 		return 0;
-	size_t nl = strlen(in->name);
-	k[0][0] = 'O';
-	k[0][1] = (uint8_t)in->kind;
-	memcpy(k[0] + 2, in->name, nl);
-	kl[0] = 2 + nl;
-	k[1][0] = 'R';
-	k[1][1] = (uint8_t)tx->scheme;
-	memcpy(k[1] + 2, tx->sender, pl);
-	memcpy(k[1] + 2 + pl, tx->domain, tx->domain_len);
-	kl[1] = 2 + pl + tx->domain_len;
+	if (!(in = instr_parse_ref(tx->instruction, tx->instruction_len, &pos, why, sizeof(why))))
+		return 0;
+	if (!keyed) {
+		crypto_shorthash_keygen(key);
+		keyed = 1;
+	}
+	nl = strlen(in->name);
+	buf[0] = 'O';
+	buf[1] = (uint8_t)in->kind;
+	memcpy(buf + 2, in->name, nl);
+	crypto_shorthash((uint8_t *)&c[0], buf, 2 + nl, key);
+	buf[0] = 'R';
+	buf[1] = (uint8_t)tx->scheme;
+	memcpy(buf + 2, tx->sender, pl);
+	memcpy(buf + 2 + pl, tx->domain, tx->domain_len);
+	crypto_shorthash((uint8_t *)&c[1], buf, 2 + pl + tx->domain_len, key);
 	return 2;
 }
 
-static void pool_claim(void *ctx, const tx_t *tx, int delta)
+static uintptr_t claim_count(const node_t *n, uint64_t c)
+{
+	return (uintptr_t)map_get(n->claims, &c, sizeof(c));
+}
+
+/* The pool's hook: counts an entry's claims in and out (computed once, at
+ * entry, and kept in it). */
+static void pool_claim(void *ctx, mp_entry_t *e, int delta)
 {
 	node_t *n = ctx;
-	uint8_t k[2][1 + 1 + SIG_MAX_PUB + 256];
-	size_t kl[2];
-	int nk = claim_keys(tx, k, kl);
-	for (int i = 0; i < nk; i++) {
-		uintptr_t c = (uintptr_t)map_get(n->claims, k[i], kl[i]) + (uintptr_t)(intptr_t)delta;
+	if (delta > 0)
+		e->n_claims = claim_keys(&e->tx, e->claims);
+	for (unsigned i = 0; i < e->n_claims; i++) {
+		uintptr_t c = claim_count(n, e->claims[i]) + (uintptr_t)(intptr_t)delta;
 		if (c)
-			map_put(n->claims, k[i], kl[i], (void *)c);
+			map_put(n->claims, &e->claims[i], sizeof(e->claims[i]), (void *)c);
 		else
-			map_del(n->claims, k[i], kl[i]);
+			map_del(n->claims, &e->claims[i], sizeof(e->claims[i]));
 	}
 }
 
@@ -1126,19 +1144,19 @@ static void pool_claim(void *ctx, const tx_t *tx, int delta)
  * one for the same object, or as many of its sender's as its rate allows. */
 static verr_t claim_check(node_t *n, const tx_t *tx, verdict_t *v)
 {
-	uint8_t k[2][1 + 1 + SIG_MAX_PUB + 256];
-	size_t kl[2];
-	if (claim_keys(tx, k, kl) != 2)
+	uint64_t c[2];
+	if (claim_keys(tx, c) != 2)
 		return V_OK;
-	if (map_get(n->claims, k[0], kl[0])) {
+	if (claim_count(n, c[0])) {
 		v->code = V_IN_USE;
 		snprintf(v->msg, sizeof(v->msg), "a pending request already acts on this object; retry once it "
 			 "is committed");
 		return v->code;
 	}
-	const tenant_rec_t *t = state_tenant(n->spec, tx->domain, tx->domain_len, tx->scheme, tx->sender);
-	uintptr_t pending = (uintptr_t)map_get(n->claims, k[1], kl[1]);
-	if (t && t->sla.rate_per_min && pending &&
+	uintptr_t pending = claim_count(n, c[1]);
+	const tenant_rec_t *t = pending ? state_tenant(n->spec, tx->domain, tx->domain_len, tx->scheme, tx->sender)
+					: NULL;
+	if (t && t->sla.rate_per_min &&
 	    state_rate_in(n->spec, tx->domain, tx->domain_len, tx->scheme, tx->sender, node_now_ms(n)) +
 	    pending >= t->sla.rate_per_min) {
 		v->code = V_RATE;
