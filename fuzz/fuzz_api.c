@@ -64,7 +64,7 @@ static void node_setup(void)
 	N.spec = state_new(&N.g);
 	if (store_load_state(N.store, N.spec, err, sizeof(err)) < 0)
 		abort();
-	N.pool = mempool_new(4096, 64u << 20);
+	node_pool_reset(&N, 4096, 64u << 20);
 	buf_init(&N.fwd);
 	N.peer_bad = xcalloc(N.g.n_providers, sizeof(*N.peer_bad));
 	N.peer_bad_logged_ms = xcalloc(N.g.n_providers, sizeof(uint64_t));
@@ -145,8 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	if (admitted > 1024 || N.fwd.len > (4u << 20)) {
-		mempool_free(N.pool);
-		N.pool = mempool_new(4096, 64u << 20);
+		node_pool_reset(&N, 4096, 64u << 20);
 		buf_reset(&N.fwd);
 		N.fwd_count = 0;
 		admitted = 0;

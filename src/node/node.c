@@ -1121,7 +1121,7 @@ static unsigned claim_keys(const tx_t *tx, uint64_t c[2])
 
 static uintptr_t claim_count(const node_t *n, uint64_t c)
 {
-	return (uintptr_t)map_get(n->claims, &c, sizeof(c));
+	return n->claims ? (uintptr_t)map_get(n->claims, &c, sizeof(c)) : 0;
 }
 
 /* The pool's hook: counts an entry's claims in and out (computed once, at
@@ -1129,8 +1129,15 @@ static uintptr_t claim_count(const node_t *n, uint64_t c)
 static void pool_claim(void *ctx, mp_entry_t *e, int delta)
 {
 	node_t *n = ctx;
-	if (delta > 0)
-		e->n_claims = claim_keys(&e->tx, e->claims);
+	if (delta > 0) {
+		/* admit() hashed them a moment ago in claim_check */
+		if (n->claim_memo_n && memcmp(n->claim_memo_id, e->tx.id, BSEC_HASH_BYTES) == 0) {
+			e->n_claims = n->claim_memo_n;
+			memcpy(e->claims, n->claim_memo, sizeof(e->claims));
+		} else {
+			e->n_claims = claim_keys(&e->tx, e->claims);
+		}
+	}
 	for (unsigned i = 0; i < e->n_claims; i++) {
 		uintptr_t c = claim_count(n, e->claims[i]) + (uintptr_t)(intptr_t)delta;
 		if (c)
@@ -1140,13 +1147,27 @@ static void pool_claim(void *ctx, mp_entry_t *e, int delta)
 	}
 }
 
+void node_pool_reset(node_t *n, size_t max_txs, size_t max_bytes)
+{
+	mempool_free(n->pool);   /* frees its entries without the hook: */
+	if (n->claims)
+		map_clear(n->claims);  /* their claims go with them */
+	else
+		n->claims = map_new();
+	n->pool = mempool_new(max_txs, max_bytes);
+	mempool_set_hook(n->pool, pool_claim, n);
+}
+
 /* A REQUEST the chain would take, refused when the pool already holds
  * one for the same object, or as many of its sender's as its rate allows. */
 static verr_t claim_check(node_t *n, const tx_t *tx, verdict_t *v)
 {
 	uint64_t c[2];
-	if (claim_keys(tx, c) != 2)
+	n->claim_memo_n = claim_keys(tx, c);
+	if (n->claim_memo_n != 2)
 		return V_OK;
+	memcpy(n->claim_memo_id, tx->id, BSEC_HASH_BYTES);
+	memcpy(n->claim_memo, c, sizeof(c));
 	if (claim_count(n, c[0])) {
 		v->code = V_IN_USE;
 		snprintf(v->msg, sizeof(v->msg), "a pending request already acts on this object; retry once it "
@@ -1612,9 +1633,7 @@ static int node_init(node_t *n, const char *config_path, char *err, size_t errle
 	n->spec_tip = store_height(n->store);
 	memcpy(n->spec_tip_hash, store_tip_hash(n->store), BSEC_HASH_BYTES);
 	n->spec_tip_ts = store_tip_ts(n->store);
-	n->pool = mempool_new(n->cfg.mempool_max, 512u << 20);
-	n->claims = map_new();
-	mempool_set_hook(n->pool, pool_claim, n);
+	node_pool_reset(n, n->cfg.mempool_max, 512u << 20);
 	n->workers = workers_new(n->cfg.workers);
 	n->pf = prefetch_new(n->g.chain_id);
 	n->waiters = map_new();

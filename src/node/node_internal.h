@@ -111,6 +111,9 @@ typedef struct node_t {
 	/* what the pool's REQUESTs claim (pool_claim): object -> count,
 	 * sender+domain -> count (its pending requests, against its SLA rate) */
 	map_t *claims;
+	uint8_t claim_memo_id[BSEC_HASH_BYTES]; /* the last tx claim_check hashed, and its claims */
+	uint64_t claim_memo[2];
+	unsigned claim_memo_n;
 	workers_t *workers;
 	struct prefetch_t *pf;    /* checks fetched blocks ahead (NULL: none) */
 	int batching;             /* between the two prefetch calls of a reply */
@@ -192,6 +195,9 @@ typedef struct {
 } submit_result_t;
 void node_submit_many(node_t *n, const uint8_t *const *raws, const size_t *lens, size_t cnt, int from_peer,
 		      submit_result_t *res);
+/* Frees n's pool (if any) and makes an empty one of that size, with the
+ * hook that counts what its requests claim (node.c, admission). */
+void node_pool_reset(node_t *n, size_t max_txs, size_t max_bytes);
 uint64_t node_height(const node_t *n);
 
 /* The node's wall clock in ms: now_ms() plus the test-only offset. */

@@ -89,7 +89,7 @@ static void replica_open(replica_t *R)
 	assert_int_equal(store_open(&n->store, dir, &G, 0, err, sizeof(err)), 0);
 	n->spec = state_new(&G);
 	n->committed = state_new(&G);
-	n->pool = mempool_new(1000, 1 << 20);
+	node_pool_reset(n, 1000, 1 << 20);
 	buf_init(&n->batch_waited);
 	n->spec_tip = 0;
 	memcpy(n->spec_tip_hash, G.chain_id, HB);
@@ -121,6 +121,7 @@ static void replica_close(replica_t *R)
 	state_free(n->spec);
 	state_free(n->committed);
 	mempool_free(n->pool);
+	map_free(n->claims);
 	buf_free(&n->batch_waited);
 	store_close(n->store);
 	free(n);
