@@ -1365,8 +1365,16 @@ int store_open(store_t **out, const char *dir, const genesis_t *g, int readonly,
 	}
 	if (!readonly) {
 		char *wal = xasprintf("%s-wal", s->path);
+		char *mark = xasprintf("%s-open", s->path);
 		had_wal = access(wal, F_OK) == 0;
+		/* before SQLite opens it: a refused open must not leave a log
+		 * (PERSIST_WAL keeps the one its reads make) that lets the next
+		 * open through */
+		int lost = !had_wal && access(mark, F_OK) == 0;
 		free(wal);
+		free(mark);
+		if (lost && open_mark(s, 0, err, errlen) < 0)
+			goto out;
 	}
 	flags = readonly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 	if (sqlite3_open_v2(s->path, &s->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {

@@ -143,9 +143,12 @@ size_t mempool_waiting(const mempool_t *mp)
 
 void mempool_set_inflight(mempool_t *mp, mp_entry_t *e, uint64_t height)
 {
-	if (!e->inflight_height && height)
+	int in = !e->inflight_height && height, out = e->inflight_height && !height;
+	if (in)
 		mp->inflight++;
-	else if (e->inflight_height && !height)
+	else if (out)
 		mp->inflight--;
 	e->inflight_height = height;
+	if (mp->hook && (in || out))
+		mp->hook(mp->hook_ctx, e, in ? -2 : +2);
 }

@@ -27,7 +27,9 @@ typedef struct mp_entry_t {
 
 mempool_t *mempool_new(size_t max_txs, size_t max_bytes);
 /* Called with +1 after a tx enters the pool and -1 before it leaves it;
- * the entry's claims fields are the hook's to fill and read. */
+ * the entry's claims fields are the hook's to fill and read; -2 after it
+ * enters a speculative block (its effect is in the node's state), +2 after
+ * it leaves one without a commit. */
 typedef void (*mempool_hook_t)(void *ctx, mp_entry_t *e, int delta);
 void mempool_set_hook(mempool_t *mp, mempool_hook_t fn, void *ctx);
 void mempool_free(mempool_t *mp);

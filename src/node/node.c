@@ -1129,7 +1129,7 @@ static uintptr_t claim_count(const node_t *n, uint64_t c)
 static void pool_claim(void *ctx, mp_entry_t *e, int delta)
 {
 	node_t *n = ctx;
-	if (delta > 0) {
+	if (delta == 1) {
 		/* admit() hashed them a moment ago in claim_check */
 		if (n->claim_memo_n && memcmp(n->claim_memo_id, e->tx.id, BSEC_HASH_BYTES) == 0) {
 			e->n_claims = n->claim_memo_n;
@@ -1138,8 +1138,20 @@ static void pool_claim(void *ctx, mp_entry_t *e, int delta)
 			e->n_claims = claim_keys(&e->tx, e->claims);
 		}
 	}
-	for (unsigned i = 0; i < e->n_claims; i++) {
-		uintptr_t c = claim_count(n, e->claims[i]) + (uintptr_t)(intptr_t)delta;
+	/* an entry in a speculative block is counted by state_rate_in on
+	 * n->spec already: its rate claim is out while it is in flight */
+	unsigned from = 0, to = e->n_claims;
+	if (delta == 2 || delta == -2) {
+		from = 1;
+		delta /= 2;
+	} else if (delta < 0 && e->inflight_height && to == 2) {
+		to = 1;
+	}
+	for (unsigned i = from; i < to; i++) {
+		uintptr_t have = claim_count(n, e->claims[i]);
+		if (delta < 0 && !have)
+			continue;   /* never below zero, whatever went wrong */
+		uintptr_t c = have + (uintptr_t)(intptr_t)delta;
 		if (c)
 			map_put(n->claims, &e->claims[i], sizeof(e->claims[i]), (void *)c);
 		else

@@ -40,7 +40,7 @@ def metric(cl, i, name):
 class HostileTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.cl = chaos.Cluster(n=4, tenants={"limited": 5, "burst": 3, "dup": 0}, keep=os.environ.get("BSEC_KEEP") == "1",
+        cls.cl = chaos.Cluster(n=4, tenants={"limited": 5, "burst": 3, "dup": 0, "pace": 3}, keep=os.environ.get("BSEC_KEEP") == "1",
                                node_cfg={0: {"api_timeout_s": API_TIMEOUT_S, "api_max_conns": API_MAX_CONNS},
                                          2: {"api_max_conns_per_addr": PER_ADDR}})
         try:
@@ -421,6 +421,48 @@ class HostileTest(unittest.TestCase):
         # what was admitted commits, and no pool keeps anything behind
         self.assertTrue(chaos.wait_until(lambda: all(metric(cl, i, "bsec_mempool_txs") <= 2 for i in range(4)),
                                          20, 0.3), "a pool kept txs")
+        self.still_fine()
+
+    def test_rate_counts_a_request_once(self):
+        """A request in a block not yet committed is in the node's state
+        (which the SLA rate reads) and still in its pool: counted as both, a
+        tenant allowed 3 a minute was refused its third while the chain
+        stalled, and the chain would have taken it (found in review).  Two
+        replicas are paused so that the leader's blocks stay uncommitted."""
+        cl = self.cl
+        leader = (cl.status(0) or {}).get("view", 0) % cl.n
+        others = [i for i in range(cl.n) if i != leader][:2]
+
+        def post(k):
+            p = subprocess.run([chaos.BSEC, "tx", "request", "--key", os.path.join(cl.dir, "tenants", "pace.pem"),
+                                "--genesis", cl.gpath, "--domain", "p1", "--instruction", f"vm create pace{k}",
+                                "--out", os.path.join(cl.dir, "pace.bin"), "--json"],
+                               capture_output=True, text=True, timeout=20, check=True)
+            j = json.loads(p.stdout)
+            st, body = cl.apis[leader].request("POST", "/v1/transactions", bytes.fromhex(j["raw_hex"]),
+                                               headers={"Content-Type": "application/octet-stream"})
+            return j["id"], st, json.loads(body)
+
+        ids = []
+        for i in others:
+            cl.pause(i)
+        try:
+            for k in range(3):
+                txid, st, body = post(k)
+                self.assertEqual(st, 202, body)
+                ids.append(txid)
+                time.sleep(0.4)
+        finally:
+            for i in others:
+                cl.resume(i)
+
+        def committed():
+            for txid in ids:
+                st, j = cl.apis[leader].json("GET", f"/v1/transactions/{txid}")
+                if st != 200 or j["status"] != "committed":
+                    return False
+            return True
+        self.assertTrue(chaos.wait_until(committed, 30, 0.3), "the 3 allowed requests did not all commit")
         self.still_fine()
 
     def test_tenant_rate_limit(self):

@@ -1696,6 +1696,10 @@ static void test_lost_wal_refused(void **unused)
 	print_message("refused: %s\n", err);
 	assert_non_null(strstr(err, "write-ahead log"));
 	assert_non_null(strstr(err, "is missing"));
+	/* a refused open leaves no log behind that would let a retry through */
+	assert_int_equal(access(wal, F_OK), -1);
+	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "is missing"));
 	/* the log back: every block is there */
 	assert_int_equal(rename(bak, wal), 0);
 	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
