@@ -106,6 +106,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sqlite3.h>
 
 #include "instr.h"
@@ -339,6 +340,7 @@ struct store_t {
 	const genesis_t *g;
 	char *path;
 	char *mark;               /* DIR/ledger.db-open, removed after a clean close */
+	int mark_fd;              /* open on it, holding its lock while the store is open */
 	int readonly;
 	int schema;                  /* the file's schema_version (< 4: read-only) */
 	map_t *principals;           /* scheme byte || key -> principals id */
@@ -1328,16 +1330,24 @@ static int open_mark(store_t *s, int had_wal, char *err, size_t errlen)
 			"write-ahead log\"", s->path, s->path, s->path);
 		goto out;
 	}
-	fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(mark, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		/* two writers on one ledger (two nodes given one data directory)
+		 * would each vote from their own view of it */
+		err_set(err, errlen, "`%s' is open for writing in another process (a second node on this data "
+			"directory?)", s->path);
+		close(fd);
+		goto out;
+	}
 	if (fd < 0 || fsync(fd) < 0) {
 		err_set(err, errlen, "cannot create `%s': %s", mark, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		goto out;
 	}
-	close(fd);
 	fsync_dir(s->path);
 	s->mark = mark;
+	s->mark_fd = fd;
 	mark = NULL;
 	ret = 0;
 out:
@@ -1450,6 +1460,8 @@ void store_close(store_t *s)
 		unlink(s->mark);
 		fsync_dir(s->path);
 	}
+	if (s->mark)
+		close(s->mark_fd);   /* and its lock */
 	free(s->mark);
 	map_free(s->principals);
 	refs_clear(s);

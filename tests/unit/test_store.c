@@ -1663,6 +1663,11 @@ static void test_lost_wal_refused(void **unused)
 	assert_int_equal(store_open(&s, dir, &W.g, 0, err, sizeof(err)), 0);
 	char *mark = xasprintf("%s/ledger.db-open", dir);
 	assert_int_equal(access(mark, F_OK), 0);
+	/* a second writer on the same ledger (two nodes on one directory) */
+	store_t *s2 = NULL;
+	assert_int_equal(store_open(&s2, dir, &W.g, 0, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "open for writing in another process"));
+	assert_int_equal(access(mark, F_OK), 0);   /* the refused one leaves the first's mark */
 	store_close(s);
 	struct stat sb;
 	assert_int_equal(stat(wal, &sb), 0);   /* the node's close keeps the log, emptied */
