@@ -293,6 +293,19 @@ out:
 
 /* ---- waiting -------------------------------------------------------------- */
 
+/* After a node showed what does not hold: the next node, after a pause.
+ * 0, or -1 (printed, with what) once every node was asked twice. */
+static int pass_over(client_t *c, size_t *liars, const char *what, const char *id_hex)
+{
+	if (++*liars >= 2 * c->n) {
+		cli_fail("%s: no node shows %s with a proof that verifies", id_hex, what);
+		return -1;
+	}
+	c->cur = (c->cur + 1) % c->n;
+	client_sleep_ms(100);
+	return 0;
+}
+
 int client_wait_committed(client_t *c, const tx_t *tx, uint64_t deadline_us, json_t **answer)
 {
 	char *path = NULL;
@@ -373,12 +386,8 @@ int client_wait_committed(client_t *c, const tx_t *tx, uint64_t deadline_us, jso
 					t->name, id_hex, st);
 			json_decref(body);
 			body = NULL;
-			if (++liars >= 2 * c->n) {
-				cli_fail("no node shows tx %s committed with a proof that verifies", id_hex);
+			if (pass_over(c, &liars, "it committed", id_hex) < 0)
 				goto out;
-			}
-			c->cur = (c->cur + 1) % c->n;
-			client_sleep_ms(100);
 			continue;
 		}
 		json_decref(body);
@@ -504,12 +513,8 @@ int client_wait_response(client_t *c, const uint8_t request_id[BSEC_HASH_BYTES],
 				c->t[c->cur].name, rid, c->t[c->cur].err);
 			json_decref(body);
 			body = NULL;
-			if (++liars >= 2 * c->n) {
-				cli_fail("request %s: no node shows a response with a proof that verifies", id_hex);
+			if (pass_over(c, &liars, "a response to it", id_hex) < 0)
 				goto out;
-			}
-			c->cur = (c->cur + 1) % c->n;
-			client_sleep_ms(100);
 			continue;
 		}
 		json_t *h = json_object_get(body, "height");

@@ -401,42 +401,46 @@ int journal_counts(journal_t *j, uint64_t *started, uint64_t *done, uint64_t *cl
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int journal_peek_request_height(const char *dir, uint64_t *height)
+/* DIR's journal, read-only, beside a running orchestrator; NULL when
+ * there is none.  sqlite3_close it. */
+static sqlite3 *peek_open(const char *dir)
 {
 	char *path = xasprintf("%s/%s", dir, JOURNAL_DB_NAME);
 	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		db = NULL;
+	} else {
+		sqlite3_busy_timeout(db, 1000);
+	}
+	free(path);
+	return db;
+}
+
+int journal_peek_request_height(const char *dir, uint64_t *height)
+{
+	sqlite3 *db = peek_open(dir);
 	sqlite3_stmt *st = NULL;
 	int ret = -1;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_busy_timeout(db, 1000);
-	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(height), 0) FROM entries", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW)
-		goto out;
-	*height = (uint64_t)sqlite3_column_int64(st, 0);
-	ret = 0;
-out:
+	if (db && sqlite3_prepare_v2(db, "SELECT coalesce(max(height), 0) FROM entries", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*height = (uint64_t)sqlite3_column_int64(st, 0);
+		ret = 0;
+	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	free(path);
 	return ret;
 }
 
 int journal_peek_height(const char *dir, uint64_t *height)
 {
-	char *path = xasprintf("%s/%s", dir, JOURNAL_DB_NAME);
-	sqlite3 *db = NULL;
+	sqlite3 *db = peek_open(dir);
 	uint8_t *v = NULL;
 	size_t vl;
 	int ret = -1;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-		goto out;
-	sqlite3_busy_timeout(db, 1000);
-	if (dbmeta_get(db, "last_height", &v, &vl) == 1 && parse_height(v, vl, height) == 0)
+	if (db && dbmeta_get(db, "last_height", &v, &vl) == 1 && parse_height(v, vl, height) == 0)
 		ret = 0;
-out:
 	free(v);
 	sqlite3_close(db);
-	free(path);
 	return ret;
 }
