@@ -1129,15 +1129,8 @@ static uintptr_t claim_count(const node_t *n, uint64_t c)
 static void pool_claim(void *ctx, mp_entry_t *e, int delta)
 {
 	node_t *n = ctx;
-	if (delta == 1) {
-		/* admit() hashed them a moment ago in claim_check */
-		if (n->claim_memo_n && memcmp(n->claim_memo_id, e->tx.id, BSEC_HASH_BYTES) == 0) {
-			e->n_claims = n->claim_memo_n;
-			memcpy(e->claims, n->claim_memo, sizeof(e->claims));
-		} else {
-			e->n_claims = claim_keys(&e->tx, e->claims);
-		}
-	}
+	if (delta == 1)
+		e->n_claims = claim_keys(&e->tx, e->claims);
 	/* an entry in a speculative block is counted by state_rate_in on
 	 * n->spec already: its rate claim is out while it is in flight */
 	unsigned from = 0, to = e->n_claims;
@@ -1175,11 +1168,8 @@ void node_pool_reset(node_t *n, size_t max_txs, size_t max_bytes)
 static verr_t claim_check(node_t *n, const tx_t *tx, verdict_t *v)
 {
 	uint64_t c[2];
-	n->claim_memo_n = claim_keys(tx, c);
-	if (n->claim_memo_n != 2)
+	if (claim_keys(tx, c) != 2)
 		return V_OK;
-	memcpy(n->claim_memo_id, tx->id, BSEC_HASH_BYTES);
-	memcpy(n->claim_memo, c, sizeof(c));
 	if (claim_count(n, c[0])) {
 		v->code = V_IN_USE;
 		snprintf(v->msg, sizeof(v->msg), "a pending request already acts on this object; retry once it "

@@ -111,9 +111,6 @@ typedef struct node_t {
 	/* what the pool's REQUESTs claim (pool_claim): object -> count,
 	 * sender+domain -> count (its pending requests, against its SLA rate) */
 	map_t *claims;
-	uint8_t claim_memo_id[BSEC_HASH_BYTES]; /* the last tx claim_check hashed, and its claims */
-	uint64_t claim_memo[2];
-	unsigned claim_memo_n;
 	workers_t *workers;
 	struct prefetch_t *pf;    /* checks fetched blocks ahead (NULL: none) */
 	int batching;             /* between the two prefetch calls of a reply */
